@@ -1,0 +1,425 @@
+//! Header names (long and compact forms) and the typed values sipscope reads: Via, From/To
+//! name-addr, CSeq. Parsing is lenient: a value that cannot be understood gives `None`, never
+//! an error that would cost the rest of the message.
+
+/// Headers the analyzer reads by name. Everything else is `Other` and kept verbatim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderKind {
+    CallId,
+    From,
+    To,
+    Via,
+    CSeq,
+    MaxForwards,
+    Contact,
+    ContentLength,
+    ContentType,
+    RecordRoute,
+    Route,
+    Reason,
+    Warning,
+    Authorization,
+    ProxyAuthorization,
+    XCallId,
+    Other,
+}
+
+impl HeaderKind {
+    /// Classifies a header name, long or compact form (RFC 3261 §7.3.3 and the IANA registry),
+    /// case-insensitively.
+    pub fn of(name: &[u8]) -> HeaderKind {
+        if name.len() == 1 {
+            return match name.first().map(|b| b.to_ascii_lowercase()) {
+                Some(b'i') => HeaderKind::CallId,
+                Some(b'f') => HeaderKind::From,
+                Some(b't') => HeaderKind::To,
+                Some(b'v') => HeaderKind::Via,
+                Some(b'm') => HeaderKind::Contact,
+                Some(b'l') => HeaderKind::ContentLength,
+                Some(b'c') => HeaderKind::ContentType,
+                // k Supported, s Subject, e Content-Encoding, o Event, r Refer-To,
+                // u Allow-Events, x Session-Expires, y Identity, b Referred-By,
+                // a Accept-Contact, j Reject-Contact, d Request-Disposition.
+                _ => HeaderKind::Other,
+            };
+        }
+        const NAMES: [(&str, HeaderKind); 15] = [
+            ("call-id", HeaderKind::CallId),
+            ("from", HeaderKind::From),
+            ("to", HeaderKind::To),
+            ("via", HeaderKind::Via),
+            ("cseq", HeaderKind::CSeq),
+            ("max-forwards", HeaderKind::MaxForwards),
+            ("contact", HeaderKind::Contact),
+            ("content-length", HeaderKind::ContentLength),
+            ("content-type", HeaderKind::ContentType),
+            ("record-route", HeaderKind::RecordRoute),
+            ("route", HeaderKind::Route),
+            ("reason", HeaderKind::Reason),
+            ("warning", HeaderKind::Warning),
+            ("authorization", HeaderKind::Authorization),
+            ("proxy-authorization", HeaderKind::ProxyAuthorization),
+        ];
+        for (n, k) in NAMES {
+            if name.eq_ignore_ascii_case(n.as_bytes()) {
+                return k;
+            }
+        }
+        if name.eq_ignore_ascii_case(b"x-call-id") || name.eq_ignore_ascii_case(b"x-cid") {
+            return HeaderKind::XCallId;
+        }
+        HeaderKind::Other
+    }
+
+    /// The canonical long name for compact-form expansion in displays.
+    pub fn compact_expansion(name: &[u8]) -> Option<&'static str> {
+        if name.len() != 1 {
+            return None;
+        }
+        Some(match name.first()?.to_ascii_lowercase() {
+            b'i' => "Call-ID",
+            b'f' => "From",
+            b't' => "To",
+            b'v' => "Via",
+            b'm' => "Contact",
+            b'l' => "Content-Length",
+            b'c' => "Content-Type",
+            b'k' => "Supported",
+            b's' => "Subject",
+            b'e' => "Content-Encoding",
+            b'o' => "Event",
+            b'r' => "Refer-To",
+            b'u' => "Allow-Events",
+            b'x' => "Session-Expires",
+            b'y' => "Identity",
+            b'b' => "Referred-By",
+            b'a' => "Accept-Contact",
+            b'j' => "Reject-Contact",
+            b'd' => "Request-Disposition",
+            _ => return None,
+        })
+    }
+}
+
+/// True for the whitespace that may appear inside a (possibly folded) header value.
+pub fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Trims linear whitespace (including folding CR/LF) from both ends.
+pub fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !is_lws(*b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !is_lws(*b)).map_or(start, |e| e + 1);
+    v.get(start..end).unwrap_or(&[])
+}
+
+/// Splits a header value on top-level commas: not inside quotes or angle brackets. Used for
+/// headers that may carry several values in one line (Via, Contact, Route, Record-Route).
+pub fn split_commas(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut parts = Vec::new();
+    let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
+    let mut start = 0;
+    for (i, &b) in v.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if in_quote => escaped = true,
+            b'"' => in_quote = !in_quote,
+            b'<' if !in_quote => in_angle = true,
+            b'>' if !in_quote => in_angle = false,
+            b',' if !in_quote && !in_angle => {
+                parts.push(trim(v.get(start..i).unwrap_or(&[])));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(trim(v.get(start..).unwrap_or(&[])));
+    parts.into_iter().filter(|p| !p.is_empty())
+}
+
+/// Iterates `;name=value` parameters (value optional), names lower-cased by the caller.
+pub fn params(v: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    let mut out = Vec::new();
+    let mut in_quote = false;
+    let mut start = 0;
+    let mut pieces = Vec::new();
+    for (i, &b) in v.iter().enumerate() {
+        match b {
+            b'"' => in_quote = !in_quote,
+            b';' if !in_quote => {
+                pieces.push(v.get(start..i).unwrap_or(&[]));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(v.get(start..).unwrap_or(&[]));
+    for p in pieces {
+        let p = trim(p);
+        if p.is_empty() {
+            continue;
+        }
+        match p.iter().position(|b| *b == b'=') {
+            Some(eq) => out.push((
+                trim(p.get(..eq).unwrap_or(&[])),
+                Some(trim(p.get(eq + 1..).unwrap_or(&[]))),
+            )),
+            None => out.push((p, None)),
+        }
+    }
+    out.into_iter()
+}
+
+fn param<'a>(v: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    params(v)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        .and_then(|(_, val)| val)
+}
+
+fn has_param(v: &[u8], name: &str) -> bool {
+    params(v).any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// One Via value: `SIP/2.0/UDP host:port;branch=...;received=...;rport=...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// Transport token (UDP, TCP, TLS, SCTP, WS, WSS), as written.
+    pub transport: &'a [u8],
+    /// host[:port], as written (IPv6 references keep their brackets).
+    pub sent_by: &'a [u8],
+    pub branch: Option<&'a [u8]>,
+    pub received: Option<&'a [u8]>,
+    /// `Some(None)` for a bare `rport` (request asking for it), `Some(Some(port))` when filled.
+    pub rport: Option<Option<&'a [u8]>>,
+}
+
+impl<'a> Via<'a> {
+    pub fn parse(v: &'a [u8]) -> Option<Via<'a>> {
+        let v = trim(v);
+        // sent-protocol = "SIP" / "2.0" / transport, with optional LWS around the slashes.
+        let mut rest = v;
+        let mut fields: [&[u8]; 3] = [&[]; 3];
+        for (i, slot) in fields.iter_mut().enumerate() {
+            rest = trim_start(rest);
+            let end = if i < 2 {
+                rest.iter().position(|b| *b == b'/')?
+            } else {
+                rest.iter().position(|b| is_lws(*b)).unwrap_or(rest.len())
+            };
+            *slot = trim(rest.get(..end)?);
+            rest = rest.get(if i < 2 { end + 1 } else { end }..)?;
+        }
+        if !fields[0].eq_ignore_ascii_case(b"SIP") {
+            return None;
+        }
+        let rest = trim_start(rest);
+        let semi = rest.iter().position(|b| *b == b';').unwrap_or(rest.len());
+        let sent_by = trim(rest.get(..semi)?);
+        if sent_by.is_empty() {
+            return None;
+        }
+        let p = rest.get(semi..).unwrap_or(&[]);
+        let rport = if has_param(p, "rport") {
+            Some(param(p, "rport"))
+        } else {
+            None
+        };
+        Some(Via {
+            transport: fields[2],
+            sent_by,
+            branch: param(p, "branch"),
+            received: param(p, "received"),
+            rport,
+        })
+    }
+
+    /// RFC 3261 §8.1.1.7: branches starting with the magic cookie are unique per transaction.
+    pub fn has_magic_cookie(&self) -> bool {
+        self.branch.is_some_and(|b| b.starts_with(b"z9hG4bK"))
+    }
+}
+
+fn trim_start(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !is_lws(*b)).unwrap_or(v.len());
+    v.get(start..).unwrap_or(&[])
+}
+
+/// A From, To or Contact value: `"Display" <uri>;tag=...` or `uri;tag=...`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NameAddr<'a> {
+    pub display: Option<&'a [u8]>,
+    pub uri: &'a [u8],
+    pub tag: Option<&'a [u8]>,
+}
+
+impl<'a> NameAddr<'a> {
+    pub fn parse(v: &'a [u8]) -> NameAddr<'a> {
+        let v = trim(v);
+        if let Some(lt) = find_unquoted(v, b'<') {
+            let after = v.get(lt + 1..).unwrap_or(&[]);
+            let gt = after.iter().position(|b| *b == b'>').unwrap_or(after.len());
+            let uri = trim(after.get(..gt).unwrap_or(&[]));
+            let params = after.get(gt + 1..).unwrap_or(&[]);
+            let display = trim(v.get(..lt).unwrap_or(&[]));
+            let display = strip_quotes(display);
+            NameAddr {
+                display: (!display.is_empty()).then_some(display),
+                uri,
+                tag: param(params, "tag"),
+            }
+        } else {
+            // addr-spec form: parameters after the URI belong to the header (§20.10).
+            let semi = v.iter().position(|b| *b == b';').unwrap_or(v.len());
+            NameAddr {
+                display: None,
+                uri: trim(v.get(..semi).unwrap_or(&[])),
+                tag: param(v.get(semi..).unwrap_or(&[]), "tag"),
+            }
+        }
+    }
+
+    /// The user part of a sip:/sips:/tel: URI, for compact displays.
+    pub fn user(&self) -> Option<&'a [u8]> {
+        let uri = self.uri;
+        let colon = uri.iter().position(|b| *b == b':')?;
+        let rest = uri.get(colon + 1..)?;
+        let at = rest.iter().position(|b| *b == b'@');
+        match at {
+            Some(at) => {
+                let userinfo = rest.get(..at)?;
+                let end = userinfo
+                    .iter()
+                    .position(|b| *b == b':' || *b == b';')
+                    .unwrap_or(userinfo.len());
+                userinfo.get(..end)
+            }
+            None if uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case(b"tel:")) => {
+                let end = rest.iter().position(|b| *b == b';').unwrap_or(rest.len());
+                rest.get(..end)
+            }
+            None => None,
+        }
+    }
+}
+
+fn find_unquoted(v: &[u8], needle: u8) -> Option<usize> {
+    let mut in_quote = false;
+    let mut escaped = false;
+    for (i, &b) in v.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if in_quote => escaped = true,
+            b'"' => in_quote = !in_quote,
+            _ if b == needle && !in_quote => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn strip_quotes(v: &[u8]) -> &[u8] {
+    if v.len() >= 2 && v.first() == Some(&b'"') && v.last() == Some(&b'"') {
+        v.get(1..v.len() - 1).unwrap_or(v)
+    } else {
+        v
+    }
+}
+
+/// `CSeq: 4711 INVITE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CSeq<'a> {
+    pub seq: u32,
+    pub method: &'a [u8],
+}
+
+impl<'a> CSeq<'a> {
+    pub fn parse(v: &'a [u8]) -> Option<CSeq<'a>> {
+        let v = trim(v);
+        let sp = v.iter().position(|b| is_lws(*b))?;
+        let seq = parse_u32(v.get(..sp)?)?;
+        let method = trim(v.get(sp..)?);
+        if method.is_empty() {
+            return None;
+        }
+        Some(CSeq { seq, method })
+    }
+}
+
+/// Parses a decimal u32 with no sign, no spaces, no overflow.
+pub fn parse_u32(v: &[u8]) -> Option<u32> {
+    if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_long_names() {
+        assert_eq!(HeaderKind::of(b"i"), HeaderKind::CallId);
+        assert_eq!(HeaderKind::of(b"CALL-ID"), HeaderKind::CallId);
+        assert_eq!(HeaderKind::of(b"v"), HeaderKind::Via);
+        assert_eq!(HeaderKind::of(b"l"), HeaderKind::ContentLength);
+        assert_eq!(HeaderKind::of(b"k"), HeaderKind::Other);
+        assert_eq!(HeaderKind::compact_expansion(b"x"), Some("Session-Expires"));
+        assert_eq!(HeaderKind::of(b"X-CID"), HeaderKind::XCallId);
+    }
+
+    #[test]
+    fn via_with_params_and_lws() {
+        let v = Via::parse(b"SIP / 2.0 / UDP 10.0.0.1:5060;rport;branch=z9hG4bK776;received=1.2.3.4")
+            .unwrap();
+        assert_eq!(v.transport, b"UDP");
+        assert_eq!(v.sent_by, b"10.0.0.1:5060");
+        assert_eq!(v.branch, Some(&b"z9hG4bK776"[..]));
+        assert_eq!(v.received, Some(&b"1.2.3.4"[..]));
+        assert_eq!(v.rport, Some(None));
+        assert!(v.has_magic_cookie());
+        let v6 = Via::parse(b"SIP/2.0/TCP [::1]:5070;branch=1;rport=5070").unwrap();
+        assert_eq!(v6.sent_by, b"[::1]:5070");
+        assert_eq!(v6.rport, Some(Some(&b"5070"[..])));
+        assert!(!v6.has_magic_cookie());
+        assert!(Via::parse(b"garbage").is_none());
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        let a = NameAddr::parse(br#""Alice \"A\" <x>" <sip:alice@atlanta.com;transport=tcp>;tag=1928"#);
+        assert_eq!(a.uri, b"sip:alice@atlanta.com;transport=tcp");
+        assert_eq!(a.tag, Some(&b"1928"[..]));
+        assert_eq!(a.user(), Some(&b"alice"[..]));
+        let b = NameAddr::parse(b"sip:bob@biloxi.com;tag=a6c85cf");
+        assert_eq!(b.uri, b"sip:bob@biloxi.com");
+        assert_eq!(b.tag, Some(&b"a6c85cf"[..]));
+        let t = NameAddr::parse(b"<tel:+15551234;phone-context=x>");
+        assert_eq!(t.user(), Some(&b"+15551234"[..]));
+        assert_eq!(t.tag, None);
+    }
+
+    #[test]
+    fn comma_split_respects_quotes_and_brackets() {
+        let parts: Vec<&[u8]> =
+            split_commas(br#""a, b" <sip:x@y;p=1,2>, <sip:z@w> , sip:q@r"#).collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[2], b"sip:q@r");
+    }
+
+    #[test]
+    fn cseq_parse() {
+        assert_eq!(
+            CSeq::parse(b" 314159   INVITE "),
+            Some(CSeq { seq: 314159, method: b"INVITE" })
+        );
+        assert_eq!(CSeq::parse(b"99999999999 INVITE"), None);
+        assert_eq!(CSeq::parse(b"1"), None);
+    }
+}

@@ -1,0 +1,437 @@
+//! One SIP message: start line, ordered headers, body, and the issues met while reading it.
+//!
+//! No-panic contract: every function here accepts any bytes. What cannot be read becomes an
+//! [`Issue`] (the message is kept) or a [`ParseError`] (the bytes are not a SIP message).
+
+use super::header::{self, CSeq, HeaderKind, NameAddr, Via, trim};
+
+/// The first line of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartLine<'a> {
+    Request { method: &'a [u8], uri: &'a [u8] },
+    Response { code: u16, reason: &'a [u8] },
+}
+
+/// One header line (with its folded continuation lines) as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub name: &'a [u8],
+    pub kind: HeaderKind,
+    /// The value after the colon; may contain folding CR/LF + whitespace.
+    pub value: &'a [u8],
+}
+
+/// Something wrong or unusual in a message that was otherwise read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "issue", rename_all = "snake_case")]
+pub enum Issue {
+    /// Lines end in bare LF instead of CRLF (RFC 3261 §7 requires CRLF; many stacks accept it).
+    LfLineEndings,
+    /// A header line has no colon; it was skipped.
+    HeaderWithoutColon { line: usize },
+    /// No empty line ends the headers: the message is truncated or not framed.
+    NoEndOfHeaders,
+    /// Content-Length is not a number.
+    BadContentLength,
+    /// Content-Length does not match the bytes present.
+    ContentLengthMismatch { declared: u64, actual: usize },
+    /// A mandatory header (Call-ID, CSeq, From, To, Via) is missing or unreadable.
+    MissingHeader { name: &'static str },
+}
+
+/// Why bytes are not a SIP message at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("not a SIP start line")]
+    NotSip,
+    #[error("empty message")]
+    Empty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// The bytes of this message only, start line to end of body.
+    pub raw: &'a [u8],
+    pub start: StartLine<'a>,
+    pub headers: Vec<Header<'a>>,
+    pub body: &'a [u8],
+    pub issues: Vec<Issue>,
+}
+
+/// Splits off one line: returns (line without CR/LF, rest, whether it ended in bare LF).
+fn next_line(buf: &[u8]) -> Option<(&[u8], &[u8], bool)> {
+    if buf.is_empty() {
+        return None;
+    }
+    match buf.iter().position(|b| *b == b'\n') {
+        Some(nl) => {
+            let line = buf.get(..nl).unwrap_or(&[]);
+            let rest = buf.get(nl + 1..).unwrap_or(&[]);
+            match line.strip_suffix(b"\r") {
+                Some(l) => Some((l, rest, false)),
+                None => Some((line, rest, true)),
+            }
+        }
+        None => Some((buf.strip_suffix(b"\r").unwrap_or(buf), &[], false)),
+    }
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// Parses a start line, or `None` if the line is not one.
+fn parse_start(line: &[u8]) -> Option<StartLine<'_>> {
+    if line.len() >= 11 && line.get(..8)?.eq_ignore_ascii_case(b"SIP/2.0 ") {
+        let code = line.get(8..11)?;
+        let code = header::parse_u32(code)?;
+        if !(100..=699).contains(&code) {
+            return None;
+        }
+        match line.get(11) {
+            None | Some(b' ') | Some(b'\t') => {}
+            Some(_) => return None,
+        }
+        return Some(StartLine::Response {
+            code: code as u16,
+            reason: trim(line.get(11..).unwrap_or(&[])),
+        });
+    }
+    let sp1 = line.iter().position(|b| *b == b' ')?;
+    let method = line.get(..sp1)?;
+    if method.is_empty() || method.len() > 32 || !method.iter().all(|b| is_token_char(*b)) {
+        return None;
+    }
+    let rest = line.get(sp1 + 1..)?;
+    let sp2 = rest.iter().rposition(|b| *b == b' ')?;
+    let uri = rest.get(..sp2)?;
+    let version = rest.get(sp2 + 1..)?;
+    if !version.eq_ignore_ascii_case(b"SIP/2.0")
+        || uri.is_empty()
+        || uri.contains(&b' ')
+        || !uri.contains(&b':')
+    {
+        return None;
+    }
+    Some(StartLine::Request { method, uri })
+}
+
+/// True if `line` (without its line ending) is a SIP request or status line.
+pub fn looks_like_start(line: &[u8]) -> bool {
+    parse_start(line).is_some()
+}
+
+/// Offset of the first line in `buf` that is a SIP start line, looking only at line starts.
+/// Used to resynchronise a stream that was joined mid-message.
+pub fn find_start_line(buf: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    // Only complete lines count: a line still missing its end may yet become a start line.
+    for (nl, _) in buf.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+        let line = buf.get(line_start..nl).unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if looks_like_start(line) {
+            return Some(line_start);
+        }
+        line_start = nl + 1;
+    }
+    None
+}
+
+impl<'a> Message<'a> {
+    /// Parses one message at the start of `buf`. Returns the message and the number of bytes
+    /// it used. Without Content-Length the body runs to the end of `buf` (RFC 3261 §18.3 for
+    /// datagrams; stream framers hand over exactly one message). With Content-Length, bytes
+    /// after the body are left for the caller (several messages in one datagram).
+    pub fn parse(buf: &'a [u8]) -> Result<(Message<'a>, usize), ParseError> {
+        if buf.is_empty() {
+            return Err(ParseError::Empty);
+        }
+        let (first, mut rest, first_lf) = next_line(buf).ok_or(ParseError::Empty)?;
+        let start = parse_start(first).ok_or(ParseError::NotSip)?;
+        let mut issues = Vec::new();
+        let mut lf_only = first_lf;
+        let mut headers: Vec<Header<'a>> = Vec::new();
+        let mut ended = false;
+        let mut line_no = 1;
+        while let Some((line, after, lf)) = next_line(rest) {
+            line_no += 1;
+            lf_only |= lf;
+            if line.is_empty() {
+                rest = after;
+                ended = true;
+                break;
+            }
+            if matches!(line.first(), Some(b' ') | Some(b'\t')) {
+                // Folded continuation (RFC 3261 §7.3.1): extend the previous value's span.
+                if let Some(last) = headers.last_mut() {
+                    let value_start = last.value.as_ptr() as usize - buf.as_ptr() as usize;
+                    let line_end = line.as_ptr() as usize - buf.as_ptr() as usize + line.len();
+                    if let Some(v) = buf.get(value_start..line_end) {
+                        last.value = v;
+                    }
+                }
+                rest = after;
+                continue;
+            }
+            match line.iter().position(|b| *b == b':') {
+                Some(colon) => {
+                    let name = trim(line.get(..colon).unwrap_or(&[]));
+                    let value = line.get(colon + 1..).unwrap_or(&[]);
+                    headers.push(Header {
+                        name,
+                        kind: HeaderKind::of(name),
+                        value,
+                    });
+                }
+                None => issues.push(Issue::HeaderWithoutColon { line: line_no }),
+            }
+            rest = after;
+        }
+        if lf_only {
+            issues.push(Issue::LfLineEndings);
+        }
+        let header_len = buf.len() - rest.len();
+        if !ended {
+            issues.push(Issue::NoEndOfHeaders);
+        }
+        let mut msg = Message {
+            raw: buf,
+            start,
+            headers,
+            body: &[],
+            issues,
+        };
+        let declared = match msg.header(HeaderKind::ContentLength) {
+            Some(v) => match trim(v) {
+                d if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
+                    // Saturate absurd values: they are a mismatch, not an overflow.
+                    Some(std::str::from_utf8(d).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(u64::MAX))
+                }
+                _ => {
+                    msg.issues.push(Issue::BadContentLength);
+                    None
+                }
+            },
+            None => None,
+        };
+        let available = rest.len();
+        let body_len = match declared {
+            Some(d) => {
+                if d > available as u64 {
+                    msg.issues.push(Issue::ContentLengthMismatch {
+                        declared: d,
+                        actual: available,
+                    });
+                    available
+                } else {
+                    let d = d as usize;
+                    let trailing = rest.get(d..).unwrap_or(&[]);
+                    let next = trailing.iter().position(|b| !matches!(b, b'\r' | b'\n'));
+                    if let Some(n) = next {
+                        let after = trailing.get(n..).unwrap_or(&[]);
+                        let is_next_message = next_line(after).is_some_and(|(l, _, _)| looks_like_start(l));
+                        if !is_next_message {
+                            msg.issues.push(Issue::ContentLengthMismatch {
+                                declared: d as u64,
+                                actual: available,
+                            });
+                        }
+                    }
+                    d
+                }
+            }
+            None => available,
+        };
+        msg.body = rest.get(..body_len).unwrap_or(rest);
+        let used = header_len + body_len;
+        msg.raw = buf.get(..used).unwrap_or(buf);
+        for (kind, name) in [
+            (HeaderKind::CallId, "Call-ID"),
+            (HeaderKind::CSeq, "CSeq"),
+            (HeaderKind::From, "From"),
+            (HeaderKind::To, "To"),
+            (HeaderKind::Via, "Via"),
+        ] {
+            if msg.header(kind).is_none() {
+                msg.issues.push(Issue::MissingHeader { name });
+            }
+        }
+        Ok((msg, used))
+    }
+
+    /// The first header of that kind.
+    pub fn header(&self, kind: HeaderKind) -> Option<&'a [u8]> {
+        self.headers.iter().find(|h| h.kind == kind).map(|h| h.value)
+    }
+
+    /// Every value of headers of that kind, in order, split on top-level commas.
+    pub fn values(&self, kind: HeaderKind) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.headers
+            .iter()
+            .filter(move |h| h.kind == kind)
+            .flat_map(|h| header::split_commas(h.value))
+    }
+
+    /// A header by its name (case-insensitive, long form only).
+    pub fn header_named(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| h.value)
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    pub fn method(&self) -> Option<&'a [u8]> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    pub fn call_id(&self) -> Option<&'a [u8]> {
+        self.header(HeaderKind::CallId).map(trim).filter(|v| !v.is_empty())
+    }
+
+    pub fn cseq(&self) -> Option<CSeq<'a>> {
+        self.header(HeaderKind::CSeq).and_then(CSeq::parse)
+    }
+
+    pub fn from(&self) -> Option<NameAddr<'a>> {
+        self.header(HeaderKind::From).map(NameAddr::parse)
+    }
+
+    pub fn to(&self) -> Option<NameAddr<'a>> {
+        self.header(HeaderKind::To).map(NameAddr::parse)
+    }
+
+    /// The top (first) Via value.
+    pub fn top_via(&self) -> Option<Via<'a>> {
+        self.values(HeaderKind::Via).next().and_then(Via::parse)
+    }
+
+    /// Number of Via values (hops the request has crossed).
+    pub fn via_count(&self) -> usize {
+        self.values(HeaderKind::Via).count()
+    }
+
+    pub fn max_forwards(&self) -> Option<u32> {
+        self.header(HeaderKind::MaxForwards)
+            .and_then(|v| header::parse_u32(trim(v)))
+    }
+
+    pub fn content_type(&self) -> Option<&'a [u8]> {
+        self.header(HeaderKind::ContentType).map(trim)
+    }
+
+    /// True if the body is SDP (by Content-Type, or by its first line when untyped).
+    pub fn has_sdp(&self) -> bool {
+        if self.body.is_empty() {
+            return false;
+        }
+        match self.content_type() {
+            Some(ct) => ct
+                .get(..15)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"application/sdp")),
+            None => self.body.starts_with(b"v=0"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &[u8] = b"INVITE sip:bob@biloxi.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@biloxi.com>\r\n\
+From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@pc33.atlanta.com>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\
+\r\n\
+v=0\n";
+
+    #[test]
+    fn parses_rfc3261_invite() {
+        let (m, used) = Message::parse(INVITE).unwrap();
+        assert_eq!(used, INVITE.len());
+        assert_eq!(m.method(), Some(&b"INVITE"[..]));
+        assert_eq!(m.call_id(), Some(&b"a84b4c76e66710@pc33.atlanta.com"[..]));
+        assert_eq!(m.cseq().unwrap().seq, 314159);
+        assert_eq!(m.from().unwrap().tag, Some(&b"1928301774"[..]));
+        assert_eq!(m.to().unwrap().tag, None);
+        assert_eq!(m.top_via().unwrap().branch, Some(&b"z9hG4bK776asdhds"[..]));
+        assert_eq!(m.max_forwards(), Some(70));
+        assert_eq!(m.body, b"v=0\n");
+        assert!(m.has_sdp());
+        assert!(m.issues.is_empty(), "{:?}", m.issues);
+    }
+
+    #[test]
+    fn lf_only_folded_and_compact() {
+        let raw = b"SIP/2.0 180 Ringing\nv: SIP/2.0/UDP a;branch=z9hG4bK1,\n SIP/2.0/UDP b;branch=z9hG4bK2\n\
+f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1 INVITE\nl: 0\n\n";
+        let (m, _) = Message::parse(raw).unwrap();
+        assert_eq!(m.status(), Some(180));
+        assert_eq!(m.via_count(), 2);
+        assert_eq!(m.call_id(), Some(&b"abc"[..]));
+        assert_eq!(m.to().unwrap().tag, Some(&b"2"[..]));
+        assert_eq!(trim(m.header_named("subject").unwrap()), b"hello\n\tworld");
+        assert_eq!(m.issues, vec![Issue::LfLineEndings]);
+    }
+
+    #[test]
+    fn two_messages_in_one_datagram() {
+        let one = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nContent-Length: 0\r\n\r\n";
+        let mut both = one.to_vec();
+        both.extend_from_slice(one);
+        let (m, used) = Message::parse(&both).unwrap();
+        assert_eq!(used, one.len());
+        assert!(m.issues.is_empty(), "{:?}", m.issues);
+        let (m2, used2) = Message::parse(&both[used..]).unwrap();
+        assert_eq!(used2, one.len());
+        assert_eq!(m2.call_id(), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn content_length_problems_are_issues_not_errors() {
+        let raw = b"SIP/2.0 200 OK\r\nContent-Length: xyz\r\n\r\n";
+        let (m, _) = Message::parse(raw).unwrap();
+        assert!(m.issues.contains(&Issue::BadContentLength));
+        let raw = b"SIP/2.0 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nabc";
+        let (m, used) = Message::parse(raw).unwrap();
+        assert_eq!(used, raw.len());
+        assert!(matches!(m.issues[0], Issue::ContentLengthMismatch { actual: 3, .. }));
+    }
+
+    #[test]
+    fn rejects_non_sip() {
+        assert_eq!(
+            Message::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap_err(),
+            ParseError::NotSip
+        );
+        assert_eq!(Message::parse(b"SIP/2.0 999 Nope\r\n\r\n").unwrap_err(), ParseError::NotSip);
+        assert_eq!(Message::parse(b"\x16\x03\x01\x02\x00").unwrap_err(), ParseError::NotSip);
+        assert_eq!(Message::parse(b"").unwrap_err(), ParseError::Empty);
+    }
+
+    #[test]
+    fn finds_start_line_after_junk() {
+        let buf = b"ody tail\r\n\r\nBYE sip:x@y SIP/2.0\r\nCall-ID: 1\r\n";
+        assert_eq!(find_start_line(buf), Some(12));
+        assert_eq!(find_start_line(b"BYE sip:x@y SIP/2.0"), None);
+    }
+}
