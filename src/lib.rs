@@ -12,4 +12,10 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod cli;
+pub mod engine;
+pub mod export;
+pub mod flow;
+pub mod net;
+pub mod sanitize;
 pub mod sip;

@@ -1,3 +1,5 @@
-fn main() {
-    println!("Hello, world!");
+//! The `sipscope` binary: everything happens in the library; see [`sipscope::cli`].
+
+fn main() -> std::process::ExitCode {
+    sipscope::cli::main()
 }

@@ -133,7 +133,8 @@ impl FileSource {
             });
         }
         let reader: Box<dyn Read + Send> = if start.starts_with(&[0x1f, 0x8b]) {
-            let mut gz = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(buffered));
+            let mut gz =
+                BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(buffered));
             let inner_start = gz.fill_buf().map_err(io_err)?.to_vec();
             if inner_start.is_empty() {
                 return Err(OpenError::Empty {
@@ -263,8 +264,10 @@ impl BlockDecoder {
                 let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                 let secs = (raw / iface.resolution) as i64;
                 let frac = raw % iface.resolution;
-                let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(iface.resolution)) as i64;
-                let time = Timestamp::from_secs_nanos(secs.saturating_add(iface.offset_secs), nanos);
+                let nanos =
+                    (u128::from(frac) * 1_000_000_000 / u128::from(iface.resolution)) as i64;
+                let time =
+                    Timestamp::from_secs_nanos(secs.saturating_add(iface.offset_secs), nanos);
                 let caplen = (epb.caplen as usize).min(epb.data.len());
                 let data = epb.data.get(..caplen).unwrap_or(epb.data);
                 Some(self.frame(iface.link, time, data, epb.origlen))

@@ -91,9 +91,6 @@ mod tests {
         let order: Vec<(usize, u64)> = std::iter::from_fn(|| m.next_frame())
             .map(|f| (f.source, f.number))
             .collect();
-        assert_eq!(
-            order,
-            vec![(1, 1), (0, 1), (0, 2), (0, 3), (1, 2), (1, 3)]
-        );
+        assert_eq!(order, vec![(1, 1), (0, 1), (0, 2), (0, 3), (1, 2), (1, 3)]);
     }
 }

@@ -54,8 +54,7 @@ impl Timestamp {
     /// RFC 3339, UTC, microsecond precision: `2026-11-22T04:21:51.123456Z`.
     pub fn to_rfc3339(self) -> String {
         match chrono::DateTime::from_timestamp(self.secs(), self.subsec_nanos()) {
-            Some(dt) => dt
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             None => String::from("invalid-time"),
         }
     }

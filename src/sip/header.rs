@@ -296,7 +296,10 @@ impl<'a> NameAddr<'a> {
                     .unwrap_or(userinfo.len());
                 userinfo.get(..end)
             }
-            None if uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case(b"tel:")) => {
+            None if uri
+                .get(..4)
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"tel:")) =>
+            {
                 let end = rest.iter().position(|b| *b == b';').unwrap_or(rest.len());
                 rest.get(..end)
             }
@@ -376,8 +379,9 @@ mod tests {
 
     #[test]
     fn via_with_params_and_lws() {
-        let v = Via::parse(b"SIP / 2.0 / UDP 10.0.0.1:5060;rport;branch=z9hG4bK776;received=1.2.3.4")
-            .unwrap();
+        let v =
+            Via::parse(b"SIP / 2.0 / UDP 10.0.0.1:5060;rport;branch=z9hG4bK776;received=1.2.3.4")
+                .unwrap();
         assert_eq!(v.transport, b"UDP");
         assert_eq!(v.sent_by, b"10.0.0.1:5060");
         assert_eq!(v.branch, Some(&b"z9hG4bK776"[..]));
@@ -393,7 +397,8 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let a = NameAddr::parse(br#""Alice \"A\" <x>" <sip:alice@atlanta.com;transport=tcp>;tag=1928"#);
+        let a =
+            NameAddr::parse(br#""Alice \"A\" <x>" <sip:alice@atlanta.com;transport=tcp>;tag=1928"#);
         assert_eq!(a.uri, b"sip:alice@atlanta.com;transport=tcp");
         assert_eq!(a.tag, Some(&b"1928"[..]));
         assert_eq!(a.user(), Some(&b"alice"[..]));
@@ -417,7 +422,10 @@ mod tests {
     fn cseq_parse() {
         assert_eq!(
             CSeq::parse(b" 314159   INVITE "),
-            Some(CSeq { seq: 314159, method: b"INVITE" })
+            Some(CSeq {
+                seq: 314159,
+                method: b"INVITE"
+            })
         );
         assert_eq!(CSeq::parse(b"99999999999 INVITE"), None);
         assert_eq!(CSeq::parse(b"1"), None);

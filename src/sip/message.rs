@@ -205,7 +205,12 @@ impl<'a> Message<'a> {
             Some(v) => match trim(v) {
                 d if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
                     // Saturate absurd values: they are a mismatch, not an overflow.
-                    Some(std::str::from_utf8(d).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(u64::MAX))
+                    Some(
+                        std::str::from_utf8(d)
+                            .ok()
+                            .and_then(|s| s.parse::<u64>().ok())
+                            .unwrap_or(u64::MAX),
+                    )
                 }
                 _ => {
                     msg.issues.push(Issue::BadContentLength);
@@ -229,7 +234,8 @@ impl<'a> Message<'a> {
                     let next = trailing.iter().position(|b| !matches!(b, b'\r' | b'\n'));
                     if let Some(n) = next {
                         let after = trailing.get(n..).unwrap_or(&[]);
-                        let is_next_message = next_line(after).is_some_and(|(l, _, _)| looks_like_start(l));
+                        let is_next_message =
+                            next_line(after).is_some_and(|(l, _, _)| looks_like_start(l));
                         if !is_next_message {
                             msg.issues.push(Issue::ContentLengthMismatch {
                                 declared: d as u64,
@@ -261,7 +267,10 @@ impl<'a> Message<'a> {
 
     /// The first header of that kind.
     pub fn header(&self, kind: HeaderKind) -> Option<&'a [u8]> {
-        self.headers.iter().find(|h| h.kind == kind).map(|h| h.value)
+        self.headers
+            .iter()
+            .find(|h| h.kind == kind)
+            .map(|h| h.value)
     }
 
     /// Every value of headers of that kind, in order, split on top-level commas.
@@ -299,7 +308,9 @@ impl<'a> Message<'a> {
     }
 
     pub fn call_id(&self) -> Option<&'a [u8]> {
-        self.header(HeaderKind::CallId).map(trim).filter(|v| !v.is_empty())
+        self.header(HeaderKind::CallId)
+            .map(trim)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn cseq(&self) -> Option<CSeq<'a>> {
@@ -414,7 +425,10 @@ f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1
         let raw = b"SIP/2.0 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nabc";
         let (m, used) = Message::parse(raw).unwrap();
         assert_eq!(used, raw.len());
-        assert!(matches!(m.issues[0], Issue::ContentLengthMismatch { actual: 3, .. }));
+        assert!(matches!(
+            m.issues[0],
+            Issue::ContentLengthMismatch { actual: 3, .. }
+        ));
     }
 
     #[test]
@@ -423,8 +437,14 @@ f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1
             Message::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap_err(),
             ParseError::NotSip
         );
-        assert_eq!(Message::parse(b"SIP/2.0 999 Nope\r\n\r\n").unwrap_err(), ParseError::NotSip);
-        assert_eq!(Message::parse(b"\x16\x03\x01\x02\x00").unwrap_err(), ParseError::NotSip);
+        assert_eq!(
+            Message::parse(b"SIP/2.0 999 Nope\r\n\r\n").unwrap_err(),
+            ParseError::NotSip
+        );
+        assert_eq!(
+            Message::parse(b"\x16\x03\x01\x02\x00").unwrap_err(),
+            ParseError::NotSip
+        );
         assert_eq!(Message::parse(b"").unwrap_err(), ParseError::Empty);
     }
 

@@ -1,0 +1,412 @@
+//! The command line: parses arguments (clap), opens the inputs, runs the engine and hands the
+//! model to an exporter. No analysis happens here.
+
+mod filter;
+
+use crate::capture::{FileSource, FrameSource, MergedSource};
+use crate::engine::{Engine, EngineConfig, SourceStats};
+use crate::export::{json, ladder, table};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use filter::Filters;
+use std::io::{self, IsTerminal, Write};
+
+const EXAMPLES: &str = "\
+Examples:
+  sipscope samples/answered-udp.pcap                 calls in a capture (same as `calls`)
+  sipscope calls a.pcap b.pcapng.gz --status 4xx     failed calls across two files, merged in time
+  sipscope calls trace.pcap --format csv > calls.csv
+  sipscope flow trace.pcap --call 1-4242@127.0.0.1   the call as a text ladder
+  sipscope export trace.pcap --format json -o calls.json --raw
+  tcpdump -w - port 5060 | sipscope export - --format ndjson";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sipscope",
+    version,
+    about = "Passive SIP analyzer: calls, transactions, dialogs and ladders from captures",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a subcommand, sipscope lists calls (like `sipscope calls`).
+    #[command(flatten)]
+    default: CallsArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// One row per call: start, Call-ID, parties, method, messages, outcome, status, timings.
+    #[command(after_help = EXAMPLES)]
+    Calls(CallsArgs),
+    /// Calls as text ladders: one column per address:port, one arrow per message.
+    #[command(after_help = EXAMPLES)]
+    Flow(FlowArgs),
+    /// Call flows as JSON (one document) or NDJSON (one call per line, streamed).
+    #[command(after_help = EXAMPLES)]
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct InputArgs {
+    /// Capture files (pcap, pcapng, optionally gzip-compressed); `-` reads standard input.
+    /// Several files are merged in time order.
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+    #[command(flatten)]
+    filters: Filters,
+    /// Largest SIP message accepted over TCP, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    max_message_size: usize,
+    /// Calls kept in memory; beyond this the oldest are evicted (and counted).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_calls: usize,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+struct CallsArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    format: TableFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum TableFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+struct FlowArgs {
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ExportArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+    format: ExportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    output: Option<String>,
+    /// Include each message's raw text.
+    #[arg(long)]
+    raw: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ExportFormat {
+    Json,
+    Ndjson,
+}
+
+/// Entry point used by `main.rs`. Returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`sipscope ... | head`) is not an error for the user.
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return std::process::ExitCode::SUCCESS;
+            }
+            let msg = format!("{e:#}").replace('\n', " ");
+            let _ = writeln!(io::stderr(), "sipscope: {msg}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Calls(args)) => calls(args),
+        Some(Command::Flow(args)) => flow(args),
+        Some(Command::Export(args)) => export(args),
+        None => calls(cli.default),
+    }
+}
+
+/// The opened inputs and their names.
+struct Inputs {
+    source: Box<dyn FrameSource + Send>,
+    names: Vec<String>,
+}
+
+fn open(input: &InputArgs) -> Result<Inputs> {
+    if input.files.is_empty() {
+        anyhow::bail!("no capture file given (try `sipscope --help`)");
+    }
+    if input.files.iter().filter(|f| *f == "-").count() > 1 {
+        anyhow::bail!("standard input (`-`) can be read only once");
+    }
+    let mut sources: Vec<Box<dyn FrameSource + Send>> = Vec::new();
+    for (i, f) in input.files.iter().enumerate() {
+        sources.push(Box::new(FileSource::open(f, i)?));
+    }
+    let source: Box<dyn FrameSource + Send> = if sources.len() == 1 {
+        sources.pop().context("no input")?
+    } else {
+        Box::new(MergedSource::new(sources))
+    };
+    Ok(Inputs {
+        source,
+        names: input.files.clone(),
+    })
+}
+
+fn config(input: &InputArgs, keep_raw: bool, streaming: bool) -> EngineConfig {
+    let mut c = EngineConfig {
+        keep_raw,
+        streaming,
+        max_calls: input.max_calls.max(1),
+        ..EngineConfig::default()
+    };
+    c.net.tcp.max_message = input.max_message_size.max(1024);
+    c
+}
+
+/// Runs the engine over the inputs, calling `each` after every frame (for streaming output).
+fn analyse(
+    input: &InputArgs,
+    inputs: &mut Inputs,
+    config: EngineConfig,
+    mut each: impl FnMut(&mut Engine) -> Result<()>,
+) -> Result<Engine> {
+    let mut engine = Engine::new(config);
+    let progress = progress_bar(input, inputs.source.progress().1);
+    let mut n: u64 = 0;
+    while let Some(frame) = inputs.source.next_frame() {
+        engine.feed(&frame);
+        each(&mut engine)?;
+        n += 1;
+        if n % 4096 == 0 {
+            if let Some(p) = &progress {
+                p.set_position(inputs.source.progress().0);
+            }
+        }
+    }
+    engine.finish();
+    each(&mut engine)?;
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    Ok(engine)
+}
+
+fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::ProgressBar> {
+    // Only for people: a terminal on stderr, a known size, and a file worth waiting for.
+    let total = total?;
+    if input.no_progress || !io::stderr().is_terminal() || total < (16 << 20) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {elapsed} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+fn sources(engine: &Engine, inputs: &Inputs) -> Vec<SourceStats> {
+    inputs
+        .names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| engine.source_stats(i, name, inputs.source.damage(i)))
+        .collect()
+}
+
+/// Damage and limits are reported on stderr in one line per source, never silently.
+fn report(stats: &[SourceStats], engine: &Engine) {
+    let mut err = io::stderr();
+    for s in stats {
+        let mut notes = Vec::new();
+        if s.damage.damaged_records > 0 {
+            notes.push(format!(
+                "{} damaged records skipped",
+                s.damage.damaged_records
+            ));
+        }
+        if s.damage.truncated_file {
+            notes.push("file ends in the middle of a record".to_string());
+        }
+        if let Some(why) = &s.damage.stopped_early {
+            notes.push(format!("stopped early: {why}"));
+        }
+        if s.malformed > 0 {
+            notes.push(format!("{} malformed SIP messages", s.malformed));
+        }
+        if !notes.is_empty() {
+            let _ = writeln!(
+                err,
+                "sipscope: {}: {}",
+                crate::sanitize::terminal(&s.name),
+                notes.join("; ")
+            );
+        }
+    }
+    let c = engine.counters;
+    if c.calls_evicted > 0 || c.messages_dropped > 0 {
+        let _ = writeln!(
+            err,
+            "sipscope: limits reached: {} calls evicted (--max-calls), {} messages dropped",
+            c.calls_evicted, c.messages_dropped
+        );
+    }
+}
+
+fn stdout_writer() -> io::BufWriter<io::StdoutLock<'static>> {
+    io::BufWriter::with_capacity(1 << 16, io::stdout().lock())
+}
+
+fn calls(args: CallsArgs) -> Result<()> {
+    let matcher = args.input.filters.compile()?;
+    let mut inputs = open(&args.input)?;
+    let engine = analyse(
+        &args.input,
+        &mut inputs,
+        config(&args.input, false, false),
+        |_| Ok(()),
+    )?;
+    let now = engine.now();
+    let stats = sources(&engine, &inputs);
+    let rows: Vec<table::CallRow> = engine
+        .calls()
+        .into_iter()
+        .filter(|c| matcher.matches(c, now))
+        .enumerate()
+        .map(|(i, c)| table::CallRow::new(i + 1, c, now))
+        .collect();
+    let mut out = stdout_writer();
+    match args.format {
+        TableFormat::Table => table::write_text(&rows, &mut out)?,
+        TableFormat::Csv => table::write_csv(&rows, &mut out)?,
+        TableFormat::Json => {
+            let doc = serde_json::json!({
+                "version": json::VERSION,
+                "generator": json::generator(),
+                "sources": stats,
+                "calls": rows,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    report(&stats, &engine);
+    Ok(())
+}
+
+fn flow(args: FlowArgs) -> Result<()> {
+    let matcher = args.input.filters.compile()?;
+    let mut inputs = open(&args.input)?;
+    let engine = analyse(
+        &args.input,
+        &mut inputs,
+        config(&args.input, false, false),
+        |_| Ok(()),
+    )?;
+    let now = engine.now();
+    let selected: Vec<_> = engine
+        .calls()
+        .into_iter()
+        .filter(|c| matcher.matches(c, now))
+        .collect();
+    if selected.is_empty() {
+        anyhow::bail!("no call matches (list them with `sipscope calls`)");
+    }
+    let mut out = stdout_writer();
+    for (i, call) in selected.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        ladder::write_text(call, &mut out)?;
+    }
+    out.flush()?;
+    report(&sources(&engine, &inputs), &engine);
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    let matcher = args.input.filters.compile()?;
+    let mut inputs = open(&args.input)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot write {path}"))?,
+        )),
+        None => Box::new(stdout_writer()),
+    };
+    let opts = json::JsonOptions { raw: args.raw };
+    match args.format {
+        ExportFormat::Json => {
+            let engine = analyse(
+                &args.input,
+                &mut inputs,
+                config(&args.input, args.raw, false),
+                |_| Ok(()),
+            )?;
+            let now = engine.now();
+            let stats = sources(&engine, &inputs);
+            let calls: Vec<_> = engine
+                .calls()
+                .into_iter()
+                .filter(|c| matcher.matches(c, now))
+                .collect();
+            let doc = json::Document {
+                sources: &stats,
+                calls: &calls,
+                orphans: engine.orphans(),
+                counters: engine.counters,
+                now,
+                opts,
+            };
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+            out.flush()?;
+            report(&stats, &engine);
+        }
+        ExportFormat::Ndjson => {
+            // Streaming: each call is written as soon as it is over, then forgotten.
+            let engine = analyse(
+                &args.input,
+                &mut inputs,
+                config(&args.input, args.raw, true),
+                |engine| {
+                    let now = engine.now();
+                    for call in engine.take_finished() {
+                        if matcher.matches(&call, now) {
+                            serde_json::to_writer(
+                                &mut out,
+                                &json::CallView {
+                                    call: &call,
+                                    now,
+                                    opts,
+                                },
+                            )?;
+                            writeln!(out)?;
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+            out.flush()?;
+            report(&sources(&engine, &inputs), &engine);
+        }
+    }
+    Ok(())
+}

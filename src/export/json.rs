@@ -1,0 +1,281 @@
+//! The JSON wire format (version 1), documented in `docs/json-schema.md` with a JSON Schema in
+//! `docs/sipscope.schema.json`. Views borrow the model and serialize on the fly, so a large
+//! export is never held twice in memory. Field names here are a contract: add, never rename.
+
+use crate::capture::Timestamp;
+use crate::engine::{EngineCounters, Orphan, SourceStats};
+use crate::flow::{Call, Kind, SipMessage};
+use base64::Engine as _;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+pub const VERSION: u32 = 1;
+
+pub fn generator() -> String {
+    format!("sipscope {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Options that change what is exported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonOptions {
+    /// Include each message's raw text.
+    pub raw: bool,
+}
+
+#[derive(Serialize)]
+pub struct PartyView<'a> {
+    pub uri: &'a str,
+    pub user: Option<&'a str>,
+    pub display: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CSeqView<'a> {
+    seq: u32,
+    method: &'a str,
+}
+
+/// One message, in the order of the call.
+pub struct MessageView<'a> {
+    pub msg: &'a SipMessage,
+    pub opts: JsonOptions,
+}
+
+impl Serialize for MessageView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.msg;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("index", &m.index)?;
+        map.serialize_entry("source", &m.source)?;
+        map.serialize_entry("packet", &m.packet)?;
+        map.serialize_entry("time", &m.time.to_rfc3339())?;
+        map.serialize_entry("src", &m.src.to_string())?;
+        map.serialize_entry("dst", &m.dst.to_string())?;
+        map.serialize_entry("transport", m.transport.as_str())?;
+        match &m.kind {
+            Kind::Request { method, uri } => {
+                map.serialize_entry("method", method)?;
+                map.serialize_entry("request_uri", uri)?;
+            }
+            Kind::Response { code, reason } => {
+                map.serialize_entry("status", code)?;
+                map.serialize_entry("reason", reason)?;
+            }
+        }
+        map.serialize_entry(
+            "cseq",
+            &m.cseq
+                .as_ref()
+                .map(|(seq, method)| CSeqView { seq: *seq, method }),
+        )?;
+        map.serialize_entry("branch", &m.branch)?;
+        map.serialize_entry("from_tag", &m.from_tag)?;
+        map.serialize_entry("to_tag", &m.to_tag)?;
+        map.serialize_entry("via_count", &m.via_count)?;
+        map.serialize_entry("max_forwards", &m.max_forwards)?;
+        map.serialize_entry("transaction", &m.transaction)?;
+        map.serialize_entry("dialog", &m.dialog)?;
+        map.serialize_entry("retransmission", &m.retransmission)?;
+        map.serialize_entry("size", &m.size)?;
+        map.serialize_entry("issues", &m.issues)?;
+        if let Some(r) = &m.reason_header {
+            map.serialize_entry("reason_header", r)?;
+        }
+        if let Some(w) = &m.warning {
+            map.serialize_entry("warning", w)?;
+        }
+        if let Some(sdp) = &m.sdp {
+            map.serialize_entry("sdp", sdp)?;
+        }
+        if self.opts.raw {
+            if let Some(raw) = &m.raw {
+                match std::str::from_utf8(raw) {
+                    Ok(text) => map.serialize_entry("raw", text)?,
+                    Err(_) => map.serialize_entry(
+                        "raw_base64",
+                        &base64::engine::general_purpose::STANDARD.encode(raw),
+                    )?,
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct HopView {
+    client: String,
+    server: String,
+}
+
+#[derive(Serialize)]
+struct TransactionView<'a> {
+    id: usize,
+    method: &'a str,
+    branch: Option<&'a str>,
+    cseq: u32,
+    hop: HopView,
+    request_seen: bool,
+    messages: &'a [usize],
+    final_status: Option<u16>,
+    retransmissions: u32,
+    /// Seconds from request to final response.
+    response_time: Option<f64>,
+    cancels: Option<usize>,
+    acknowledges: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct DialogView<'a> {
+    id: usize,
+    from_tag: &'a str,
+    to_tag: &'a str,
+    state: crate::flow::DialogState,
+    method: &'a str,
+    messages: &'a [usize],
+}
+
+/// One call with everything the model knows about it.
+pub struct CallView<'a> {
+    pub call: &'a Call,
+    pub now: Timestamp,
+    pub opts: JsonOptions,
+}
+
+impl Serialize for CallView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.call;
+        let sum = c.summary(self.now);
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("call_id", &c.call_id)?;
+        map.serialize_entry("first_method", c.first_method())?;
+        map.serialize_entry("from", &party(&c.from))?;
+        map.serialize_entry("to", &party(&c.to))?;
+        map.serialize_entry("linked_call_id", &c.linked_call_id)?;
+        map.serialize_entry("start", &c.start().to_rfc3339())?;
+        map.serialize_entry("end", &c.end().to_rfc3339())?;
+        map.serialize_entry("outcome", &sum.outcome)?;
+        map.serialize_entry("final_status", &sum.final_status)?;
+        map.serialize_entry("final_reason", &sum.final_reason)?;
+        map.serialize_entry("post_dial_delay", &sum.post_dial_delay)?;
+        map.serialize_entry("setup_time", &sum.setup_time)?;
+        map.serialize_entry("duration", &sum.duration)?;
+        map.serialize_entry("message_count", &c.messages.len())?;
+        map.serialize_entry("dropped_messages", &c.dropped_messages)?;
+        let opts = self.opts;
+        map.serialize_entry(
+            "messages",
+            &SeqOf(|| c.messages.iter().map(move |m| MessageView { msg: m, opts })),
+        )?;
+        let txs: Vec<TransactionView<'_>> = c
+            .transactions
+            .iter()
+            .map(|t| TransactionView {
+                id: t.id,
+                method: &t.method,
+                branch: t.branch.as_deref(),
+                cseq: t.cseq,
+                hop: HopView {
+                    client: t.client.to_string(),
+                    server: t.server.to_string(),
+                },
+                request_seen: t.request_seen,
+                messages: &t.messages,
+                final_status: t.final_status(),
+                retransmissions: t.retransmissions,
+                response_time: t.response_time(),
+                cancels: t.cancels,
+                acknowledges: t.acknowledges,
+            })
+            .collect();
+        map.serialize_entry("transactions", &txs)?;
+        let dialogs: Vec<DialogView<'_>> = c
+            .dialogs
+            .iter()
+            .map(|d| DialogView {
+                id: d.id,
+                from_tag: &d.local_tag,
+                to_tag: &d.remote_tag,
+                state: d.state,
+                method: &d.method,
+                messages: &d.messages,
+            })
+            .collect();
+        map.serialize_entry("dialogs", &dialogs)?;
+        // Filled by the diagnosis rules; each item will be {kind, severity, summary,
+        // messages, reference}.
+        map.serialize_entry("anomalies", &[] as &[u8])?;
+        map.end()
+    }
+}
+
+fn party(p: &crate::flow::Party) -> PartyView<'_> {
+    PartyView {
+        uri: &p.uri,
+        user: p.user.as_deref(),
+        display: p.display.as_deref(),
+    }
+}
+
+/// Serializes an iterator as a JSON array without collecting it.
+struct SeqOf<F>(F);
+
+impl<F, I, T> Serialize for SeqOf<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = T>,
+    T: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((self.0)())
+    }
+}
+
+#[derive(Serialize)]
+struct OrphanView<'a> {
+    reason: &'a str,
+    #[serde(flatten)]
+    message: MessageView<'a>,
+}
+
+/// The whole document: `{"version", "generator", "sources", "calls", "malformed", "limits"}`.
+pub struct Document<'a> {
+    pub sources: &'a [SourceStats],
+    pub calls: &'a [&'a Call],
+    pub orphans: &'a [Orphan],
+    pub counters: EngineCounters,
+    pub now: Timestamp,
+    pub opts: JsonOptions,
+}
+
+impl Serialize for Document<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("version", &VERSION)?;
+        map.serialize_entry("generator", &generator())?;
+        map.serialize_entry("sources", self.sources)?;
+        let (now, opts) = (self.now, self.opts);
+        map.serialize_entry(
+            "calls",
+            &SeqOf(|| {
+                self.calls
+                    .iter()
+                    .map(move |c| CallView { call: c, now, opts })
+            }),
+        )?;
+        map.serialize_entry(
+            "malformed",
+            &SeqOf(|| {
+                self.orphans.iter().map(move |o| OrphanView {
+                    reason: &o.reason,
+                    message: MessageView {
+                        msg: &o.message,
+                        opts,
+                    },
+                })
+            }),
+        )?;
+        map.serialize_entry("limits", &self.counters)?;
+        map.end()
+    }
+}

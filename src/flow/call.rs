@@ -1,0 +1,532 @@
+//! A call: every message that shares a Call-ID, with its transactions and dialogs, and the
+//! outcome derived from them. Correlation happens here, one message at a time, in capture
+//! order; nothing is looked up across calls.
+
+use super::dialog::{Dialog, DialogState, creates_dialog, dialog_key};
+use super::message::SipMessage;
+use super::transaction::{Transaction, TransactionKey};
+use crate::capture::Timestamp;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// RFC 3261 timer T1 (500 ms) times 64: how long a transaction may wait for its final response
+/// (Timer B/F) and how long a completed one lingers (Timer H/J).
+pub const T1_X64_MS: i64 = 32_000;
+
+/// How a call ended, from the final response the originating side received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Answered,
+    Redirected,
+    Busy,
+    Cancelled,
+    Rejected,
+    ServerError,
+    Timeout,
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Redirected => "redirected",
+            Outcome::Busy => "busy",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Rejected => "rejected",
+            Outcome::ServerError => "server_error",
+            Outcome::Timeout => "timeout",
+            Outcome::InProgress => "in_progress",
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Answered,
+        Outcome::Redirected,
+        Outcome::Busy,
+        Outcome::Cancelled,
+        Outcome::Rejected,
+        Outcome::ServerError,
+        Outcome::Timeout,
+        Outcome::InProgress,
+        Outcome::Completed,
+        Outcome::Failed,
+    ];
+}
+
+/// A party as the first message of the call names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Party {
+    pub display: Option<String>,
+    pub uri: String,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSummary {
+    pub outcome: Outcome,
+    pub final_status: Option<u16>,
+    pub final_reason: Option<String>,
+    /// Seconds from the first request to the first 18x (post-dial delay).
+    pub post_dial_delay: Option<f64>,
+    /// Seconds from the first request to the 2xx.
+    pub setup_time: Option<f64>,
+    /// Seconds from the 2xx to the BYE (or to the last message when no BYE was seen).
+    pub duration: Option<f64>,
+    /// The transaction whose final response decides the outcome.
+    pub originating: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub call_id: String,
+    /// Order of creation in the engine, for stable output.
+    pub seq: u64,
+    pub messages: Vec<SipMessage>,
+    pub transactions: Vec<Transaction>,
+    pub dialogs: Vec<Dialog>,
+    pub from: Party,
+    pub to: Party,
+    /// X-Call-ID / X-CID: the other leg of a B2BUA, when the B2BUA says so.
+    pub linked_call_id: Option<String>,
+    /// Messages not kept because the call reached its message limit.
+    pub dropped_messages: u64,
+    tx_index: HashMap<TransactionKey, usize>,
+    dialog_index: HashMap<(String, String), usize>,
+}
+
+fn party(na: Option<crate::sip::NameAddr<'_>>) -> Party {
+    use super::message::text;
+    match na {
+        Some(na) => Party {
+            display: na.display.map(text).filter(|d| !d.is_empty()),
+            uri: text(na.uri),
+            user: na.user().map(text),
+        },
+        None => Party::default(),
+    }
+}
+
+impl Call {
+    pub fn new(call_id: String, seq: u64, first: &crate::sip::Message<'_>) -> Call {
+        Call {
+            call_id,
+            seq,
+            messages: Vec::new(),
+            transactions: Vec::new(),
+            dialogs: Vec::new(),
+            from: party(first.from()),
+            to: party(first.to()),
+            linked_call_id: first
+                .header(crate::sip::HeaderKind::XCallId)
+                .map(super::message::text),
+            dropped_messages: 0,
+            tx_index: HashMap::new(),
+            dialog_index: HashMap::new(),
+        }
+    }
+
+    pub fn start(&self) -> Timestamp {
+        self.messages.first().map(|m| m.time).unwrap_or_default()
+    }
+
+    pub fn end(&self) -> Timestamp {
+        self.messages.last().map(|m| m.time).unwrap_or_default()
+    }
+
+    /// The method of the first request, or the CSeq method when the call was joined late.
+    pub fn first_method(&self) -> &str {
+        self.messages
+            .first()
+            .and_then(|m| m.method().or(m.cseq_method()))
+            .unwrap_or("")
+    }
+
+    /// Adds a message (in capture order) and correlates it.
+    pub fn add(&mut self, mut msg: SipMessage, max_messages: usize) {
+        if self.messages.len() >= max_messages {
+            self.dropped_messages += 1;
+            return;
+        }
+        let idx = self.messages.len();
+        msg.index = idx;
+        let tx = self.match_transaction(&mut msg, idx);
+        msg.transaction = tx;
+        msg.dialog = self.match_dialog(&msg, idx);
+        self.messages.push(msg);
+    }
+
+    fn new_transaction(&mut self, key: TransactionKey, method: &str, msg: &SipMessage) -> usize {
+        let id = self.transactions.len();
+        let request = msg.is_request();
+        let (client, server) = if request {
+            (msg.src, msg.dst)
+        } else {
+            (msg.dst, msg.src)
+        };
+        self.transactions.push(Transaction {
+            id,
+            method: method.to_string(),
+            branch: msg.branch.clone(),
+            cseq: msg.cseq.as_ref().map_or(0, |(n, _)| *n),
+            client,
+            server,
+            request_seen: request,
+            messages: Vec::new(),
+            first_time: msg.time,
+            request_time: request.then_some(msg.time),
+            first_provisional: None,
+            final_response: None,
+            retransmissions: 0,
+            cancels: None,
+            cancelled_by: Vec::new(),
+            ack: None,
+            acknowledges: None,
+            in_dialog: request && msg.to_tag.is_some(),
+            from_tag: msg.from_tag.clone(),
+        });
+        self.tx_index.insert(key, id);
+        id
+    }
+
+    /// Same transaction, same direction, same message: a SIP retransmission (§17.1.1.2).
+    fn is_retransmission(&self, tx: usize, msg: &SipMessage) -> bool {
+        let Some(t) = self.transactions.get(tx) else {
+            return false;
+        };
+        t.messages
+            .iter()
+            .filter_map(|&i| self.messages.get(i))
+            .any(|m| {
+                m.src == msg.src
+                    && m.dst == msg.dst
+                    && m.kind == msg.kind
+                    && (msg.is_request() || m.to_tag == msg.to_tag)
+            })
+    }
+
+    fn match_transaction(&mut self, msg: &mut SipMessage, idx: usize) -> Option<usize> {
+        let tx = match msg.method() {
+            Some("ACK") => {
+                // An ACK with its INVITE's branch acknowledges a non-2xx final and belongs to
+                // that transaction (§17.1.1.3). The ACK for a 2xx has a new branch and is a
+                // transaction of its own, tied to the INVITE through the dialog and CSeq.
+                let invite = TransactionKey::of(msg, "INVITE")
+                    .and_then(|k| self.tx_index.get(&k).copied())
+                    .filter(|&t| {
+                        self.transactions.get(t).is_some_and(|t| {
+                            !t.final_status().is_some_and(|s| (200..300).contains(&s))
+                        })
+                    });
+                match invite {
+                    Some(t) => {
+                        msg.retransmission = self.is_retransmission(t, msg);
+                        if let Some(tr) = self.transactions.get_mut(t) {
+                            tr.ack.get_or_insert(idx);
+                        }
+                        t
+                    }
+                    None => {
+                        let key = TransactionKey::of(msg, "ACK")?;
+                        let t = match self.tx_index.get(&key).copied() {
+                            Some(t) => {
+                                msg.retransmission = self.is_retransmission(t, msg);
+                                t
+                            }
+                            None => {
+                                let t = self.new_transaction(key, "ACK", msg);
+                                let acked = self.find_acknowledged_invite(msg);
+                                if let Some(tr) = self.transactions.get_mut(t) {
+                                    tr.acknowledges = acked;
+                                }
+                                t
+                            }
+                        };
+                        t
+                    }
+                }
+            }
+            Some(method) => {
+                let method = method.to_string();
+                let key = TransactionKey::of(msg, &method)?;
+                match self.tx_index.get(&key).copied() {
+                    Some(t) => {
+                        msg.retransmission = self.is_retransmission(t, msg);
+                        if let Some(tr) = self.transactions.get_mut(t) {
+                            if !tr.request_seen {
+                                tr.request_seen = true;
+                                tr.request_time = Some(msg.time);
+                            }
+                        }
+                        t
+                    }
+                    None => {
+                        let t = self.new_transaction(key, &method, msg);
+                        if method == "CANCEL" {
+                            // §9.2: a CANCEL matches the INVITE with the same top Via.
+                            let invite = TransactionKey::of(msg, "INVITE")
+                                .and_then(|k| self.tx_index.get(&k).copied());
+                            if let Some(inv) = invite {
+                                if let Some(tr) = self.transactions.get_mut(t) {
+                                    tr.cancels = Some(inv);
+                                }
+                                if let Some(tr) = self.transactions.get_mut(inv) {
+                                    tr.cancelled_by.push(t);
+                                }
+                            }
+                        }
+                        t
+                    }
+                }
+            }
+            None => {
+                let method = msg.cseq_method()?.to_string();
+                let code = msg.status()?;
+                let key = TransactionKey::of(msg, &method)?;
+                let t = match self.tx_index.get(&key).copied() {
+                    Some(t) => t,
+                    None => self.new_transaction(key, &method, msg),
+                };
+                msg.retransmission = self.is_retransmission(t, msg);
+                if let Some(tr) = self.transactions.get_mut(t) {
+                    if code >= 200 {
+                        tr.final_response.get_or_insert((code, msg.time));
+                    } else if code > 100 {
+                        tr.first_provisional.get_or_insert((code, msg.time));
+                    }
+                }
+                t
+            }
+        };
+        if let Some(tr) = self.transactions.get_mut(tx) {
+            tr.messages.push(idx);
+            if msg.retransmission {
+                tr.retransmissions += 1;
+            }
+        }
+        Some(tx)
+    }
+
+    /// The INVITE transaction a 2xx ACK acknowledges: same CSeq number, answered with a 2xx,
+    /// preferring the one on the same hop.
+    fn find_acknowledged_invite(&self, ack: &SipMessage) -> Option<usize> {
+        let (cseq, _) = ack.cseq.as_ref()?;
+        let answered = |t: &&Transaction| {
+            t.is_invite()
+                && t.cseq == *cseq
+                && t.final_status().is_some_and(|s| (200..300).contains(&s))
+        };
+        self.transactions
+            .iter()
+            .filter(answered)
+            .find(|t| t.client == ack.src)
+            .or_else(|| self.transactions.iter().rfind(answered))
+            .map(|t| t.id)
+    }
+
+    fn match_dialog(&mut self, msg: &SipMessage, idx: usize) -> Option<usize> {
+        let (Some(ft), Some(tt)) = (&msg.from_tag, &msg.to_tag) else {
+            return None;
+        };
+        let key = dialog_key(ft, tt);
+        let method = msg.cseq_method().unwrap_or("");
+        let status = msg.status();
+        let id = match self.dialog_index.get(&key).copied() {
+            Some(d) => d,
+            None => {
+                let creates = match status {
+                    Some(s) => (101..300).contains(&s) && creates_dialog(method),
+                    // A request with both tags whose dialog we never saw created (the capture
+                    // started mid-call). ACK and CANCEL carry tags of failed attempts too.
+                    None => !matches!(msg.method(), Some("ACK") | Some("CANCEL")),
+                };
+                if !creates {
+                    return None;
+                }
+                let id = self.dialogs.len();
+                self.dialogs.push(Dialog {
+                    id,
+                    local_tag: ft.clone(),
+                    remote_tag: tt.clone(),
+                    state: if status.is_some_and(|s| s < 200) {
+                        DialogState::Early
+                    } else {
+                        DialogState::Confirmed
+                    },
+                    method: method.to_string(),
+                    messages: Vec::new(),
+                    created: msg.time,
+                    confirmed: status.filter(|s| *s >= 200).map(|_| msg.time),
+                    terminated: None,
+                });
+                self.dialog_index.insert(key, id);
+                id
+            }
+        };
+        let d = self.dialogs.get_mut(id)?;
+        d.messages.push(idx);
+        match (msg.method(), status) {
+            (Some("BYE"), _) => {
+                // §15.1: the session is over for the sender as soon as it sends BYE.
+                d.state = DialogState::Terminated;
+                d.terminated.get_or_insert(msg.time);
+            }
+            (None, Some(s))
+                if (200..300).contains(&s)
+                    && method == "INVITE"
+                    && d.state == DialogState::Early =>
+            {
+                d.state = DialogState::Confirmed;
+                d.confirmed = Some(msg.time);
+            }
+            (None, Some(481)) => {
+                d.state = DialogState::Terminated;
+                d.terminated.get_or_insert(msg.time);
+            }
+            (None, Some(s)) if s >= 300 && method == "INVITE" && d.state == DialogState::Early => {
+                d.state = DialogState::Terminated;
+                d.terminated.get_or_insert(msg.time);
+            }
+            _ => {}
+        }
+        // A failure final to an INVITE ends every early dialog it had created (§12.3).
+        if let (None, Some(s)) = (msg.method(), status) {
+            if s >= 300 && method == "INVITE" {
+                for d in self
+                    .dialogs
+                    .iter_mut()
+                    .filter(|d| d.state == DialogState::Early && &d.local_tag == ft)
+                {
+                    d.state = DialogState::Terminated;
+                    d.terminated.get_or_insert(msg.time);
+                }
+            }
+        }
+        Some(id)
+    }
+
+    /// The transaction whose final response decides the outcome: among the out-of-dialog
+    /// requests the originator sent with the first request's method (authentication retries
+    /// and redirect follow-ups included), the latest.
+    fn originating(&self) -> Option<&Transaction> {
+        let first = self.transactions.first()?;
+        self.transactions
+            .iter()
+            .filter(|t| t.method == first.method && t.client == first.client && !t.in_dialog)
+            .next_back()
+            .or(Some(first))
+    }
+
+    /// Outcome, final status and timings. `now` is the capture time reached (the end of the
+    /// capture for a file), used to tell a transaction still waiting from one that timed out.
+    pub fn summary(&self, now: Timestamp) -> CallSummary {
+        let Some(orig) = self.originating() else {
+            return CallSummary {
+                outcome: Outcome::InProgress,
+                final_status: None,
+                final_reason: None,
+                post_dial_delay: None,
+                setup_time: None,
+                duration: None,
+                originating: None,
+            };
+        };
+        let first_request = self
+            .transactions
+            .iter()
+            .find(|t| t.method == orig.method && t.client == orig.client)
+            .and_then(|t| t.request_time)
+            .or(orig.request_time)
+            .unwrap_or(orig.first_time);
+        let final_status = orig.final_status();
+        let final_reason = orig.final_response.and_then(|(code, t)| {
+            orig.messages
+                .iter()
+                .filter_map(|&i| self.messages.get(i))
+                .find(|m| m.status() == Some(code) && m.time == t)
+                .and_then(|m| match &m.kind {
+                    super::message::Kind::Response { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                })
+        });
+        let cancelled = !orig.cancelled_by.is_empty();
+        let waited_out = now.0.saturating_sub(orig.first_time.0) > T1_X64_MS * 1_000_000;
+        let outcome = if orig.is_invite() {
+            match final_status {
+                Some(200..=299) => Outcome::Answered,
+                Some(300..=399) => Outcome::Redirected,
+                Some(486) | Some(600) => Outcome::Busy,
+                Some(487) => Outcome::Cancelled,
+                Some(408) => Outcome::Timeout,
+                Some(500..=599) => Outcome::ServerError,
+                Some(_) => Outcome::Rejected,
+                None if cancelled => Outcome::Cancelled,
+                None if waited_out => Outcome::Timeout,
+                None => Outcome::InProgress,
+            }
+        } else {
+            match final_status {
+                Some(200..=299) => Outcome::Completed,
+                Some(408) => Outcome::Timeout,
+                Some(_) => Outcome::Failed,
+                None if orig.method == "ACK" => Outcome::Completed,
+                None if waited_out => Outcome::Timeout,
+                None => Outcome::InProgress,
+            }
+        };
+        let since_first = |t: Timestamp| t.seconds_since(first_request);
+        let post_dial_delay = orig
+            .first_provisional
+            .filter(|(c, _)| *c >= 180)
+            .map(|(_, t)| since_first(t));
+        let answer_time = orig
+            .final_response
+            .filter(|(c, _)| (200..300).contains(c))
+            .map(|(_, t)| t);
+        let setup_time = if orig.is_invite() {
+            answer_time.map(since_first)
+        } else {
+            None
+        };
+        let duration = match (orig.is_invite(), answer_time) {
+            (true, Some(answered)) => {
+                let bye = self
+                    .messages
+                    .iter()
+                    .find(|m| m.time >= answered && m.method() == Some("BYE"))
+                    .map(|m| m.time)
+                    .unwrap_or(self.end());
+                Some(bye.seconds_since(answered))
+            }
+            _ => None,
+        };
+        CallSummary {
+            outcome,
+            final_status,
+            final_reason,
+            post_dial_delay,
+            setup_time,
+            duration,
+            originating: Some(orig.id),
+        }
+    }
+
+    /// True when nothing more is expected: every transaction whose request was seen has a
+    /// final response (ACKs have none), and no INVITE dialog is early or confirmed.
+    pub fn is_over(&self) -> bool {
+        let tx_done = self
+            .transactions
+            .iter()
+            .all(|t| t.method == "ACK" || t.final_response.is_some() || !t.request_seen);
+        let dialogs_done = self
+            .dialogs
+            .iter()
+            .all(|d| d.state == DialogState::Terminated || d.method != "INVITE");
+        tx_done && dialogs_done
+    }
+}

@@ -1,0 +1,47 @@
+//! Dialogs (RFC 3261 §12): identified by Call-ID + the two tags. The call owns its dialogs,
+//! so the key here is the tag pair, unordered (in-dialog requests from the callee swap From
+//! and To). Forking gives several dialogs, one per To tag.
+
+use crate::capture::Timestamp;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DialogState {
+    /// Created by a provisional response with a To tag (§12.1).
+    Early,
+    /// Created or confirmed by a 2xx.
+    Confirmed,
+    /// Ended by a BYE's response, a non-2xx final to the INVITE (early dialogs), or a 481.
+    Terminated,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    pub id: usize,
+    /// The From tag of the request that created it (the caller's tag).
+    pub local_tag: String,
+    /// The To tag the callee chose.
+    pub remote_tag: String,
+    pub state: DialogState,
+    /// The method that created it (INVITE, SUBSCRIBE, REFER, or what first showed both tags).
+    pub method: String,
+    pub messages: Vec<usize>,
+    pub created: Timestamp,
+    pub confirmed: Option<Timestamp>,
+    pub terminated: Option<Timestamp>,
+}
+
+/// Unordered pair of tags: the same dialog whichever side sends.
+pub fn dialog_key(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
+}
+
+/// Methods whose 2xx (or 1xx with To tag, for INVITE) create a dialog (§12.1, RFC 6665).
+pub fn creates_dialog(method: &str) -> bool {
+    matches!(method, "INVITE" | "SUBSCRIBE" | "REFER" | "NOTIFY")
+}

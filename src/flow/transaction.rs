@@ -1,0 +1,102 @@
+//! SIP transactions (RFC 3261 §17): the key that matches requests and responses, and what the
+//! model records per transaction. A proxy's forwarded request carries its own top Via branch,
+//! so each hop is its own transaction.
+
+use super::message::SipMessage;
+use crate::capture::Timestamp;
+use std::net::SocketAddr;
+
+/// How a message finds its transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TransactionKey {
+    /// §17.2.3: top Via branch with the magic cookie + sent-by + method (ACK matches INVITE
+    /// only where it acknowledges a non-2xx; that choice is made by the call).
+    Rfc3261 {
+        branch: String,
+        sent_by: String,
+        method: String,
+    },
+    /// §17.2.3 for RFC 2543 peers (no magic cookie): From tag, CSeq number and method, and
+    /// the top Via (sent-by and branch, if any). The To tag is left out: responses add it.
+    Rfc2543 {
+        from_tag: Option<String>,
+        cseq: u32,
+        method: String,
+        sent_by: Option<String>,
+        branch: Option<String>,
+    },
+}
+
+impl TransactionKey {
+    /// The key of `msg` when the transaction's method is `method` (its CSeq method, or INVITE
+    /// for an ACK being matched to its INVITE).
+    pub fn of(msg: &SipMessage, method: &str) -> Option<TransactionKey> {
+        match (&msg.branch, &msg.via_sent_by) {
+            (Some(b), Some(sent_by)) if b.starts_with("z9hG4bK") => Some(TransactionKey::Rfc3261 {
+                branch: b.clone(),
+                sent_by: sent_by.to_ascii_lowercase(),
+                method: method.to_string(),
+            }),
+            _ => {
+                let (cseq, _) = msg.cseq.as_ref()?;
+                Some(TransactionKey::Rfc2543 {
+                    from_tag: msg.from_tag.clone(),
+                    cseq: *cseq,
+                    method: method.to_string(),
+                    sent_by: msg.via_sent_by.as_ref().map(|s| s.to_ascii_lowercase()),
+                    branch: msg.branch.clone(),
+                })
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub id: usize,
+    /// INVITE, BYE, CANCEL... An ACK for a 2xx is its own transaction with method ACK.
+    pub method: String,
+    pub branch: Option<String>,
+    pub cseq: u32,
+    /// The hop: who sent the request (client) and who received it (server).
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// Whether the transaction was first seen through a response (request not captured).
+    pub request_seen: bool,
+    pub messages: Vec<usize>,
+    pub first_time: Timestamp,
+    pub request_time: Option<Timestamp>,
+    pub first_provisional: Option<(u16, Timestamp)>,
+    /// First final response (status, time).
+    pub final_response: Option<(u16, Timestamp)>,
+    pub retransmissions: u32,
+    /// For a CANCEL: the INVITE transaction it cancels (RFC 3261 §9.2 matching).
+    pub cancels: Option<usize>,
+    /// For an INVITE: the CANCEL transaction(s) aimed at it.
+    pub cancelled_by: Vec<usize>,
+    /// For an INVITE with a non-2xx final: the ACK message (same branch, §17.1.1.3).
+    pub ack: Option<usize>,
+    /// For a 2xx ACK transaction: the INVITE transaction it acknowledges (same dialog, CSeq).
+    pub acknowledges: Option<usize>,
+    /// The request carried a To tag (in-dialog request).
+    pub in_dialog: bool,
+    pub from_tag: Option<String>,
+}
+
+impl Transaction {
+    pub fn is_invite(&self) -> bool {
+        self.method == "INVITE"
+    }
+
+    pub fn final_status(&self) -> Option<u16> {
+        self.final_response.map(|(c, _)| c)
+    }
+
+    /// Seconds from the request to the final response.
+    pub fn response_time(&self) -> Option<f64> {
+        match (self.request_time, self.final_response) {
+            (Some(req), Some((_, t))) => Some(t.seconds_since(req)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! IPv4 and IPv6 fragment reassembly with a timeout and a memory cap.
+//!
+//! The per-datagram buffer is etherparse's [`IpDefragBuf`] (fragments in any order, overlaps
+//! merged). Its pool is documented as unsafe against memory exhaustion, so this module owns the
+//! pool instead: datagrams older than the timeout are dropped, the total buffered bytes are
+//! capped (oldest evicted first), and every drop is counted.
+
+use crate::capture::Timestamp;
+use etherparse::IpNumber;
+use etherparse::defrag::IpDefragBuf;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FragKey {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub id: u32,
+    pub protocol: u8,
+}
+
+/// One fragment as read from the wire.
+pub struct Fragment<'a> {
+    pub key: FragKey,
+    /// Offset in 8-byte units, as in the header.
+    pub offset_units: u16,
+    pub more: bool,
+    pub payload: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefragLimits {
+    /// Seconds a partial datagram is kept (Linux uses 30 s: `ipfrag_time`).
+    pub timeout_ms: i64,
+    /// Total bytes held across all partial datagrams.
+    pub max_bytes: usize,
+}
+
+impl Default for DefragLimits {
+    fn default() -> Self {
+        DefragLimits {
+            timeout_ms: 30_000,
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What happened to fragments that never became a datagram.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DefragDrops {
+    pub expired: u64,
+    pub evicted: u64,
+    pub invalid: u64,
+}
+
+struct Partial {
+    buf: IpDefragBuf,
+    first_seen: Timestamp,
+    bytes: usize,
+}
+
+pub struct Defragmenter {
+    limits: DefragLimits,
+    partial: HashMap<FragKey, Partial>,
+    held: usize,
+    pub drops: DefragDrops,
+}
+
+impl Defragmenter {
+    pub fn new(limits: DefragLimits) -> Defragmenter {
+        Defragmenter {
+            limits,
+            partial: HashMap::new(),
+            held: 0,
+            drops: DefragDrops::default(),
+        }
+    }
+
+    /// Adds a fragment; returns the whole datagram payload when this fragment completes it.
+    pub fn add(&mut self, frag: Fragment<'_>, now: Timestamp) -> Option<Vec<u8>> {
+        let offset = match etherparse::IpFragOffset::try_new(frag.offset_units) {
+            Ok(o) => o,
+            Err(_) => {
+                self.drops.invalid += 1;
+                return None;
+            }
+        };
+        let entry = self.partial.entry(frag.key).or_insert_with(|| Partial {
+            buf: IpDefragBuf::new(IpNumber(frag.key.protocol), Vec::new(), Vec::new()),
+            first_seen: now,
+            bytes: 0,
+        });
+        if let Err(_e) = entry.buf.add(offset, frag.more, frag.payload) {
+            // Conflicting ends or misaligned fragments: the datagram cannot be trusted.
+            if let Some(p) = self.partial.remove(&frag.key) {
+                self.held -= p.bytes;
+            }
+            self.drops.invalid += 1;
+            return None;
+        }
+        // Count what the buffer really holds: a fragment at a high offset allocates
+        // everything below it, which is how hostile fragments would exhaust memory.
+        let now_bytes = entry.buf.data().len().max(entry.bytes);
+        self.held += now_bytes - entry.bytes;
+        entry.bytes = now_bytes;
+        if entry.buf.is_complete() {
+            let p = self.partial.remove(&frag.key)?;
+            self.held -= p.bytes;
+            let (data, _) = p.buf.take_bufs();
+            return Some(data);
+        }
+        if self.held > self.limits.max_bytes {
+            self.evict_oldest();
+        }
+        None
+    }
+
+    fn evict_oldest(&mut self) {
+        // Rare (only under a flood of unfinished fragments): a scan is fine.
+        while self.held > self.limits.max_bytes {
+            let Some(oldest) = self
+                .partial
+                .iter()
+                .min_by_key(|(_, p)| p.first_seen)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if let Some(p) = self.partial.remove(&oldest) {
+                self.held -= p.bytes;
+                self.drops.evicted += 1;
+            }
+        }
+    }
+
+    /// Drops partial datagrams older than the timeout.
+    pub fn expire(&mut self, now: Timestamp) {
+        let limit = self.limits.timeout_ms;
+        let before = self.partial.len();
+        let mut freed = 0;
+        self.partial.retain(|_, p| {
+            let keep = now.0.saturating_sub(p.first_seen.0) <= limit.saturating_mul(1_000_000);
+            if !keep {
+                freed += p.bytes;
+            }
+            keep
+        });
+        self.held -= freed;
+        self.drops.expired += (before - self.partial.len()) as u64;
+    }
+
+    /// Partial datagrams still waiting (reported as expired at the end of a capture).
+    pub fn pending(&self) -> usize {
+        self.partial.len()
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn key() -> FragKey {
+        FragKey {
+            src: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            dst: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            id: 7,
+            protocol: 17,
+        }
+    }
+
+    #[test]
+    fn reassembles_out_of_order_and_overlapping() {
+        let data: Vec<u8> = (0..40u8).collect();
+        let mut d = Defragmenter::new(DefragLimits::default());
+        let t = Timestamp(0);
+        let f = |o: u16, more, p: &'static [u8]| Fragment {
+            key: key(),
+            offset_units: o,
+            more,
+            payload: p,
+        };
+        let data: &'static [u8] = Box::leak(data.into_boxed_slice());
+        assert!(d.add(f(3, false, &data[24..]), t).is_none());
+        assert!(d.add(f(0, true, &data[..16]), t).is_none());
+        // Overlapping duplicate of the first fragment.
+        assert!(d.add(f(0, true, &data[..8]), t).is_none());
+        let out = d.add(f(2, true, &data[16..24]), t).unwrap();
+        assert_eq!(out, data);
+        assert_eq!(d.held_bytes(), 0);
+    }
+
+    #[test]
+    fn expires_and_caps_memory() {
+        let mut d = Defragmenter::new(DefragLimits {
+            timeout_ms: 1000,
+            max_bytes: 16,
+        });
+        let payload = [0u8; 8];
+        for id in 0..4 {
+            let mut k = key();
+            k.id = id;
+            d.add(
+                Fragment {
+                    key: k,
+                    offset_units: 0,
+                    more: true,
+                    payload: &payload,
+                },
+                Timestamp(0),
+            );
+        }
+        assert!(d.held_bytes() <= 16);
+        assert_eq!(d.drops.evicted, 2);
+        d.expire(Timestamp::from_millis(2000));
+        assert_eq!(d.pending(), 0);
+        assert_eq!(d.drops.expired, 2);
+        assert_eq!(d.held_bytes(), 0);
+    }
+}

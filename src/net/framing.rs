@@ -1,0 +1,290 @@
+//! SIP message boundaries (RFC 3261 §18.3): where one message ends in a datagram or a byte
+//! stream, from the end of the headers and Content-Length. Keep-alives (CRLF, RFC 5626 §3.5.1)
+//! between messages are skipped and counted. Knows nothing of TCP sequence numbers: it is fed
+//! bytes in order by [`super::tcp`].
+
+use crate::sip::looks_like_start;
+
+/// End of the header block: offset just past the empty line, for CRLF and bare-LF endings.
+pub fn header_end(buf: &[u8]) -> Option<usize> {
+    for nl in memchr::memchr_iter(b'\n', buf) {
+        match buf.get(nl + 1) {
+            Some(b'\n') => return Some(nl + 2),
+            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The Content-Length value in a header block (long or compact `l` form), if numeric.
+/// `Err(())` when present but unreadable.
+pub fn content_length(headers: &[u8]) -> Option<Result<u64, ()>> {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', headers) {
+        let line = headers.get(start..nl).unwrap_or(&[]);
+        start = nl + 1;
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let name = line.get(..colon).unwrap_or(&[]).trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let value = line.get(colon + 1..).unwrap_or(&[]).trim_ascii();
+            if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+                return Some(Err(()));
+            }
+            return Some(
+                std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(()),
+            );
+        }
+    }
+    None
+}
+
+/// Length of leading CR/LF bytes (keep-alives and padding between messages).
+pub fn leading_crlf(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count()
+}
+
+/// True if `buf` starts with a complete SIP start line.
+pub fn starts_with_start_line(buf: &[u8]) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
+        return false;
+    };
+    let line = buf.get(..nl).unwrap_or(&[]);
+    looks_like_start(line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// Splits a datagram into SIP messages. Returns the message slices and whether anything that
+/// was not SIP remained (the datagram as a whole is not SIP when the vector is empty).
+pub fn split_datagram(payload: &[u8]) -> (Vec<&[u8]>, usize) {
+    let mut out = Vec::new();
+    let mut rest = payload;
+    loop {
+        let skip = leading_crlf(rest);
+        rest = rest.get(skip..).unwrap_or(&[]);
+        if rest.is_empty() || !starts_with_start_line(rest) {
+            break;
+        }
+        let len = match header_end(rest) {
+            Some(h) => match content_length(rest.get(..h).unwrap_or(&[])) {
+                Some(Ok(cl)) => (h as u64).saturating_add(cl).min(rest.len() as u64) as usize,
+                // No or unreadable Content-Length: the rest of the datagram is the body.
+                _ => rest.len(),
+            },
+            None => rest.len(),
+        };
+        let (msg, after) = rest.split_at(len.max(1).min(rest.len()));
+        out.push(msg);
+        rest = after;
+    }
+    (out, rest.len())
+}
+
+/// What the stream framer did with bytes it was given.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FramerStats {
+    /// Bytes skipped while looking for a start line (mid-stream join, gaps, non-SIP data).
+    pub skipped_bytes: u64,
+    /// Messages dropped for exceeding the size limit.
+    pub oversized: u64,
+    pub keepalives: u64,
+}
+
+/// Finds SIP messages in an in-order byte stream.
+pub struct StreamFramer {
+    buf: Vec<u8>,
+    synced: bool,
+    max_message: usize,
+    /// Bytes of an oversized message's body still to be thrown away.
+    discard: u64,
+}
+
+/// While unsynchronised, keep at most this much of an unfinished line.
+const MAX_UNSYNCED_TAIL: usize = 8 << 10;
+
+impl StreamFramer {
+    pub fn new(max_message: usize) -> StreamFramer {
+        StreamFramer {
+            buf: Vec::new(),
+            synced: false,
+            max_message,
+            discard: 0,
+        }
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes were lost before the next ones: drop any partial message and resynchronise.
+    pub fn gap(&mut self, stats: &mut FramerStats) {
+        stats.skipped_bytes += self.buf.len() as u64;
+        self.buf.clear();
+        self.synced = false;
+        self.discard = 0;
+    }
+
+    /// Appends in-order bytes and calls `emit` for each complete message.
+    pub fn push(&mut self, data: &[u8], stats: &mut FramerStats, emit: &mut dyn FnMut(&[u8])) {
+        let mut data = data;
+        if self.discard > 0 {
+            let n = (self.discard.min(data.len() as u64)) as usize;
+            self.discard -= n as u64;
+            stats.skipped_bytes += n as u64;
+            data = data.get(n..).unwrap_or(&[]);
+        }
+        self.buf.extend_from_slice(data);
+        let mut consumed = 0;
+        loop {
+            let rest = self.buf.get(consumed..).unwrap_or(&[]);
+            let crlf = leading_crlf(rest);
+            if crlf > 0 {
+                stats.keepalives += 1;
+                consumed += crlf;
+                continue;
+            }
+            if rest.is_empty() {
+                break;
+            }
+            if !self.synced {
+                match crate::sip::find_start_line(rest) {
+                    Some(off) => {
+                        stats.skipped_bytes += off as u64;
+                        consumed += off;
+                        self.synced = true;
+                    }
+                    None => {
+                        // Keep only the unfinished last line: it may become a start line.
+                        let keep_from = memchr::memrchr(b'\n', rest).map_or(0, |nl| nl + 1);
+                        let keep_from = keep_from.max(rest.len().saturating_sub(MAX_UNSYNCED_TAIL));
+                        stats.skipped_bytes += keep_from as u64;
+                        consumed += keep_from;
+                        break;
+                    }
+                }
+                continue;
+            }
+            if memchr::memchr(b'\n', rest).is_some() && !starts_with_start_line(rest) {
+                // Framing lost (a wrong Content-Length, or junk between messages).
+                self.synced = false;
+                continue;
+            }
+            let Some(h) = header_end(rest) else {
+                if rest.len() > self.max_message {
+                    stats.oversized += 1;
+                    stats.skipped_bytes += rest.len() as u64;
+                    consumed += rest.len();
+                    self.synced = false;
+                }
+                break;
+            };
+            // RFC 3261 §18.3: Content-Length is mandatory on streams; treat absent as 0.
+            let body = match content_length(rest.get(..h).unwrap_or(&[])) {
+                Some(Ok(cl)) => cl,
+                _ => 0,
+            };
+            let total = (h as u64).saturating_add(body);
+            if total > self.max_message as u64 {
+                // Throw the whole message away, body included: a body may hold lines that
+                // look like start lines (message/sipfrag), so resynchronising inside it
+                // would invent messages.
+                stats.oversized += 1;
+                let here = (rest.len() as u64).min(total);
+                stats.skipped_bytes += here;
+                consumed += here as usize;
+                self.discard = total - here;
+                if self.discard > 0 {
+                    break;
+                }
+                continue;
+            }
+            let total = total as usize;
+            if rest.len() < total {
+                break;
+            }
+            emit(rest.get(..total).unwrap_or(rest));
+            consumed += total;
+        }
+        self.buf.drain(..consumed.min(self.buf.len()));
+    }
+
+    /// End of stream: an unfinished message is emitted as it is (the parser will flag it).
+    pub fn finish(&mut self, stats: &mut FramerStats, emit: &mut dyn FnMut(&[u8])) {
+        if self.synced && starts_with_start_line(&self.buf) {
+            emit(&self.buf);
+        } else {
+            stats.skipped_bytes += self.buf.len() as u64;
+        }
+        self.buf.clear();
+        self.synced = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: 5\r\n\r\nhello";
+
+    fn collect(f: &mut StreamFramer, chunks: &[&[u8]]) -> (Vec<Vec<u8>>, FramerStats) {
+        let mut out = Vec::new();
+        let mut stats = FramerStats::default();
+        for c in chunks {
+            f.push(c, &mut stats, &mut |m| out.push(m.to_vec()));
+        }
+        (out, stats)
+    }
+
+    #[test]
+    fn frames_split_and_joined_messages() {
+        let mut two = MSG.to_vec();
+        two.extend_from_slice(b"\r\n\r\n");
+        two.extend_from_slice(MSG);
+        let (a, b) = two.split_at(30);
+        let mut f = StreamFramer::new(65536);
+        let (out, stats) = collect(&mut f, &[a, b]);
+        assert_eq!(out, vec![MSG.to_vec(), MSG.to_vec()]);
+        assert_eq!(stats.keepalives, 1);
+    }
+
+    #[test]
+    fn resynchronises_mid_stream() {
+        let mut data = b"lo\r\nSubject: tail of an earlier message\r\n\r\n".to_vec();
+        data.extend_from_slice(MSG);
+        let mut f = StreamFramer::new(65536);
+        let (out, stats) = collect(&mut f, &[&data]);
+        assert_eq!(out, vec![MSG.to_vec()]);
+        assert!(stats.skipped_bytes > 0);
+    }
+
+    #[test]
+    fn oversized_message_is_dropped_and_next_survives() {
+        let mut big = b"INFO sip:a@b SIP/2.0\r\nContent-Length: 1000\r\n\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 1000));
+        big.extend_from_slice(MSG);
+        let mut f = StreamFramer::new(200);
+        let (out, stats) = collect(&mut f, &[&big]);
+        assert_eq!(out, vec![MSG.to_vec()]);
+        assert_eq!(stats.oversized, 1);
+    }
+
+    #[test]
+    fn datagram_split() {
+        let mut two = MSG.to_vec();
+        two.extend_from_slice(MSG);
+        let (msgs, rest) = split_datagram(&two);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(rest, 0);
+        let (msgs, _) = split_datagram(b"\r\n\r\n");
+        assert!(msgs.is_empty());
+        let (msgs, rest) = split_datagram(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(msgs.is_empty());
+        assert_eq!(rest, 18);
+    }
+}

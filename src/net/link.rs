@@ -1,0 +1,66 @@
+//! Link layers: turns a frame of a given link type into etherparse's lax slices (Ethernet with
+//! 802.1Q/QinQ, Linux SLL and SLL2, raw IPv4/IPv6, BSD loopback/NULL). The few header bytes of
+//! SLL, SLL2 and NULL are read here; etherparse does the rest.
+
+use crate::capture::LinkType;
+use etherparse::{EtherType, LaxSlicedPacket};
+
+/// Why a frame could not be opened at the link layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkSkip {
+    Unsupported,
+    Truncated,
+    NotIp,
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+pub fn slice(link: LinkType, data: &[u8]) -> Result<LaxSlicedPacket<'_>, LinkSkip> {
+    match link {
+        LinkType::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| LinkSkip::Truncated),
+        LinkType::RAW
+        | LinkType::RAW_BSD_12
+        | LinkType::RAW_BSD_14
+        | LinkType::IPV4
+        | LinkType::IPV6 => LaxSlicedPacket::from_ip(data).map_err(|_| LinkSkip::Truncated),
+        LinkType::NULL | LinkType::LOOP => {
+            // A 4-byte address family: host byte order for NULL, network order for LOOP.
+            // Writers disagree, so accept either order.
+            let fam = data.get(..4).ok_or(LinkSkip::Truncated)?;
+            let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let ether_type = match (le, be) {
+                (2, _) | (_, 2) => EtherType::IPV4,
+                // AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
+                (10 | 24 | 28 | 30, _) | (_, 10 | 24 | 28 | 30) => EtherType::IPV6,
+                _ => return Err(LinkSkip::NotIp),
+            };
+            Ok(LaxSlicedPacket::from_ether_type(
+                ether_type,
+                data.get(4..).unwrap_or(&[]),
+            ))
+        }
+        LinkType::LINUX_SLL => {
+            // 16-byte header; protocol (an EtherType for IP) in the last two bytes.
+            let proto = be16(data, 14).ok_or(LinkSkip::Truncated)?;
+            Ok(LaxSlicedPacket::from_ether_type(
+                EtherType(proto),
+                data.get(16..).unwrap_or(&[]),
+            ))
+        }
+        LinkType::LINUX_SLL2 => {
+            // 20-byte header; protocol in the first two bytes.
+            let proto = be16(data, 0).ok_or(LinkSkip::Truncated)?;
+            if data.len() < 20 {
+                return Err(LinkSkip::Truncated);
+            }
+            Ok(LaxSlicedPacket::from_ether_type(
+                EtherType(proto),
+                data.get(20..).unwrap_or(&[]),
+            ))
+        }
+        _ => Err(LinkSkip::Unsupported),
+    }
+}

@@ -1,0 +1,365 @@
+//! TCP reassembly, one byte stream per direction, feeding the SIP [`StreamFramer`].
+//!
+//! Handles segments out of order, overlapping and retransmitted (each byte is delivered once,
+//! so a TCP retransmission never becomes a duplicate SIP message), sequence-number wrap-around,
+//! captures that start mid-connection (the framer resynchronises on the next start line), lost
+//! segments (after a timeout or when the out-of-order buffer is full the gap is skipped and
+//! counted), connection close and reuse of the same addresses.
+//!
+//! Why by hand: no maintained crate offers passive (observer-side) reassembly with bounded
+//! buffers, gap skipping and per-stream framing; smoltcp and friends are endpoint stacks.
+//! Only streams that show SIP are tracked, and their number is capped (oldest evicted, counted).
+
+use super::framing::{FramerStats, StreamFramer};
+use crate::capture::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Out-of-order bytes held per stream before the gap in front of them is skipped.
+    pub max_pending_per_stream: usize,
+    /// Streams tracked at once; the least recently active are evicted beyond this.
+    pub max_streams: usize,
+    /// How long a hole in the stream may wait for its missing segment (capture time).
+    pub gap_timeout_ms: i64,
+    /// Streams with no traffic for this long are closed (capture time).
+    pub idle_timeout_ms: i64,
+    /// SIP messages larger than this are dropped and counted.
+    pub max_message: usize,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_pending_per_stream: 1 << 20,
+            max_streams: 65_536,
+            gap_timeout_ms: 10_000,
+            idle_timeout_ms: 600_000,
+            max_message: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// Segments whose bytes had all been delivered already (TCP retransmissions).
+    pub retransmitted_segments: u64,
+    /// Bytes never seen: holes skipped after the timeout or buffer limit.
+    pub gap_bytes: u64,
+    pub streams_evicted: u64,
+    pub framer: FramerStats,
+}
+
+/// Where a segment came from; passed through to the messages it completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentMeta {
+    pub source: usize,
+    pub frame: u64,
+    pub time: Timestamp,
+}
+
+/// A segment as the reassembler needs it.
+pub struct Segment<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: u32,
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload: &'a [u8],
+    pub meta: SegmentMeta,
+}
+
+/// A reassembled SIP message's bytes and the segment that completed it.
+pub type Emit<'e> = dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u8]) + 'e;
+
+struct Stream {
+    /// Sequence number of the next byte expected.
+    next_seq: u32,
+    pending: BTreeMap<StreamOffset, (Vec<u8>, SegmentMeta)>,
+    pending_bytes: usize,
+    /// Absolute stream offset of `next_seq` (64-bit, so ordering survives wrap-around).
+    delivered: u64,
+    gap_since: Option<Timestamp>,
+    framer: StreamFramer,
+    last_seen: Timestamp,
+    /// The segment that delivered the latest bytes: messages flushed at the end of the
+    /// stream are attributed to it.
+    last_meta: Option<SegmentMeta>,
+    closed: bool,
+}
+
+/// Absolute offset of a byte in its stream.
+type StreamOffset = u64;
+
+/// Sequence distance beyond which a segment is taken for a new connection, not this one.
+const REUSE_DISTANCE: i64 = 1 << 30;
+
+impl Stream {
+    fn new(next_seq: u32, now: Timestamp, max_message: usize) -> Stream {
+        Stream {
+            next_seq,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            delivered: 0,
+            gap_since: None,
+            framer: StreamFramer::new(max_message),
+            last_seen: now,
+            last_meta: None,
+            closed: false,
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        data: &[u8],
+        addrs: (SocketAddr, SocketAddr),
+        meta: SegmentMeta,
+        stats: &mut TcpStats,
+        emit: &mut Emit<'_>,
+    ) {
+        self.delivered += data.len() as u64;
+        self.last_meta = Some(meta);
+        self.next_seq = self.next_seq.wrapping_add(data.len() as u32);
+        self.framer.push(data, &mut stats.framer, &mut |m| {
+            emit(addrs.0, addrs.1, meta, m)
+        });
+    }
+
+    /// Delivers buffered segments that have become contiguous.
+    fn drain(
+        &mut self,
+        addrs: (SocketAddr, SocketAddr),
+        stats: &mut TcpStats,
+        emit: &mut Emit<'_>,
+    ) {
+        while let Some(entry) = self.pending.first_entry() {
+            let off = *entry.key();
+            if off > self.delivered {
+                break;
+            }
+            let (data, meta) = entry.remove();
+            self.pending_bytes -= data.len();
+            let skip = (self.delivered - off) as usize;
+            if let Some(fresh) = data.get(skip..).filter(|f| !f.is_empty()) {
+                self.deliver(fresh, addrs, meta, stats, emit);
+            }
+        }
+        if self.pending.is_empty() {
+            self.gap_since = None;
+        }
+    }
+
+    /// Gives up on the hole before the first buffered segment.
+    fn skip_gap(
+        &mut self,
+        addrs: (SocketAddr, SocketAddr),
+        stats: &mut TcpStats,
+        emit: &mut Emit<'_>,
+    ) {
+        let Some((&off, _)) = self.pending.first_key_value() else {
+            return;
+        };
+        let missing = off.saturating_sub(self.delivered);
+        stats.gap_bytes += missing;
+        self.framer.gap(&mut stats.framer);
+        self.delivered += missing;
+        self.next_seq = self.next_seq.wrapping_add(missing as u32);
+        self.gap_since = None;
+        self.drain(addrs, stats, emit);
+    }
+
+    fn finish(
+        &mut self,
+        addrs: (SocketAddr, SocketAddr),
+        meta: SegmentMeta,
+        stats: &mut TcpStats,
+        emit: &mut Emit<'_>,
+    ) {
+        while !self.pending.is_empty() {
+            self.skip_gap(addrs, stats, emit);
+        }
+        let meta = self.last_meta.unwrap_or(meta);
+        self.framer
+            .finish(&mut stats.framer, &mut |m| emit(addrs.0, addrs.1, meta, m));
+    }
+}
+
+pub struct Reassembler {
+    limits: TcpLimits,
+    streams: HashMap<(SocketAddr, SocketAddr), Stream>,
+}
+
+/// Cheap test for "this segment may belong to a SIP stream", so that only SIP connections
+/// get state: a start line's version token appears in every SIP message.
+fn may_be_sip(payload: &[u8]) -> bool {
+    memchr::memmem::find(payload, b"SIP/2.0").is_some()
+}
+
+impl Reassembler {
+    pub fn new(limits: TcpLimits) -> Reassembler {
+        Reassembler {
+            limits,
+            streams: HashMap::new(),
+        }
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Feeds one segment. Returns false if the segment belongs to no SIP stream.
+    pub fn segment(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
+        let key = (seg.src, seg.dst);
+        let now = seg.meta.time;
+        let seq_after_syn = seg.seq.wrapping_add(u32::from(seg.syn));
+        if let Some(st) = self.streams.get(&key) {
+            let distance = i64::from(seq_after_syn.wrapping_sub(st.next_seq) as i32);
+            let reused = (seg.syn && distance != 0 && st.delivered > 0)
+                || (st.closed && !seg.payload.is_empty() && distance.abs() >= REUSE_DISTANCE);
+            if reused {
+                // A new connection on the same addresses: finish the old one first.
+                if let Some(mut old) = self.streams.remove(&key) {
+                    old.finish(key, seg.meta, stats, emit);
+                }
+            }
+        }
+        if !self.streams.contains_key(&key) {
+            if !(seg.syn || may_be_sip(seg.payload)) {
+                return false;
+            }
+            if self.streams.len() >= self.limits.max_streams {
+                self.evict(stats, seg.meta, emit);
+            }
+            self.streams.insert(
+                key,
+                Stream::new(seq_after_syn, now, self.limits.max_message),
+            );
+        }
+        let limits = self.limits;
+        let Some(st) = self.streams.get_mut(&key) else {
+            return false;
+        };
+        st.last_seen = now;
+        if seg.rst {
+            st.finish(key, seg.meta, stats, emit);
+            st.closed = true;
+            return true;
+        }
+        if !seg.payload.is_empty() {
+            let rel = i64::from(seq_after_syn.wrapping_sub(st.next_seq) as i32);
+            let abs = st.delivered as i64 + rel;
+            let end = abs + seg.payload.len() as i64;
+            if end <= st.delivered as i64 {
+                stats.retransmitted_segments += 1;
+            } else if abs <= st.delivered as i64 {
+                let skip = (st.delivered as i64 - abs) as usize;
+                if let Some(fresh) = seg.payload.get(skip..) {
+                    st.deliver(fresh, key, seg.meta, stats, emit);
+                }
+                st.drain(key, stats, emit);
+            } else {
+                let abs = abs as u64;
+                match st.pending.get(&abs) {
+                    Some((existing, _)) if existing.len() >= seg.payload.len() => {
+                        stats.retransmitted_segments += 1;
+                    }
+                    _ => {
+                        if let Some((old, _)) =
+                            st.pending.insert(abs, (seg.payload.to_vec(), seg.meta))
+                        {
+                            st.pending_bytes -= old.len();
+                        }
+                        st.pending_bytes += seg.payload.len();
+                        st.gap_since.get_or_insert(now);
+                    }
+                }
+                while st.pending_bytes > limits.max_pending_per_stream {
+                    st.skip_gap(key, stats, emit);
+                }
+            }
+        }
+        if seg.fin {
+            st.closed = true;
+            if st.pending.is_empty() {
+                st.finish(key, seg.meta, stats, emit);
+            }
+        }
+        true
+    }
+
+    /// Periodic housekeeping on capture time: skip holes that waited too long, close idle
+    /// streams.
+    pub fn sweep(
+        &mut self,
+        now: Timestamp,
+        source: usize,
+        stats: &mut TcpStats,
+        emit: &mut Emit<'_>,
+    ) {
+        let gap_ns = self.limits.gap_timeout_ms.saturating_mul(1_000_000);
+        let idle_ns = self.limits.idle_timeout_ms.saturating_mul(1_000_000);
+        let meta = SegmentMeta {
+            source,
+            frame: 0,
+            time: now,
+        };
+        let mut idle = Vec::new();
+        for (key, st) in self.streams.iter_mut() {
+            while st
+                .gap_since
+                .is_some_and(|t| now.0.saturating_sub(t.0) > gap_ns)
+            {
+                st.skip_gap(*key, stats, emit);
+            }
+            if now.0.saturating_sub(st.last_seen.0) > idle_ns {
+                idle.push(*key);
+            }
+        }
+        for key in idle {
+            if let Some(mut st) = self.streams.remove(&key) {
+                st.finish(key, meta, stats, emit);
+            }
+        }
+    }
+
+    /// Evicts the least recently active tenth of the streams (amortised: eviction is rare).
+    fn evict(&mut self, stats: &mut TcpStats, meta: SegmentMeta, emit: &mut Emit<'_>) {
+        let mut by_age: Vec<((SocketAddr, SocketAddr), Timestamp)> = self
+            .streams
+            .iter()
+            .map(|(k, s)| (*k, s.last_seen))
+            .collect();
+        by_age.sort_by_key(|(_, t)| *t);
+        let n = (self.streams.len() / 10).max(1);
+        for (key, _) in by_age.into_iter().take(n) {
+            if let Some(mut st) = self.streams.remove(&key) {
+                st.finish(key, meta, stats, emit);
+                stats.streams_evicted += 1;
+            }
+        }
+    }
+
+    /// End of input: deliver what can be delivered, skipping holes, and flush every framer.
+    pub fn finish_all(
+        &mut self,
+        source: usize,
+        now: Timestamp,
+        stats: &mut TcpStats,
+        emit: &mut Emit<'_>,
+    ) {
+        let meta = SegmentMeta {
+            source,
+            frame: 0,
+            time: now,
+        };
+        let mut keys: Vec<_> = self.streams.keys().copied().collect();
+        keys.sort();
+        for key in keys {
+            if let Some(mut st) = self.streams.remove(&key) {
+                st.finish(key, meta, stats, emit);
+            }
+        }
+    }
+}
