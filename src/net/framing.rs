@@ -53,11 +53,9 @@ pub fn leading_crlf(buf: &[u8]) -> usize {
 
 /// True if `buf` starts with a complete SIP start line.
 pub fn starts_with_start_line(buf: &[u8]) -> bool {
-    let Some(nl) = memchr::memchr(b'\n', buf) else {
-        return false;
-    };
-    let line = buf.get(..nl).unwrap_or(&[]);
-    looks_like_start(line.strip_suffix(b"\r").unwrap_or(line))
+    crate::sip::message::line_end(buf)
+        .and_then(|(len, _)| buf.get(..len))
+        .is_some_and(looks_like_start)
 }
 
 /// Splits a datagram into SIP messages. Returns the message slices and whether anything that
@@ -170,7 +168,7 @@ impl StreamFramer {
                 }
                 continue;
             }
-            if memchr::memchr(b'\n', rest).is_some() && !starts_with_start_line(rest) {
+            if crate::sip::message::line_end(rest).is_some() && !starts_with_start_line(rest) {
                 // Framing lost (a wrong Content-Length, or junk between messages).
                 self.synced = false;
                 continue;

@@ -25,7 +25,8 @@ pub struct Header<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "issue", rename_all = "snake_case")]
 pub enum Issue {
-    /// Lines end in bare LF instead of CRLF (RFC 3261 §7 requires CRLF; many stacks accept it).
+    /// Lines end in bare LF (or bare CR) instead of CRLF. RFC 3261 §7 requires CRLF; many
+    /// stacks accept LF.
     LfLineEndings,
     /// A header line has no colon; it was skipped.
     HeaderWithoutColon { line: usize },
@@ -58,21 +59,32 @@ pub struct Message<'a> {
     pub issues: Vec<Issue>,
 }
 
-/// Splits off one line: returns (line without CR/LF, rest, whether it ended in bare LF).
+/// Where the first line of `buf` ends: (length of the line, length of its terminator).
+/// A line ends at CRLF, LF or a bare CR, as in Wireshark's `tvb_find_line_end`: mangled line
+/// ends are common in broken and fuzzed traffic, and a lenient reader must not lose the message.
+/// `None` when no terminator is present yet.
+pub fn line_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let at = memchr::memchr2(b'\r', b'\n', buf)?;
+    if buf.get(at) == Some(&b'\r') && buf.get(at + 1) == Some(&b'\n') {
+        Some((at, 2))
+    } else {
+        Some((at, 1))
+    }
+}
+
+/// Splits off one line: returns (line without terminator, rest, whether it ended other than
+/// in CRLF). The last line may have no terminator.
 fn next_line(buf: &[u8]) -> Option<(&[u8], &[u8], bool)> {
     if buf.is_empty() {
         return None;
     }
-    match buf.iter().position(|b| *b == b'\n') {
-        Some(nl) => {
-            let line = buf.get(..nl).unwrap_or(&[]);
-            let rest = buf.get(nl + 1..).unwrap_or(&[]);
-            match line.strip_suffix(b"\r") {
-                Some(l) => Some((l, rest, false)),
-                None => Some((line, rest, true)),
-            }
-        }
-        None => Some((buf.strip_suffix(b"\r").unwrap_or(buf), &[], false)),
+    match line_end(buf) {
+        Some((len, term)) => Some((
+            buf.get(..len).unwrap_or(&[]),
+            buf.get(len + term..).unwrap_or(&[]),
+            term == 1,
+        )),
+        None => Some((buf, &[], false)),
     }
 }
 
@@ -124,15 +136,13 @@ pub fn looks_like_start(line: &[u8]) -> bool {
 /// Offset of the first line in `buf` that is a SIP start line, looking only at line starts.
 /// Used to resynchronise a stream that was joined mid-message.
 pub fn find_start_line(buf: &[u8]) -> Option<usize> {
-    let mut line_start = 0;
+    let mut offset = 0;
     // Only complete lines count: a line still missing its end may yet become a start line.
-    for (nl, _) in buf.iter().enumerate().filter(|(_, b)| **b == b'\n') {
-        let line = buf.get(line_start..nl).unwrap_or(&[]);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if looks_like_start(line) {
-            return Some(line_start);
+    while let Some((len, term)) = buf.get(offset..).and_then(line_end) {
+        if buf.get(offset..offset + len).is_some_and(looks_like_start) {
+            return Some(offset);
         }
-        line_start = nl + 1;
+        offset += len + term;
     }
     None
 }
