@@ -17,7 +17,9 @@ fn shared(rel: &str) -> Option<PathBuf> {
 
 #[test]
 fn sip_quoted_in_icmp_errors_is_not_a_message() {
-    let Some(p) = shared("ipfixprobe/sip.pcap") else { return };
+    let Some(p) = shared("ipfixprobe/sip.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     let stats = engine.source_stats(0, "x", Default::default());
     // tshark counts 45, five of which are copies quoted in ICMP port-unreachable errors.
@@ -27,28 +29,42 @@ fn sip_quoted_in_icmp_errors_is_not_a_message() {
 
 #[test]
 fn http_on_the_sip_port_is_not_sip() {
-    let Some(p) = shared("ndpi/http_on_sip_port.pcap") else { return };
+    let Some(p) = shared("ndpi/http_on_sip_port.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     assert!(engine.calls().is_empty());
     let stats = engine.source_stats(0, "x", Default::default());
     assert_eq!(stats.sip_messages, 0);
     // The connection was tracked from its SYN; its bytes never showed a SIP start line and
     // were skipped, counted.
-    assert!(stats.skipped.get("tcp_skipped_bytes").copied().unwrap_or(0) > 100, "{:?}", stats.skipped);
+    assert!(
+        stats.skipped.get("tcp_skipped_bytes").copied().unwrap_or(0) > 100,
+        "{:?}",
+        stats.skipped
+    );
 }
 
 #[test]
 fn tls_is_counted_and_skipped() {
-    let Some(p) = shared("sngrep/tlssaved.pcap") else { return };
+    let Some(p) = shared("sngrep/tlssaved.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     assert!(engine.calls().is_empty());
     let stats = engine.source_stats(0, "x", Default::default());
-    assert!(stats.skipped.get("tls").copied().unwrap_or(0) >= 1, "{:?}", stats.skipped);
+    assert!(
+        stats.skipped.get("tls").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        stats.skipped
+    );
 }
 
 #[test]
 fn fuzzed_capture_keeps_mangled_messages() {
-    let Some(p) = shared("ndpi/fuzz-2006-06-26-2594.pcap") else { return };
+    let Some(p) = shared("ndpi/fuzz-2006-06-26-2594.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     let packets: Vec<u64> = engine
         .calls()
@@ -67,7 +83,9 @@ fn fuzzed_capture_keeps_mangled_messages() {
 
 #[test]
 fn fragmented_udp_invite_is_reassembled() {
-    let Some(p) = shared("packetnet/udp-ip-fragmented.pcap") else { return };
+    let Some(p) = shared("packetnet/udp-ip-fragmented.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     let total: usize = engine.calls().iter().map(|c| c.messages.len()).sum();
     assert_eq!(total, 13);
@@ -75,7 +93,9 @@ fn fragmented_udp_invite_is_reassembled() {
 
 #[test]
 fn ipv6_fragments_are_reassembled() {
-    let Some(p) = shared("sngrep/ipv6frag.pcap") else { return };
+    let Some(p) = shared("sngrep/ipv6frag.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     let calls = engine.calls();
     assert_eq!(calls.len(), 1);
@@ -85,7 +105,9 @@ fn ipv6_fragments_are_reassembled() {
 #[test]
 fn tcp_on_a_non_standard_port_is_found_by_content() {
     // Port 6060 is X11 to tshark's default port table; SIP is recognised by its start line.
-    let Some(p) = shared("heplify/sip_ipv4_tcp_fragmented.pcap") else { return };
+    let Some(p) = shared("heplify/sip_ipv4_tcp_fragmented.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     let total: usize = engine.calls().iter().map(|c| c.messages.len()).sum();
     assert_eq!(total, 406);
@@ -94,21 +116,38 @@ fn tcp_on_a_non_standard_port_is_found_by_content() {
 
 #[test]
 fn tcp_retransmissions_do_not_duplicate_messages() {
-    let Some(p) = shared("heplify/sip_ipv4_tcp_retrans.pcap") else { return };
+    let Some(p) = shared("heplify/sip_ipv4_tcp_retrans.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     let total: usize = engine.calls().iter().map(|c| c.messages.len()).sum();
     assert_eq!(total, 8);
     let stats = engine.source_stats(0, "x", Default::default());
-    assert!(stats.skipped.get("tcp_retransmission").copied().unwrap_or(0) > 0, "{:?}", stats.skipped);
+    assert!(
+        stats
+            .skipped
+            .get("tcp_retransmission")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        stats.skipped
+    );
 }
 
 #[test]
 fn proxied_call_has_a_transaction_per_hop() {
-    let Some(p) = shared("sipnab/sip-proxy.pcap") else { return };
+    let Some(p) = shared("sipnab/sip-proxy.pcap") else {
+        return;
+    };
     let (engine, _) = common::analyse(&p);
     let calls = engine.calls();
     let call = calls[0];
-    let invites: Vec<_> = call.transactions.iter().filter(|t| t.method == "INVITE").collect();
+    let invites: Vec<_> = call
+        .transactions
+        .iter()
+        .filter(|t| t.method == "INVITE")
+        .collect();
     assert_eq!(invites.len(), 2, "caller→proxy and proxy→callee");
     assert_ne!(invites[0].client, invites[1].client);
     let s = call.summary(engine.now());

@@ -40,7 +40,11 @@ const TSHARK_WRONG: &[(&str, u64, &str)] = &[
     ("ndpi/fuzz-2006-06-26-2594.pcap", 346, "NUL in request line"),
     // The UDP length field (9587) exceeds the IP payload: tshark stops dissecting; sipscope
     // trusts the IP length, which is authoritative, and keeps the REGISTER.
-    ("ndpi/fuzz-2006-06-26-2594.pcap", 154, "UDP length larger than IP payload"),
+    (
+        "ndpi/fuzz-2006-06-26-2594.pcap",
+        154,
+        "UDP length larger than IP payload",
+    ),
 ];
 
 fn tshark(path: &Path) -> PerFrame {
@@ -48,20 +52,34 @@ fn tshark(path: &Path) -> PerFrame {
         .args(["-r"])
         .arg(path)
         .args([
-            "-o", "tcp.try_heuristic_first:TRUE",
-            "-o", "udp.try_heuristic_first:TRUE",
-            "-Y", "sip",
-            "-T", "fields",
-            "-E", "occurrence=a",
-            "-E", "aggregator=\u{1}",
-            "-E", "separator=\u{2}",
-            "-e", "frame.number",
-            "-e", "frame.protocols",
-            "-e", "sip.Call-ID",
-            "-e", "sip.Method",
-            "-e", "sip.Status-Code",
-            "-e", "sip.Request-Line",
-            "-e", "sip.Status-Line",
+            "-o",
+            "tcp.try_heuristic_first:TRUE",
+            "-o",
+            "udp.try_heuristic_first:TRUE",
+            "-Y",
+            "sip",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=\u{1}",
+            "-E",
+            "separator=\u{2}",
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.protocols",
+            "-e",
+            "sip.Call-ID",
+            "-e",
+            "sip.Method",
+            "-e",
+            "sip.Status-Code",
+            "-e",
+            "sip.Request-Line",
+            "-e",
+            "sip.Status-Line",
         ])
         .output()
         .expect("run tshark");
@@ -71,10 +89,17 @@ fn tshark(path: &Path) -> PerFrame {
         let f: Vec<&str> = line.split('\u{2}').collect();
         let list = |i: usize| -> Vec<String> {
             f.get(i)
-                .map(|v| v.split('\u{1}').filter(|s| !s.is_empty()).map(str::to_string).collect())
+                .map(|v| {
+                    v.split('\u{1}')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
-        let Ok(frame) = f[0].parse::<u64>() else { continue };
+        let Ok(frame) = f[0].parse::<u64>() else {
+            continue;
+        };
         // SIP quoted inside an ICMP error is not a message (the packet never reached a SIP
         // stack); tshark decodes it anyway.
         if f.get(1).is_some_and(|p| p.contains(":icmp:")) {
@@ -112,13 +137,19 @@ fn ours(path: &Path) -> PerFrame {
     };
     for call in engine.calls() {
         for m in &call.messages {
-            let label = m.method().map(str::to_string).unwrap_or_else(|| m.status().unwrap_or(0).to_string());
+            let label = m
+                .method()
+                .map(str::to_string)
+                .unwrap_or_else(|| m.status().unwrap_or(0).to_string());
             add(m.packet, Some(&call.call_id), label);
         }
     }
     for o in engine.orphans() {
         let m = &o.message;
-        let label = m.method().map(str::to_string).unwrap_or_else(|| m.status().unwrap_or(0).to_string());
+        let label = m
+            .method()
+            .map(str::to_string)
+            .unwrap_or_else(|| m.status().unwrap_or(0).to_string());
         add(m.packet, None, label);
     }
     for v in frames.values_mut() {
@@ -129,11 +160,19 @@ fn ours(path: &Path) -> PerFrame {
 }
 
 fn compare(root: &Path, path: &Path) -> Vec<String> {
-    let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/");
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/");
     let theirs = tshark(path);
     let mine = ours(path);
     let later = LATER.iter().any(|(f, _)| *f == rel);
-    let wrong: BTreeSet<u64> = TSHARK_WRONG.iter().filter(|(f, _, _)| *f == rel).map(|(_, n, _)| *n).collect();
+    let wrong: BTreeSet<u64> = TSHARK_WRONG
+        .iter()
+        .filter(|(f, _, _)| *f == rel)
+        .map(|(_, n, _)| *n)
+        .collect();
     let mut problems = Vec::new();
     let frames: BTreeSet<u64> = theirs.keys().chain(mine.keys()).copied().collect();
     for f in frames {
@@ -165,7 +204,12 @@ fn check_dir(root: &Path) {
         problems.is_empty(),
         "{} frames differ from tshark:\n{}",
         problems.len(),
-        problems.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        problems
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

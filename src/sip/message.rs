@@ -30,6 +30,8 @@ pub enum Issue {
     LfLineEndings,
     /// A header line has no colon; it was skipped.
     HeaderWithoutColon { line: usize },
+    /// A continuation line (starting with whitespace) with no header before it; skipped.
+    ContinuationWithoutHeader { line: usize },
     /// No empty line ends the headers: the message is truncated or not framed.
     NoEndOfHeaders,
     /// Content-Length is not a number.
@@ -173,12 +175,15 @@ impl<'a> Message<'a> {
             }
             if matches!(line.first(), Some(b' ') | Some(b'\t')) {
                 // Folded continuation (RFC 3261 §7.3.1): extend the previous value's span.
-                if let Some(last) = headers.last_mut() {
-                    let value_start = last.value.as_ptr() as usize - buf.as_ptr() as usize;
-                    let line_end = line.as_ptr() as usize - buf.as_ptr() as usize + line.len();
-                    if let Some(v) = buf.get(value_start..line_end) {
-                        last.value = v;
+                match headers.last_mut() {
+                    Some(last) => {
+                        let value_start = last.value.as_ptr() as usize - buf.as_ptr() as usize;
+                        let line_end = line.as_ptr() as usize - buf.as_ptr() as usize + line.len();
+                        if let Some(v) = buf.get(value_start..line_end) {
+                            last.value = v;
+                        }
                     }
+                    None => issues.push(Issue::ContinuationWithoutHeader { line: line_no }),
                 }
                 rest = after;
                 continue;
@@ -439,6 +444,19 @@ f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1
             m.issues[0],
             Issue::ContentLengthMismatch { actual: 3, .. }
         ));
+    }
+
+    #[test]
+    fn continuation_without_header_is_an_issue() {
+        // Regression: a 487 whose Via line lost its name (" SIP/2.0/UDP ...") was read without
+        // any issue being reported.
+        let raw = b"SIP/2.0 487 Request Terminated\r\n SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\nCall-ID: x\r\n\r\n";
+        let (m, _) = Message::parse(raw).unwrap();
+        assert!(
+            m.issues
+                .contains(&Issue::ContinuationWithoutHeader { line: 2 })
+        );
+        assert!(m.issues.contains(&Issue::MissingHeader { name: "Via" }));
     }
 
     #[test]

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Records the captures in samples/ from real SIP software on loopback: sipp callers and callees
+# (scenarios in scripts/scenarios/) through a kamailio proxy (scripts/kamailio.cfg), captured by
+# tcpdump. Needs root (or CAP_NET_RAW for tcpdump) and: sipp (Debian: sip-tester), kamailio,
+# tcpdump. Traffic stays on 127.0.0.1 and ::1.
+#
+#   scripts/record-samples.sh            record every sample into samples/
+#   scripts/record-samples.sh OUTDIR     record into another folder
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/../samples}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+for tool in sipp kamailio tcpdump; do
+    command -v "$tool" >/dev/null || { echo "record-samples: $tool is not installed" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -f "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
+    sleep 0.3
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Scenario templates: fill in the status code, reason and Q.850 cause.
+template() { # file code reason cause -> path
+    local dst="$work/$(basename "$1" .xml)-$2.xml"
+    sed -e "s/@CODE@/$2/g" -e "s/@REASON@/$3/g" -e "s/@CAUSE@/$4/g" "$1" >"$dst"
+    echo "$dst"
+}
+
+wait_port() { # proto addr:port
+    for _ in $(seq 50); do
+        if ss -ln"${1:0:1}" 2>/dev/null | grep -q -- "$2"; then return 0; fi
+        sleep 0.1
+    done
+    echo "record-samples: nothing listens on $1 $2" >&2
+    return 1
+}
+
+echo "starting kamailio"
+kamailio -f "$here/kamailio.cfg" -DD -E -w "$work" -P "$work/kamailio.pid" -m 32 -M 8 \
+    >"$work/kamailio.log" 2>&1 &
+pids+=($!)
+if ! wait_port udp 127.0.0.1:5060 || ! wait_port tcp 127.0.0.1:5060; then
+    tail -20 "$work/kamailio.log" >&2
+    exit 1
+fi
+
+# record NAME HOST UAS_SCENARIO UAC_SCENARIO TARGET CALLS [extra sipp caller options...]
+record() {
+    local name=$1 host=$2 uas=$3 uac=$4 target=$5 calls=$6
+    shift 6
+    local pcap="$out/$name.pcap"
+    echo "recording $name"
+    # --immediate-mode: without it libpcap hands packets over in blocks on a timer, and the
+    # last block is lost when tcpdump is stopped.
+    tcpdump -i lo -s 0 -U -n --immediate-mode -w "$pcap" 'port 5060 or port 5061 or port 5070' \
+        >"$work/tcpdump-$name.log" 2>&1 &
+    local tcpdump_pid=$!
+    pids+=("$tcpdump_pid")
+    sleep 1
+    (cd "$work" && sipp -sf "$uas" -i "$host" -p 5070 -m "$calls" -nostdin -timeout 30 \
+        >"$work/uas-$name.log" 2>&1) &
+    local uas_pid=$!
+    pids+=("$uas_pid")
+    wait_port udp "$([ "$host" = ::1 ] && echo '\[::1\]' || echo "$host"):5070"
+    if ! (cd "$work" && sipp -sf "$uac" -i "$host" -p 5061 -m "$calls" -r 2 -rp 1000 -nostdin \
+        -timeout 30 -timeout_error "$@" "$target" >"$work/uac-$name.log" 2>&1); then
+        echo "record-samples: the caller of $name failed; see its log:" >&2
+        tail -20 "$work/uac-$name.log" >&2
+        exit 1
+    fi
+    wait "$uas_pid" || true
+    sleep 1.5
+    kill -INT "$tcpdump_pid"
+    wait "$tcpdump_pid" || true
+}
+
+s=$here/scenarios
+record answered-udp 127.0.0.1 "$s/uas-answer.xml" "$s/uac-call.xml" 127.0.0.1:5060 2
+record answered-tcp 127.0.0.1 "$s/uas-answer.xml" "$s/uac-call.xml" 127.0.0.1:5060 2 -t t1
+record answered-ipv6-direct ::1 "$s/uas-answer.xml" "$s/uac-call.xml" '[::1]:5070' 1
+record busy-486 127.0.0.1 "$(template "$s/uas-reject.xml" 486 'Busy Here' 17)" \
+    "$(template "$s/uac-fail.xml" 486 'Busy Here' 17)" 127.0.0.1:5060 1
+record cancel-ringing 127.0.0.1 "$s/uas-ring.xml" "$s/uac-cancel.xml" 127.0.0.1:5060 1
+# The callee answers 503; a proxy must not relay 503 upstream (RFC 3261 §16.7 step 6), so
+# kamailio sends 500 to the caller.
+record reject-503 127.0.0.1 "$(template "$s/uas-reject.xml" 503 'Service Unavailable' 41)" \
+    "$(template "$s/uac-fail.xml" 500 'Server Internal Error' 41)" 127.0.0.1:5060 1
+record register-401 127.0.0.1 "$s/uas-registrar.xml" "$s/uac-register.xml" 127.0.0.1:5060 1
+
+echo "done: $(ls "$out"/*.pcap | wc -l) captures in $out"
