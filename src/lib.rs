@@ -19,3 +19,4 @@ pub mod flow;
 pub mod net;
 pub mod sanitize;
 pub mod sip;
+pub mod synth;

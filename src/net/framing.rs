@@ -98,6 +98,10 @@ pub struct FramerStats {
 pub struct StreamFramer {
     buf: Vec<u8>,
     synced: bool,
+    /// Whether the buffer begins at a real line start: true from a connection's first byte
+    /// (after SYN), false when the stream was joined mid-way or bytes were lost. The first
+    /// line after such a join is a fragment: "GE sip:..." must not be read as method "GE".
+    line_start: bool,
     max_message: usize,
     /// Bytes of an oversized message's body still to be thrown away.
     discard: u64,
@@ -107,10 +111,11 @@ pub struct StreamFramer {
 const MAX_UNSYNCED_TAIL: usize = 8 << 10;
 
 impl StreamFramer {
-    pub fn new(max_message: usize) -> StreamFramer {
+    pub fn new(max_message: usize, line_start: bool) -> StreamFramer {
         StreamFramer {
             buf: Vec::new(),
             synced: false,
+            line_start,
             max_message,
             discard: 0,
         }
@@ -125,6 +130,7 @@ impl StreamFramer {
         stats.skipped_bytes += self.buf.len() as u64;
         self.buf.clear();
         self.synced = false;
+        self.line_start = false;
         self.discard = 0;
     }
 
@@ -149,6 +155,28 @@ impl StreamFramer {
             }
             if rest.is_empty() {
                 break;
+            }
+            if !self.synced && !self.line_start {
+                // The first line is a fragment: only a start line that a known method or a
+                // status line anchors inside it counts; otherwise skip to the next line.
+                let Some((len, term)) = crate::sip::message::line_end(rest) else {
+                    let keep_from = rest.len().saturating_sub(MAX_UNSYNCED_TAIL);
+                    stats.skipped_bytes += keep_from as u64;
+                    consumed += keep_from;
+                    break;
+                };
+                let line = rest.get(..len).unwrap_or(&[]);
+                let skip = match crate::sip::message::start_within_line(line) {
+                    Some(p) => {
+                        self.synced = true;
+                        p
+                    }
+                    None => len + term,
+                };
+                stats.skipped_bytes += skip as u64;
+                consumed += skip;
+                self.line_start = true;
+                continue;
             }
             if !self.synced {
                 match crate::sip::find_start_line(rest) {
@@ -245,7 +273,7 @@ mod tests {
         two.extend_from_slice(b"\r\n\r\n");
         two.extend_from_slice(MSG);
         let (a, b) = two.split_at(30);
-        let mut f = StreamFramer::new(65536);
+        let mut f = StreamFramer::new(65536, true);
         let (out, stats) = collect(&mut f, &[a, b]);
         assert_eq!(out, vec![MSG.to_vec(), MSG.to_vec()]);
         assert_eq!(stats.keepalives, 1);
@@ -255,7 +283,7 @@ mod tests {
     fn resynchronises_mid_stream() {
         let mut data = b"lo\r\nSubject: tail of an earlier message\r\n\r\n".to_vec();
         data.extend_from_slice(MSG);
-        let mut f = StreamFramer::new(65536);
+        let mut f = StreamFramer::new(65536, true);
         let (out, stats) = collect(&mut f, &[&data]);
         assert_eq!(out, vec![MSG.to_vec()]);
         assert!(stats.skipped_bytes > 0);
@@ -266,7 +294,7 @@ mod tests {
         let mut big = b"INFO sip:a@b SIP/2.0\r\nContent-Length: 1000\r\n\r\n".to_vec();
         big.extend(std::iter::repeat_n(b'x', 1000));
         big.extend_from_slice(MSG);
-        let mut f = StreamFramer::new(200);
+        let mut f = StreamFramer::new(200, true);
         let (out, stats) = collect(&mut f, &[&big]);
         assert_eq!(out, vec![MSG.to_vec()]);
         assert_eq!(stats.oversized, 1);

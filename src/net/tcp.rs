@@ -48,6 +48,8 @@ pub struct TcpStats {
     /// Bytes never seen: holes skipped after the timeout or buffer limit.
     pub gap_bytes: u64,
     pub streams_evicted: u64,
+    /// Remembered tails of untracked flows dropped because the cache was full.
+    pub tails_evicted: u64,
     pub framer: FramerStats,
 }
 
@@ -97,14 +99,14 @@ type StreamOffset = u64;
 const REUSE_DISTANCE: i64 = 1 << 30;
 
 impl Stream {
-    fn new(next_seq: u32, now: Timestamp, max_message: usize) -> Stream {
+    fn new(next_seq: u32, now: Timestamp, max_message: usize, from_syn: bool) -> Stream {
         Stream {
             next_seq,
             pending: BTreeMap::new(),
             pending_bytes: 0,
             delivered: 0,
             gap_since: None,
-            framer: StreamFramer::new(max_message),
+            framer: StreamFramer::new(max_message, from_syn),
             last_seen: now,
             last_meta: None,
             closed: false,
@@ -189,6 +191,22 @@ impl Stream {
 pub struct Reassembler {
     limits: TcpLimits,
     streams: HashMap<(SocketAddr, SocketAddr), Stream>,
+    /// The last bytes of recent text segments of flows not (yet) tracked, with the sequence
+    /// number that follows them. When a capture starts mid-stream, the first SIP start line
+    /// may begin in a segment that does not yet show "SIP/2.0"; its tail is kept here so the
+    /// start line can be completed when the next segment arrives.
+    tails: HashMap<(SocketAddr, SocketAddr), (u32, Vec<u8>)>,
+}
+
+/// Bytes of an untracked flow's last segment remembered (a start line fits easily).
+const TAIL: usize = 1024;
+/// Untracked flows remembered at once; beyond this the cache is emptied and that is counted.
+const MAX_TAILS: usize = 8192;
+
+/// Text that may hold the beginning of a SIP start line: no control bytes but CR, LF, tab.
+fn is_text(b: &[u8]) -> bool {
+    b.iter()
+        .all(|&c| c >= 0x20 || matches!(c, b'\r' | b'\n' | b'\t'))
 }
 
 /// Cheap test for "this segment may belong to a SIP stream", so that only SIP connections
@@ -202,6 +220,7 @@ impl Reassembler {
         Reassembler {
             limits,
             streams: HashMap::new(),
+            tails: HashMap::new(),
         }
     }
 
@@ -225,16 +244,42 @@ impl Reassembler {
                 }
             }
         }
+        let mut prefix: Option<Vec<u8>> = None;
         if !self.streams.contains_key(&key) {
-            if !(seg.syn || may_be_sip(seg.payload)) {
-                return false;
+            if !seg.syn {
+                // A remembered tail that this segment continues, for a start line split across
+                // the first segments seen of a connection.
+                let tail = self
+                    .tails
+                    .get(&key)
+                    .filter(|(next, _)| *next == seg.seq)
+                    .map(|(_, t)| t.clone());
+                let joined_is_sip = tail.as_ref().is_some_and(|t| {
+                    let mut probe = t.clone();
+                    probe.extend_from_slice(
+                        seg.payload
+                            .get(..TAIL.min(seg.payload.len()))
+                            .unwrap_or(&[]),
+                    );
+                    may_be_sip(&probe)
+                });
+                if !(may_be_sip(seg.payload) || joined_is_sip) {
+                    self.remember_tail(key, &seg, stats);
+                    return false;
+                }
+                self.tails.remove(&key);
+                prefix = tail;
             }
             if self.streams.len() >= self.limits.max_streams {
                 self.evict(stats, seg.meta, emit);
             }
+            let start = match &prefix {
+                Some(p) => seq_after_syn.wrapping_sub(p.len() as u32),
+                None => seq_after_syn,
+            };
             self.streams.insert(
                 key,
-                Stream::new(seq_after_syn, now, self.limits.max_message),
+                Stream::new(start, now, self.limits.max_message, seg.syn),
             );
         }
         let limits = self.limits;
@@ -242,6 +287,9 @@ impl Reassembler {
             return false;
         };
         st.last_seen = now;
+        if let Some(p) = prefix {
+            st.deliver(&p, key, seg.meta, stats, emit);
+        }
         if seg.rst {
             st.finish(key, seg.meta, stats, emit);
             st.closed = true;
@@ -287,6 +335,35 @@ impl Reassembler {
             }
         }
         true
+    }
+
+    fn remember_tail(
+        &mut self,
+        key: (SocketAddr, SocketAddr),
+        seg: &Segment<'_>,
+        stats: &mut TcpStats,
+    ) {
+        let p = seg.payload;
+        if p.is_empty() || !is_text(p.get(p.len().saturating_sub(TAIL)..).unwrap_or(&[])) {
+            return;
+        }
+        if self.tails.len() >= MAX_TAILS && !self.tails.contains_key(&key) {
+            stats.tails_evicted += self.tails.len() as u64;
+            self.tails.clear();
+        }
+        let next = seg.seq.wrapping_add(p.len() as u32);
+        // Continue a remembered tail when this segment follows it; keep the last TAIL bytes.
+        let mut tail = match self.tails.remove(&key) {
+            Some((expected, mut t)) if expected == seg.seq => {
+                t.extend_from_slice(p);
+                t
+            }
+            _ => p.to_vec(),
+        };
+        if tail.len() > TAIL {
+            tail.drain(..tail.len() - TAIL);
+        }
+        self.tails.insert(key, (next, tail));
     }
 
     /// Periodic housekeeping on capture time: skip holes that waited too long, close idle

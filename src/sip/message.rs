@@ -135,14 +135,69 @@ pub fn looks_like_start(line: &[u8]) -> bool {
     parse_start(line).is_some()
 }
 
-/// Offset of the first line in `buf` that is a SIP start line, looking only at line starts.
-/// Used to resynchronise a stream that was joined mid-message.
+/// Methods recognised when a start line has to be found in the middle of a line.
+const KNOWN_METHODS: [&[u8]; 14] = [
+    b"INVITE",
+    b"ACK",
+    b"BYE",
+    b"CANCEL",
+    b"OPTIONS",
+    b"REGISTER",
+    b"PRACK",
+    b"SUBSCRIBE",
+    b"NOTIFY",
+    b"PUBLISH",
+    b"INFO",
+    b"REFER",
+    b"MESSAGE",
+    b"UPDATE",
+];
+
+/// Where a start line begins inside `line` when something else precedes it on the same line:
+/// a body without a final CRLF runs straight into the next message on a stream.
+pub fn start_within_line(line: &[u8]) -> Option<usize> {
+    // A status line: "SIP/2.0 ddd ..." anywhere.
+    let mut best: Option<usize> = memchr::memmem::find_iter(line, b"SIP/2.0 ")
+        .find(|&p| line.get(p..).is_some_and(looks_like_start));
+    // A request line ends in " SIP/2.0": find the known method that starts it.
+    if line.len() >= 8
+        && line
+            .get(line.len() - 8..)
+            .is_some_and(|v| v.eq_ignore_ascii_case(b" SIP/2.0"))
+    {
+        let request = KNOWN_METHODS
+            .iter()
+            .flat_map(|m| memchr::memmem::find_iter(line, m))
+            .filter(|&p| line.get(p..).is_some_and(looks_like_start))
+            .min();
+        best = match (best, request) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    best
+}
+
+/// Offset of the first SIP start line in `buf`. Used to resynchronise a stream that was joined
+/// mid-message or lost bytes: a start line at the beginning of a line is taken first; failing
+/// that, one that begins mid-line after a body with no final line end.
 pub fn find_start_line(buf: &[u8]) -> Option<usize> {
     let mut offset = 0;
     // Only complete lines count: a line still missing its end may yet become a start line.
     while let Some((len, term)) = buf.get(offset..).and_then(line_end) {
-        if buf.get(offset..offset + len).is_some_and(looks_like_start) {
-            return Some(offset);
+        let line = buf.get(offset..offset + len).unwrap_or(&[]);
+        let within = start_within_line(line);
+        if let Some(start) = parse_start(line) {
+            // "xxxxMESSAGE sip:..." is a valid request line with method "xxxxMESSAGE", but
+            // when resynchronising, a known method glued to the tail of a body is likelier.
+            let known = match start {
+                StartLine::Request { method, .. } => KNOWN_METHODS.contains(&method),
+                StartLine::Response { .. } => true,
+            };
+            return Some(offset + if known { 0 } else { within.unwrap_or(0) });
+        }
+        if let Some(p) = within {
+            return Some(offset + p);
         }
         offset += len + term;
     }
@@ -474,6 +529,15 @@ f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1
             ParseError::NotSip
         );
         assert_eq!(Message::parse(b"").unwrap_err(), ParseError::Empty);
+    }
+
+    #[test]
+    fn finds_start_line_glued_to_a_body() {
+        // Regression: joining a stream mid-message, the previous body has no final CRLF.
+        let buf = b"Length: 4\r\n\r\nxxxxMESSAGE sip:bob@example.com SIP/2.0\r\nCall-ID: 1\r\n";
+        assert_eq!(find_start_line(buf), Some(17));
+        let buf = b"v=0 tailSIP/2.0 200 OK\r\n";
+        assert_eq!(find_start_line(buf), Some(8));
     }
 
     #[test]

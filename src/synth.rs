@@ -1,0 +1,995 @@
+//! Synthetic captures for benchmarks and tests: many overlapping calls through a proxy, with a
+//! mix of outcomes, SIP retransmissions, callers on TCP (messages split across segments at
+//! random points, coalesced, retransmitted and reordered), and large INVITEs fragmented at the
+//! IP layer. Deterministic for a given seed. Calls are generated lazily in time order, so a
+//! capture of any size is written in bounded memory.
+//!
+//! Used by `examples/gen-capture.rs`, the benchmarks and the large-scale tests. Not used by the
+//! analyzer itself.
+
+use etherparse::PacketBuilder;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+
+/// What to generate.
+#[derive(Debug, Clone, Copy)]
+pub struct SynthConfig {
+    pub calls: usize,
+    pub seed: u64,
+    /// New calls per second of capture time.
+    pub calls_per_second: f64,
+    /// Share of calls whose caller talks to the proxy over TCP.
+    pub tcp_share: f64,
+    /// Share of UDP INVITEs large enough to be IP-fragmented.
+    pub fragment_share: f64,
+    /// Share of answered calls whose 200 OK is retransmitted.
+    pub retransmit_share: f64,
+    /// Seconds an answered call lasts (before BYE), at most; each call draws up to this.
+    pub max_hold_secs: f64,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        SynthConfig {
+            calls: 1000,
+            seed: 1,
+            calls_per_second: 50.0,
+            tcp_share: 0.2,
+            fragment_share: 0.1,
+            retransmit_share: 0.05,
+            max_hold_secs: 60.0,
+        }
+    }
+}
+
+/// What was written, to check an analysis against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SynthStats {
+    pub calls: usize,
+    /// SIP messages as they crossed the wire (each hop and each SIP retransmission).
+    pub sip_messages: u64,
+    pub frames: u64,
+    pub bytes: u64,
+    pub answered: usize,
+    pub busy: usize,
+    pub cancelled: usize,
+    pub rejected: usize,
+    pub server_error: usize,
+    pub timeout: usize,
+}
+
+/// SplitMix64: a tiny deterministic generator; quality is ample for test traffic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Answered,
+    Busy,
+    Cancelled,
+    Rejected,
+    ServerError,
+    Timeout,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    /// Caller ↔ proxy.
+    A,
+    /// Proxy ↔ callee.
+    B,
+}
+
+/// One SIP message of a call, before it becomes frames.
+struct Msg {
+    at_ms: f64,
+    leg: Leg,
+    /// Sent by the caller side of the leg (caller on A, proxy on B).
+    upstream_sender: bool,
+    text: String,
+}
+
+const PROXY: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+struct CallPlan {
+    id: usize,
+    caller: Ipv4Addr,
+    caller_port: u16,
+    callee: Ipv4Addr,
+    tcp: bool,
+    outcome: Outcome,
+    msgs: Vec<Msg>,
+}
+
+fn sdp(ip: Ipv4Addr, port: u16, padding: usize) -> String {
+    let mut s = format!(
+        "v=0\r\no=- 4711 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\n\
+a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+    );
+    for i in 0..padding {
+        s.push_str(&format!("a=x-padding-{i}:{}\r\n", "p".repeat(60)));
+    }
+    s
+}
+
+struct Names {
+    call_id: String,
+    from_tag: String,
+    to_tag: String,
+    ruri: String,
+    caller_uri: String,
+    callee_uri: String,
+    via_a: String,
+    via_p: String,
+    rr: String,
+}
+
+fn message(
+    start: &str,
+    vias: &[&str],
+    n: &Names,
+    to_tag: bool,
+    cseq: &str,
+    extra: &str,
+    body: &str,
+) -> String {
+    let mut m = String::with_capacity(600 + body.len());
+    m.push_str(start);
+    m.push_str("\r\n");
+    for v in vias {
+        m.push_str("Via: ");
+        m.push_str(v);
+        m.push_str("\r\n");
+    }
+    m.push_str(&format!(
+        "From: \"Caller\" <{}>;tag={}\r\n",
+        n.caller_uri, n.from_tag
+    ));
+    if to_tag {
+        m.push_str(&format!("To: <{}>;tag={}\r\n", n.callee_uri, n.to_tag));
+    } else {
+        m.push_str(&format!("To: <{}>\r\n", n.callee_uri));
+    }
+    m.push_str(&format!("Call-ID: {}\r\nCSeq: {cseq}\r\n", n.call_id));
+    m.push_str(extra);
+    m.push_str("User-Agent: sipscope-synth\r\n");
+    if !body.is_empty() {
+        m.push_str("Content-Type: application/sdp\r\n");
+    }
+    m.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    m
+}
+
+fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
+    let caller = Ipv4Addr::new(10, 1, (id / 250 % 250) as u8, (id % 250 + 1) as u8);
+    let callee = Ipv4Addr::new(10, 2, (id / 250 % 40) as u8, (id % 250 + 1) as u8);
+    let tcp = rng.chance(cfg.tcp_share);
+    let caller_port = if tcp {
+        20000 + (id % 40000) as u16
+    } else {
+        5060
+    };
+    let fragment_invite = !tcp && rng.chance(cfg.fragment_share);
+    let outcome = match rng.below(100) {
+        0..=69 => Outcome::Answered,
+        70..=79 => Outcome::Busy,
+        80..=87 => Outcome::Cancelled,
+        88..=92 => Outcome::Rejected,
+        93..=96 => Outcome::ServerError,
+        _ => Outcome::Timeout,
+    };
+    let a_proto = if tcp { "TCP" } else { "UDP" };
+    let n = Names {
+        call_id: format!("{:016x}-{id}@{caller}", rng.next()),
+        from_tag: format!("{:08x}", rng.next() as u32),
+        to_tag: format!("{:08x}", rng.next() as u32),
+        ruri: format!("sip:{}@{PROXY}", 2000 + id % 8000),
+        caller_uri: format!("sip:{}@{caller}", 1000 + id % 9000),
+        callee_uri: format!("sip:{}@{PROXY}", 2000 + id % 8000),
+        via_a: format!(
+            "SIP/2.0/{a_proto} {caller}:{caller_port};branch=z9hG4bKa{id}x{:x};rport",
+            rng.next() as u32
+        ),
+        via_p: format!(
+            "SIP/2.0/UDP {PROXY}:5060;branch=z9hG4bKp{id}x{:x}",
+            rng.next() as u32
+        ),
+        rr: format!("<sip:{PROXY};lr;ftag=x{id}>"),
+    };
+    let invite_body = sdp(
+        caller,
+        10000 + (id % 20000) as u16 * 2,
+        if fragment_invite { 25 } else { 0 },
+    );
+    let answer_body = sdp(callee, 30000 + (id % 20000) as u16, 0);
+    let callee_contact = format!("Contact: <sip:bob@{callee}:5060>\r\n");
+    let caller_contact = format!(
+        "Contact: <sip:alice@{caller}:{caller_port};transport={}>\r\n",
+        a_proto.to_lowercase()
+    );
+    let rr_hdr = format!("Record-Route: {}\r\n", n.rr);
+    let route_hdr = format!("Route: {}\r\n", n.rr);
+    let start = |m: &str, uri: &str| format!("{m} {uri} SIP/2.0");
+    let status = |code: u16, reason: &str| format!("SIP/2.0 {code} {reason}");
+    let (va, vp) = (n.via_a.as_str(), n.via_p.as_str());
+    let inv_extra = format!(
+        "{caller_contact}Max-Forwards: 70\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\nSupported: replaces, timer\r\n"
+    );
+    let fwd_extra = format!(
+        "{rr_hdr}{caller_contact}Max-Forwards: 69\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\nSupported: replaces, timer\r\n"
+    );
+    let mut msgs: Vec<Msg> = Vec::new();
+    let mut t = 0.0f64;
+    let push = |msgs: &mut Vec<Msg>, t: &mut f64, delay: f64, leg: Leg, up: bool, text: String| {
+        *t += delay;
+        msgs.push(Msg {
+            at_ms: *t,
+            leg,
+            upstream_sender: up,
+            text,
+        });
+    };
+    let invite_a = message(
+        &start("INVITE", &n.ruri),
+        &[va],
+        &n,
+        false,
+        "1 INVITE",
+        &inv_extra,
+        &invite_body,
+    );
+    let invite_b = message(
+        &start("INVITE", &format!("sip:bob@{callee}:5060")),
+        &[vp, va],
+        &n,
+        false,
+        "1 INVITE",
+        &fwd_extra,
+        &invite_body,
+    );
+    push(&mut msgs, &mut t, 0.0, Leg::A, true, invite_a);
+    push(
+        &mut msgs,
+        &mut t,
+        0.4,
+        Leg::A,
+        false,
+        message(&status(100, "Trying"), &[va], &n, false, "1 INVITE", "", ""),
+    );
+    push(&mut msgs, &mut t, 0.3, Leg::B, true, invite_b.clone());
+    if outcome == Outcome::Timeout {
+        // Timer A doubles with no cap; Timer B fires at 64·T1, then the proxy answers 408.
+        for gap in [500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0] {
+            push(&mut msgs, &mut t, gap, Leg::B, true, invite_b.clone());
+        }
+        push(
+            &mut msgs,
+            &mut t,
+            500.0,
+            Leg::A,
+            false,
+            message(
+                &status(408, "Request Timeout"),
+                &[va],
+                &n,
+                true,
+                "1 INVITE",
+                "",
+                "",
+            ),
+        );
+        push(
+            &mut msgs,
+            &mut t,
+            0.5,
+            Leg::A,
+            true,
+            message(
+                &start("ACK", &n.ruri),
+                &[va],
+                &n,
+                true,
+                "1 ACK",
+                "Max-Forwards: 70\r\n",
+                "",
+            ),
+        );
+        return CallPlan {
+            id,
+            caller,
+            caller_port,
+            callee,
+            tcp,
+            outcome,
+            msgs,
+        };
+    }
+    push(
+        &mut msgs,
+        &mut t,
+        1.0,
+        Leg::B,
+        false,
+        message(
+            &status(100, "Trying"),
+            &[vp, va],
+            &n,
+            false,
+            "1 INVITE",
+            "",
+            "",
+        ),
+    );
+    let ring_b = message(
+        &status(180, "Ringing"),
+        &[vp, va],
+        &n,
+        true,
+        "1 INVITE",
+        &format!("{rr_hdr}{callee_contact}"),
+        "",
+    );
+    let ring_a = message(
+        &status(180, "Ringing"),
+        &[va],
+        &n,
+        true,
+        "1 INVITE",
+        &format!("{rr_hdr}{callee_contact}"),
+        "",
+    );
+    push(
+        &mut msgs,
+        &mut t,
+        20.0 + rng.unit() * 200.0,
+        Leg::B,
+        false,
+        ring_b,
+    );
+    push(&mut msgs, &mut t, 0.3, Leg::A, false, ring_a);
+    let fail = |code: u16,
+                reason: &str,
+                a_code: u16,
+                a_reason: &str,
+                msgs: &mut Vec<Msg>,
+                t: &mut f64,
+                rng: &mut Rng| {
+        let cause = "Reason: Q.850;cause=17\r\n";
+        push(
+            msgs,
+            t,
+            500.0 + rng.unit() * 3000.0,
+            Leg::B,
+            false,
+            message(
+                &status(code, reason),
+                &[vp, va],
+                &n,
+                true,
+                "1 INVITE",
+                cause,
+                "",
+            ),
+        );
+        push(
+            msgs,
+            t,
+            0.2,
+            Leg::B,
+            true,
+            message(
+                &start("ACK", &format!("sip:bob@{callee}:5060")),
+                &[vp],
+                &n,
+                true,
+                "1 ACK",
+                "Max-Forwards: 70\r\n",
+                "",
+            ),
+        );
+        push(
+            msgs,
+            t,
+            0.2,
+            Leg::A,
+            false,
+            message(
+                &status(a_code, a_reason),
+                &[va],
+                &n,
+                true,
+                "1 INVITE",
+                cause,
+                "",
+            ),
+        );
+        push(
+            msgs,
+            t,
+            0.5,
+            Leg::A,
+            true,
+            message(
+                &start("ACK", &n.ruri),
+                &[va],
+                &n,
+                true,
+                "1 ACK",
+                "Max-Forwards: 70\r\n",
+                "",
+            ),
+        );
+    };
+    match outcome {
+        Outcome::Busy => fail(486, "Busy Here", 486, "Busy Here", &mut msgs, &mut t, rng),
+        Outcome::Rejected => fail(404, "Not Found", 404, "Not Found", &mut msgs, &mut t, rng),
+        // RFC 3261 §16.7: a proxy turns a 503 into 500 upstream.
+        Outcome::ServerError => fail(
+            503,
+            "Service Unavailable",
+            500,
+            "Server Internal Error",
+            &mut msgs,
+            &mut t,
+            rng,
+        ),
+        Outcome::Cancelled => {
+            let d = 1000.0 + rng.unit() * 5000.0;
+            push(
+                &mut msgs,
+                &mut t,
+                d,
+                Leg::A,
+                true,
+                message(
+                    &start("CANCEL", &n.ruri),
+                    &[va],
+                    &n,
+                    false,
+                    "1 CANCEL",
+                    "Max-Forwards: 70\r\n",
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.3,
+                Leg::A,
+                false,
+                message(
+                    &status(200, "canceling"),
+                    &[va],
+                    &n,
+                    false,
+                    "1 CANCEL",
+                    "",
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.3,
+                Leg::B,
+                true,
+                message(
+                    &start("CANCEL", &format!("sip:bob@{callee}:5060")),
+                    &[vp],
+                    &n,
+                    false,
+                    "1 CANCEL",
+                    "Max-Forwards: 70\r\n",
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                1.0,
+                Leg::B,
+                false,
+                message(&status(200, "OK"), &[vp], &n, true, "1 CANCEL", "", ""),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.5,
+                Leg::B,
+                false,
+                message(
+                    &status(487, "Request Terminated"),
+                    &[vp, va],
+                    &n,
+                    true,
+                    "1 INVITE",
+                    "",
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.2,
+                Leg::B,
+                true,
+                message(
+                    &start("ACK", &format!("sip:bob@{callee}:5060")),
+                    &[vp],
+                    &n,
+                    true,
+                    "1 ACK",
+                    "Max-Forwards: 70\r\n",
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.2,
+                Leg::A,
+                false,
+                message(
+                    &status(487, "Request Terminated"),
+                    &[va],
+                    &n,
+                    true,
+                    "1 INVITE",
+                    "",
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.5,
+                Leg::A,
+                true,
+                message(
+                    &start("ACK", &n.ruri),
+                    &[va],
+                    &n,
+                    true,
+                    "1 ACK",
+                    "Max-Forwards: 70\r\n",
+                    "",
+                ),
+            );
+        }
+        Outcome::Answered => {
+            let ok_extra = format!("{rr_hdr}{callee_contact}");
+            let ok_b = message(
+                &status(200, "OK"),
+                &[vp, va],
+                &n,
+                true,
+                "1 INVITE",
+                &ok_extra,
+                &answer_body,
+            );
+            let ok_a = message(
+                &status(200, "OK"),
+                &[va],
+                &n,
+                true,
+                "1 INVITE",
+                &ok_extra,
+                &answer_body,
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                1000.0 + rng.unit() * 4000.0,
+                Leg::B,
+                false,
+                ok_b.clone(),
+            );
+            push(&mut msgs, &mut t, 0.3, Leg::A, false, ok_a.clone());
+            if rng.chance(cfg.retransmit_share) {
+                // Timer G: the callee resends its 200 until the ACK arrives; the proxy relays it.
+                push(&mut msgs, &mut t, 500.0, Leg::B, false, ok_b);
+                push(&mut msgs, &mut t, 0.3, Leg::A, false, ok_a);
+            }
+            let ack_a_via =
+                format!("SIP/2.0/{a_proto} {caller}:{caller_port};branch=z9hG4bKack{id};rport");
+            let ack_p_via = format!("SIP/2.0/UDP {PROXY}:5060;branch=z9hG4bKpack{id}");
+            push(
+                &mut msgs,
+                &mut t,
+                2.0,
+                Leg::A,
+                true,
+                message(
+                    &start("ACK", &format!("sip:bob@{callee}:5060")),
+                    &[&ack_a_via],
+                    &n,
+                    true,
+                    "1 ACK",
+                    &format!("{route_hdr}Max-Forwards: 70\r\n"),
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.3,
+                Leg::B,
+                true,
+                message(
+                    &start("ACK", &format!("sip:bob@{callee}:5060")),
+                    &[&ack_p_via, &ack_a_via],
+                    &n,
+                    true,
+                    "1 ACK",
+                    "Max-Forwards: 69\r\n",
+                    "",
+                ),
+            );
+            let hold = 1000.0 + rng.unit() * cfg.max_hold_secs * 1000.0;
+            let bye_a_via =
+                format!("SIP/2.0/{a_proto} {caller}:{caller_port};branch=z9hG4bKbye{id};rport");
+            let bye_p_via = format!("SIP/2.0/UDP {PROXY}:5060;branch=z9hG4bKpbye{id}");
+            push(
+                &mut msgs,
+                &mut t,
+                hold,
+                Leg::A,
+                true,
+                message(
+                    &start("BYE", &format!("sip:bob@{callee}:5060")),
+                    &[&bye_a_via],
+                    &n,
+                    true,
+                    "2 BYE",
+                    &format!("{route_hdr}Max-Forwards: 70\r\n"),
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.3,
+                Leg::B,
+                true,
+                message(
+                    &start("BYE", &format!("sip:bob@{callee}:5060")),
+                    &[&bye_p_via, &bye_a_via],
+                    &n,
+                    true,
+                    "2 BYE",
+                    "Max-Forwards: 69\r\n",
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                1.0,
+                Leg::B,
+                false,
+                message(
+                    &status(200, "OK"),
+                    &[&bye_p_via, &bye_a_via],
+                    &n,
+                    true,
+                    "2 BYE",
+                    "",
+                    "",
+                ),
+            );
+            push(
+                &mut msgs,
+                &mut t,
+                0.3,
+                Leg::A,
+                false,
+                message(&status(200, "OK"), &[&bye_a_via], &n, true, "2 BYE", "", ""),
+            );
+        }
+        Outcome::Timeout => {}
+    }
+    CallPlan {
+        id,
+        caller,
+        caller_port,
+        callee,
+        tcp,
+        outcome,
+        msgs,
+    }
+}
+
+/// Frames in flight: (time in µs, tie-breaker, frame bytes).
+type Pending = BinaryHeap<Reverse<(u64, u64, Vec<u8>)>>;
+
+const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+fn udp_frame(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .udp(sport, dport);
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    // Writing to a Vec cannot fail; a payload over 64 KiB is not generated.
+    let _ = b.write(&mut v, payload);
+    v
+}
+
+/// Splits an IPv4/UDP frame into IP fragments (payload chunks of 1480 bytes).
+fn fragments(frame: &[u8], id: u16) -> Vec<Vec<u8>> {
+    let Ok((ip, rest)) = etherparse::Ipv4Header::from_slice(frame.get(14..).unwrap_or(&[])) else {
+        return vec![frame.to_vec()];
+    };
+    let payload = rest;
+    let mut out = Vec::new();
+    let chunk = 1480;
+    let mut off = 0;
+    while off < payload.len() {
+        let end = (off + chunk).min(payload.len());
+        let mut h = ip.clone();
+        h.identification = id;
+        h.more_fragments = end < payload.len();
+        h.fragment_offset = etherparse::IpFragOffset::try_new((off / 8) as u16)
+            .unwrap_or(etherparse::IpFragOffset::ZERO);
+        let _ = h.set_payload_len(end - off);
+        h.header_checksum = h.calc_header_checksum();
+        let mut f = frame.get(..14).unwrap_or(&[]).to_vec();
+        let _ = h.write(&mut f);
+        f.extend_from_slice(payload.get(off..end).unwrap_or(&[]));
+        out.push(f);
+        off = end;
+    }
+    out
+}
+
+struct TcpSide {
+    seq: u32,
+}
+
+fn tcp_frame(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    seq: u32,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .tcp(sport, dport, seq, 65535);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('F') {
+        b = b.fin();
+    }
+    if flags.contains('P') {
+        b = b.psh();
+    }
+    b = b.ack(1);
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    let _ = b.write(&mut v, payload);
+    v
+}
+
+/// Turns a call plan into timed frames.
+fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie: &mut u64) -> u64 {
+    let mut count = 0;
+    let mut emit = |heap: &mut Pending, at: u64, f: Vec<u8>| {
+        *tie += 1;
+        heap.push(Reverse((at, *tie, f)));
+        count += 1;
+    };
+    let mut up = TcpSide {
+        seq: (rng.next() as u32) | 0xFFFF_0000,
+    }; // near wrap-around on purpose
+    let mut down = TcpSide {
+        seq: rng.next() as u32,
+    };
+    if call.tcp {
+        emit(
+            heap,
+            start_us,
+            tcp_frame(call.caller, call.caller_port, PROXY, 5060, up.seq, "S", &[]),
+        );
+        emit(
+            heap,
+            start_us + 50,
+            tcp_frame(
+                PROXY,
+                5060,
+                call.caller,
+                call.caller_port,
+                down.seq,
+                "S",
+                &[],
+            ),
+        );
+        up.seq = up.seq.wrapping_add(1);
+        down.seq = down.seq.wrapping_add(1);
+    }
+    let mut last_at = start_us;
+    let mut ip_id: u16 = (call.id as u16).wrapping_mul(7);
+    for (k, m) in call.msgs.iter().enumerate() {
+        let at = start_us + 200 + (m.at_ms * 1000.0) as u64;
+        last_at = at;
+        let bytes = m.text.as_bytes();
+        let (src, sport, dst, dport) = match (m.leg, m.upstream_sender) {
+            (Leg::A, true) => (call.caller, call.caller_port, PROXY, 5060),
+            (Leg::A, false) => (PROXY, 5060, call.caller, call.caller_port),
+            (Leg::B, true) => (PROXY, 5060, call.callee, 5060),
+            (Leg::B, false) => (call.callee, 5060, PROXY, 5060),
+        };
+        if call.tcp && m.leg == Leg::A {
+            let side = if m.upstream_sender {
+                &mut up
+            } else {
+                &mut down
+            };
+            // Split into 1-3 segments at random points; sometimes retransmit or reorder.
+            let pieces = if rng.chance(0.3) {
+                2 + rng.below(2) as usize
+            } else {
+                1
+            };
+            let mut cuts: Vec<usize> = (1..pieces)
+                .map(|_| 1 + rng.below(bytes.len().max(2) as u64 - 1) as usize)
+                .collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut segs = Vec::new();
+            let mut prev = 0;
+            for c in cuts.into_iter().chain(std::iter::once(bytes.len())) {
+                let seg = bytes.get(prev..c).unwrap_or(&[]);
+                if !seg.is_empty() {
+                    segs.push((side.seq.wrapping_add(prev as u32), seg.to_vec()));
+                }
+                prev = c;
+            }
+            side.seq = side.seq.wrapping_add(bytes.len() as u32);
+            let reorder = segs.len() > 1 && rng.chance(0.2);
+            for (i, (seq, data)) in segs.iter().enumerate() {
+                let offset = if reorder {
+                    (segs.len() - i) as u64 * 10
+                } else {
+                    i as u64 * 10
+                };
+                emit(
+                    heap,
+                    at + offset,
+                    tcp_frame(src, sport, dst, dport, *seq, "P", data),
+                );
+                if rng.chance(0.03) {
+                    emit(
+                        heap,
+                        at + offset + 200_000,
+                        tcp_frame(src, sport, dst, dport, *seq, "P", data),
+                    );
+                }
+            }
+        } else {
+            let frame = udp_frame(src, sport, dst, dport, bytes);
+            if frame.len() > 1514 {
+                ip_id = ip_id.wrapping_add(1);
+                let mut frags = fragments(&frame, ip_id);
+                if k % 2 == 0 {
+                    frags.reverse();
+                }
+                for (i, f) in frags.into_iter().enumerate() {
+                    emit(heap, at + i as u64 * 5, f);
+                }
+            } else {
+                emit(heap, at, frame);
+            }
+        }
+    }
+    if call.tcp {
+        emit(
+            heap,
+            last_at + 1000,
+            tcp_frame(call.caller, call.caller_port, PROXY, 5060, up.seq, "F", &[]),
+        );
+        emit(
+            heap,
+            last_at + 1100,
+            tcp_frame(
+                PROXY,
+                5060,
+                call.caller,
+                call.caller_port,
+                down.seq,
+                "F",
+                &[],
+            ),
+        );
+    }
+    count
+}
+
+/// Writes a classic pcap (little-endian, microseconds, Ethernet) with the configured calls.
+pub fn write_pcap(cfg: &SynthConfig, out: &mut dyn Write) -> io::Result<SynthStats> {
+    let mut rng = Rng(cfg.seed);
+    let mut stats = SynthStats {
+        calls: cfg.calls,
+        ..SynthStats::default()
+    };
+    let mut header = Vec::with_capacity(24);
+    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    header.extend_from_slice(&2u16.to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    header.extend_from_slice(&0i32.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&262_144u32.to_le_bytes());
+    header.extend_from_slice(&1u32.to_le_bytes());
+    out.write_all(&header)?;
+    stats.bytes += 24;
+    let base_us: u64 = 1_790_000_000 * 1_000_000;
+    let gap_us = (1e6 / cfg.calls_per_second.max(0.001)) as u64;
+    let mut heap = Pending::new();
+    let mut tie = 0u64;
+    let mut next_call = 0usize;
+    let write_frame =
+        |at: u64, f: &[u8], out: &mut dyn Write, stats: &mut SynthStats| -> io::Result<()> {
+            let mut rec = Vec::with_capacity(16);
+            rec.extend_from_slice(&((at / 1_000_000) as u32).to_le_bytes());
+            rec.extend_from_slice(&((at % 1_000_000) as u32).to_le_bytes());
+            rec.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            rec.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.write_all(&rec)?;
+            out.write_all(f)?;
+            stats.frames += 1;
+            stats.bytes += 16 + f.len() as u64;
+            Ok(())
+        };
+    loop {
+        let next_start = base_us + next_call as u64 * gap_us;
+        // Emit every frame due before the next call starts; then start that call.
+        while let Some(Reverse((at, _, _))) = heap.peek() {
+            if next_call < cfg.calls && *at >= next_start {
+                break;
+            }
+            let Some(Reverse((at, _, f))) = heap.pop() else {
+                break;
+            };
+            write_frame(at, &f, out, &mut stats)?;
+        }
+        if next_call >= cfg.calls {
+            break;
+        }
+        let call = plan(next_call, &mut rng, cfg);
+        stats.sip_messages += call.msgs.len() as u64;
+        match call.outcome {
+            Outcome::Answered => stats.answered += 1,
+            Outcome::Busy => stats.busy += 1,
+            Outcome::Cancelled => stats.cancelled += 1,
+            Outcome::Rejected => stats.rejected += 1,
+            Outcome::ServerError => stats.server_error += 1,
+            Outcome::Timeout => stats.timeout += 1,
+        }
+        frames(&call, next_start, &mut rng, &mut heap, &mut tie);
+        next_call += 1;
+    }
+    out.flush()?;
+    Ok(stats)
+}
