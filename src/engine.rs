@@ -5,13 +5,22 @@
 //! In streaming mode ([`EngineConfig::streaming`]) calls that are over (RFC 3261 timers
 //! elapsed) are handed out with [`Engine::take_finished`] and forgotten, so memory stays
 //! bounded on a capture of any length.
+//!
+//! The work splits in two halves with one narrow interface, [`Prepared`]: [`Ingest`] turns
+//! frames into parsed message records (decoding, reassembly, parsing), the call model
+//! correlates them. [`Engine::feed`] runs both in turn; [`run_pipelined`] runs them on two
+//! threads for whole files, with the same results.
 
 use crate::capture::{CaptureDamage, Frame, FrameSource, Timestamp};
-use crate::flow::{Call, SipMessage, call::T1_X64_MS};
+use crate::flow::{Call, CallInit, SipMessage, call::T1_X64_MS};
 use crate::net::{self, Decoder, NetLimits, SipPdu};
 use crate::sip;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+/// Call-IDs come off the wire: a keyed hash keeps hostile traffic from forcing collisions.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -74,44 +83,156 @@ pub struct EngineCounters {
     pub orphans_dropped: u64,
 }
 
-pub struct Engine {
+/// The call table and what feeds it; apart from the decoder so that the decoder can hand
+/// each message to it directly, without copying.
+struct Model {
     config: EngineConfig,
-    decoder: Decoder,
-    calls: HashMap<String, Call>,
+    calls: Map<Box<str>, Call>,
     next_seq: u64,
-    pdus: Vec<SipPdu>,
     /// (sip_messages, malformed) per source.
     counts: Vec<(u64, u64)>,
     orphans: Vec<Orphan>,
-    now: Timestamp,
-    /// Streaming: (deadline, Call-ID) to revisit; order of deadlines is non-decreasing.
-    expiry: VecDeque<(Timestamp, String)>,
+    /// Streaming: calls to look at again, earliest deadline first. A heap, because deadlines
+    /// are not pushed in order: a call that is not over is looked at again an idle time later,
+    /// and TCP messages completed late carry earlier times.
+    expiry: BinaryHeap<Reverse<(Timestamp, Box<str>)>>,
     finished: Vec<Call>,
     /// Creation order of calls, for eviction of the oldest (entries may be stale).
-    creation: VecDeque<(u64, String)>,
-    pub counters: EngineCounters,
+    creation: VecDeque<(u64, Box<str>)>,
+    counters: EngineCounters,
+}
+
+/// One message ready for the call model, or a note that bytes looked like SIP but did not
+/// parse. Produced by [`Ingest`], consumed by the model.
+pub enum Prepared {
+    Unparsable {
+        source: usize,
+    },
+    Message {
+        /// `None` when the message has no Call-ID (it becomes an orphan).
+        call_id: Option<Box<str>>,
+        msg: SipMessage,
+        /// The parties, with the first message of a call (see [`Ingest`]).
+        init: Option<Box<CallInit>>,
+        malformed: bool,
+    },
+}
+
+/// The first half of the engine: frames in, [`Prepared`] messages out.
+pub struct Ingest {
+    decoder: Decoder,
+    preparer: Preparer,
+}
+
+/// Parses what the decoder delivers into [`Prepared`] messages.
+///
+/// It remembers (by a keyed hash) which Call-IDs it has sent, so that the parties are built
+/// and sent only with the first message of a call. The set is a hint, cleared when it grows
+/// past the call limit: sending parties again is harmless (the model uses them only for a new
+/// call), and so memory stays bounded.
+struct Preparer {
+    keep_raw: bool,
+    seen: std::collections::HashSet<u64, foldhash::fast::FixedState>,
+    hasher: foldhash::fast::FixedState,
+    max_seen: usize,
+}
+
+impl Preparer {
+    fn prepare(&mut self, pdu: &SipPdu<'_>) -> Prepared {
+        let Ok((parsed, _)) = sip::Message::parse(pdu.bytes) else {
+            // The framer only hands over bytes that start with a start line, so this is rare
+            // (a start line the parser still rejects); it is counted as malformed.
+            return Prepared::Unparsable { source: pdu.source };
+        };
+        let msg = SipMessage::from_parsed(pdu, &parsed, self.keep_raw);
+        let malformed = msg.is_malformed();
+        let call_id: Option<Box<str>> =
+            parsed.call_id().map(|raw| match std::str::from_utf8(raw) {
+                Ok(s) if s.len() <= crate::flow::message::MAX_VALUE => Box::from(s),
+                _ => crate::flow::message::text(raw)
+                    .into_string()
+                    .into_boxed_str(),
+            });
+        let first_sight = call_id.as_ref().is_some_and(|id| {
+            if self.seen.len() >= self.max_seen {
+                self.seen.clear();
+            }
+            self.seen
+                .insert(std::hash::BuildHasher::hash_one(&self.hasher, id))
+        });
+        Prepared::Message {
+            call_id,
+            msg,
+            init: first_sight.then(|| Box::new(CallInit::from_message(&parsed))),
+            malformed,
+        }
+    }
+}
+
+impl Ingest {
+    pub fn new(config: &EngineConfig) -> Ingest {
+        // A key drawn per run keeps hostile Call-IDs from aiming at collisions.
+        let seed = std::hash::BuildHasher::hash_one(&foldhash::fast::RandomState::default(), 0u64);
+        let hasher = foldhash::fast::FixedState::with_seed(seed);
+        Ingest {
+            decoder: Decoder::new(config.net),
+            preparer: Preparer {
+                keep_raw: config.keep_raw,
+                seen: std::collections::HashSet::with_hasher(hasher.clone()),
+                hasher,
+                max_seen: config.max_calls.max(1024),
+            },
+        }
+    }
+
+    /// Decodes one frame and prepares every SIP message it completes.
+    pub fn feed(&mut self, frame: &Frame<'_>, out: &mut Vec<Prepared>) {
+        let preparer = &mut self.preparer;
+        self.decoder
+            .feed(frame, &mut |pdu| out.push(preparer.prepare(&pdu)));
+    }
+
+    /// End of input: flushes reassembly buffers.
+    pub fn finish(&mut self, out: &mut Vec<Prepared>) {
+        let preparer = &mut self.preparer;
+        self.decoder
+            .finish(&mut |pdu| out.push(preparer.prepare(&pdu)));
+    }
+}
+
+pub struct Engine {
+    ingest: Ingest,
+    model: Model,
+    now: Timestamp,
+    scratch: Vec<Prepared>,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
-            config,
-            decoder: Decoder::new(config.net),
-            calls: HashMap::new(),
-            next_seq: 0,
-            pdus: Vec::new(),
-            counts: Vec::new(),
-            orphans: Vec::new(),
+            ingest: Ingest::new(&config),
+            scratch: Vec::new(),
+            model: Model {
+                config,
+                calls: Map::default(),
+                next_seq: 0,
+                counts: Vec::new(),
+                orphans: Vec::new(),
+                expiry: BinaryHeap::new(),
+                finished: Vec::new(),
+                creation: VecDeque::new(),
+                counters: EngineCounters::default(),
+            },
             now: Timestamp::default(),
-            expiry: VecDeque::new(),
-            finished: Vec::new(),
-            creation: VecDeque::new(),
-            counters: EngineCounters::default(),
         }
     }
 
     pub fn config(&self) -> &EngineConfig {
-        &self.config
+        &self.model.config
+    }
+
+    pub fn counters(&self) -> EngineCounters {
+        self.model.counters
     }
 
     /// The capture time reached so far.
@@ -120,16 +241,21 @@ impl Engine {
     }
 
     /// Feeds one frame.
-    pub fn feed(&mut self, frame: &Frame) {
-        self.now = self.now.max(frame.time);
-        let mut pdus = std::mem::take(&mut self.pdus);
-        self.decoder.feed(frame, &mut pdus);
-        for pdu in pdus.drain(..) {
-            self.message(&pdu);
+    pub fn feed(&mut self, frame: &Frame<'_>) {
+        let mut batch = std::mem::take(&mut self.scratch);
+        self.ingest.feed(frame, &mut batch);
+        self.apply(frame.time, &mut batch);
+        self.scratch = batch;
+    }
+
+    /// Applies prepared messages (the second half), then the streaming timers at `time`.
+    fn apply(&mut self, time: Timestamp, batch: &mut Vec<Prepared>) {
+        self.now = self.now.max(time);
+        for p in batch.drain(..) {
+            self.model.apply(p);
         }
-        self.pdus = pdus;
-        if self.config.streaming {
-            self.expire();
+        if self.model.config.streaming {
+            self.model.expire(self.now);
         }
     }
 
@@ -144,20 +270,57 @@ impl Engine {
     /// End of input: flushes reassembly buffers. In streaming mode every remaining call is
     /// then finished.
     pub fn finish(&mut self) {
-        let mut pdus = std::mem::take(&mut self.pdus);
-        self.decoder.finish(&mut pdus);
-        for pdu in pdus.drain(..) {
-            self.message(&pdu);
-        }
-        if self.config.streaming {
-            let mut rest: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
+        let mut batch = std::mem::take(&mut self.scratch);
+        self.ingest.finish(&mut batch);
+        let now = self.now;
+        self.apply(now, &mut batch);
+        let model = &mut self.model;
+        if model.config.streaming {
+            let mut rest: Vec<Call> = model.calls.drain().map(|(_, c)| c).collect();
             rest.sort_by_key(|c| c.seq);
-            self.finished.extend(rest);
-            self.expiry.clear();
-            self.creation.clear();
+            model.finished.extend(rest);
+            model.expiry.clear();
+            model.creation.clear();
         }
     }
 
+    /// Streaming: calls that are over since the last call, in the order they ended.
+    pub fn take_finished(&mut self) -> Vec<Call> {
+        std::mem::take(&mut self.model.finished)
+    }
+
+    /// The calls kept, in order of their first message.
+    pub fn calls(&self) -> Vec<&Call> {
+        let mut v: Vec<&Call> = self.model.calls.values().collect();
+        v.sort_by_key(|c| c.seq);
+        v
+    }
+
+    pub fn into_calls(self) -> Vec<Call> {
+        let mut v: Vec<Call> = self.model.calls.into_values().collect();
+        v.sort_by_key(|c| c.seq);
+        v
+    }
+
+    pub fn orphans(&self) -> &[Orphan] {
+        &self.model.orphans
+    }
+
+    pub fn source_stats(&self, source: usize, name: &str, damage: CaptureDamage) -> SourceStats {
+        let net::NetStats { packets, skipped } = self.ingest.decoder.stats(source);
+        let (sip_messages, malformed) = self.model.counts.get(source).copied().unwrap_or_default();
+        SourceStats {
+            name: name.to_string(),
+            packets,
+            sip_messages,
+            malformed,
+            skipped,
+            damage,
+        }
+    }
+}
+
+impl Model {
     fn count(&mut self, source: usize) -> &mut (u64, u64) {
         if self.counts.len() <= source {
             self.counts.resize(source + 1, (0, 0));
@@ -166,23 +329,27 @@ impl Engine {
         &mut self.counts[i]
     }
 
-    fn message(&mut self, pdu: &SipPdu) {
-        let Ok((parsed, _)) = sip::Message::parse(&pdu.bytes) else {
-            // The framer only hands over bytes that start with a start line, so this is rare
-            // (a start line the parser still rejects); count it as malformed.
-            let c = self.count(pdu.source);
-            c.0 += 1;
-            c.1 += 1;
-            return;
+    fn apply(&mut self, p: Prepared) {
+        let (call_id, msg, init, malformed) = match p {
+            Prepared::Unparsable { source } => {
+                let c = self.count(source);
+                c.0 += 1;
+                c.1 += 1;
+                return;
+            }
+            Prepared::Message {
+                call_id,
+                msg,
+                init,
+                malformed,
+            } => (call_id, msg, init, malformed),
         };
-        let msg = SipMessage::from_parsed(pdu, &parsed, self.config.keep_raw);
-        let malformed = msg.is_malformed();
         {
-            let c = self.count(pdu.source);
+            let c = self.count(msg.source);
             c.0 += 1;
             c.1 += u64::from(malformed);
         }
-        let Some(call_id) = parsed.call_id() else {
+        let Some(call_id) = call_id else {
             if self.orphans.len() < self.config.max_orphans {
                 self.orphans.push(Orphan {
                     message: msg,
@@ -193,26 +360,28 @@ impl Engine {
             }
             return;
         };
-        let call_id = crate::flow::message::text(call_id);
+        let time = msg.time;
         if !self.calls.contains_key(&call_id) {
             if self.calls.len() >= self.config.max_calls {
                 self.evict_oldest();
             }
             let seq = self.next_seq;
             self.next_seq += 1;
+            let init = init.map(|b| *b).unwrap_or_default();
             self.calls
-                .insert(call_id.clone(), Call::new(call_id.clone(), seq, &parsed));
+                .insert(call_id.clone(), Call::new(call_id.to_string(), seq, init));
             self.creation.push_back((seq, call_id.clone()));
         }
-        let time = msg.time;
         if let Some(call) = self.calls.get_mut(&call_id) {
             let before = call.dropped_messages;
             call.add(msg, self.config.max_messages_per_call);
             self.counters.messages_dropped += call.dropped_messages - before;
         }
         if self.config.streaming {
-            self.expiry
-                .push_back((time.saturating_add_millis(self.config.linger_ms), call_id));
+            self.expiry.push(Reverse((
+                time.saturating_add_millis(self.config.linger_ms),
+                call_id,
+            )));
         }
     }
 
@@ -233,13 +402,12 @@ impl Engine {
     }
 
     /// Streaming: hands out calls whose timers have run out.
-    fn expire(&mut self) {
-        let now = self.now;
-        while let Some((deadline, _)) = self.expiry.front() {
+    fn expire(&mut self, now: Timestamp) {
+        while let Some(Reverse((deadline, _))) = self.expiry.peek() {
             if *deadline > now {
                 break;
             }
-            let Some((_, id)) = self.expiry.pop_front() else {
+            let Some(Reverse((_, id))) = self.expiry.pop() else {
                 break;
             };
             let Some(call) = self.calls.get(&id) else {
@@ -257,46 +425,85 @@ impl Engine {
                 }
             } else {
                 // Not over yet (an answered call without BYE): look again when it has been
-                // idle for long enough. Deadlines must stay ordered, so insert in place.
+                // idle for long enough.
                 let again = last.saturating_add_millis(self.config.idle_ms);
-                let pos = self.expiry.partition_point(|(d, _)| *d <= again);
-                self.expiry.insert(pos, (again, id));
+                self.expiry.push(Reverse((again, id)));
             }
         }
     }
+}
 
-    /// Streaming: calls that are over since the last call, in the order they ended.
-    pub fn take_finished(&mut self) -> Vec<Call> {
-        std::mem::take(&mut self.finished)
-    }
+/// How many prepared messages travel between the two threads at once.
+const BATCH: usize = 1024;
+/// Batches in flight: bounds the memory between the threads.
+const IN_FLIGHT: usize = 8;
 
-    /// The calls kept, in order of their first message.
-    pub fn calls(&self) -> Vec<&Call> {
-        let mut v: Vec<&Call> = self.calls.values().collect();
-        v.sort_by_key(|c| c.seq);
-        v
-    }
-
-    pub fn into_calls(self) -> Vec<Call> {
-        let mut v: Vec<Call> = self.calls.into_values().collect();
-        v.sort_by_key(|c| c.seq);
-        v
-    }
-
-    pub fn orphans(&self) -> &[Orphan] {
-        &self.orphans
-    }
-
-    pub fn source_stats(&self, source: usize, name: &str, damage: CaptureDamage) -> SourceStats {
-        let net::NetStats { packets, skipped } = self.decoder.stats(source);
-        let (sip_messages, malformed) = self.counts.get(source).copied().unwrap_or_default();
-        SourceStats {
-            name: name.to_string(),
-            packets,
-            sip_messages,
-            malformed,
-            skipped,
-            damage,
+/// Runs a whole source through a new engine on two threads: this thread correlates while a
+/// second one reads, decodes and parses. `each` is called on this thread after every batch
+/// (for streaming output) with the bytes read so far. Results are the same as feeding the
+/// frames one by one to [`Engine::feed`].
+pub fn run_pipelined(
+    source: &mut (dyn FrameSource + Send),
+    config: EngineConfig,
+    mut each: impl FnMut(&mut Engine, u64) -> anyhow::Result<()>,
+) -> anyhow::Result<Engine> {
+    let mut engine = Engine::new(config);
+    let mut ingest = std::mem::replace(&mut engine.ingest, Ingest::new(&config));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Prepared>, Timestamp, u64)>(IN_FLIGHT);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Prepared>>();
+    let reading: &mut (dyn FrameSource + Send) = &mut *source;
+    let result = std::thread::scope(|scope| -> anyhow::Result<()> {
+        let reader = scope.spawn(move || {
+            let source = reading;
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut last = Timestamp::default();
+            let mut frames = 0u64;
+            while let Some(frame) = source.next_frame() {
+                last = last.max(frame.time);
+                ingest.feed(&frame, &mut batch);
+                frames += 1;
+                // Frames carry time forward even when they hold no SIP (streaming timers).
+                if batch.len() >= BATCH || frames % (BATCH as u64 * 4) == 0 {
+                    let next = back_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    let full = std::mem::replace(&mut batch, next);
+                    if tx.send((full, last, source.progress().0)).is_err() {
+                        return ingest; // the consumer stopped (an output error)
+                    }
+                }
+            }
+            ingest.finish(&mut batch);
+            let _ = tx.send((batch, last, source.progress().0));
+            ingest
+        });
+        let mut failure = None;
+        for (mut batch, time, progress) in rx.iter() {
+            if failure.is_some() {
+                continue; // drain so the reader can finish
+            }
+            engine.apply(time, &mut batch);
+            let _ = back_tx.send(batch);
+            if let Err(e) = each(&mut engine, progress) {
+                failure = Some(e);
+            }
         }
+        match reader.join() {
+            Ok(ingest) => engine.ingest = ingest,
+            Err(_) => anyhow::bail!("the reading thread failed"),
+        }
+        failure.map_or(Ok(()), Err)
+    });
+    result?;
+    // What `finish` does after the last frame, minus the flush the reader already did.
+    if engine.model.config.streaming {
+        let model = &mut engine.model;
+        let mut rest: Vec<Call> = model.calls.drain().map(|(_, c)| c).collect();
+        rest.sort_by_key(|c| c.seq);
+        model.finished.extend(rest);
+        model.expiry.clear();
+        model.creation.clear();
     }
+    each(&mut engine, source.progress().0)?;
+    Ok(engine)
 }

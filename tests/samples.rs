@@ -99,7 +99,7 @@ fn busy_callee() {
     let reason = c
         .messages
         .iter()
-        .find_map(|m| m.reason_header.clone())
+        .find_map(|m| m.reason_header().map(str::to_string))
         .unwrap();
     assert!(reason.contains("cause=17"));
     // The early dialog created by the 180 ended with the 486.
@@ -125,7 +125,7 @@ fn caller_cancels_while_ringing() {
         assert_eq!(c.transactions[invite].final_status(), Some(487));
         assert!(c.transactions[invite].cancelled_by.contains(&t.id));
     }
-    assert!(c.messages.iter().all(|m| m.issues.is_empty()));
+    assert!(c.messages.iter().all(|m| m.issues().is_empty()));
 }
 
 #[test]

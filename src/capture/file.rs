@@ -65,6 +65,8 @@ pub struct FileSource {
     total: Option<u64>,
     capacity: usize,
     finished: bool,
+    /// Bytes of the frame last lent out, consumed at the next call.
+    pending_consume: usize,
 }
 
 /// What turns blocks into frames; kept apart from the reader so that a block borrowed from
@@ -176,6 +178,7 @@ impl FileSource {
             total,
             capacity: INITIAL_BUFFER,
             finished: false,
+            pending_consume: 0,
         })
     }
 
@@ -207,25 +210,49 @@ impl FileSource {
     }
 }
 
+/// Where a frame's bytes are in the reader's buffer, and what we know about it.
+struct FrameMeta {
+    number: u64,
+    time: Timestamp,
+    link: LinkType,
+    orig_len: u32,
+    start: usize,
+    len: usize,
+}
+
 impl BlockDecoder {
-    fn frame(&mut self, link: LinkType, time: Timestamp, data: &[u8], orig_len: u32) -> Frame {
+    /// `base` is the address of the reader's buffer: the frame is located by its offset, so
+    /// that it can be lent out after the block (which borrows the reader) is dropped.
+    fn frame(
+        &mut self,
+        link: LinkType,
+        time: Timestamp,
+        data: &[u8],
+        orig_len: u32,
+        base: usize,
+    ) -> FrameMeta {
         self.number += 1;
         self.last_time = time;
         if (orig_len as usize) > data.len() {
             self.damage.truncated_frames += 1;
         }
-        Frame {
-            source: self.index,
+        let (start, len) = if data.is_empty() {
+            (0, 0)
+        } else {
+            ((data.as_ptr() as usize).wrapping_sub(base), data.len())
+        };
+        FrameMeta {
             number: self.number,
             time,
             link,
-            data: data.to_vec(),
             orig_len,
+            start,
+            len,
         }
     }
 
-    /// Turns one block into a frame, or `None` for blocks that carry no packet.
-    fn handle(&mut self, block: PcapBlockOwned<'_>) -> Option<Frame> {
+    /// Reads one block: a frame's description, or `None` for blocks that carry no packet.
+    fn handle(&mut self, block: PcapBlockOwned<'_>, base: usize) -> Option<FrameMeta> {
         match block {
             PcapBlockOwned::LegacyHeader(h) => {
                 self.legacy = Some((LinkType(h.network.0 as u32), h.is_nanosecond_precision()));
@@ -241,7 +268,7 @@ impl BlockDecoder {
                 let time = Timestamp::from_secs_nanos(i64::from(b.ts_sec), frac);
                 let caplen = (b.caplen as usize).min(b.data.len());
                 let data = b.data.get(..caplen).unwrap_or(b.data);
-                Some(self.frame(link, time, data, b.origlen))
+                Some(self.frame(link, time, data, b.origlen, base))
             }
             PcapBlockOwned::NG(Block::SectionHeader(_)) => {
                 // Interface ids are scoped to their section.
@@ -270,7 +297,7 @@ impl BlockDecoder {
                     Timestamp::from_secs_nanos(secs.saturating_add(iface.offset_secs), nanos);
                 let caplen = (epb.caplen as usize).min(epb.data.len());
                 let data = epb.data.get(..caplen).unwrap_or(epb.data);
-                Some(self.frame(iface.link, time, data, epb.origlen))
+                Some(self.frame(iface.link, time, data, epb.origlen, base))
             }
             PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                 // Simple packets belong to interface 0 and carry no timestamp.
@@ -281,7 +308,7 @@ impl BlockDecoder {
                 let caplen = (spb.origlen as usize).min(spb.data.len());
                 let data = spb.data.get(..caplen).unwrap_or(spb.data);
                 let time = self.last_time;
-                Some(self.frame(iface.link, time, data, spb.origlen))
+                Some(self.frame(iface.link, time, data, spb.origlen, base))
             }
             PcapBlockOwned::NG(_) => None,
         }
@@ -289,17 +316,29 @@ impl BlockDecoder {
 }
 
 impl FrameSource for FileSource {
-    fn next_frame(&mut self) -> Option<Frame> {
+    fn next_frame(&mut self) -> Option<Frame<'_>> {
+        // The previous frame was lent from the buffer; only now may the reader move on.
+        if self.pending_consume > 0 {
+            self.reader.consume(self.pending_consume);
+            self.pending_consume = 0;
+        }
         let mut stalls = 0u32;
+        let mut found = None;
         while !self.finished {
+            let base = self.reader.data().as_ptr() as usize;
             let step = match self.reader.next() {
                 Ok((offset, block)) => {
-                    let frame = self.state.handle(block);
-                    self.reader.consume(offset);
                     stalls = 0;
-                    match frame {
-                        Some(f) => return Some(f),
-                        None => continue,
+                    match self.state.handle(block, base) {
+                        Some(meta) => {
+                            self.pending_consume = offset;
+                            found = Some(meta);
+                            break;
+                        }
+                        None => {
+                            self.reader.consume(offset);
+                            continue;
+                        }
                     }
                 }
                 Err(PcapError::Eof) => Step::End,
@@ -340,7 +379,20 @@ impl FrameSource for FileSource {
                 }
             }
         }
-        None
+        let m = found?;
+        let data = self
+            .reader
+            .data()
+            .get(m.start..m.start.saturating_add(m.len))
+            .unwrap_or(&[]);
+        Some(Frame {
+            source: self.state.index,
+            number: m.number,
+            time: m.time,
+            link: m.link,
+            data,
+            orig_len: m.orig_len,
+        })
     }
 
     fn damage(&self, _source: usize) -> CaptureDamage {

@@ -1,11 +1,14 @@
 //! Several sources read as one, in time order (like `mergecap`): the frame with the earliest
 //! timestamp goes first; ties keep command-line order so that merging is deterministic.
+//! Merging needs one frame of look-ahead per source, so heads are copied; a single source is
+//! read without this type and copies nothing.
 
-use super::{CaptureDamage, Frame, FrameSource};
+use super::{CaptureDamage, Frame, FrameSource, OwnedFrame};
 
 pub struct MergedSource {
     sources: Vec<Box<dyn FrameSource + Send>>,
-    heads: Vec<Option<Frame>>,
+    heads: Vec<Option<OwnedFrame>>,
+    current: Option<OwnedFrame>,
     primed: bool,
 }
 
@@ -15,17 +18,18 @@ impl MergedSource {
         MergedSource {
             sources,
             heads,
+            current: None,
             primed: false,
         }
     }
 }
 
 impl FrameSource for MergedSource {
-    fn next_frame(&mut self) -> Option<Frame> {
+    fn next_frame(&mut self) -> Option<Frame<'_>> {
         if !self.primed {
             self.primed = true;
             for (head, src) in self.heads.iter_mut().zip(self.sources.iter_mut()) {
-                *head = src.next_frame();
+                *head = src.next_frame().map(|f| f.to_owned());
             }
         }
         // A linear scan: the number of files on a command line is small.
@@ -36,9 +40,14 @@ impl FrameSource for MergedSource {
             .filter_map(|(i, h)| h.as_ref().map(|f| (f.time, i)))
             .min()?
             .1;
-        let next = self.sources.get_mut(best)?.next_frame();
+        let next = self
+            .sources
+            .get_mut(best)?
+            .next_frame()
+            .map(|f| f.to_owned());
         let slot = self.heads.get_mut(best)?;
-        std::mem::replace(slot, next)
+        self.current = std::mem::replace(slot, next);
+        self.current.as_ref().map(OwnedFrame::as_frame)
     }
 
     fn source_count(&self) -> usize {
@@ -72,8 +81,8 @@ mod tests {
     use super::*;
     use crate::capture::{LinkType, Timestamp, VecSource};
 
-    fn frame(source: usize, number: u64, ms: i64) -> Frame {
-        Frame {
+    fn frame(source: usize, number: u64, ms: i64) -> OwnedFrame {
+        OwnedFrame {
             source,
             number,
             time: Timestamp::from_millis(ms),
@@ -88,9 +97,10 @@ mod tests {
         let a = VecSource::new(vec![frame(0, 1, 10), frame(0, 2, 30), frame(0, 3, 30)]);
         let b = VecSource::new(vec![frame(1, 1, 5), frame(1, 2, 30), frame(1, 3, 40)]);
         let mut m = MergedSource::new(vec![Box::new(a), Box::new(b)]);
-        let order: Vec<(usize, u64)> = std::iter::from_fn(|| m.next_frame())
-            .map(|f| (f.source, f.number))
-            .collect();
+        let mut order = Vec::new();
+        while let Some(f) = m.next_frame() {
+            order.push((f.source, f.number));
+        }
         assert_eq!(order, vec![(1, 1), (0, 1), (0, 2), (0, 3), (1, 2), (1, 3)]);
     }
 }

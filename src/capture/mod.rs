@@ -84,9 +84,10 @@ impl LinkType {
     pub const RAW_BSD_14: LinkType = LinkType(14);
 }
 
-/// One captured frame, owned, with where it came from.
-#[derive(Debug, Clone)]
-pub struct Frame {
+/// One captured frame, with where it came from. Borrowed from the source's buffer: reading a
+/// capture copies no packet bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
     /// Index of the source (input file) in the order given on the command line.
     pub source: usize,
     /// 1-based frame number within its source, as Wireshark numbers frames.
@@ -94,8 +95,45 @@ pub struct Frame {
     pub time: Timestamp,
     pub link: LinkType,
     /// The captured bytes (possibly fewer than were on the wire, see `orig_len`).
+    pub data: &'a [u8],
+    pub orig_len: u32,
+}
+
+impl Frame<'_> {
+    pub fn to_owned(&self) -> OwnedFrame {
+        OwnedFrame {
+            source: self.source,
+            number: self.number,
+            time: self.time,
+            link: self.link,
+            data: self.data.to_vec(),
+            orig_len: self.orig_len,
+        }
+    }
+}
+
+/// A frame that owns its bytes (frames built in memory, heads of a merge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedFrame {
+    pub source: usize,
+    pub number: u64,
+    pub time: Timestamp,
+    pub link: LinkType,
     pub data: Vec<u8>,
     pub orig_len: u32,
+}
+
+impl OwnedFrame {
+    pub fn as_frame(&self) -> Frame<'_> {
+        Frame {
+            source: self.source,
+            number: self.number,
+            time: self.time,
+            link: self.link,
+            data: &self.data,
+            orig_len: self.orig_len,
+        }
+    }
 }
 
 /// Problems met inside a readable source. They are counted and reported, never fatal.
@@ -115,8 +153,9 @@ pub struct CaptureDamage {
 /// can be driven by files, live interfaces, HEP listeners or frames built in memory alike.
 pub trait FrameSource {
     /// The next frame in capture order, or `None` at the end. Damage inside the source is
-    /// recorded in [`FrameSource::damage`] and never ends the stream by itself.
-    fn next_frame(&mut self) -> Option<Frame>;
+    /// recorded in [`FrameSource::damage`] and never ends the stream by itself. The frame
+    /// borrows the source until the next call.
+    fn next_frame(&mut self) -> Option<Frame<'_>>;
 
     /// How many sources this one merges (1 for a single file).
     fn source_count(&self) -> usize {
@@ -132,35 +171,27 @@ pub trait FrameSource {
 
 /// A source over frames already in memory; used by tests and the synthetic generator.
 pub struct VecSource {
-    frames: std::vec::IntoIter<Frame>,
-    total: u64,
-    done: u64,
+    frames: Vec<OwnedFrame>,
+    done: usize,
 }
 
 impl VecSource {
-    pub fn new(frames: Vec<Frame>) -> VecSource {
-        let total = frames.len() as u64;
-        VecSource {
-            frames: frames.into_iter(),
-            total,
-            done: 0,
-        }
+    pub fn new(frames: Vec<OwnedFrame>) -> VecSource {
+        VecSource { frames, done: 0 }
     }
 }
 
 impl FrameSource for VecSource {
-    fn next_frame(&mut self) -> Option<Frame> {
-        let f = self.frames.next();
-        if f.is_some() {
-            self.done += 1;
-        }
-        f
+    fn next_frame(&mut self) -> Option<Frame<'_>> {
+        let f = self.frames.get(self.done)?;
+        self.done += 1;
+        Some(f.as_frame())
     }
     fn damage(&self, _source: usize) -> CaptureDamage {
         CaptureDamage::default()
     }
     fn progress(&self) -> (u64, Option<u64>) {
-        (self.done, Some(self.total))
+        (self.done as u64, Some(self.frames.len() as u64))
     }
 }
 

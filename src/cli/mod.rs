@@ -178,28 +178,21 @@ fn config(input: &InputArgs, keep_raw: bool, streaming: bool) -> EngineConfig {
     c
 }
 
-/// Runs the engine over the inputs, calling `each` after every frame (for streaming output).
+/// Runs the engine over the inputs (reading and correlating on two threads), calling `each`
+/// after every batch of messages (for streaming output).
 fn analyse(
     input: &InputArgs,
     inputs: &mut Inputs,
     config: EngineConfig,
     mut each: impl FnMut(&mut Engine) -> Result<()>,
 ) -> Result<Engine> {
-    let mut engine = Engine::new(config);
     let progress = progress_bar(input, inputs.source.progress().1);
-    let mut n: u64 = 0;
-    while let Some(frame) = inputs.source.next_frame() {
-        engine.feed(&frame);
-        each(&mut engine)?;
-        n += 1;
-        if n % 4096 == 0 {
-            if let Some(p) = &progress {
-                p.set_position(inputs.source.progress().0);
-            }
+    let engine = crate::engine::run_pipelined(inputs.source.as_mut(), config, |engine, done| {
+        if let Some(p) = &progress {
+            p.set_position(done);
         }
-    }
-    engine.finish();
-    each(&mut engine)?;
+        each(engine)
+    })?;
     if let Some(p) = progress {
         p.finish_and_clear();
     }
@@ -260,7 +253,7 @@ fn report(stats: &[SourceStats], engine: &Engine) {
             );
         }
     }
-    let c = engine.counters;
+    let c = engine.counters();
     if c.calls_evicted > 0 || c.messages_dropped > 0 {
         let _ = writeln!(
             err,
@@ -277,21 +270,33 @@ fn stdout_writer() -> io::BufWriter<io::StdoutLock<'static>> {
 fn calls(args: CallsArgs) -> Result<()> {
     let matcher = args.input.filters.compile()?;
     let mut inputs = open(&args.input)?;
+    // Streaming: each call becomes a row as soon as it is over and its messages are
+    // forgotten, so memory follows the calls in progress, not the size of the capture.
+    let mut rows: Vec<(u64, table::CallRow)> = Vec::new();
     let engine = analyse(
         &args.input,
         &mut inputs,
-        config(&args.input, false, false),
-        |_| Ok(()),
+        config(&args.input, false, true),
+        |engine| {
+            let now = engine.now();
+            for call in engine.take_finished() {
+                if matcher.matches(&call, now) {
+                    rows.push((call.seq, table::CallRow::new(0, &call, now)));
+                }
+            }
+            Ok(())
+        },
     )?;
-    let now = engine.now();
-    let stats = sources(&engine, &inputs);
-    let rows: Vec<table::CallRow> = engine
-        .calls()
+    rows.sort_by_key(|(seq, _)| *seq);
+    let rows: Vec<table::CallRow> = rows
         .into_iter()
-        .filter(|c| matcher.matches(c, now))
         .enumerate()
-        .map(|(i, c)| table::CallRow::new(i + 1, c, now))
+        .map(|(i, (_, mut row))| {
+            row.index = i + 1;
+            row
+        })
         .collect();
+    let stats = sources(&engine, &inputs);
     let mut out = stdout_writer();
     match args.format {
         TableFormat::Table => table::write_text(&rows, &mut out)?,
@@ -315,18 +320,24 @@ fn calls(args: CallsArgs) -> Result<()> {
 fn flow(args: FlowArgs) -> Result<()> {
     let matcher = args.input.filters.compile()?;
     let mut inputs = open(&args.input)?;
+    // Streaming: only the calls that match are kept.
+    let mut selected: Vec<crate::flow::Call> = Vec::new();
     let engine = analyse(
         &args.input,
         &mut inputs,
-        config(&args.input, false, false),
-        |_| Ok(()),
+        config(&args.input, false, true),
+        |engine| {
+            let now = engine.now();
+            selected.extend(
+                engine
+                    .take_finished()
+                    .into_iter()
+                    .filter(|c| matcher.matches(c, now)),
+            );
+            Ok(())
+        },
     )?;
-    let now = engine.now();
-    let selected: Vec<_> = engine
-        .calls()
-        .into_iter()
-        .filter(|c| matcher.matches(c, now))
-        .collect();
+    selected.sort_by_key(|c| c.seq);
     if selected.is_empty() {
         anyhow::bail!("no call matches (list them with `sipscope calls`)");
     }
@@ -371,7 +382,7 @@ fn export(args: ExportArgs) -> Result<()> {
                 sources: &stats,
                 calls: &calls,
                 orphans: engine.orphans(),
-                counters: engine.counters,
+                counters: engine.counters(),
                 now,
                 opts,
             };

@@ -77,18 +77,18 @@ impl Serialize for MessageView<'_> {
         map.serialize_entry("dialog", &m.dialog)?;
         map.serialize_entry("retransmission", &m.retransmission)?;
         map.serialize_entry("size", &m.size)?;
-        map.serialize_entry("issues", &m.issues)?;
-        if let Some(r) = &m.reason_header {
+        map.serialize_entry("issues", m.issues())?;
+        if let Some(r) = m.reason_header() {
             map.serialize_entry("reason_header", r)?;
         }
-        if let Some(w) = &m.warning {
+        if let Some(w) = m.warning() {
             map.serialize_entry("warning", w)?;
         }
-        if let Some(sdp) = &m.sdp {
-            map.serialize_entry("sdp", sdp)?;
+        if let Some(sdp) = m.sdp() {
+            map.serialize_entry("sdp", &sdp)?;
         }
         if self.opts.raw {
-            if let Some(raw) = &m.raw {
+            if let Some(raw) = m.raw() {
                 match std::str::from_utf8(raw) {
                     Ok(text) => map.serialize_entry("raw", text)?,
                     Err(_) => map.serialize_entry(

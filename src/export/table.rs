@@ -26,7 +26,7 @@ pub struct CallRow {
 
 /// Who, as a person would read it: the user part, else the URI.
 fn who(p: &crate::flow::Party) -> String {
-    p.user.clone().unwrap_or_else(|| p.uri.clone())
+    p.user.as_ref().unwrap_or(&p.uri).to_string()
 }
 
 impl CallRow {
@@ -42,7 +42,7 @@ impl CallRow {
             messages: call.messages.len(),
             outcome: s.outcome.as_str(),
             final_status: s.final_status,
-            final_reason: s.final_reason,
+            final_reason: s.final_reason.map(|r| r.to_string()),
             setup_time: s.setup_time,
             duration: s.duration,
         }

@@ -6,6 +6,7 @@ use super::dialog::{Dialog, DialogState, creates_dialog, dialog_key};
 use super::message::SipMessage;
 use super::transaction::{Transaction, TransactionKey};
 use crate::capture::Timestamp;
+use compact_str::CompactString;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -62,16 +63,16 @@ impl Outcome {
 /// A party as the first message of the call names it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Party {
-    pub display: Option<String>,
-    pub uri: String,
-    pub user: Option<String>,
+    pub display: Option<CompactString>,
+    pub uri: CompactString,
+    pub user: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallSummary {
     pub outcome: Outcome,
     pub final_status: Option<u16>,
-    pub final_reason: Option<String>,
+    pub final_reason: Option<CompactString>,
     /// Seconds from the first request to the first 18x (post-dial delay).
     pub post_dial_delay: Option<f64>,
     /// Seconds from the first request to the 2xx.
@@ -93,11 +94,11 @@ pub struct Call {
     pub from: Party,
     pub to: Party,
     /// X-Call-ID / X-CID: the other leg of a B2BUA, when the B2BUA says so.
-    pub linked_call_id: Option<String>,
+    pub linked_call_id: Option<CompactString>,
     /// Messages not kept because the call reached its message limit.
     pub dropped_messages: u64,
-    tx_index: HashMap<TransactionKey, usize>,
-    dialog_index: HashMap<(String, String), usize>,
+    tx_index: HashMap<TransactionKey, usize, foldhash::fast::RandomState>,
+    dialog_index: HashMap<(CompactString, CompactString), usize, foldhash::fast::RandomState>,
 }
 
 fn party(na: Option<crate::sip::NameAddr<'_>>) -> Party {
@@ -112,22 +113,42 @@ fn party(na: Option<crate::sip::NameAddr<'_>>) -> Party {
     }
 }
 
-impl Call {
-    pub fn new(call_id: String, seq: u64, first: &crate::sip::Message<'_>) -> Call {
-        Call {
-            call_id,
-            seq,
-            messages: Vec::new(),
-            transactions: Vec::new(),
-            dialogs: Vec::new(),
+/// What a call takes from its first message: the parties and the B2BUA leg link.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallInit {
+    pub from: Party,
+    pub to: Party,
+    pub linked_call_id: Option<CompactString>,
+}
+
+impl CallInit {
+    pub fn from_message(first: &crate::sip::Message<'_>) -> CallInit {
+        CallInit {
             from: party(first.from()),
             to: party(first.to()),
             linked_call_id: first
                 .header(crate::sip::HeaderKind::XCallId)
                 .map(super::message::text),
+        }
+    }
+}
+
+impl Call {
+    pub fn new(call_id: String, seq: u64, init: CallInit) -> Call {
+        Call {
+            call_id,
+            seq,
+            // A typical call through one proxy has 9 to 14 messages and 4 to 6 transactions:
+            // sized so that it never reallocates (and never copies its messages).
+            messages: Vec::with_capacity(16),
+            transactions: Vec::with_capacity(8),
+            dialogs: Vec::new(),
+            from: init.from,
+            to: init.to,
+            linked_call_id: init.linked_call_id,
             dropped_messages: 0,
-            tx_index: HashMap::new(),
-            dialog_index: HashMap::new(),
+            tx_index: HashMap::with_capacity_and_hasher(8, Default::default()),
+            dialog_index: HashMap::default(),
         }
     }
 
@@ -171,13 +192,13 @@ impl Call {
         };
         self.transactions.push(Transaction {
             id,
-            method: method.to_string(),
+            method: method.into(),
             branch: msg.branch.clone(),
             cseq: msg.cseq.as_ref().map_or(0, |(n, _)| *n),
             client,
             server,
             request_seen: request,
-            messages: Vec::new(),
+            messages: Vec::with_capacity(4),
             first_time: msg.time,
             request_time: request.then_some(msg.time),
             first_provisional: None,
@@ -358,7 +379,7 @@ impl Call {
                     } else {
                         DialogState::Confirmed
                     },
-                    method: method.to_string(),
+                    method: method.into(),
                     messages: Vec::new(),
                     created: msg.time,
                     confirmed: status.filter(|s| *s >= 200).map(|_| msg.time),

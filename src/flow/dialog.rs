@@ -3,6 +3,7 @@
 //! and To). Forking gives several dialogs, one per To tag.
 
 use crate::capture::Timestamp;
+use compact_str::CompactString;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,12 +21,12 @@ pub enum DialogState {
 pub struct Dialog {
     pub id: usize,
     /// The From tag of the request that created it (the caller's tag).
-    pub local_tag: String,
+    pub local_tag: CompactString,
     /// The To tag the callee chose.
-    pub remote_tag: String,
+    pub remote_tag: CompactString,
     pub state: DialogState,
     /// The method that created it (INVITE, SUBSCRIBE, REFER, or what first showed both tags).
-    pub method: String,
+    pub method: CompactString,
     pub messages: Vec<usize>,
     pub created: Timestamp,
     pub confirmed: Option<Timestamp>,
@@ -33,11 +34,11 @@ pub struct Dialog {
 }
 
 /// Unordered pair of tags: the same dialog whichever side sends.
-pub fn dialog_key(a: &str, b: &str) -> (String, String) {
+pub fn dialog_key(a: &CompactString, b: &CompactString) -> (CompactString, CompactString) {
     if a <= b {
-        (a.to_string(), b.to_string())
+        (a.clone(), b.clone())
     } else {
-        (b.to_string(), a.to_string())
+        (b.clone(), a.clone())
     }
 }
 

@@ -1,16 +1,27 @@
 //! The owned record of one SIP message as the model keeps it: what crossed the wire, when,
 //! between which addresses, and the fields correlation needs. Built from a parsed
 //! [`crate::sip::Message`]; raw bytes are kept only when asked (they dominate memory).
+//!
+//! Kept small on purpose: short strings (methods, tags, most branches) live inline in
+//! `CompactString`s, and the SDP body is kept raw and summarised only when asked, so that a
+//! capture of millions of messages costs little memory and little allocation.
 
 use crate::capture::Timestamp;
 use crate::net::{SipPdu, Transport};
 use crate::sip::{self, Issue, StartLine, sdp::SdpSummary};
+use compact_str::CompactString;
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    Request { method: String, uri: String },
-    Response { code: u16, reason: String },
+    Request {
+        method: CompactString,
+        uri: CompactString,
+    },
+    Response {
+        code: u16,
+        reason: CompactString,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -24,33 +35,48 @@ pub struct SipMessage {
     pub dst: SocketAddr,
     pub transport: Transport,
     pub kind: Kind,
-    pub cseq: Option<(u32, String)>,
-    pub branch: Option<String>,
-    pub via_sent_by: Option<String>,
-    pub via_count: usize,
-    pub from_tag: Option<String>,
-    pub to_tag: Option<String>,
+    pub cseq: Option<(u32, CompactString)>,
+    pub branch: Option<CompactString>,
+    /// Top Via sent-by, lower-cased (host names compare case-insensitively).
+    pub via_sent_by: Option<CompactString>,
+    pub via_count: u16,
+    pub from_tag: Option<CompactString>,
+    pub to_tag: Option<CompactString>,
     pub max_forwards: Option<u32>,
-    pub reason_header: Option<String>,
-    pub warning: Option<String>,
     pub has_credentials: bool,
-    pub sdp: Option<SdpSummary>,
-    pub size: usize,
-    pub issues: Vec<Issue>,
-    pub raw: Option<Box<[u8]>>,
+    pub size: u32,
+    /// What most messages do not have, boxed so that the common record stays small.
+    pub extra: Option<Box<Extra>>,
     /// Set by correlation.
     pub transaction: Option<usize>,
     pub dialog: Option<usize>,
     pub retransmission: bool,
 }
 
-/// Longest header value kept in the model; longer values are cut (the raw bytes keep all).
-const MAX_VALUE: usize = 1024;
+/// The rarer parts of a message.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub reason_header: Option<Box<str>>,
+    pub warning: Option<Box<str>>,
+    /// The SDP body as it was, for [`SipMessage::sdp`].
+    pub sdp_body: Option<Box<[u8]>>,
+    pub issues: Vec<Issue>,
+    pub raw: Option<Box<[u8]>>,
+}
 
-pub(crate) fn text(v: &[u8]) -> String {
+/// Longest header value kept in the model; longer values are cut (the raw bytes keep all).
+pub(crate) const MAX_VALUE: usize = 1024;
+/// Longest SDP body kept for the summary.
+const MAX_SDP: usize = 16 << 10;
+
+pub(crate) fn text(v: &[u8]) -> CompactString {
     let v = sip::header::trim(v);
     let v = v.get(..MAX_VALUE).unwrap_or(v);
-    String::from_utf8_lossy(v).into_owned()
+    CompactString::from_utf8_lossy(v)
+}
+
+fn boxed(v: &[u8]) -> Box<str> {
+    text(v).into_string().into_boxed_str()
 }
 
 impl SipMessage {
@@ -67,12 +93,47 @@ impl SipMessage {
                 reason: text(reason),
             },
         };
-        let via = msg.top_via();
-        let sdp = if msg.has_sdp() {
-            SdpSummary::parse(msg.body)
-        } else {
-            None
-        };
+        // One pass over the headers: this runs for every message of every capture.
+        let mut via: Option<sip::Via<'_>> = None;
+        let mut via_count: usize = 0;
+        let (mut from, mut to, mut cseq, mut max_forwards) = (None, None, None, None);
+        let (mut reason_header, mut warning, mut has_credentials) = (None, None, false);
+        for h in &msg.headers {
+            match h.kind {
+                sip::HeaderKind::Via => {
+                    for v in sip::header::split_commas(h.value) {
+                        if via_count == 0 {
+                            via = sip::Via::parse(v);
+                        }
+                        via_count += 1;
+                    }
+                }
+                sip::HeaderKind::From if from.is_none() => {
+                    from = Some(sip::NameAddr::parse(h.value))
+                }
+                sip::HeaderKind::To if to.is_none() => to = Some(sip::NameAddr::parse(h.value)),
+                sip::HeaderKind::CSeq if cseq.is_none() => cseq = sip::CSeq::parse(h.value),
+                sip::HeaderKind::MaxForwards if max_forwards.is_none() => {
+                    max_forwards = sip::header::parse_u32(sip::header::trim(h.value))
+                }
+                sip::HeaderKind::Reason if reason_header.is_none() => {
+                    reason_header = Some(boxed(h.value))
+                }
+                sip::HeaderKind::Warning if warning.is_none() => warning = Some(boxed(h.value)),
+                sip::HeaderKind::Authorization | sip::HeaderKind::ProxyAuthorization => {
+                    has_credentials = true
+                }
+                _ => {}
+            }
+        }
+        // Bounded: a hostile body is not kept whole just because it claims to be SDP.
+        let sdp_body = msg.has_sdp().then(|| {
+            msg.body
+                .get(..MAX_SDP)
+                .unwrap_or(msg.body)
+                .to_vec()
+                .into_boxed_slice()
+        });
         SipMessage {
             index: 0,
             source: pdu.source,
@@ -82,21 +143,36 @@ impl SipMessage {
             dst: pdu.dst,
             transport: pdu.transport,
             kind,
-            cseq: msg.cseq().map(|c| (c.seq, text(c.method))),
+            cseq: cseq.map(|c| (c.seq, text(c.method))),
             branch: via.as_ref().and_then(|v| v.branch).map(text),
-            via_sent_by: via.as_ref().map(|v| text(v.sent_by)),
-            via_count: msg.via_count(),
-            from_tag: msg.from().and_then(|f| f.tag).map(text),
-            to_tag: msg.to().and_then(|t| t.tag).map(text),
-            max_forwards: msg.max_forwards(),
-            reason_header: msg.header(sip::HeaderKind::Reason).map(text),
-            warning: msg.header(sip::HeaderKind::Warning).map(text),
-            has_credentials: msg.header(sip::HeaderKind::Authorization).is_some()
-                || msg.header(sip::HeaderKind::ProxyAuthorization).is_some(),
-            sdp,
-            size: msg.raw.len(),
-            issues: msg.issues.clone(),
-            raw: keep_raw.then(|| msg.raw.to_vec().into_boxed_slice()),
+            via_sent_by: via.as_ref().map(|v| {
+                let mut s = text(v.sent_by);
+                s.make_ascii_lowercase();
+                s
+            }),
+            via_count: via_count.min(u16::MAX as usize) as u16,
+            from_tag: from.and_then(|f| f.tag).map(text),
+            to_tag: to.and_then(|t| t.tag).map(text),
+            max_forwards,
+            has_credentials,
+            size: msg.raw.len().min(u32::MAX as usize) as u32,
+            extra: {
+                let raw = keep_raw.then(|| msg.raw.to_vec().into_boxed_slice());
+                let any = reason_header.is_some()
+                    || warning.is_some()
+                    || sdp_body.is_some()
+                    || !msg.issues.is_empty()
+                    || raw.is_some();
+                any.then(|| {
+                    Box::new(Extra {
+                        reason_header,
+                        warning,
+                        sdp_body,
+                        issues: msg.issues.to_vec(),
+                        raw,
+                    })
+                })
+            },
             transaction: None,
             dialog: None,
             retransmission: false,
@@ -126,10 +202,37 @@ impl SipMessage {
         self.cseq.as_ref().map(|(_, m)| m.as_str())
     }
 
+    /// The SDP summary of the body, if it carries SDP (computed on demand).
+    pub fn sdp(&self) -> Option<SdpSummary> {
+        self.extra
+            .as_ref()?
+            .sdp_body
+            .as_deref()
+            .and_then(SdpSummary::parse)
+    }
+
+    pub fn reason_header(&self) -> Option<&str> {
+        self.extra.as_ref()?.reason_header.as_deref()
+    }
+
+    pub fn warning(&self) -> Option<&str> {
+        self.extra.as_ref()?.warning.as_deref()
+    }
+
+    /// What was wrong or unusual in the message.
+    pub fn issues(&self) -> &[Issue] {
+        self.extra.as_ref().map_or(&[], |e| e.issues.as_slice())
+    }
+
+    /// The message's bytes, when the engine was asked to keep them.
+    pub fn raw(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.raw.as_deref()
+    }
+
     /// Short label as drawn on a ladder arrow: `INVITE` or `200 OK`.
     pub fn label(&self) -> String {
         match &self.kind {
-            Kind::Request { method, .. } => method.clone(),
+            Kind::Request { method, .. } => method.to_string(),
             Kind::Response { code, reason } if reason.is_empty() => code.to_string(),
             Kind::Response { code, reason } => format!("{code} {reason}"),
         }
@@ -137,7 +240,7 @@ impl SipMessage {
 
     /// True for issues that make the message malformed (not just unusual).
     pub fn is_malformed(&self) -> bool {
-        self.issues
+        self.issues()
             .iter()
             .any(|i| !matches!(i, Issue::LfLineEndings))
     }

@@ -7,7 +7,7 @@ pub mod dialog;
 pub mod message;
 pub mod transaction;
 
-pub use call::{Call, CallSummary, Outcome, Party};
+pub use call::{Call, CallInit, CallSummary, Outcome, Party};
 pub use dialog::{Dialog, DialogState};
 pub use message::{Kind, SipMessage};
 pub use transaction::{Transaction, TransactionKey};

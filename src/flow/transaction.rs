@@ -4,6 +4,7 @@
 
 use super::message::SipMessage;
 use crate::capture::Timestamp;
+use compact_str::CompactString;
 use std::net::SocketAddr;
 
 /// How a message finds its transaction.
@@ -12,18 +13,18 @@ pub enum TransactionKey {
     /// §17.2.3: top Via branch with the magic cookie + sent-by + method (ACK matches INVITE
     /// only where it acknowledges a non-2xx; that choice is made by the call).
     Rfc3261 {
-        branch: String,
-        sent_by: String,
-        method: String,
+        branch: CompactString,
+        sent_by: CompactString,
+        method: CompactString,
     },
     /// §17.2.3 for RFC 2543 peers (no magic cookie): From tag, CSeq number and method, and
     /// the top Via (sent-by and branch, if any). The To tag is left out: responses add it.
     Rfc2543 {
-        from_tag: Option<String>,
+        from_tag: Option<CompactString>,
         cseq: u32,
-        method: String,
-        sent_by: Option<String>,
-        branch: Option<String>,
+        method: CompactString,
+        sent_by: Option<CompactString>,
+        branch: Option<CompactString>,
     },
 }
 
@@ -34,16 +35,16 @@ impl TransactionKey {
         match (&msg.branch, &msg.via_sent_by) {
             (Some(b), Some(sent_by)) if b.starts_with("z9hG4bK") => Some(TransactionKey::Rfc3261 {
                 branch: b.clone(),
-                sent_by: sent_by.to_ascii_lowercase(),
-                method: method.to_string(),
+                sent_by: sent_by.clone(),
+                method: method.into(),
             }),
             _ => {
                 let (cseq, _) = msg.cseq.as_ref()?;
                 Some(TransactionKey::Rfc2543 {
                     from_tag: msg.from_tag.clone(),
                     cseq: *cseq,
-                    method: method.to_string(),
-                    sent_by: msg.via_sent_by.as_ref().map(|s| s.to_ascii_lowercase()),
+                    method: method.into(),
+                    sent_by: msg.via_sent_by.clone(),
                     branch: msg.branch.clone(),
                 })
             }
@@ -55,8 +56,8 @@ impl TransactionKey {
 pub struct Transaction {
     pub id: usize,
     /// INVITE, BYE, CANCEL... An ACK for a 2xx is its own transaction with method ACK.
-    pub method: String,
-    pub branch: Option<String>,
+    pub method: CompactString,
+    pub branch: Option<CompactString>,
     pub cseq: u32,
     /// The hop: who sent the request (client) and who received it (server).
     pub client: SocketAddr,
@@ -80,7 +81,7 @@ pub struct Transaction {
     pub acknowledges: Option<usize>,
     /// The request carried a To tag (in-dialog request).
     pub in_dialog: bool,
-    pub from_tag: Option<String>,
+    pub from_tag: Option<CompactString>,
 }
 
 impl Transaction {

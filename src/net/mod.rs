@@ -45,9 +45,10 @@ impl Transport {
     }
 }
 
-/// The bytes of one SIP message as it crossed the wire, with where and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SipPdu {
+/// The bytes of one SIP message as it crossed the wire, with where and when. Borrowed from
+/// the frame or the reassembly buffer: the decoder copies nothing on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipPdu<'a> {
     pub source: usize,
     /// Frame that carried (or completed) the message.
     pub frame: u64,
@@ -55,8 +56,11 @@ pub struct SipPdu {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub transport: Transport,
-    pub bytes: Vec<u8>,
+    pub bytes: &'a [u8],
 }
+
+/// Where decoded SIP messages go.
+pub type Sink<'s> = dyn FnMut(SipPdu<'_>) + 's;
 
 /// Counters of one source, reported in the JSON `sources` list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -131,7 +135,7 @@ impl Decoder {
     }
 
     /// Decodes one frame, appending any SIP messages it completes to `out`.
-    pub fn feed(&mut self, frame: &Frame, out: &mut Vec<SipPdu>) {
+    pub fn feed(&mut self, frame: &Frame<'_>, out: &mut Sink<'_>) {
         self.stats_mut(frame.source).packets += 1;
         self.last_time = self.last_time.max(frame.time);
         self.maybe_sweep(frame.source, frame.time, out);
@@ -224,11 +228,11 @@ impl Decoder {
 
     fn transport(
         &mut self,
-        frame: &Frame,
+        frame: &Frame<'_>,
         addrs: &Addrs,
         proto: u8,
         bytes: &[u8],
-        out: &mut Vec<SipPdu>,
+        out: &mut Sink<'_>,
     ) {
         match proto {
             17 => {
@@ -248,14 +252,14 @@ impl Decoder {
                     return self.stats_mut(frame.source).skip(reason);
                 }
                 for m in msgs {
-                    out.push(SipPdu {
+                    out(SipPdu {
                         source: frame.source,
                         frame: frame.number,
                         time: frame.time,
                         src,
                         dst,
                         transport: Transport::Udp,
-                        bytes: m.to_vec(),
+                        bytes: m,
                     });
                 }
             }
@@ -325,7 +329,7 @@ impl Decoder {
         );
     }
 
-    fn maybe_sweep(&mut self, source: usize, now: Timestamp, out: &mut Vec<SipPdu>) {
+    fn maybe_sweep(&mut self, source: usize, now: Timestamp, out: &mut Sink<'_>) {
         let due = match self.last_sweep {
             Some(t) => now.0.saturating_sub(t.0) >= Timestamp::NANOS_PER_SEC,
             None => true,
@@ -344,24 +348,24 @@ impl Decoder {
         self.fold_tcp_stats(source, before);
     }
 
-    fn tcp_emitter(
-        out: &mut Vec<SipPdu>,
-    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u8]) + '_ {
+    fn tcp_emitter<'o>(
+        out: &'o mut Sink<'_>,
+    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u8]) + 'o {
         move |src, dst, meta: SegmentMeta, m: &[u8]| {
-            out.push(SipPdu {
+            out(SipPdu {
                 source: meta.source,
                 frame: meta.frame,
                 time: meta.time,
                 src,
                 dst,
                 transport: Transport::Tcp,
-                bytes: m.to_vec(),
+                bytes: m,
             })
         }
     }
 
     /// End of input: flush TCP streams, count unfinished fragments.
-    pub fn finish(&mut self, out: &mut Vec<SipPdu>) {
+    pub fn finish(&mut self, out: &mut Sink<'_>) {
         let source = self.stats.len().saturating_sub(1);
         let before = self.tcp_stats;
         let now = self.last_time;

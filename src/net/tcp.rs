@@ -95,6 +95,9 @@ struct Stream {
 /// Absolute offset of a byte in its stream.
 type StreamOffset = u64;
 
+/// How long a closed stream is kept for late retransmissions (capture time).
+const CLOSED_LINGER_NS: i64 = 30 * 1_000_000_000;
+
 /// Sequence distance beyond which a segment is taken for a new connection, not this one.
 const REUSE_DISTANCE: i64 = 1 << 30;
 
@@ -390,7 +393,9 @@ impl Reassembler {
             {
                 st.skip_gap(*key, stats, emit);
             }
-            if now.0.saturating_sub(st.last_seen.0) > idle_ns {
+            // A closed stream lingers briefly to absorb late retransmissions, then goes.
+            let limit = if st.closed { CLOSED_LINGER_NS } else { idle_ns };
+            if now.0.saturating_sub(st.last_seen.0) > limit {
                 idle.push(*key);
             }
         }

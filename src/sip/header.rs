@@ -28,47 +28,48 @@ impl HeaderKind {
     /// Classifies a header name, long or compact form (RFC 3261 §7.3.3 and the IANA registry),
     /// case-insensitively.
     pub fn of(name: &[u8]) -> HeaderKind {
+        use HeaderKind::*;
         if name.len() == 1 {
             return match name.first().map(|b| b.to_ascii_lowercase()) {
-                Some(b'i') => HeaderKind::CallId,
-                Some(b'f') => HeaderKind::From,
-                Some(b't') => HeaderKind::To,
-                Some(b'v') => HeaderKind::Via,
-                Some(b'm') => HeaderKind::Contact,
-                Some(b'l') => HeaderKind::ContentLength,
-                Some(b'c') => HeaderKind::ContentType,
+                Some(b'i') => CallId,
+                Some(b'f') => From,
+                Some(b't') => To,
+                Some(b'v') => Via,
+                Some(b'm') => Contact,
+                Some(b'l') => ContentLength,
+                Some(b'c') => ContentType,
                 // k Supported, s Subject, e Content-Encoding, o Event, r Refer-To,
                 // u Allow-Events, x Session-Expires, y Identity, b Referred-By,
                 // a Accept-Contact, j Reject-Contact, d Request-Disposition.
-                _ => HeaderKind::Other,
+                _ => Other,
             };
         }
-        const NAMES: [(&str, HeaderKind); 15] = [
-            ("call-id", HeaderKind::CallId),
-            ("from", HeaderKind::From),
-            ("to", HeaderKind::To),
-            ("via", HeaderKind::Via),
-            ("cseq", HeaderKind::CSeq),
-            ("max-forwards", HeaderKind::MaxForwards),
-            ("contact", HeaderKind::Contact),
-            ("content-length", HeaderKind::ContentLength),
-            ("content-type", HeaderKind::ContentType),
-            ("record-route", HeaderKind::RecordRoute),
-            ("route", HeaderKind::Route),
-            ("reason", HeaderKind::Reason),
-            ("warning", HeaderKind::Warning),
-            ("authorization", HeaderKind::Authorization),
-            ("proxy-authorization", HeaderKind::ProxyAuthorization),
-        ];
-        for (n, k) in NAMES {
-            if name.eq_ignore_ascii_case(n.as_bytes()) {
-                return k;
-            }
-        }
-        if name.eq_ignore_ascii_case(b"x-call-id") || name.eq_ignore_ascii_case(b"x-cid") {
-            return HeaderKind::XCallId;
-        }
-        HeaderKind::Other
+        // Dispatch on length and first letter: this runs for every header of every message,
+        // and most headers are not ones we read.
+        let first = name.first().map_or(0, |b| b.to_ascii_lowercase());
+        let candidates: &[(&[u8], HeaderKind)] = match (name.len(), first) {
+            (2, b't') => &[(b"to", To)],
+            (3, b'v') => &[(b"via", Via)],
+            (4, b'f') => &[(b"from", From)],
+            (4, b'c') => &[(b"cseq", CSeq)],
+            (5, b'r') => &[(b"route", Route)],
+            (5, b'x') => &[(b"x-cid", XCallId)],
+            (6, b'r') => &[(b"reason", Reason)],
+            (7, b'c') => &[(b"call-id", CallId), (b"contact", Contact)],
+            (7, b'w') => &[(b"warning", Warning)],
+            (9, b'x') => &[(b"x-call-id", XCallId)],
+            (12, b'm') => &[(b"max-forwards", MaxForwards)],
+            (12, b'r') => &[(b"record-route", RecordRoute)],
+            (12, b'c') => &[(b"content-type", ContentType)],
+            (13, b'a') => &[(b"authorization", Authorization)],
+            (14, b'c') => &[(b"content-length", ContentLength)],
+            (19, b'p') => &[(b"proxy-authorization", ProxyAuthorization)],
+            _ => &[],
+        };
+        candidates
+            .iter()
+            .find(|(n, _)| name.eq_ignore_ascii_case(n))
+            .map_or(Other, |(_, k)| *k)
     }
 
     /// The canonical long name for compact-form expansion in displays.
@@ -115,62 +116,106 @@ pub fn trim(v: &[u8]) -> &[u8] {
 
 /// Splits a header value on top-level commas: not inside quotes or angle brackets. Used for
 /// headers that may carry several values in one line (Via, Contact, Route, Record-Route).
-pub fn split_commas(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut parts = Vec::new();
-    let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (i, &b) in v.iter().enumerate() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match b {
-            b'\\' if in_quote => escaped = true,
-            b'"' => in_quote = !in_quote,
-            b'<' if !in_quote => in_angle = true,
-            b'>' if !in_quote => in_angle = false,
-            b',' if !in_quote && !in_angle => {
-                parts.push(trim(v.get(start..i).unwrap_or(&[])));
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(trim(v.get(start..).unwrap_or(&[])));
-    parts.into_iter().filter(|p| !p.is_empty())
+/// Allocation-free: it runs for every Via of every message.
+pub fn split_commas(v: &[u8]) -> SplitCommas<'_> {
+    SplitCommas { rest: Some(v) }
 }
 
-/// Iterates `;name=value` parameters (value optional), names lower-cased by the caller.
-pub fn params(v: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
-    let mut out = Vec::new();
-    let mut in_quote = false;
-    let mut start = 0;
-    let mut pieces = Vec::new();
-    for (i, &b) in v.iter().enumerate() {
-        match b {
-            b'"' => in_quote = !in_quote,
-            b';' if !in_quote => {
-                pieces.push(v.get(start..i).unwrap_or(&[]));
-                start = i + 1;
+pub struct SplitCommas<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for SplitCommas<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let v = self.rest?;
+            let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
+            let mut cut = None;
+            for (i, &b) in v.iter().enumerate() {
+                if escaped {
+                    escaped = false;
+                    continue;
+                }
+                match b {
+                    b'\\' if in_quote => escaped = true,
+                    b'"' => in_quote = !in_quote,
+                    b'<' if !in_quote => in_angle = true,
+                    b'>' if !in_quote => in_angle = false,
+                    b',' if !in_quote && !in_angle => {
+                        cut = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
             }
-            _ => {}
+            let part = match cut {
+                Some(i) => {
+                    self.rest = v.get(i + 1..);
+                    v.get(..i).unwrap_or(&[])
+                }
+                None => {
+                    self.rest = None;
+                    v
+                }
+            };
+            let part = trim(part);
+            if !part.is_empty() {
+                return Some(part);
+            }
         }
     }
-    pieces.push(v.get(start..).unwrap_or(&[]));
-    for p in pieces {
-        let p = trim(p);
-        if p.is_empty() {
-            continue;
-        }
-        match p.iter().position(|b| *b == b'=') {
-            Some(eq) => out.push((
-                trim(p.get(..eq).unwrap_or(&[])),
-                Some(trim(p.get(eq + 1..).unwrap_or(&[]))),
-            )),
-            None => out.push((p, None)),
+}
+
+/// Iterates `;name=value` parameters (value optional, both trimmed). Allocation-free.
+pub fn params(v: &[u8]) -> Params<'_> {
+    Params { rest: Some(v) }
+}
+
+pub struct Params<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = (&'a [u8], Option<&'a [u8]>);
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let v = self.rest?;
+            let mut in_quote = false;
+            let mut cut = None;
+            for (i, &b) in v.iter().enumerate() {
+                match b {
+                    b'"' => in_quote = !in_quote,
+                    b';' if !in_quote => {
+                        cut = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let piece = match cut {
+                Some(i) => {
+                    self.rest = v.get(i + 1..);
+                    v.get(..i).unwrap_or(&[])
+                }
+                None => {
+                    self.rest = None;
+                    v
+                }
+            };
+            let p = trim(piece);
+            if p.is_empty() {
+                continue;
+            }
+            return Some(match memchr::memchr(b'=', p) {
+                Some(eq) => (
+                    trim(p.get(..eq).unwrap_or(&[])),
+                    Some(trim(p.get(eq + 1..).unwrap_or(&[]))),
+                ),
+                None => (p, None),
+            });
         }
     }
-    out.into_iter()
 }
 
 fn param<'a>(v: &'a [u8], name: &str) -> Option<&'a [u8]> {

@@ -56,7 +56,8 @@ pub struct Message<'a> {
     /// The bytes of this message only, start line to end of body.
     pub raw: &'a [u8],
     pub start: StartLine<'a>,
-    pub headers: Vec<Header<'a>>,
+    /// Headers in order; inline up to 24 so that parsing a typical message allocates nothing.
+    pub headers: smallvec::SmallVec<[Header<'a>; 24]>,
     pub body: &'a [u8],
     pub issues: Vec<Issue>,
 }
@@ -217,7 +218,7 @@ impl<'a> Message<'a> {
         let start = parse_start(first).ok_or(ParseError::NotSip)?;
         let mut issues = Vec::new();
         let mut lf_only = first_lf;
-        let mut headers: Vec<Header<'a>> = Vec::new();
+        let mut headers: smallvec::SmallVec<[Header<'a>; 24]> = smallvec::SmallVec::new();
         let mut ended = false;
         let mut line_no = 1;
         while let Some((line, after, lf)) = next_line(rest) {
