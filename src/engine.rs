@@ -90,7 +90,7 @@ struct Model {
     calls: Map<Box<str>, Call>,
     next_seq: u64,
     /// (sip_messages, malformed) per source.
-    counts: Vec<(u64, u64)>,
+    counts: std::collections::BTreeMap<usize, (u64, u64)>,
     orphans: Vec<Orphan>,
     /// Streaming: calls to look at again, earliest deadline first. A heap, because deadlines
     /// are not pushed in order: a call that is not over is looked at again an idle time later,
@@ -104,6 +104,9 @@ struct Model {
 
 /// One message ready for the call model, or a note that bytes looked like SIP but did not
 /// parse. Produced by [`Ingest`], consumed by the model.
+// The message variant is large and the other tiny on purpose: boxing the message would add
+// an allocation per message to save padding on the rare unparsable case.
+#[allow(clippy::large_enum_variant)]
 pub enum Prepared {
     Unparsable {
         source: usize,
@@ -216,7 +219,7 @@ impl Engine {
                 config,
                 calls: Map::default(),
                 next_seq: 0,
-                counts: Vec::new(),
+                counts: std::collections::BTreeMap::new(),
                 orphans: Vec::new(),
                 expiry: BinaryHeap::new(),
                 finished: Vec::new(),
@@ -308,7 +311,7 @@ impl Engine {
 
     pub fn source_stats(&self, source: usize, name: &str, damage: CaptureDamage) -> SourceStats {
         let net::NetStats { packets, skipped } = self.ingest.decoder.stats(source);
-        let (sip_messages, malformed) = self.model.counts.get(source).copied().unwrap_or_default();
+        let (sip_messages, malformed) = self.model.counts.get(&source).copied().unwrap_or_default();
         SourceStats {
             name: name.to_string(),
             packets,
@@ -322,11 +325,7 @@ impl Engine {
 
 impl Model {
     fn count(&mut self, source: usize) -> &mut (u64, u64) {
-        if self.counts.len() <= source {
-            self.counts.resize(source + 1, (0, 0));
-        }
-        let i = source.min(self.counts.len() - 1);
-        &mut self.counts[i]
+        self.counts.entry(source).or_default()
     }
 
     fn apply(&mut self, p: Prepared) {
@@ -463,7 +462,7 @@ pub fn run_pipelined(
                 ingest.feed(&frame, &mut batch);
                 frames += 1;
                 // Frames carry time forward even when they hold no SIP (streaming timers).
-                if batch.len() >= BATCH || frames % (BATCH as u64 * 4) == 0 {
+                if batch.len() >= BATCH || frames.is_multiple_of(BATCH as u64 * 4) {
                     let next = back_rx
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(BATCH));

@@ -195,7 +195,8 @@ impl FileSource {
         let data = self.reader.data();
         let len = data
             .get(4..8)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_le_bytes(b) as usize);
         match len {
             Some(len) if len >= 12 && len % 4 == 0 && len <= data.len() => {
                 self.reader.consume(len);

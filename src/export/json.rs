@@ -87,8 +87,8 @@ impl Serialize for MessageView<'_> {
         if let Some(sdp) = m.sdp() {
             map.serialize_entry("sdp", &sdp)?;
         }
-        if self.opts.raw {
-            if let Some(raw) = m.raw() {
+        if self.opts.raw
+            && let Some(raw) = m.raw() {
                 match std::str::from_utf8(raw) {
                     Ok(text) => map.serialize_entry("raw", text)?,
                     Err(_) => map.serialize_entry(
@@ -97,7 +97,6 @@ impl Serialize for MessageView<'_> {
                     )?,
                 }
             }
-        }
         map.end()
     }
 }

@@ -254,7 +254,8 @@ impl Call {
                     }
                     None => {
                         let key = TransactionKey::of(msg, "ACK")?;
-                        let t = match self.tx_index.get(&key).copied() {
+                        
+                        match self.tx_index.get(&key).copied() {
                             Some(t) => {
                                 msg.retransmission = self.is_retransmission(t, msg);
                                 t
@@ -267,8 +268,7 @@ impl Call {
                                 }
                                 t
                             }
-                        };
-                        t
+                        }
                     }
                 }
             }
@@ -278,12 +278,11 @@ impl Call {
                 match self.tx_index.get(&key).copied() {
                     Some(t) => {
                         msg.retransmission = self.is_retransmission(t, msg);
-                        if let Some(tr) = self.transactions.get_mut(t) {
-                            if !tr.request_seen {
+                        if let Some(tr) = self.transactions.get_mut(t)
+                            && !tr.request_seen {
                                 tr.request_seen = true;
                                 tr.request_time = Some(msg.time);
                             }
-                        }
                         t
                     }
                     None => {
@@ -416,18 +415,17 @@ impl Call {
             _ => {}
         }
         // A failure final to an INVITE ends every early dialog it had created (§12.3).
-        if let (None, Some(s)) = (msg.method(), status) {
-            if s >= 300 && method == "INVITE" {
+        if let (None, Some(s)) = (msg.method(), status)
+            && s >= 300 && method == "INVITE" {
                 for d in self
                     .dialogs
                     .iter_mut()
-                    .filter(|d| d.state == DialogState::Early && &d.local_tag == ft)
+                    .filter(|d| d.state == DialogState::Early && d.local_tag == ft)
                 {
                     d.state = DialogState::Terminated;
                     d.terminated.get_or_insert(msg.time);
                 }
             }
-        }
         Some(id)
     }
 
@@ -437,9 +435,7 @@ impl Call {
     fn originating(&self) -> Option<&Transaction> {
         let first = self.transactions.first()?;
         self.transactions
-            .iter()
-            .filter(|t| t.method == first.method && t.client == first.client && !t.in_dialog)
-            .next_back()
+            .iter().rfind(|t| t.method == first.method && t.client == first.client && !t.in_dialog)
             .or(Some(first))
     }
 

@@ -28,9 +28,11 @@ pub fn slice(link: LinkType, data: &[u8]) -> Result<LaxSlicedPacket<'_>, LinkSki
         LinkType::NULL | LinkType::LOOP => {
             // A 4-byte address family: host byte order for NULL, network order for LOOP.
             // Writers disagree, so accept either order.
-            let fam = data.get(..4).ok_or(LinkSkip::Truncated)?;
-            let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
-            let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let fam: [u8; 4] = data
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(LinkSkip::Truncated)?;
+            let (le, be) = (u32::from_le_bytes(fam), u32::from_be_bytes(fam));
             let ether_type = match (le, be) {
                 (2, _) | (_, 2) => EtherType::IPV4,
                 // AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).

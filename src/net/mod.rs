@@ -91,7 +91,7 @@ pub struct NetLimits {
 pub struct Decoder {
     defrag: Defragmenter,
     tcp: Reassembler,
-    stats: Vec<NetStats>,
+    stats: BTreeMap<usize, NetStats>,
     /// TCP counters, folded into `stats` of the source being read when they change.
     tcp_stats: TcpStats,
     last_sweep: Option<Timestamp>,
@@ -113,7 +113,7 @@ impl Decoder {
         Decoder {
             defrag: Defragmenter::new(limits.defrag),
             tcp: Reassembler::new(limits.tcp),
-            stats: Vec::new(),
+            stats: BTreeMap::new(),
             tcp_stats: TcpStats::default(),
             last_sweep: None,
             last_time: Timestamp::default(),
@@ -121,17 +121,11 @@ impl Decoder {
     }
 
     pub fn stats(&self, source: usize) -> NetStats {
-        self.stats.get(source).cloned().unwrap_or_default()
+        self.stats.get(&source).cloned().unwrap_or_default()
     }
 
     fn stats_mut(&mut self, source: usize) -> &mut NetStats {
-        if self.stats.len() <= source {
-            self.stats.resize_with(source + 1, NetStats::default);
-        }
-        // The resize above guarantees the index exists.
-        let last = self.stats.len() - 1;
-        let idx = source.min(last);
-        &mut self.stats[idx]
+        self.stats.entry(source).or_default()
     }
 
     /// Decodes one frame, appending any SIP messages it completes to `out`.
@@ -139,7 +133,7 @@ impl Decoder {
         self.stats_mut(frame.source).packets += 1;
         self.last_time = self.last_time.max(frame.time);
         self.maybe_sweep(frame.source, frame.time, out);
-        let pkt = match link::slice(frame.link, &frame.data) {
+        let pkt = match link::slice(frame.link, frame.data) {
             Ok(p) => p,
             Err(link::LinkSkip::Unsupported) => {
                 return self.stats_mut(frame.source).skip("unsupported_link_type");
@@ -366,7 +360,7 @@ impl Decoder {
 
     /// End of input: flush TCP streams, count unfinished fragments.
     pub fn finish(&mut self, out: &mut Sink<'_>) {
-        let source = self.stats.len().saturating_sub(1);
+        let source = self.stats.keys().next_back().copied().unwrap_or(0);
         let before = self.tcp_stats;
         let now = self.last_time;
         let mut emit = Self::tcp_emitter(out);

@@ -98,13 +98,11 @@ impl SdpSummary {
                             Some(m) => m.direction = d,
                             None => session_direction = d,
                         }
-                    } else if let Some(map) = value.strip_prefix("rtpmap:") {
-                        if let Some(m) = summary.media.last_mut() {
-                            if m.rtpmap.len() < MAX_FORMATS {
+                    } else if let Some(map) = value.strip_prefix("rtpmap:")
+                        && let Some(m) = summary.media.last_mut()
+                            && m.rtpmap.len() < MAX_FORMATS {
                                 m.rtpmap.push(clip(map.trim()));
                             }
-                        }
-                    }
                 }
                 _ => {}
             }
