@@ -55,9 +55,11 @@ fn parse_time(flag: &str, v: &str) -> Result<Timestamp> {
         return Ok(Timestamp(nanos));
     }
     if let Ok(secs) = v.parse::<f64>()
-        && secs.is_finite() && secs.abs() < 9.0e9 {
-            return Ok(Timestamp((secs * 1e9) as i64));
-        }
+        && secs.is_finite()
+        && secs.abs() < 9.0e9
+    {
+        return Ok(Timestamp((secs * 1e9) as i64));
+    }
     bail!(
         "--{flag} {v:?}: expected RFC 3339 time (2026-11-22T04:21:51Z) or seconds since the epoch"
     )
@@ -69,9 +71,10 @@ fn parse_status(v: &str) -> Result<StatusFilter> {
         return Ok(StatusFilter::None);
     }
     if let Some(class) = lower.strip_suffix("xx")
-        && let Ok(c @ 1..=6) = class.parse::<u16>() {
-            return Ok(StatusFilter::Class(c));
-        }
+        && let Ok(c @ 1..=6) = class.parse::<u16>()
+    {
+        return Ok(StatusFilter::Class(c));
+    }
     if let Ok(code @ 100..=699) = v.parse::<u16>() {
         return Ok(StatusFilter::Code(code));
     }

@@ -88,15 +88,16 @@ impl Serialize for MessageView<'_> {
             map.serialize_entry("sdp", &sdp)?;
         }
         if self.opts.raw
-            && let Some(raw) = m.raw() {
-                match std::str::from_utf8(raw) {
-                    Ok(text) => map.serialize_entry("raw", text)?,
-                    Err(_) => map.serialize_entry(
-                        "raw_base64",
-                        &base64::engine::general_purpose::STANDARD.encode(raw),
-                    )?,
-                }
+            && let Some(raw) = m.raw()
+        {
+            match std::str::from_utf8(raw) {
+                Ok(text) => map.serialize_entry("raw", text)?,
+                Err(_) => map.serialize_entry(
+                    "raw_base64",
+                    &base64::engine::general_purpose::STANDARD.encode(raw),
+                )?,
             }
+        }
         map.end()
     }
 }

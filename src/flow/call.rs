@@ -254,7 +254,7 @@ impl Call {
                     }
                     None => {
                         let key = TransactionKey::of(msg, "ACK")?;
-                        
+
                         match self.tx_index.get(&key).copied() {
                             Some(t) => {
                                 msg.retransmission = self.is_retransmission(t, msg);
@@ -279,10 +279,11 @@ impl Call {
                     Some(t) => {
                         msg.retransmission = self.is_retransmission(t, msg);
                         if let Some(tr) = self.transactions.get_mut(t)
-                            && !tr.request_seen {
-                                tr.request_seen = true;
-                                tr.request_time = Some(msg.time);
-                            }
+                            && !tr.request_seen
+                        {
+                            tr.request_seen = true;
+                            tr.request_time = Some(msg.time);
+                        }
                         t
                     }
                     None => {
@@ -416,16 +417,18 @@ impl Call {
         }
         // A failure final to an INVITE ends every early dialog it had created (§12.3).
         if let (None, Some(s)) = (msg.method(), status)
-            && s >= 300 && method == "INVITE" {
-                for d in self
-                    .dialogs
-                    .iter_mut()
-                    .filter(|d| d.state == DialogState::Early && d.local_tag == ft)
-                {
-                    d.state = DialogState::Terminated;
-                    d.terminated.get_or_insert(msg.time);
-                }
+            && s >= 300
+            && method == "INVITE"
+        {
+            for d in self
+                .dialogs
+                .iter_mut()
+                .filter(|d| d.state == DialogState::Early && d.local_tag == ft)
+            {
+                d.state = DialogState::Terminated;
+                d.terminated.get_or_insert(msg.time);
             }
+        }
         Some(id)
     }
 
@@ -435,7 +438,8 @@ impl Call {
     fn originating(&self) -> Option<&Transaction> {
         let first = self.transactions.first()?;
         self.transactions
-            .iter().rfind(|t| t.method == first.method && t.client == first.client && !t.in_dialog)
+            .iter()
+            .rfind(|t| t.method == first.method && t.client == first.client && !t.in_dialog)
             .or(Some(first))
     }
 

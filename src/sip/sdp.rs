@@ -100,9 +100,10 @@ impl SdpSummary {
                         }
                     } else if let Some(map) = value.strip_prefix("rtpmap:")
                         && let Some(m) = summary.media.last_mut()
-                            && m.rtpmap.len() < MAX_FORMATS {
-                                m.rtpmap.push(clip(map.trim()));
-                            }
+                        && m.rtpmap.len() < MAX_FORMATS
+                    {
+                        m.rtpmap.push(clip(map.trim()));
+                    }
                 }
                 _ => {}
             }
