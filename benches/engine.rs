@@ -1,0 +1,68 @@
+//! Throughput benchmarks: the SIP parser alone, and the whole engine (decode, reassemble,
+//! parse, correlate) over a generated capture held in memory. Run with `cargo bench`;
+//! whole-process figures against sngrep come from `scripts/compare-sngrep.sh`.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sipscope::capture::FileSource;
+use sipscope::engine::{Engine, EngineConfig};
+use sipscope::synth::{SynthConfig, write_pcap};
+use std::hint::black_box;
+
+const INVITE: &[u8] = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKp1x2;rport\r\n\
+Via: SIP/2.0/UDP 10.1.0.1:5060;received=10.1.0.1;branch=z9hG4bKa1x2;rport=5060\r\n\
+Record-Route: <sip:10.0.0.1;lr;ftag=x1>\r\n\
+Max-Forwards: 69\r\n\
+From: \"Alice\" <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+To: <sip:bob@biloxi.example.com>\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@10.1.0.1:5060>\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n\
+Supported: replaces, timer\r\n\
+User-Agent: bench\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 131\r\n\
+\r\n\
+v=0\r\no=- 1 1 IN IP4 10.1.0.1\r\ns=-\r\nc=IN IP4 10.1.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n";
+
+fn parser(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sip");
+    g.throughput(Throughput::Bytes(INVITE.len() as u64));
+    g.bench_function("parse_invite", |b| {
+        b.iter(|| {
+            let (m, _) = sipscope::sip::Message::parse(black_box(INVITE)).unwrap();
+            black_box((m.call_id(), m.cseq(), m.top_via(), m.from(), m.to()));
+        })
+    });
+    g.finish();
+}
+
+fn engine(c: &mut Criterion) {
+    let cfg = SynthConfig { calls: 2000, ..SynthConfig::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.pcap");
+    let stats = write_pcap(&cfg, &mut std::fs::File::create(&path).unwrap()).unwrap();
+    let mut g = c.benchmark_group("engine");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(stats.bytes));
+    g.bench_function("calls_2000_synthetic", |b| {
+        b.iter(|| {
+            let mut src = FileSource::open(path.to_str().unwrap(), 0).unwrap();
+            let mut engine = Engine::new(EngineConfig::default());
+            engine.run(&mut src);
+            black_box(engine.calls().len());
+        })
+    });
+    g.bench_function("calls_2000_synthetic_pipelined", |b| {
+        b.iter(|| {
+            let mut src = FileSource::open(path.to_str().unwrap(), 0).unwrap();
+            let engine = sipscope::engine::run_pipelined(&mut src, EngineConfig::default(), |_, _| Ok(())).unwrap();
+            black_box(engine.calls().len());
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parser, engine);
+criterion_main!(benches);
