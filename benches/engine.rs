@@ -39,7 +39,10 @@ fn parser(c: &mut Criterion) {
 }
 
 fn engine(c: &mut Criterion) {
-    let cfg = SynthConfig { calls: 2000, ..SynthConfig::default() };
+    let cfg = SynthConfig {
+        calls: 2000,
+        ..SynthConfig::default()
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.pcap");
     let stats = write_pcap(&cfg, &mut std::fs::File::create(&path).unwrap()).unwrap();
@@ -57,7 +60,9 @@ fn engine(c: &mut Criterion) {
     g.bench_function("calls_2000_synthetic_pipelined", |b| {
         b.iter(|| {
             let mut src = FileSource::open(path.to_str().unwrap(), 0).unwrap();
-            let engine = sipscope::engine::run_pipelined(&mut src, EngineConfig::default(), |_, _| Ok(())).unwrap();
+            let engine =
+                sipscope::engine::run_pipelined(&mut src, EngineConfig::default(), |_, _| Ok(()))
+                    .unwrap();
             black_box(engine.calls().len());
         })
     });

@@ -43,6 +43,13 @@ wait_port() { # proto addr:port
     return 1
 }
 
+for port in 5060 5061 5070; do
+    if ss -lntu 2>/dev/null | grep -qE "[:.]$port\b"; then
+        echo "record-samples: port $port is already in use; stop what holds it first" >&2
+        exit 1
+    fi
+done
+
 echo "starting kamailio"
 kamailio -f "$here/kamailio.cfg" -DD -E -w "$work" -P "$work/kamailio.pid" -m 32 -M 8 \
     >"$work/kamailio.log" 2>&1 &

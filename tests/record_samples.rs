@@ -1,0 +1,75 @@
+//! Records the samples anew from real SIP software (sipp through kamailio, captured by
+//! tcpdump) with `scripts/record-samples.sh`, and checks that sipscope reads each recording
+//! as the committed sample says. Runs in CI (`.ci/run` installs the tools); elsewhere it needs
+//! root and the tools, or it is skipped with a message.
+
+mod common;
+
+use sipscope::flow::Outcome;
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn recordings_from_real_peers_read_as_expected() {
+    let tools = ["sipp", "kamailio", "tcpdump"];
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| which(t).is_none())
+        .collect();
+    if !missing.is_empty() || !is_root() {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "CI must record samples: missing {missing:?}, root: {}",
+                is_root()
+            );
+        }
+        eprintln!("skipped: needs root and {tools:?} (missing {missing:?})");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("bash")
+        .arg(common::root().join("scripts/record-samples.sh"))
+        .arg(dir.path())
+        .status()
+        .expect("run record-samples.sh");
+    assert!(status.success(), "record-samples.sh failed");
+    let expect = [
+        ("answered-udp.pcap", 2, Outcome::Answered, Some(200)),
+        ("answered-tcp.pcap", 2, Outcome::Answered, Some(200)),
+        ("answered-ipv6-direct.pcap", 1, Outcome::Answered, Some(200)),
+        ("busy-486.pcap", 1, Outcome::Busy, Some(486)),
+        ("cancel-ringing.pcap", 1, Outcome::Cancelled, Some(487)),
+        ("reject-503.pcap", 1, Outcome::ServerError, Some(500)),
+        ("register-401.pcap", 1, Outcome::Completed, Some(200)),
+    ];
+    for (file, calls, outcome, status) in expect {
+        let (engine, _) = common::analyse(&dir.path().join(file));
+        let now = engine.now();
+        let found = engine.calls();
+        assert_eq!(found.len(), calls, "{file}");
+        for c in found {
+            let s = c.summary(now);
+            assert_eq!((s.outcome, s.final_status), (outcome, status), "{file}");
+            assert!(
+                c.messages.iter().all(|m| !m.is_malformed()),
+                "{file}: malformed message"
+            );
+        }
+        let stats = engine.source_stats(0, file, Default::default());
+        assert_eq!(stats.malformed, 0, "{file}");
+    }
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
