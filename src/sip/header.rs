@@ -130,6 +130,12 @@ impl<'a> Iterator for SplitCommas<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         loop {
             let v = self.rest?;
+            // Fast path: most values have no comma, quote or bracket at all.
+            if memchr::memchr3(b',', b'"', b'<', v).is_none() {
+                self.rest = None;
+                let part = trim(v);
+                return (!part.is_empty()).then_some(part);
+            }
             let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
             let mut cut = None;
             for (i, &b) in v.iter().enumerate() {
@@ -181,17 +187,19 @@ impl<'a> Iterator for Params<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let v = self.rest?;
+            // Jump from one ';' or '"' to the next instead of walking every byte.
             let mut in_quote = false;
             let mut cut = None;
-            for (i, &b) in v.iter().enumerate() {
-                match b {
-                    b'"' => in_quote = !in_quote,
-                    b';' if !in_quote => {
-                        cut = Some(i);
-                        break;
-                    }
-                    _ => {}
+            let mut at = 0;
+            while let Some(p) = v.get(at..).and_then(|r| memchr::memchr2(b';', b'"', r)) {
+                let i = at + p;
+                if v.get(i) == Some(&b'"') {
+                    in_quote = !in_quote;
+                } else if !in_quote {
+                    cut = Some(i);
+                    break;
                 }
+                at = i + 1;
             }
             let piece = match cut {
                 Some(i) => {
