@@ -11,16 +11,14 @@
 //! correlates them. [`Engine::feed`] runs both in turn; [`run_pipelined`] runs them on two
 //! threads for whole files, with the same results.
 
+use crate::WireMap;
 use crate::capture::{CaptureDamage, Frame, FrameSource, Timestamp};
 use crate::flow::{Call, CallInit, SipMessage, call::T1_X64_MS};
 use crate::net::{self, Decoder, NetLimits, SipPdu};
 use crate::sip;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-
-/// Call-IDs come off the wire: a keyed hash keeps hostile traffic from forcing collisions.
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use std::collections::{BinaryHeap, VecDeque};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -87,7 +85,7 @@ pub struct EngineCounters {
 /// each message to it directly, without copying.
 struct Model {
     config: EngineConfig,
-    calls: Map<Box<str>, Call>,
+    calls: WireMap<Box<str>, Call>,
     next_seq: u64,
     /// (sip_messages, malformed) per source.
     counts: std::collections::BTreeMap<usize, (u64, u64)>,
@@ -141,13 +139,32 @@ struct Preparer {
 }
 
 impl Preparer {
-    fn prepare(&mut self, pdu: &SipPdu<'_>) -> Prepared {
-        let Ok((parsed, _)) = sip::Message::parse(pdu.bytes) else {
-            // The framer only hands over bytes that start with a start line, so this is rare
-            // (a start line the parser still rejects); it is counted as malformed.
-            return Prepared::Unparsable { source: pdu.source };
-        };
-        let msg = SipMessage::from_parsed(pdu, &parsed, self.keep_raw);
+    /// Parses every message in the PDU (a datagram may carry several).
+    fn prepare_all(&mut self, pdu: &SipPdu<'_>, out: &mut Vec<Prepared>) {
+        let mut rest = pdu.bytes;
+        loop {
+            match sip::Message::parse(rest) {
+                Ok((parsed, used)) => {
+                    out.push(self.prepare(pdu, &parsed));
+                    let after = rest.get(used.max(1)..).unwrap_or(&[]);
+                    let skip = crate::net::framing::leading_crlf(after);
+                    rest = after.get(skip..).unwrap_or(&[]);
+                    if !crate::net::framing::starts_with_start_line(rest) {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    // The decoder only hands over bytes that start with a start line, so this
+                    // is rare (a start line the parser still rejects); counted as malformed.
+                    out.push(Prepared::Unparsable { source: pdu.source });
+                    return;
+                }
+            }
+        }
+    }
+
+    fn prepare(&mut self, pdu: &SipPdu<'_>, parsed: &sip::Message<'_>) -> Prepared {
+        let msg = SipMessage::from_parsed(pdu, parsed, self.keep_raw);
         let malformed = msg.is_malformed();
         let call_id: Option<Box<str>> =
             parsed.call_id().map(|raw| match std::str::from_utf8(raw) {
@@ -166,7 +183,7 @@ impl Preparer {
         Prepared::Message {
             call_id,
             msg,
-            init: first_sight.then(|| Box::new(CallInit::from_message(&parsed))),
+            init: first_sight.then(|| Box::new(CallInit::from_message(parsed))),
             malformed,
         }
     }
@@ -192,14 +209,14 @@ impl Ingest {
     pub fn feed(&mut self, frame: &Frame<'_>, out: &mut Vec<Prepared>) {
         let preparer = &mut self.preparer;
         self.decoder
-            .feed(frame, &mut |pdu| out.push(preparer.prepare(&pdu)));
+            .feed(frame, &mut |pdu| preparer.prepare_all(&pdu, out));
     }
 
     /// End of input: flushes reassembly buffers.
     pub fn finish(&mut self, out: &mut Vec<Prepared>) {
         let preparer = &mut self.preparer;
         self.decoder
-            .finish(&mut |pdu| out.push(preparer.prepare(&pdu)));
+            .finish(&mut |pdu| preparer.prepare_all(&pdu, out));
     }
 }
 
@@ -217,7 +234,7 @@ impl Engine {
             scratch: Vec::new(),
             model: Model {
                 config,
-                calls: Map::default(),
+                calls: WireMap::default(),
                 next_seq: 0,
                 counts: std::collections::BTreeMap::new(),
                 orphans: Vec::new(),
@@ -505,4 +522,60 @@ pub fn run_pipelined(
     }
     each(&mut engine, source.progress().0)?;
     Ok(engine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{LinkType, OwnedFrame};
+
+    fn udp_frame(payload: &[u8]) -> OwnedFrame {
+        let b = etherparse::PacketBuilder::ethernet2([2; 6], [3; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(5060, 5060);
+        let mut data = Vec::new();
+        b.write(&mut data, payload).unwrap();
+        OwnedFrame {
+            source: 0,
+            number: 1,
+            time: Timestamp::from_millis(1000),
+            link: LinkType::ETHERNET,
+            orig_len: data.len() as u32,
+            data,
+        }
+    }
+
+    fn options(call_id: &str) -> String {
+        format!(
+            "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{call_id}\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    #[test]
+    fn several_messages_in_one_datagram_are_split() {
+        let payload = format!("{}\r\n{}", options("one"), options("two"));
+        let mut engine = Engine::new(EngineConfig::default());
+        engine.feed(&udp_frame(payload.as_bytes()).as_frame());
+        engine.finish();
+        let ids: Vec<&str> = engine.calls().iter().map(|c| c.call_id.as_str()).collect();
+        assert_eq!(ids, vec!["one", "two"]);
+        assert_eq!(
+            engine.source_stats(0, "t", Default::default()).sip_messages,
+            2
+        );
+    }
+
+    #[test]
+    fn keepalives_and_other_datagrams_are_counted_not_parsed() {
+        let mut engine = Engine::new(EngineConfig::default());
+        engine.feed(&udp_frame(b"\r\n\r\n").as_frame());
+        engine.feed(&udp_frame(b"GET / HTTP/1.1\r\n\r\n").as_frame());
+        engine.finish();
+        let s = engine.source_stats(0, "t", Default::default());
+        assert_eq!(s.sip_messages, 0);
+        assert_eq!(s.skipped.get("keepalive"), Some(&1));
+        assert_eq!(s.skipped.get("not_sip"), Some(&1));
+    }
 }

@@ -11,6 +11,11 @@
 //! - [`cli`]: the command-line front end used by `main.rs`.
 #![forbid(unsafe_code)]
 
+/// Hash maps keyed by data that comes off the wire (Call-IDs, tags, branches, addresses):
+/// foldhash is keyed per process, so hostile traffic cannot aim at collisions, and it is far
+/// cheaper than the standard SipHash on these hot paths.
+pub(crate) type WireMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub mod capture;
 pub mod cli;
 pub mod engine;

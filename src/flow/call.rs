@@ -5,10 +5,10 @@
 use super::dialog::{Dialog, DialogState, creates_dialog, dialog_key};
 use super::message::SipMessage;
 use super::transaction::{Transaction, TransactionKey};
+use crate::WireMap;
 use crate::capture::Timestamp;
 use compact_str::CompactString;
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// RFC 3261 timer T1 (500 ms) times 64: how long a transaction may wait for its final response
 /// (Timer B/F) and how long a completed one lingers (Timer H/J).
@@ -97,8 +97,8 @@ pub struct Call {
     pub linked_call_id: Option<CompactString>,
     /// Messages not kept because the call reached its message limit.
     pub dropped_messages: u64,
-    tx_index: HashMap<TransactionKey, usize, foldhash::fast::RandomState>,
-    dialog_index: HashMap<(CompactString, CompactString), usize, foldhash::fast::RandomState>,
+    tx_index: WireMap<TransactionKey, usize>,
+    dialog_index: WireMap<(CompactString, CompactString), usize>,
 }
 
 fn party(na: Option<crate::sip::NameAddr<'_>>) -> Party {
@@ -147,8 +147,8 @@ impl Call {
             to: init.to,
             linked_call_id: init.linked_call_id,
             dropped_messages: 0,
-            tx_index: HashMap::with_capacity_and_hasher(8, Default::default()),
-            dialog_index: HashMap::default(),
+            tx_index: WireMap::with_capacity_and_hasher(8, Default::default()),
+            dialog_index: WireMap::default(),
         }
     }
 

@@ -5,10 +5,10 @@
 //! pool instead: datagrams older than the timeout are dropped, the total buffered bytes are
 //! capped (oldest evicted first), and every drop is counted.
 
+use crate::WireMap;
 use crate::capture::Timestamp;
 use etherparse::IpNumber;
 use etherparse::defrag::IpDefragBuf;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,7 +61,7 @@ struct Partial {
 
 pub struct Defragmenter {
     limits: DefragLimits,
-    partial: HashMap<FragKey, Partial>,
+    partial: WireMap<FragKey, Partial>,
     held: usize,
     pub drops: DefragDrops,
 }
@@ -70,7 +70,7 @@ impl Defragmenter {
     pub fn new(limits: DefragLimits) -> Defragmenter {
         Defragmenter {
             limits,
-            partial: HashMap::new(),
+            partial: WireMap::default(),
             held: 0,
             drops: DefragDrops::default(),
         }

@@ -58,32 +58,6 @@ pub fn starts_with_start_line(buf: &[u8]) -> bool {
         .is_some_and(looks_like_start)
 }
 
-/// Splits a datagram into SIP messages. Returns the message slices and whether anything that
-/// was not SIP remained (the datagram as a whole is not SIP when the vector is empty).
-pub fn split_datagram(payload: &[u8]) -> (Vec<&[u8]>, usize) {
-    let mut out = Vec::new();
-    let mut rest = payload;
-    loop {
-        let skip = leading_crlf(rest);
-        rest = rest.get(skip..).unwrap_or(&[]);
-        if rest.is_empty() || !starts_with_start_line(rest) {
-            break;
-        }
-        let len = match header_end(rest) {
-            Some(h) => match content_length(rest.get(..h).unwrap_or(&[])) {
-                Some(Ok(cl)) => (h as u64).saturating_add(cl).min(rest.len() as u64) as usize,
-                // No or unreadable Content-Length: the rest of the datagram is the body.
-                _ => rest.len(),
-            },
-            None => rest.len(),
-        };
-        let (msg, after) = rest.split_at(len.max(1).min(rest.len()));
-        out.push(msg);
-        rest = after;
-    }
-    (out, rest.len())
-}
-
 /// What the stream framer did with bytes it was given.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FramerStats {
@@ -298,19 +272,5 @@ mod tests {
         let (out, stats) = collect(&mut f, &[&big]);
         assert_eq!(out, vec![MSG.to_vec()]);
         assert_eq!(stats.oversized, 1);
-    }
-
-    #[test]
-    fn datagram_split() {
-        let mut two = MSG.to_vec();
-        two.extend_from_slice(MSG);
-        let (msgs, rest) = split_datagram(&two);
-        assert_eq!(msgs.len(), 2);
-        assert_eq!(rest, 0);
-        let (msgs, _) = split_datagram(b"\r\n\r\n");
-        assert!(msgs.is_empty());
-        let (msgs, rest) = split_datagram(b"GET / HTTP/1.1\r\n\r\n");
-        assert!(msgs.is_empty());
-        assert_eq!(rest, 18);
     }
 }

@@ -45,8 +45,10 @@ impl Transport {
     }
 }
 
-/// The bytes of one SIP message as it crossed the wire, with where and when. Borrowed from
-/// the frame or the reassembly buffer: the decoder copies nothing on the way.
+/// The bytes of SIP as they crossed the wire, with where and when: one message from a stream,
+/// or a datagram's payload, which may hold several messages (the parser splits them, RFC 3261
+/// §18.3, on Content-Length). Borrowed from the frame or the reassembly buffer: the decoder
+/// copies nothing on the way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SipPdu<'a> {
     pub source: usize,
@@ -236,26 +238,27 @@ impl Decoder {
                 let src = SocketAddr::new(addrs.src, udp.source_port());
                 let dst = SocketAddr::new(addrs.dst, udp.destination_port());
                 let payload = udp.payload();
-                let (msgs, _rest) = framing::split_datagram(payload);
-                if msgs.is_empty() {
-                    let reason = if payload.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                // Only the first line is checked here: the parser, which reads the headers
+                // anyway, splits a datagram that holds several messages.
+                let start = framing::leading_crlf(payload);
+                let rest = payload.get(start..).unwrap_or(&[]);
+                if !framing::starts_with_start_line(rest) {
+                    let reason = if rest.iter().all(|b| *b == 0) {
                         "keepalive"
                     } else {
                         "not_sip"
                     };
                     return self.stats_mut(frame.source).skip(reason);
                 }
-                for m in msgs {
-                    out(SipPdu {
-                        source: frame.source,
-                        frame: frame.number,
-                        time: frame.time,
-                        src,
-                        dst,
-                        transport: Transport::Udp,
-                        bytes: m,
-                    });
-                }
+                out(SipPdu {
+                    source: frame.source,
+                    frame: frame.number,
+                    time: frame.time,
+                    src,
+                    dst,
+                    transport: Transport::Udp,
+                    bytes: rest,
+                });
             }
             6 => {
                 let Ok(tcp) = etherparse::TcpSlice::from_slice(bytes) else {

@@ -11,8 +11,9 @@
 //! Only streams that show SIP are tracked, and their number is capped (oldest evicted, counted).
 
 use super::framing::{FramerStats, StreamFramer};
+use crate::WireMap;
 use crate::capture::Timestamp;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,12 +194,12 @@ impl Stream {
 
 pub struct Reassembler {
     limits: TcpLimits,
-    streams: HashMap<(SocketAddr, SocketAddr), Stream>,
+    streams: WireMap<(SocketAddr, SocketAddr), Stream>,
     /// The last bytes of recent text segments of flows not (yet) tracked, with the sequence
     /// number that follows them. When a capture starts mid-stream, the first SIP start line
     /// may begin in a segment that does not yet show "SIP/2.0"; its tail is kept here so the
     /// start line can be completed when the next segment arrives.
-    tails: HashMap<(SocketAddr, SocketAddr), (u32, Vec<u8>)>,
+    tails: WireMap<(SocketAddr, SocketAddr), (u32, Vec<u8>)>,
 }
 
 /// Bytes of an untracked flow's last segment remembered (a start line fits easily).
@@ -222,8 +223,8 @@ impl Reassembler {
     pub fn new(limits: TcpLimits) -> Reassembler {
         Reassembler {
             limits,
-            streams: HashMap::new(),
-            tails: HashMap::new(),
+            streams: WireMap::default(),
+            tails: WireMap::default(),
         }
     }
 

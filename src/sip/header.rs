@@ -232,10 +232,6 @@ fn param<'a>(v: &'a [u8], name: &str) -> Option<&'a [u8]> {
         .and_then(|(_, val)| val)
 }
 
-fn has_param(v: &[u8], name: &str) -> bool {
-    params(v).any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-}
-
 /// One Via value: `SIP/2.0/UDP host:port;branch=...;received=...;rport=...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Via<'a> {
@@ -258,7 +254,7 @@ impl<'a> Via<'a> {
         for (i, slot) in fields.iter_mut().enumerate() {
             rest = trim_start(rest);
             let end = if i < 2 {
-                rest.iter().position(|b| *b == b'/')?
+                memchr::memchr(b'/', rest)?
             } else {
                 rest.iter().position(|b| is_lws(*b)).unwrap_or(rest.len())
             };
@@ -269,22 +265,27 @@ impl<'a> Via<'a> {
             return None;
         }
         let rest = trim_start(rest);
-        let semi = rest.iter().position(|b| *b == b';').unwrap_or(rest.len());
+        let semi = memchr::memchr(b';', rest).unwrap_or(rest.len());
         let sent_by = trim(rest.get(..semi)?);
         if sent_by.is_empty() {
             return None;
         }
-        let p = rest.get(semi..).unwrap_or(&[]);
-        let rport = if has_param(p, "rport") {
-            Some(param(p, "rport"))
-        } else {
-            None
-        };
+        // One pass over the parameters: this runs for every message.
+        let (mut branch, mut received, mut rport) = (None, None, None);
+        for (name, value) in params(rest.get(semi..).unwrap_or(&[])) {
+            if name.eq_ignore_ascii_case(b"branch") {
+                branch = branch.or(value);
+            } else if name.eq_ignore_ascii_case(b"received") {
+                received = received.or(value);
+            } else if name.eq_ignore_ascii_case(b"rport") {
+                rport = rport.or(Some(value));
+            }
+        }
         Some(Via {
             transport: fields[2],
             sent_by,
-            branch: param(p, "branch"),
-            received: param(p, "received"),
+            branch,
+            received,
             rport,
         })
     }
@@ -313,7 +314,7 @@ impl<'a> NameAddr<'a> {
         let v = trim(v);
         if let Some(lt) = find_unquoted(v, b'<') {
             let after = v.get(lt + 1..).unwrap_or(&[]);
-            let gt = after.iter().position(|b| *b == b'>').unwrap_or(after.len());
+            let gt = memchr::memchr(b'>', after).unwrap_or(after.len());
             let uri = trim(after.get(..gt).unwrap_or(&[]));
             let params = after.get(gt + 1..).unwrap_or(&[]);
             let display = trim(v.get(..lt).unwrap_or(&[]));
@@ -362,6 +363,11 @@ impl<'a> NameAddr<'a> {
 }
 
 fn find_unquoted(v: &[u8], needle: u8) -> Option<usize> {
+    // Fast path: no quote before the first needle.
+    let first = memchr::memchr2(needle, b'"', v)?;
+    if v.get(first) == Some(&needle) {
+        return Some(first);
+    }
     let mut in_quote = false;
     let mut escaped = false;
     for (i, &b) in v.iter().enumerate() {
