@@ -435,9 +435,16 @@ impl Model {
                 continue; // newer activity has its own entry further back
             }
             let idle_over = quiet_for >= self.config.idle_ms.saturating_mul(1_000_000);
-            if call.is_over() || idle_over {
+            if call.is_over(now) || idle_over {
                 if let Some(call) = self.calls.remove(&id) {
                     self.finished.push(call);
+                }
+                // The creation order (for eviction) keeps entries of calls already handed
+                // out; drop them once they outnumber the live calls, so it stays bounded.
+                if self.creation.len() > 2 * self.calls.len() + 1024 {
+                    let calls = &self.calls;
+                    self.creation
+                        .retain(|(seq, id)| calls.get(id).is_some_and(|c| c.seq == *seq));
                 }
             } else {
                 // Not over yet (an answered call without BYE): look again when it has been
@@ -530,6 +537,10 @@ mod tests {
     use crate::capture::{LinkType, OwnedFrame};
 
     fn udp_frame(payload: &[u8]) -> OwnedFrame {
+        udp_frame_at(payload, 1000)
+    }
+
+    fn udp_frame_at(payload: &[u8], ms: i64) -> OwnedFrame {
         let b = etherparse::PacketBuilder::ethernet2([2; 6], [3; 6])
             .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
             .udp(5060, 5060);
@@ -538,7 +549,7 @@ mod tests {
         OwnedFrame {
             source: 0,
             number: 1,
-            time: Timestamp::from_millis(1000),
+            time: Timestamp::from_millis(ms),
             link: LinkType::ETHERNET,
             orig_len: data.len() as u32,
             data,
@@ -564,6 +575,31 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(
             engine.source_stats(0, "t", Default::default()).sip_messages,
             2
+        );
+    }
+
+    #[test]
+    fn an_unanswered_request_is_handed_out_when_its_timers_run_out() {
+        // Regression: a transaction that never got a final response kept its call in the
+        // table for the whole idle limit (an hour), so streaming memory grew with the file.
+        let invite = options("lonely").replace("OPTIONS", "INVITE");
+        let mut engine = Engine::new(EngineConfig {
+            streaming: true,
+            ..EngineConfig::default()
+        });
+        engine.feed(&udp_frame_at(invite.as_bytes(), 1_000).as_frame());
+        engine.feed(&udp_frame_at(b"\r\n\r\n", 20_000).as_frame());
+        assert!(engine.take_finished().is_empty(), "still waiting at 19 s");
+        engine.feed(&udp_frame_at(b"\r\n\r\n", 70_000).as_frame());
+        let done = engine.take_finished();
+        assert_eq!(
+            done.len(),
+            1,
+            "handed out after Timer B (32 s) and the linger (32 s)"
+        );
+        assert_eq!(
+            done[0].summary(engine.now()).outcome,
+            crate::flow::Outcome::Timeout
         );
     }
 

@@ -40,7 +40,7 @@ fn answered_udp_through_the_proxy() {
             acks.iter().all(|t| t.acknowledges.is_some()),
             "2xx ACKs tied to their INVITE"
         );
-        assert!(c.is_over());
+        assert!(c.is_over(now));
     }
 }
 

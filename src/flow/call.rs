@@ -537,17 +537,28 @@ impl Call {
         }
     }
 
-    /// True when nothing more is expected: every transaction whose request was seen has a
-    /// final response (ACKs have none), and no INVITE dialog is early or confirmed.
-    pub fn is_over(&self) -> bool {
-        let tx_done = self
-            .transactions
-            .iter()
-            .all(|t| t.method == "ACK" || t.final_response.is_some() || !t.request_seen);
-        let dialogs_done = self
-            .dialogs
-            .iter()
-            .all(|d| d.state == DialogState::Terminated || d.method != "INVITE");
+    /// True when nothing more is expected at `now`: every transaction whose request was seen
+    /// has a final response (ACKs have none) or has been silent for 64·T1 (Timer B/F: the
+    /// client gave up, RFC 3261 §17.1.1.2, §17.1.2.2), and no INVITE dialog is confirmed or
+    /// still early (an early dialog silent for 64·T1 died with its INVITE).
+    pub fn is_over(&self, now: Timestamp) -> bool {
+        let silent_since = |indexes: &[usize]| {
+            indexes
+                .last()
+                .and_then(|&i| self.messages.get(i))
+                .is_some_and(|m| now.0.saturating_sub(m.time.0) >= T1_X64_MS * 1_000_000)
+        };
+        let tx_done = self.transactions.iter().all(|t| {
+            t.method == "ACK"
+                || t.final_response.is_some()
+                || !t.request_seen
+                || silent_since(&t.messages)
+        });
+        let dialogs_done = self.dialogs.iter().all(|d| {
+            d.state == DialogState::Terminated
+                || d.method != "INVITE"
+                || (d.state == DialogState::Early && silent_since(&d.messages))
+        });
         tx_done && dialogs_done
     }
 }
