@@ -29,15 +29,17 @@ impl HeaderKind {
     /// case-insensitively.
     pub fn of(name: &[u8]) -> HeaderKind {
         use HeaderKind::*;
+        // `| 0x20` lower-cases ASCII letters; other bytes map to values no name starts with.
+        let first = name.first().map_or(0, |b| b | 0x20);
         if name.len() == 1 {
-            return match name.first().map(|b| b.to_ascii_lowercase()) {
-                Some(b'i') => CallId,
-                Some(b'f') => From,
-                Some(b't') => To,
-                Some(b'v') => Via,
-                Some(b'm') => Contact,
-                Some(b'l') => ContentLength,
-                Some(b'c') => ContentType,
+            return match first {
+                b'i' => CallId,
+                b'f' => From,
+                b't' => To,
+                b'v' => Via,
+                b'm' => Contact,
+                b'l' => ContentLength,
+                b'c' => ContentType,
                 // k Supported, s Subject, e Content-Encoding, o Event, r Refer-To,
                 // u Allow-Events, x Session-Expires, y Identity, b Referred-By,
                 // a Accept-Contact, j Reject-Contact, d Request-Disposition.
@@ -46,7 +48,6 @@ impl HeaderKind {
         }
         // Dispatch on length and first letter: this runs for every header of every message,
         // and most headers are not ones we read.
-        let first = name.first().map_or(0, |b| b.to_ascii_lowercase());
         let candidates: &[(&[u8], HeaderKind)] = match (name.len(), first) {
             (2, b't') => &[(b"to", To)],
             (3, b'v') => &[(b"via", Via)],

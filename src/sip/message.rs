@@ -322,14 +322,22 @@ impl<'a> Message<'a> {
         msg.body = rest.get(..body_len).unwrap_or(rest);
         let used = header_len + body_len;
         msg.raw = buf.get(..used).unwrap_or(buf);
-        for (kind, name) in [
-            (HeaderKind::CallId, "Call-ID"),
-            (HeaderKind::CSeq, "CSeq"),
-            (HeaderKind::From, "From"),
-            (HeaderKind::To, "To"),
-            (HeaderKind::Via, "Via"),
-        ] {
-            if msg.header(kind).is_none() {
+        let mut seen = [false; 5];
+        for h in &msg.headers {
+            match h.kind {
+                HeaderKind::CallId => seen[0] = true,
+                HeaderKind::CSeq => seen[1] = true,
+                HeaderKind::From => seen[2] = true,
+                HeaderKind::To => seen[3] = true,
+                HeaderKind::Via => seen[4] = true,
+                _ => {}
+            }
+        }
+        for (present, name) in seen
+            .into_iter()
+            .zip(["Call-ID", "CSeq", "From", "To", "Via"])
+        {
+            if !present {
                 msg.issues.push(Issue::MissingHeader { name });
             }
         }
