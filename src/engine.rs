@@ -603,6 +603,63 @@ Content-Length: 0\r\n\r\n"
         );
     }
 
+    fn msg(start: &str, to_tag: Option<&str>, cseq: &str) -> String {
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        format!(
+            "{start}\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKinv\r\nFrom: <sip:a@x>;tag=caller\r\n\
+To: <sip:b@x>{to_tag}\r\nCall-ID: fork\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    #[test]
+    fn forked_responses_make_several_dialogs() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let frames = [
+            msg("INVITE sip:b@x SIP/2.0", None, "1 INVITE"),
+            msg("SIP/2.0 180 Ringing", Some("left"), "1 INVITE"),
+            msg("SIP/2.0 180 Ringing", Some("right"), "1 INVITE"),
+            msg("SIP/2.0 200 OK", Some("left"), "1 INVITE"),
+        ];
+        for (i, f) in frames.iter().enumerate() {
+            engine.feed(&udp_frame_at(f.as_bytes(), 1000 + i as i64).as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let call = calls[0];
+        assert_eq!(call.dialogs.len(), 2);
+        let state = |tag: &str| {
+            call.dialogs
+                .iter()
+                .find(|d| d.remote_tag == tag)
+                .map(|d| d.state)
+        };
+        assert_eq!(state("left"), Some(crate::flow::DialogState::Confirmed));
+        assert_eq!(state("right"), Some(crate::flow::DialogState::Early));
+        assert_eq!(call.transactions.len(), 1, "all on one INVITE transaction");
+        assert_eq!(
+            call.summary(engine.now()).outcome,
+            crate::flow::Outcome::Answered
+        );
+    }
+
+    #[test]
+    fn a_call_first_seen_through_a_response_is_kept() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let ok = msg("SIP/2.0 200 OK", Some("t"), "7 BYE");
+        engine.feed(&udp_frame(ok.as_bytes()).as_frame());
+        engine.finish();
+        let calls = engine.calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].first_method(), "BYE");
+        let tx = &calls[0].transactions[0];
+        assert!(!tx.request_seen);
+        assert_eq!(tx.final_status(), Some(200));
+        assert_eq!(
+            calls[0].summary(engine.now()).outcome,
+            crate::flow::Outcome::Completed
+        );
+    }
+
     #[test]
     fn keepalives_and_other_datagrams_are_counted_not_parsed() {
         let mut engine = Engine::new(EngineConfig::default());

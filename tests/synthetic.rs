@@ -145,3 +145,31 @@ fn call_limit_evicts_and_counts() {
     assert!(engine.counters().calls_evicted as usize + engine.calls().len() >= cfg.calls);
     assert!(engine.counters().calls_evicted as usize >= cfg.calls - 50);
 }
+
+#[test]
+fn the_ladder_marks_retransmissions() {
+    let cfg = SynthConfig {
+        calls: 200,
+        seed: 5,
+        ..SynthConfig::default()
+    };
+    let (file, _) = generate(&cfg);
+    let (engine, _) = common::analyse(file.path());
+    let now = engine.now();
+    let calls = engine.calls();
+    let timeout = calls
+        .iter()
+        .find(|c| c.summary(now).outcome == Outcome::Timeout)
+        .expect("a call that was never answered");
+    let mut out = Vec::new();
+    sipscope::export::ladder::write_text(timeout, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    // Timer A resent the INVITE six times on the proxy → callee hop.
+    let resent = text
+        .lines()
+        .filter(|l| l.contains('═') && l.contains("INVITE"))
+        .count();
+    assert_eq!(resent, 6, "{text}");
+    assert!(text.contains("═ retransmission"));
+    assert!(text.contains("408 Request Timeout"));
+}

@@ -411,3 +411,170 @@ enum Step {
     Grow,
     Damaged,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        f
+    }
+
+    /// (frame number, time, link type, bytes) of each frame read.
+    type Read = (u64, Timestamp, LinkType, Vec<u8>);
+
+    fn read_all(path: &std::path::Path) -> (Vec<Read>, CaptureDamage) {
+        let mut src = FileSource::open(path.to_str().unwrap(), 0).unwrap();
+        let mut out = Vec::new();
+        while let Some(f) = src.next_frame() {
+            out.push((f.number, f.time, f.link, f.data.to_vec()));
+        }
+        (out, src.damage(0))
+    }
+
+    /// A classic pcap with one 3-byte record, in the given byte order and time unit.
+    fn pcap(big_endian: bool, nanos: bool) -> Vec<u8> {
+        let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+        let w32 = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let w16 = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut b = Vec::new();
+        b.extend_from_slice(&w32(magic));
+        b.extend_from_slice(&w16(2));
+        b.extend_from_slice(&w16(4));
+        b.extend_from_slice(&w32(0));
+        b.extend_from_slice(&w32(0));
+        b.extend_from_slice(&w32(65535));
+        b.extend_from_slice(&w32(101)); // raw IP
+        b.extend_from_slice(&w32(1_700_000_000));
+        b.extend_from_slice(&w32(
+            123_456_789 % if nanos { 1_000_000_000 } else { 1_000_000 }
+        ));
+        b.extend_from_slice(&w32(3));
+        b.extend_from_slice(&w32(10));
+        b.extend_from_slice(&[1, 2, 3]);
+        b
+    }
+
+    #[test]
+    fn classic_pcap_both_orders_and_resolutions() {
+        for (be, nanos, frac) in [
+            (false, false, 456_789_000),
+            (true, false, 456_789_000),
+            (false, true, 123_456_789),
+            (true, true, 123_456_789),
+        ] {
+            let f = write(&pcap(be, nanos));
+            let (frames, damage) = read_all(f.path());
+            assert_eq!(frames.len(), 1, "be={be} nanos={nanos}");
+            let (n, t, link, data) = &frames[0];
+            assert_eq!(*n, 1);
+            assert_eq!(*link, LinkType::RAW);
+            assert_eq!(data, &vec![1, 2, 3]);
+            assert_eq!(t.secs(), 1_700_000_000);
+            assert_eq!(t.subsec_nanos(), frac, "be={be} nanos={nanos}");
+            assert_eq!(
+                damage.truncated_frames, 1,
+                "caplen 3 < origlen 10 is counted"
+            );
+        }
+    }
+
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len().div_ceil(4) * 4) as u32;
+        let mut b = kind.to_le_bytes().to_vec();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.resize(len as usize - 4, 0);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    fn idb(link: u16, tsresol: Option<u8>) -> Vec<u8> {
+        let mut body = link.to_le_bytes().to_vec();
+        body.extend_from_slice(&[0, 0]);
+        body.extend_from_slice(&65535u32.to_le_bytes());
+        if let Some(r) = tsresol {
+            body.extend_from_slice(&9u16.to_le_bytes()); // if_tsresol
+            body.extend_from_slice(&1u16.to_le_bytes());
+            body.extend_from_slice(&[r, 0, 0, 0]);
+            body.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+        }
+        block(1, &body)
+    }
+
+    fn epb(iface: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+        let mut body = iface.to_le_bytes().to_vec();
+        body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        body.extend_from_slice(&(ts as u32).to_le_bytes());
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(data);
+        body.resize(20 + data.len().div_ceil(4) * 4, 0);
+        block(6, &body)
+    }
+
+    #[test]
+    fn pcapng_interfaces_with_their_own_link_types_and_resolutions() {
+        let mut shb_body = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+        shb_body.extend_from_slice(&1u16.to_le_bytes());
+        shb_body.extend_from_slice(&0u16.to_le_bytes());
+        shb_body.extend_from_slice(&u64::MAX.to_le_bytes());
+        let mut b = block(0x0A0D_0D0A, &shb_body);
+        b.extend(idb(1, None)); // Ethernet, microseconds
+        b.extend(idb(101, Some(9))); // raw IP, nanoseconds
+        b.extend(epb(1, 1_700_000_000_000_000_001, &[0xAA; 5]));
+        b.extend(epb(0, 1_700_000_000_000_002, &[0xBB; 6]));
+        b.extend(epb(7, 0, &[0xCC; 4])); // no such interface: damaged, skipped
+        b.extend(epb(0, 1_700_000_000_000_003, &[0xDD; 7]));
+        let f = write(&b);
+        let (frames, damage) = read_all(f.path());
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0].2, LinkType::RAW);
+        assert_eq!(frames[0].1, Timestamp(1_700_000_000_000_000_001));
+        assert_eq!(
+            frames[0].3,
+            vec![0xAA; 5],
+            "padding is not part of the frame"
+        );
+        assert_eq!(frames[1].2, LinkType::ETHERNET);
+        assert_eq!(frames[1].1, Timestamp(1_700_000_000_000_002_000));
+        assert_eq!(
+            frames[2].3,
+            vec![0xDD; 7],
+            "the frame after the damaged one survives"
+        );
+        assert_eq!(damage.damaged_records, 1);
+        assert_eq!(
+            frames.iter().map(|f| f.0).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn not_a_capture_is_a_clear_error() {
+        let f = write(b"\x7fELF\x02\x01\x01\x00");
+        let err = FileSource::open(f.path().to_str().unwrap(), 0)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("not a pcap or pcapng capture (it starts with bytes 7f 45 4c 46"),
+            "{err}"
+        );
+    }
+}

@@ -66,3 +66,64 @@ pub fn slice(link: LinkType, data: &[u8]) -> Result<LaxSlicedPacket<'_>, LinkSki
         _ => Err(LinkSkip::Unsupported),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::LaxNetSlice;
+
+    fn ipv4_udp() -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).udp(5060, 5060);
+        let mut v = Vec::new();
+        b.write(&mut v, b"x").unwrap();
+        v
+    }
+
+    fn is_ipv4(link: LinkType, frame: &[u8]) -> bool {
+        matches!(
+            slice(link, frame).map(|p| p.net),
+            Ok(Some(LaxNetSlice::Ipv4(_)))
+        )
+    }
+
+    #[test]
+    fn cooked_and_loopback_headers() {
+        let ip = ipv4_udp();
+        // Linux SLL: 16 bytes, protocol at 14..16.
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        sll.extend_from_slice(&ip);
+        assert!(is_ipv4(LinkType::LINUX_SLL, &sll));
+        // Linux SLL2: 20 bytes, protocol at 0..2.
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0u8; 18]);
+        sll2.extend_from_slice(&ip);
+        assert!(is_ipv4(LinkType::LINUX_SLL2, &sll2));
+        // BSD NULL in either byte order, and LOOP.
+        for fam in [[2, 0, 0, 0], [0, 0, 0, 2]] {
+            let mut null = fam.to_vec();
+            null.extend_from_slice(&ip);
+            assert!(is_ipv4(LinkType::NULL, &null));
+            assert!(is_ipv4(LinkType::LOOP, &null));
+        }
+        assert!(is_ipv4(LinkType::RAW, &ip));
+        assert_eq!(
+            slice(LinkType::NULL, &[7, 0, 0, 0, 1]).err(),
+            Some(LinkSkip::NotIp)
+        );
+        assert_eq!(
+            slice(LinkType::LINUX_SLL2, &[8, 0, 1]).err(),
+            Some(LinkSkip::Truncated)
+        );
+        assert_eq!(slice(LinkType(147), &ip).err(), Some(LinkSkip::Unsupported));
+    }
+
+    #[test]
+    fn vlan_and_qinq() {
+        let ip = ipv4_udp();
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x88, 0xa8, 0, 10, 0x81, 0x00, 0, 20, 0x08, 0x00]);
+        eth.extend_from_slice(&ip);
+        assert!(is_ipv4(LinkType::ETHERNET, &eth));
+    }
+}
