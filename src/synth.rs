@@ -249,6 +249,43 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
             text,
         });
     };
+    // A final response relayed to the caller, then the caller's ACK on the INVITE's branch
+    // (RFC 3261 §17.1.1.3).
+    let final_to_caller =
+        |msgs: &mut Vec<Msg>, t: &mut f64, delay: f64, code: u16, reason: &str, extra: &str| {
+            push(
+                msgs,
+                t,
+                delay,
+                Leg::A,
+                false,
+                message(
+                    &status(code, reason),
+                    &[va],
+                    &n,
+                    true,
+                    "1 INVITE",
+                    extra,
+                    "",
+                ),
+            );
+            push(
+                msgs,
+                t,
+                0.5,
+                Leg::A,
+                true,
+                message(
+                    &start("ACK", &n.ruri),
+                    &[va],
+                    &n,
+                    true,
+                    "1 ACK",
+                    "Max-Forwards: 70\r\n",
+                    "",
+                ),
+            );
+        };
     let invite_a = message(
         &start("INVITE", &n.ruri),
         &[va],
@@ -282,38 +319,7 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
         for gap in [500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0] {
             push(&mut msgs, &mut t, gap, Leg::B, true, invite_b.clone());
         }
-        push(
-            &mut msgs,
-            &mut t,
-            500.0,
-            Leg::A,
-            false,
-            message(
-                &status(408, "Request Timeout"),
-                &[va],
-                &n,
-                true,
-                "1 INVITE",
-                "",
-                "",
-            ),
-        );
-        push(
-            &mut msgs,
-            &mut t,
-            0.5,
-            Leg::A,
-            true,
-            message(
-                &start("ACK", &n.ruri),
-                &[va],
-                &n,
-                true,
-                "1 ACK",
-                "Max-Forwards: 70\r\n",
-                "",
-            ),
-        );
+        final_to_caller(&mut msgs, &mut t, 500.0, 408, "Request Timeout", "");
         return CallPlan {
             id,
             caller,
@@ -407,38 +413,7 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
                 "",
             ),
         );
-        push(
-            msgs,
-            t,
-            0.2,
-            Leg::A,
-            false,
-            message(
-                &status(a_code, a_reason),
-                &[va],
-                &n,
-                true,
-                "1 INVITE",
-                cause,
-                "",
-            ),
-        );
-        push(
-            msgs,
-            t,
-            0.5,
-            Leg::A,
-            true,
-            message(
-                &start("ACK", &n.ruri),
-                &[va],
-                &n,
-                true,
-                "1 ACK",
-                "Max-Forwards: 70\r\n",
-                "",
-            ),
-        );
+        final_to_caller(msgs, t, 0.2, a_code, a_reason, cause);
     };
     match outcome {
         Outcome::Busy => fail(486, "Busy Here", 486, "Busy Here", &mut msgs, &mut t, rng),
@@ -543,38 +518,7 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
                     "",
                 ),
             );
-            push(
-                &mut msgs,
-                &mut t,
-                0.2,
-                Leg::A,
-                false,
-                message(
-                    &status(487, "Request Terminated"),
-                    &[va],
-                    &n,
-                    true,
-                    "1 INVITE",
-                    "",
-                    "",
-                ),
-            );
-            push(
-                &mut msgs,
-                &mut t,
-                0.5,
-                Leg::A,
-                true,
-                message(
-                    &start("ACK", &n.ruri),
-                    &[va],
-                    &n,
-                    true,
-                    "1 ACK",
-                    "Max-Forwards: 70\r\n",
-                    "",
-                ),
-            );
+            final_to_caller(&mut msgs, &mut t, 0.2, 487, "Request Terminated", "");
         }
         Outcome::Answered => {
             let ok_extra = format!("{rr_hdr}{callee_contact}");

@@ -199,6 +199,27 @@ fn analyse(
     Ok(engine)
 }
 
+/// Streams the inputs through the engine and hands each call that matches the filters to
+/// `keep` as soon as it is over; the engine forgets it then, so memory follows the calls in
+/// progress, not the size of the capture.
+fn stream_matching(
+    input: &InputArgs,
+    inputs: &mut Inputs,
+    matcher: &filter::Matcher,
+    keep_raw: bool,
+    mut keep: impl FnMut(crate::flow::Call, crate::capture::Timestamp) -> Result<()>,
+) -> Result<Engine> {
+    analyse(input, inputs, config(input, keep_raw, true), |engine| {
+        let now = engine.now();
+        for call in engine.take_finished() {
+            if matcher.matches(&call, now) {
+                keep(call, now)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::ProgressBar> {
     // Only for people: a terminal on stderr, a known size, and a file worth waiting for.
     let total = total?;
@@ -273,20 +294,10 @@ fn calls(args: CallsArgs) -> Result<()> {
     // Streaming: each call becomes a row as soon as it is over and its messages are
     // forgotten, so memory follows the calls in progress, not the size of the capture.
     let mut rows: Vec<(u64, table::CallRow)> = Vec::new();
-    let engine = analyse(
-        &args.input,
-        &mut inputs,
-        config(&args.input, false, true),
-        |engine| {
-            let now = engine.now();
-            for call in engine.take_finished() {
-                if matcher.matches(&call, now) {
-                    rows.push((call.seq, table::CallRow::new(0, &call, now)));
-                }
-            }
-            Ok(())
-        },
-    )?;
+    let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
+        rows.push((call.seq, table::CallRow::new(0, &call, now)));
+        Ok(())
+    })?;
     rows.sort_by_key(|(seq, _)| *seq);
     let rows: Vec<table::CallRow> = rows
         .into_iter()
@@ -322,21 +333,10 @@ fn flow(args: FlowArgs) -> Result<()> {
     let mut inputs = open(&args.input)?;
     // Streaming: only the calls that match are kept.
     let mut selected: Vec<crate::flow::Call> = Vec::new();
-    let engine = analyse(
-        &args.input,
-        &mut inputs,
-        config(&args.input, false, true),
-        |engine| {
-            let now = engine.now();
-            selected.extend(
-                engine
-                    .take_finished()
-                    .into_iter()
-                    .filter(|c| matcher.matches(c, now)),
-            );
-            Ok(())
-        },
-    )?;
+    let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, _| {
+        selected.push(call);
+        Ok(())
+    })?;
     selected.sort_by_key(|c| c.seq);
     if selected.is_empty() {
         anyhow::bail!("no call matches (list them with `sipscope calls`)");
@@ -393,28 +393,19 @@ fn export(args: ExportArgs) -> Result<()> {
         }
         ExportFormat::Ndjson => {
             // Streaming: each call is written as soon as it is over, then forgotten.
-            let engine = analyse(
-                &args.input,
-                &mut inputs,
-                config(&args.input, args.raw, true),
-                |engine| {
-                    let now = engine.now();
-                    for call in engine.take_finished() {
-                        if matcher.matches(&call, now) {
-                            serde_json::to_writer(
-                                &mut out,
-                                &json::CallView {
-                                    call: &call,
-                                    now,
-                                    opts,
-                                },
-                            )?;
-                            writeln!(out)?;
-                        }
-                    }
+            let engine =
+                stream_matching(&args.input, &mut inputs, &matcher, args.raw, |call, now| {
+                    serde_json::to_writer(
+                        &mut out,
+                        &json::CallView {
+                            call: &call,
+                            now,
+                            opts,
+                        },
+                    )?;
+                    writeln!(out)?;
                     Ok(())
-                },
-            )?;
+                })?;
             out.flush()?;
             report(&sources(&engine, &inputs), &engine);
         }
