@@ -661,6 +661,40 @@ To: <sip:b@x>{to_tag}\r\nCall-ID: fork\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\
     }
 
     #[test]
+    fn rfc2543_peers_are_matched_without_the_magic_cookie() {
+        // No z9hG4bK branch: transactions match on From tag, CSeq and the top Via (§17.2.3).
+        let old = |start: &str, to_tag: Option<&str>, cseq: &str| {
+            msg(start, to_tag, cseq).replace("branch=z9hG4bKinv", "branch=old1")
+        };
+        let mut engine = Engine::new(EngineConfig::default());
+        let frames = [
+            old("INVITE sip:b@x SIP/2.0", None, "1 INVITE"),
+            old("INVITE sip:b@x SIP/2.0", None, "1 INVITE"),
+            old("SIP/2.0 486 Busy Here", Some("t"), "1 INVITE"),
+            old("ACK sip:b@x SIP/2.0", Some("t"), "1 ACK"),
+        ];
+        for (i, f) in frames.iter().enumerate() {
+            engine.feed(&udp_frame_at(f.as_bytes(), 1000 + i as i64 * 500).as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let call = calls[0];
+        assert_eq!(
+            call.transactions.len(),
+            1,
+            "request, retransmission, response and ACK"
+        );
+        let tx = &call.transactions[0];
+        assert_eq!(tx.retransmissions, 1);
+        assert_eq!(tx.final_status(), Some(486));
+        assert!(tx.ack.is_some());
+        assert_eq!(
+            call.summary(engine.now()).outcome,
+            crate::flow::Outcome::Busy
+        );
+    }
+
+    #[test]
     fn keepalives_and_other_datagrams_are_counted_not_parsed() {
         let mut engine = Engine::new(EngineConfig::default());
         engine.feed(&udp_frame(b"\r\n\r\n").as_frame());

@@ -308,3 +308,22 @@ fn a_truncated_capture_keeps_what_it_has_and_says_so() {
             "file ends in the middle of a record",
         ));
 }
+
+#[test]
+fn malformed_messages_always_carry_their_bytes() {
+    let Some(root) = common::shared_captures() else {
+        eprintln!("skipped: ../shared/captures is absent");
+        return;
+    };
+    let path = root.join("zeek/invalid-content-length.pcap");
+    let doc = json_out(&["export", path.to_str().unwrap()]);
+    let messages = doc["calls"][0]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    for m in messages {
+        assert_eq!(m["issues"][0]["issue"], "bad_content_length");
+        assert!(
+            m["raw"].as_str().unwrap().contains("Content-Length: "),
+            "{m}"
+        );
+    }
+}

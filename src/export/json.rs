@@ -87,7 +87,8 @@ impl Serialize for MessageView<'_> {
         if let Some(sdp) = m.sdp() {
             map.serialize_entry("sdp", &sdp)?;
         }
-        if self.opts.raw
+        // Malformed messages always carry their bytes (the evidence of what was wrong).
+        if (self.opts.raw || m.is_malformed())
             && let Some(raw) = m.raw()
         {
             match std::str::from_utf8(raw) {

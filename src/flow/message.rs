@@ -157,7 +157,12 @@ impl SipMessage {
             has_credentials,
             size: msg.raw.len().min(u32::MAX as usize) as u32,
             extra: {
-                let raw = keep_raw.then(|| msg.raw.to_vec().into_boxed_slice());
+                // A malformed message keeps its bytes always: they are the evidence, and rare.
+                let malformed = msg
+                    .issues
+                    .iter()
+                    .any(|i| !matches!(i, Issue::LfLineEndings));
+                let raw = (keep_raw || malformed).then(|| msg.raw.to_vec().into_boxed_slice());
                 let any = reason_header.is_some()
                     || warning.is_some()
                     || sdp_body.is_some()

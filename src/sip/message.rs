@@ -414,6 +414,21 @@ impl<'a> Message<'a> {
         self.values(HeaderKind::Via).count()
     }
 
+    /// Contact values (name-addr or addr-spec), in order.
+    pub fn contacts(&self) -> impl Iterator<Item = NameAddr<'a>> + '_ {
+        self.values(HeaderKind::Contact).map(NameAddr::parse)
+    }
+
+    /// Record-Route values, in order (the first is the proxy nearest the receiver).
+    pub fn record_route(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.values(HeaderKind::RecordRoute)
+    }
+
+    /// Route values, in order.
+    pub fn route(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.values(HeaderKind::Route)
+    }
+
     pub fn max_forwards(&self) -> Option<u32> {
         self.header(HeaderKind::MaxForwards)
             .and_then(|v| header::parse_u32(trim(v)))
@@ -521,6 +536,24 @@ f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1
                 .contains(&Issue::ContinuationWithoutHeader { line: 2 })
         );
         assert!(m.issues.contains(&Issue::MissingHeader { name: "Via" }));
+    }
+
+    #[test]
+    fn contact_and_route_sets() {
+        let raw = b"SIP/2.0 200 OK\r\nRecord-Route: <sip:p1;lr>, <sip:p2;lr>\r\nRecord-Route: <sip:p3;lr>\r\n\
+Route: <sip:r1;lr>\r\nm: \"Bob, Jr\" <sip:bob@10.0.0.2:5060;transport=tcp>;expires=60, sip:b2@h\r\n\r\n";
+        let (m, _) = Message::parse(raw).unwrap();
+        let rr: Vec<&[u8]> = m.record_route().collect();
+        assert_eq!(
+            rr,
+            vec![&b"<sip:p1;lr>"[..], b"<sip:p2;lr>", b"<sip:p3;lr>"]
+        );
+        assert_eq!(m.route().count(), 1);
+        let contacts: Vec<NameAddr<'_>> = m.contacts().collect();
+        assert_eq!(contacts.len(), 2);
+        assert_eq!(contacts[0].display, Some(&b"Bob, Jr"[..]));
+        assert_eq!(contacts[0].uri, b"sip:bob@10.0.0.2:5060;transport=tcp");
+        assert_eq!(contacts[1].uri, b"sip:b2@h");
     }
 
     #[test]
