@@ -68,4 +68,20 @@ fn main() {
         t.elapsed().as_secs_f64(),
         engine.calls().len()
     );
+
+    // As `calls` runs it: streaming, finished calls handed out and dropped.
+    let t = Instant::now();
+    let mut src = FileSource::open(&path, 0).expect("open");
+    let mut engine = sipscope::engine::Engine::new(sipscope::engine::EngineConfig {
+        streaming: true,
+        ..Default::default()
+    });
+    let mut done = 0usize;
+    while let Some(f) = src.next_frame() {
+        engine.feed(&f);
+        done += engine.take_finished().len();
+    }
+    engine.finish();
+    done += engine.take_finished().len();
+    println!("stream: {:>8.3} s  {done} calls", t.elapsed().as_secs_f64());
 }

@@ -19,6 +19,7 @@ use crate::sip;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -85,18 +86,23 @@ pub struct EngineCounters {
 /// each message to it directly, without copying.
 struct Model {
     config: EngineConfig,
-    calls: WireMap<Box<str>, Call>,
+    /// Calls by Call-ID. The key is shared with the queues below (`Arc`): a queue entry per
+    /// message must not cost an allocation.
+    calls: WireMap<Arc<str>, Call>,
     next_seq: u64,
     /// (sip_messages, malformed) per source.
     counts: std::collections::BTreeMap<usize, (u64, u64)>,
     orphans: Vec<Orphan>,
-    /// Streaming: calls to look at again, earliest deadline first. A heap, because deadlines
-    /// are not pushed in order: a call that is not over is looked at again an idle time later,
-    /// and TCP messages completed late carry earlier times.
-    expiry: BinaryHeap<Reverse<(Timestamp, Box<str>)>>,
+    /// Streaming: when to look at a call again, one entry per message in arrival order.
+    /// Deadlines are (nearly) increasing, so a FIFO serves: O(1) and sequential in memory,
+    /// where a heap of one entry per message cost a cache miss per level on every pop.
+    linger: VecDeque<(Timestamp, Arc<str>)>,
+    /// Streaming: calls that were not over when their linger ran out (an answered call with no
+    /// BYE yet), looked at again after the idle limit. Few, and out of order: a heap.
+    idle: BinaryHeap<Reverse<(Timestamp, Arc<str>)>>,
     finished: Vec<Call>,
     /// Creation order of calls, for eviction of the oldest (entries may be stale).
-    creation: VecDeque<(u64, Box<str>)>,
+    creation: VecDeque<(u64, Arc<str>)>,
     counters: EngineCounters,
 }
 
@@ -238,7 +244,8 @@ impl Engine {
                 next_seq: 0,
                 counts: std::collections::BTreeMap::new(),
                 orphans: Vec::new(),
-                expiry: BinaryHeap::new(),
+                linger: VecDeque::new(),
+                idle: BinaryHeap::new(),
                 finished: Vec::new(),
                 creation: VecDeque::new(),
                 counters: EngineCounters::default(),
@@ -294,13 +301,8 @@ impl Engine {
         self.ingest.finish(&mut batch);
         let now = self.now;
         self.apply(now, &mut batch);
-        let model = &mut self.model;
-        if model.config.streaming {
-            let mut rest: Vec<Call> = model.calls.drain().map(|(_, c)| c).collect();
-            rest.sort_by_key(|c| c.seq);
-            model.finished.extend(rest);
-            model.expiry.clear();
-            model.creation.clear();
+        if self.model.config.streaming {
+            self.model.hand_out_all();
         }
     }
 
@@ -377,27 +379,30 @@ impl Model {
             return;
         };
         let time = msg.time;
-        if !self.calls.contains_key(&call_id) {
-            if self.calls.len() >= self.config.max_calls {
-                self.evict_oldest();
+        let key: Arc<str> = match self.calls.get_key_value(call_id.as_ref()) {
+            Some((key, _)) => key.clone(),
+            None => {
+                if self.calls.len() >= self.config.max_calls {
+                    self.evict_oldest();
+                }
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let init = init.map(|b| *b).unwrap_or_default();
+                let key: Arc<str> = Arc::from(call_id);
+                self.calls
+                    .insert(key.clone(), Call::new(key.to_string(), seq, init));
+                self.creation.push_back((seq, key.clone()));
+                key
             }
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let init = init.map(|b| *b).unwrap_or_default();
-            self.calls
-                .insert(call_id.clone(), Call::new(call_id.to_string(), seq, init));
-            self.creation.push_back((seq, call_id.clone()));
-        }
-        if let Some(call) = self.calls.get_mut(&call_id) {
+        };
+        if let Some(call) = self.calls.get_mut(&key) {
             let before = call.dropped_messages;
             call.add(msg, self.config.max_messages_per_call);
             self.counters.messages_dropped += call.dropped_messages - before;
         }
         if self.config.streaming {
-            self.expiry.push(Reverse((
-                time.saturating_add_millis(self.config.linger_ms),
-                call_id,
-            )));
+            self.linger
+                .push_back((time.saturating_add_millis(self.config.linger_ms), key));
         }
     }
 
@@ -419,40 +424,58 @@ impl Model {
 
     /// Streaming: hands out calls whose timers have run out.
     fn expire(&mut self, now: Timestamp) {
-        while let Some(Reverse((deadline, _))) = self.expiry.peek() {
-            if *deadline > now {
-                break;
-            }
-            let Some(Reverse((_, id))) = self.expiry.pop() else {
-                break;
-            };
-            let Some(call) = self.calls.get(&id) else {
-                continue;
-            };
-            let last = call.end();
-            let quiet_for = now.0.saturating_sub(last.0);
-            if quiet_for < self.config.linger_ms.saturating_mul(1_000_000) {
-                continue; // newer activity has its own entry further back
-            }
-            let idle_over = quiet_for >= self.config.idle_ms.saturating_mul(1_000_000);
-            if call.is_over(now) || idle_over {
-                if let Some(call) = self.calls.remove(&id) {
-                    self.finished.push(call);
-                }
-                // The creation order (for eviction) keeps entries of calls already handed
-                // out; drop them once they outnumber the live calls, so it stays bounded.
-                if self.creation.len() > 2 * self.calls.len() + 1024 {
-                    let calls = &self.calls;
-                    self.creation
-                        .retain(|(seq, id)| calls.get(id).is_some_and(|c| c.seq == *seq));
-                }
+        loop {
+            let id = if self.linger.front().is_some_and(|(d, _)| *d <= now) {
+                self.linger.pop_front().map(|(_, id)| id)
+            } else if self.idle.peek().is_some_and(|Reverse((d, _))| *d <= now) {
+                self.idle.pop().map(|Reverse((_, id))| id)
             } else {
-                // Not over yet (an answered call without BYE): look again when it has been
-                // idle for long enough.
-                let again = last.saturating_add_millis(self.config.idle_ms);
-                self.expiry.push(Reverse((again, id)));
+                break;
+            };
+            if let Some(id) = id {
+                self.revisit(id, now);
             }
         }
+    }
+
+    /// A call's timer ran out: hand it out if it is over, else look again later.
+    fn revisit(&mut self, id: Arc<str>, now: Timestamp) {
+        let Some(call) = self.calls.get(&id) else {
+            return; // already handed out or evicted
+        };
+        let last = call.end();
+        let quiet_for = now.0.saturating_sub(last.0);
+        if quiet_for < self.config.linger_ms.saturating_mul(1_000_000) {
+            return; // newer activity has its own entry further back
+        }
+        let idle_over = quiet_for >= self.config.idle_ms.saturating_mul(1_000_000);
+        if call.is_over(now) || idle_over {
+            if let Some(call) = self.calls.remove(&id) {
+                self.finished.push(call);
+            }
+            // The creation order (for eviction) keeps entries of calls already handed out;
+            // drop them once they outnumber the live calls, so it stays bounded.
+            if self.creation.len() > 2 * self.calls.len() + 1024 {
+                let calls = &self.calls;
+                self.creation
+                    .retain(|(seq, id)| calls.get(id).is_some_and(|c| c.seq == *seq));
+            }
+        } else {
+            // Not over yet (an answered call without BYE): look again when it has been idle
+            // for long enough.
+            let again = last.saturating_add_millis(self.config.idle_ms);
+            self.idle.push(Reverse((again, id)));
+        }
+    }
+
+    /// End of input in streaming mode: every call left is handed out, oldest first.
+    fn hand_out_all(&mut self) {
+        let mut rest: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
+        rest.sort_by_key(|c| c.seq);
+        self.finished.extend(rest);
+        self.linger.clear();
+        self.idle.clear();
+        self.creation.clear();
     }
 }
 
@@ -520,12 +543,7 @@ pub fn run_pipelined(
     result?;
     // What `finish` does after the last frame, minus the flush the reader already did.
     if engine.model.config.streaming {
-        let model = &mut engine.model;
-        let mut rest: Vec<Call> = model.calls.drain().map(|(_, c)| c).collect();
-        rest.sort_by_key(|c| c.seq);
-        model.finished.extend(rest);
-        model.expiry.clear();
-        model.creation.clear();
+        engine.model.hand_out_all();
     }
     each(&mut engine, source.progress().0)?;
     Ok(engine)
