@@ -379,8 +379,14 @@ impl Model {
             return;
         };
         let time = msg.time;
-        let key: Arc<str> = match self.calls.get_key_value(call_id.as_ref()) {
-            Some((key, _)) => key.clone(),
+        let max_messages = self.config.max_messages_per_call;
+        // One lookup per message: the call keeps its own (shared) Call-ID for the queues.
+        let (key, dropped) = match self.calls.get_mut(call_id.as_ref()) {
+            Some(call) => {
+                let before = call.dropped_messages;
+                call.add(msg, max_messages);
+                (call.call_id.clone(), call.dropped_messages - before)
+            }
             None => {
                 if self.calls.len() >= self.config.max_calls {
                     self.evict_oldest();
@@ -389,17 +395,15 @@ impl Model {
                 self.next_seq += 1;
                 let init = init.map(|b| *b).unwrap_or_default();
                 let key: Arc<str> = Arc::from(call_id);
-                self.calls
-                    .insert(key.clone(), Call::new(key.to_string(), seq, init));
+                let mut call = Call::new(key.clone(), seq, init);
+                call.add(msg, max_messages);
+                let dropped = call.dropped_messages;
+                self.calls.insert(key.clone(), call);
                 self.creation.push_back((seq, key.clone()));
-                key
+                (key, dropped)
             }
         };
-        if let Some(call) = self.calls.get_mut(&key) {
-            let before = call.dropped_messages;
-            call.add(msg, self.config.max_messages_per_call);
-            self.counters.messages_dropped += call.dropped_messages - before;
-        }
+        self.counters.messages_dropped += dropped;
         if self.config.streaming {
             self.linger
                 .push_back((time.saturating_add_millis(self.config.linger_ms), key));
@@ -588,7 +592,7 @@ Content-Length: 0\r\n\r\n"
         let mut engine = Engine::new(EngineConfig::default());
         engine.feed(&udp_frame(payload.as_bytes()).as_frame());
         engine.finish();
-        let ids: Vec<&str> = engine.calls().iter().map(|c| c.call_id.as_str()).collect();
+        let ids: Vec<&str> = engine.calls().iter().map(|c| &*c.call_id).collect();
         assert_eq!(ids, vec!["one", "two"]);
         assert_eq!(
             engine.source_stats(0, "t", Default::default()).sip_messages,

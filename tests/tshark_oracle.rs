@@ -141,7 +141,7 @@ fn ours(path: &Path) -> PerFrame {
                 .method()
                 .map(str::to_string)
                 .unwrap_or_else(|| m.status().unwrap_or(0).to_string());
-            add(m.packet, Some(&call.call_id), label);
+            add(m.packet, Some(&*call.call_id), label);
         }
     }
     for o in engine.orphans() {

@@ -50,10 +50,6 @@ impl FrameSource for MergedSource {
         self.current.as_ref().map(OwnedFrame::as_frame)
     }
 
-    fn source_count(&self) -> usize {
-        self.sources.len()
-    }
-
     fn damage(&self, source: usize) -> CaptureDamage {
         self.sources
             .get(source)

@@ -157,11 +157,6 @@ pub trait FrameSource {
     /// borrows the source until the next call.
     fn next_frame(&mut self) -> Option<Frame<'_>>;
 
-    /// How many sources this one merges (1 for a single file).
-    fn source_count(&self) -> usize {
-        1
-    }
-
     /// Damage met so far, per source index.
     fn damage(&self, source: usize) -> CaptureDamage;
 

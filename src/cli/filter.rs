@@ -109,7 +109,7 @@ impl Filters {
 
 impl Matcher {
     pub fn matches(&self, call: &Call, now: Timestamp) -> bool {
-        if self.call.as_ref().is_some_and(|id| *id != call.call_id) {
+        if self.call.as_ref().is_some_and(|id| **id != *call.call_id) {
             return false;
         }
         if self

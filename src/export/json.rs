@@ -148,7 +148,7 @@ impl Serialize for CallView<'_> {
         let c = self.call;
         let sum = c.summary(self.now);
         let mut map = s.serialize_map(None)?;
-        map.serialize_entry("call_id", &c.call_id)?;
+        map.serialize_entry("call_id", &*c.call_id)?;
         map.serialize_entry("first_method", c.first_method())?;
         map.serialize_entry("from", &party(&c.from))?;
         map.serialize_entry("to", &party(&c.to))?;

@@ -35,7 +35,7 @@ impl CallRow {
         CallRow {
             index,
             start: call.start().to_rfc3339(),
-            call_id: call.call_id.clone(),
+            call_id: call.call_id.to_string(),
             from: who(&call.from),
             to: who(&call.to),
             first_method: call.first_method().to_string(),

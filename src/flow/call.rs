@@ -85,7 +85,8 @@ pub struct CallSummary {
 
 #[derive(Debug, Clone)]
 pub struct Call {
-    pub call_id: String,
+    /// Shared with the engine's call table and timer queues.
+    pub call_id: std::sync::Arc<str>,
     /// Order of creation in the engine, for stable output.
     pub seq: u64,
     pub messages: Vec<SipMessage>,
@@ -134,7 +135,7 @@ impl CallInit {
 }
 
 impl Call {
-    pub fn new(call_id: String, seq: u64, init: CallInit) -> Call {
+    pub fn new(call_id: std::sync::Arc<str>, seq: u64, init: CallInit) -> Call {
         Call {
             call_id,
             seq,
@@ -209,7 +210,6 @@ impl Call {
             ack: None,
             acknowledges: None,
             in_dialog: request && msg.to_tag.is_some(),
-            from_tag: msg.from_tag.clone(),
         });
         self.tx_index.insert(key, id);
         id
@@ -381,9 +381,6 @@ impl Call {
                     },
                     method: method.into(),
                     messages: Vec::new(),
-                    created: msg.time,
-                    confirmed: status.filter(|s| *s >= 200).map(|_| msg.time),
-                    terminated: None,
                 });
                 self.dialog_index.insert(key, id);
                 id
@@ -395,7 +392,6 @@ impl Call {
             (Some("BYE"), _) => {
                 // §15.1: the session is over for the sender as soon as it sends BYE.
                 d.state = DialogState::Terminated;
-                d.terminated.get_or_insert(msg.time);
             }
             (None, Some(s))
                 if (200..300).contains(&s)
@@ -403,15 +399,12 @@ impl Call {
                     && d.state == DialogState::Early =>
             {
                 d.state = DialogState::Confirmed;
-                d.confirmed = Some(msg.time);
             }
             (None, Some(481)) => {
                 d.state = DialogState::Terminated;
-                d.terminated.get_or_insert(msg.time);
             }
             (None, Some(s)) if s >= 300 && method == "INVITE" && d.state == DialogState::Early => {
                 d.state = DialogState::Terminated;
-                d.terminated.get_or_insert(msg.time);
             }
             _ => {}
         }
@@ -426,7 +419,6 @@ impl Call {
                 .filter(|d| d.state == DialogState::Early && d.local_tag == ft)
             {
                 d.state = DialogState::Terminated;
-                d.terminated.get_or_insert(msg.time);
             }
         }
         Some(id)

@@ -2,7 +2,6 @@
 //! so the key here is the tag pair, unordered (in-dialog requests from the callee swap From
 //! and To). Forking gives several dialogs, one per To tag.
 
-use crate::capture::Timestamp;
 use compact_str::CompactString;
 use serde::Serialize;
 
@@ -28,9 +27,6 @@ pub struct Dialog {
     /// The method that created it (INVITE, SUBSCRIBE, REFER, or what first showed both tags).
     pub method: CompactString,
     pub messages: Vec<usize>,
-    pub created: Timestamp,
-    pub confirmed: Option<Timestamp>,
-    pub terminated: Option<Timestamp>,
 }
 
 /// Unordered pair of tags: the same dialog whichever side sends.

@@ -158,10 +158,7 @@ impl SipMessage {
             size: msg.raw.len().min(u32::MAX as usize) as u32,
             extra: {
                 // A malformed message keeps its bytes always: they are the evidence, and rare.
-                let malformed = msg
-                    .issues
-                    .iter()
-                    .any(|i| !matches!(i, Issue::LfLineEndings));
+                let malformed = msg.issues.iter().any(Issue::is_malformed);
                 let raw = (keep_raw || malformed).then(|| msg.raw.to_vec().into_boxed_slice());
                 let any = reason_header.is_some()
                     || warning.is_some()
@@ -245,8 +242,6 @@ impl SipMessage {
 
     /// True for issues that make the message malformed (not just unusual).
     pub fn is_malformed(&self) -> bool {
-        self.issues()
-            .iter()
-            .any(|i| !matches!(i, Issue::LfLineEndings))
+        self.issues().iter().any(Issue::is_malformed)
     }
 }

@@ -81,7 +81,6 @@ pub struct Transaction {
     pub acknowledges: Option<usize>,
     /// The request carried a To tag (in-dialog request).
     pub in_dialog: bool,
-    pub from_tag: Option<CompactString>,
 }
 
 impl Transaction {

@@ -95,10 +95,6 @@ impl StreamFramer {
         }
     }
 
-    pub fn buffered(&self) -> usize {
-        self.buf.len()
-    }
-
     /// Bytes were lost before the next ones: drop any partial message and resynchronise.
     pub fn gap(&mut self, stats: &mut FramerStats) {
         stats.skipped_bytes += self.buf.len() as u64;

@@ -72,35 +72,6 @@ impl HeaderKind {
             .find(|(n, _)| name.eq_ignore_ascii_case(n))
             .map_or(Other, |(_, k)| *k)
     }
-
-    /// The canonical long name for compact-form expansion in displays.
-    pub fn compact_expansion(name: &[u8]) -> Option<&'static str> {
-        if name.len() != 1 {
-            return None;
-        }
-        Some(match name.first()?.to_ascii_lowercase() {
-            b'i' => "Call-ID",
-            b'f' => "From",
-            b't' => "To",
-            b'v' => "Via",
-            b'm' => "Contact",
-            b'l' => "Content-Length",
-            b'c' => "Content-Type",
-            b'k' => "Supported",
-            b's' => "Subject",
-            b'e' => "Content-Encoding",
-            b'o' => "Event",
-            b'r' => "Refer-To",
-            b'u' => "Allow-Events",
-            b'x' => "Session-Expires",
-            b'y' => "Identity",
-            b'b' => "Referred-By",
-            b'a' => "Accept-Contact",
-            b'j' => "Reject-Contact",
-            b'd' => "Request-Disposition",
-            _ => return None,
-        })
-    }
 }
 
 /// True for the whitespace that may appear inside a (possibly folded) header value.
@@ -117,91 +88,79 @@ pub fn trim(v: &[u8]) -> &[u8] {
 
 /// Splits a header value on top-level commas: not inside quotes or angle brackets. Used for
 /// headers that may carry several values in one line (Via, Contact, Route, Record-Route).
-/// Allocation-free: it runs for every Via of every message.
-pub fn split_commas(v: &[u8]) -> SplitCommas<'_> {
-    SplitCommas { rest: Some(v) }
+pub fn split_commas(v: &[u8]) -> Split<'_> {
+    Split {
+        rest: Some(v),
+        delim: b',',
+        brackets: true,
+    }
 }
 
-pub struct SplitCommas<'a> {
+/// Iterates `;name=value` parameters (value optional, both trimmed).
+pub fn params(v: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    Split {
+        rest: Some(v),
+        delim: b';',
+        brackets: false,
+    }
+    .map(|p| match memchr::memchr(b'=', p) {
+        Some(eq) => (
+            trim(p.get(..eq).unwrap_or(&[])),
+            Some(trim(p.get(eq + 1..).unwrap_or(&[]))),
+        ),
+        None => (p, None),
+    })
+}
+
+/// The pieces of a header value between top-level `delim` bytes: not inside quotes (with `\`
+/// escapes) nor, with `brackets`, inside `<...>`. Trimmed; empty pieces are skipped.
+/// Allocation-free: it runs for every Via and every parameter list of every message.
+pub struct Split<'a> {
     rest: Option<&'a [u8]>,
+    delim: u8,
+    brackets: bool,
 }
 
-impl<'a> Iterator for SplitCommas<'a> {
+impl<'a> Split<'a> {
+    /// Where the next top-level delimiter is, scanning from `from` (a quote or a bracket
+    /// before which there is no delimiter).
+    fn next_delim(&self, v: &[u8], from: usize) -> Option<usize> {
+        let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
+        for (i, &b) in v.iter().enumerate().skip(from) {
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match b {
+                b'\\' if in_quote => escaped = true,
+                b'"' => in_quote = !in_quote,
+                b'<' if self.brackets && !in_quote => in_angle = true,
+                b'>' if self.brackets && !in_quote => in_angle = false,
+                _ if b == self.delim && !in_quote && !in_angle => return Some(i),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+impl<'a> Iterator for Split<'a> {
     type Item = &'a [u8];
     fn next(&mut self) -> Option<&'a [u8]> {
         loop {
             let v = self.rest?;
-            // Fast path: most values have no comma, quote or bracket at all.
-            if memchr::memchr3(b',', b'"', b'<', v).is_none() {
-                self.rest = None;
-                let part = trim(v);
-                return (!part.is_empty()).then_some(part);
-            }
-            let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
-            let mut cut = None;
-            for (i, &b) in v.iter().enumerate() {
-                if escaped {
-                    escaped = false;
-                    continue;
-                }
-                match b {
-                    b'\\' if in_quote => escaped = true,
-                    b'"' => in_quote = !in_quote,
-                    b'<' if !in_quote => in_angle = true,
-                    b'>' if !in_quote => in_angle = false,
-                    b',' if !in_quote && !in_angle => {
-                        cut = Some(i);
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            let part = match cut {
-                Some(i) => {
-                    self.rest = v.get(i + 1..);
-                    v.get(..i).unwrap_or(&[])
-                }
-                None => {
-                    self.rest = None;
-                    v
-                }
+            // Fast path: jump to the first delimiter, quote or bracket; only a quote or a
+            // bracket before the delimiter needs the byte-by-byte scan.
+            let first = if self.brackets {
+                memchr::memchr3(self.delim, b'"', b'<', v)
+            } else {
+                memchr::memchr2(self.delim, b'"', v)
             };
-            let part = trim(part);
-            if !part.is_empty() {
-                return Some(part);
-            }
-        }
-    }
-}
-
-/// Iterates `;name=value` parameters (value optional, both trimmed). Allocation-free.
-pub fn params(v: &[u8]) -> Params<'_> {
-    Params { rest: Some(v) }
-}
-
-pub struct Params<'a> {
-    rest: Option<&'a [u8]>,
-}
-
-impl<'a> Iterator for Params<'a> {
-    type Item = (&'a [u8], Option<&'a [u8]>);
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let v = self.rest?;
-            // Jump from one ';' or '"' to the next instead of walking every byte.
-            let mut in_quote = false;
-            let mut cut = None;
-            let mut at = 0;
-            while let Some(p) = v.get(at..).and_then(|r| memchr::memchr2(b';', b'"', r)) {
-                let i = at + p;
-                if v.get(i) == Some(&b'"') {
-                    in_quote = !in_quote;
-                } else if !in_quote {
-                    cut = Some(i);
-                    break;
-                }
-                at = i + 1;
-            }
+            let cut = match first {
+                Some(i) if v.get(i) == Some(&self.delim) => Some(i),
+                Some(i) => self.next_delim(v, i),
+                None => None,
+            };
             let piece = match cut {
                 Some(i) => {
                     self.rest = v.get(i + 1..);
@@ -212,17 +171,10 @@ impl<'a> Iterator for Params<'a> {
                     v
                 }
             };
-            let p = trim(piece);
-            if p.is_empty() {
-                continue;
+            let piece = trim(piece);
+            if !piece.is_empty() {
+                return Some(piece);
             }
-            return Some(match memchr::memchr(b'=', p) {
-                Some(eq) => (
-                    trim(p.get(..eq).unwrap_or(&[])),
-                    Some(trim(p.get(eq + 1..).unwrap_or(&[]))),
-                ),
-                None => (p, None),
-            });
         }
     }
 }
@@ -433,7 +385,6 @@ mod tests {
         assert_eq!(HeaderKind::of(b"v"), HeaderKind::Via);
         assert_eq!(HeaderKind::of(b"l"), HeaderKind::ContentLength);
         assert_eq!(HeaderKind::of(b"k"), HeaderKind::Other);
-        assert_eq!(HeaderKind::compact_expansion(b"x"), Some("Session-Expires"));
         assert_eq!(HeaderKind::of(b"X-CID"), HeaderKind::XCallId);
     }
 
@@ -476,6 +427,20 @@ mod tests {
             split_commas(br#""a, b" <sip:x@y;p=1,2>, <sip:z@w> , sip:q@r"#).collect();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[2], b"sip:q@r");
+    }
+
+    #[test]
+    fn params_respect_quotes() {
+        let p: Vec<(&[u8], Option<&[u8]>)> = params(br#";a=1 ; b="x;y" ;;lr; C = 2"#).collect();
+        assert_eq!(
+            p,
+            vec![
+                (&b"a"[..], Some(&b"1"[..])),
+                (b"b", Some(br#""x;y""#)),
+                (b"lr", None),
+                (b"C", Some(b"2")),
+            ]
+        );
     }
 
     #[test]

@@ -42,6 +42,14 @@ pub enum Issue {
     MissingHeader { name: &'static str },
 }
 
+impl Issue {
+    /// Whether the issue makes the message malformed, not merely unusual (LF-only line ends
+    /// are accepted by most stacks).
+    pub fn is_malformed(&self) -> bool {
+        !matches!(self, Issue::LfLineEndings)
+    }
+}
+
 /// Why bytes are not a SIP message at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -360,14 +368,6 @@ impl<'a> Message<'a> {
             .flat_map(|h| header::split_commas(h.value))
     }
 
-    /// A header by its name (case-insensitive, long form only).
-    pub fn header_named(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| h.value)
-    }
-
     pub fn is_request(&self) -> bool {
         matches!(self.start, StartLine::Request { .. })
     }
@@ -494,7 +494,8 @@ f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1
         assert_eq!(m.via_count(), 2);
         assert_eq!(m.call_id(), Some(&b"abc"[..]));
         assert_eq!(m.to().unwrap().tag, Some(&b"2"[..]));
-        assert_eq!(trim(m.header_named("subject").unwrap()), b"hello\n\tworld");
+        let subject = m.headers.iter().find(|h| h.name == b"Subject").unwrap();
+        assert_eq!(trim(subject.value), b"hello\n\tworld");
         assert_eq!(m.issues, vec![Issue::LfLineEndings]);
     }
 

@@ -110,18 +110,6 @@ impl SdpSummary {
         }
         seen_sdp.then_some(summary)
     }
-
-    /// Payload types common to two summaries' first audio streams (RFC 3264 §6).
-    pub fn common_formats(&self, other: &SdpSummary) -> Vec<String> {
-        let (Some(a), Some(b)) = (self.media.first(), other.media.first()) else {
-            return Vec::new();
-        };
-        a.formats
-            .iter()
-            .filter(|f| b.formats.contains(f))
-            .cloned()
-            .collect()
-    }
 }
 
 #[cfg(test)]
