@@ -18,6 +18,7 @@ pub(crate) type WireMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 
 pub mod capture;
 pub mod cli;
+pub mod diagnose;
 pub mod engine;
 pub mod export;
 pub mod flow;

@@ -7,6 +7,8 @@
 //! Used by `examples/gen-capture.rs`, the benchmarks and the large-scale tests. Not used by the
 //! analyzer itself.
 
+pub mod script;
+
 use etherparse::PacketBuilder;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -17,6 +17,8 @@ Examples:
   sipscope calls a.pcap b.pcapng.gz --status 4xx     failed calls across two files, merged in time
   sipscope calls trace.pcap --format csv > calls.csv
   sipscope flow trace.pcap --call 1-4242@127.0.0.1   the call as a text ladder
+  sipscope diagnose trace.pcap                       why calls failed, anomalies with evidence
+  sipscope stats trace.pcap --format json            counts, answer-seizure ratio, PDD
   sipscope export trace.pcap --format json -o calls.json --raw
   tcpdump -w - port 5060 | sipscope export - --format ndjson";
 
@@ -47,6 +49,12 @@ enum Command {
     /// Call flows as JSON (one document) or NDJSON (one call per line, streamed).
     #[command(after_help = EXAMPLES)]
     Export(ExportArgs),
+    /// Why calls failed: a verdict per call, then each anomaly with its evidence.
+    #[command(after_help = EXAMPLES)]
+    Diagnose(DiagnoseArgs),
+    /// Statistics: messages by method and status, outcomes, anomalies, ASR, PDD, setup time.
+    #[command(after_help = EXAMPLES)]
+    Stats(StatsArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -66,6 +74,60 @@ struct InputArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    #[command(flatten)]
+    thresholds: Thresholds,
+}
+
+/// Thresholds of the anomaly rules (see docs/anomalies.md).
+#[derive(Args, Debug, Clone)]
+struct Thresholds {
+    /// RFC 3261 timer T1 in milliseconds; transactions may wait 64·T1 (Timers B, F, H).
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=60_000))]
+    t1: i64,
+    /// Post-dial delay (INVITE to first 18x) above which a call is `slow_setup`, seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pdd_threshold: f64,
+    /// Setup time (INVITE to 2xx) above which a call is `slow_setup`, seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    setup_threshold: f64,
+}
+
+impl Thresholds {
+    fn config(&self) -> crate::diagnose::DiagnoseConfig {
+        crate::diagnose::DiagnoseConfig {
+            t1_ms: self.t1,
+            pdd_threshold: self.pdd_threshold,
+            setup_threshold: self.setup_threshold,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct DiagnoseArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+    /// List clean calls too (by default they are only counted).
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+struct StatsArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ReportFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -135,6 +197,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Calls(args)) => calls(args),
         Some(Command::Flow(args)) => flow(args),
         Some(Command::Export(args)) => export(args),
+        Some(Command::Diagnose(args)) => diagnose(args),
+        Some(Command::Stats(args)) => stats(args),
         None => calls(cli.default),
     }
 }
@@ -362,7 +426,10 @@ fn export(args: ExportArgs) -> Result<()> {
         )),
         None => Box::new(stdout_writer()),
     };
-    let opts = json::JsonOptions { raw: args.raw };
+    let opts = json::JsonOptions {
+        raw: args.raw,
+        diagnose: args.input.thresholds.config(),
+    };
     match args.format {
         ExportFormat::Json => {
             let engine = analyse(
@@ -410,5 +477,106 @@ fn export(args: ExportArgs) -> Result<()> {
             report(&sources(&engine, &inputs), &engine);
         }
     }
+    Ok(())
+}
+
+/// `1974` → `1,974`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn diagnose(args: DiagnoseArgs) -> Result<()> {
+    use crate::diagnose::diagnose as run_rules;
+    let matcher = args.input.filters.compile()?;
+    let mut inputs = open(&args.input)?;
+    let rules = args.input.thresholds.config();
+    // Streaming: each call is diagnosed when it is over, and only its report is kept.
+    let mut reports: Vec<(u64, crate::export::diagnosis::Report)> = Vec::new();
+    let mut clean = 0u64;
+    let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
+        let d = run_rules(&call, now, &rules);
+        if d.is_clean() && !args.all {
+            clean += 1;
+        } else {
+            clean += u64::from(d.is_clean());
+            reports.push((
+                call.seq,
+                crate::export::diagnosis::Report::new(&call, now, d),
+            ));
+        }
+        Ok(())
+    })?;
+    reports.sort_by_key(|(seq, _)| *seq);
+    let stats = sources(&engine, &inputs);
+    let mut out = stdout_writer();
+    match args.format {
+        ReportFormat::Text => {
+            for (_, r) in &reports {
+                r.write_text(&mut out)?;
+                writeln!(out)?;
+            }
+            let total = reports.len() as u64 + if args.all { 0 } else { clean };
+            writeln!(
+                out,
+                "{} call{} clean, {} with a failure or an anomaly",
+                thousands(clean),
+                if clean == 1 { "" } else { "s" },
+                thousands(total - clean)
+            )?;
+        }
+        ReportFormat::Json => {
+            let calls: Vec<&crate::export::diagnosis::Report> =
+                reports.iter().map(|(_, r)| r).collect();
+            let doc = serde_json::json!({
+                "version": json::VERSION,
+                "generator": json::generator(),
+                "sources": stats,
+                "calls": calls,
+                "clean_calls": clean,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    report(&stats, &engine);
+    Ok(())
+}
+
+fn stats(args: StatsArgs) -> Result<()> {
+    let matcher = args.input.filters.compile()?;
+    let mut inputs = open(&args.input)?;
+    let rules = args.input.thresholds.config();
+    let mut totals = crate::diagnose::stats::Stats::default();
+    let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
+        let d = crate::diagnose::diagnose(&call, now, &rules);
+        totals.add(&call, &call.summary(now), &d);
+        Ok(())
+    })?;
+    let stats = sources(&engine, &inputs);
+    let mut out = stdout_writer();
+    match args.format {
+        ReportFormat::Text => crate::export::diagnosis::write_stats(&totals.report(), &mut out)?,
+        ReportFormat::Json => {
+            let doc = serde_json::json!({
+                "version": json::VERSION,
+                "generator": json::generator(),
+                "sources": stats,
+                "stats": totals.report(),
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    report(&stats, &engine);
     Ok(())
 }

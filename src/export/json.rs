@@ -20,6 +20,8 @@ pub fn generator() -> String {
 pub struct JsonOptions {
     /// Include each message's raw text.
     pub raw: bool,
+    /// Thresholds of the anomaly rules.
+    pub diagnose: crate::diagnose::DiagnoseConfig,
 }
 
 #[derive(Serialize)]
@@ -203,9 +205,10 @@ impl Serialize for CallView<'_> {
             })
             .collect();
         map.serialize_entry("dialogs", &dialogs)?;
-        // Filled by the diagnosis rules; each item will be {kind, severity, summary,
-        // messages, reference}.
-        map.serialize_entry("anomalies", &[] as &[u8])?;
+        let diagnosis = crate::diagnose::diagnose(c, self.now, &self.opts.diagnose);
+        map.serialize_entry("anomalies", &diagnosis.anomalies)?;
+        map.serialize_entry("verdict", &diagnosis.verdict)?;
+        map.serialize_entry("hops", &diagnosis.hops)?;
         map.end()
     }
 }

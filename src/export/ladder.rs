@@ -23,13 +23,15 @@ pub struct Arrow {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
-    /// One column per endpoint address:port, in the order they appear.
+    /// One column per endpoint address:port, in hop-graph order (caller left, proxies in
+    /// path order, callee right; then endpoints seen only in responses).
     pub columns: Vec<SocketAddr>,
     pub arrows: Vec<Arrow>,
 }
 
 pub fn layout(call: &Call) -> Layout {
-    let mut columns: Vec<SocketAddr> = Vec::new();
+    // Columns in hop-graph order: caller left, proxies in path order, callee right.
+    let mut columns: Vec<SocketAddr> = crate::diagnose::HopGraph::build(call).endpoints;
     let col = |a: SocketAddr, columns: &mut Vec<SocketAddr>| -> usize {
         match columns.iter().position(|c| *c == a) {
             Some(i) => i,

@@ -43,6 +43,8 @@ pub struct SipMessage {
     pub from_tag: Option<CompactString>,
     pub to_tag: Option<CompactString>,
     pub max_forwards: Option<u32>,
+    /// The first Contact's host when it is an IP address literal.
+    pub contact_ip: Option<std::net::IpAddr>,
     pub has_credentials: bool,
     pub size: u32,
     /// What most messages do not have, boxed so that the common record stays small.
@@ -62,6 +64,14 @@ pub struct Extra {
     pub sdp_body: Option<Box<[u8]>>,
     pub issues: Vec<Issue>,
     pub raw: Option<Box<[u8]>>,
+    /// RFC 3262: the RSeq of a provisional response sent reliably (`Require: 100rel`).
+    pub rseq: Option<u32>,
+    /// RFC 3262: a PRACK's RAck (response number, CSeq number, method).
+    pub rack: Option<(u32, u32, CompactString)>,
+    /// RFC 4028: Session-Expires delta seconds and refresher (uac/uas), and Min-SE.
+    pub session_expires: Option<(u32, Option<CompactString>)>,
+    pub min_se: Option<u32>,
+    pub retry_after: Option<u32>,
 }
 
 /// Longest header value kept in the model; longer values are cut (the raw bytes keep all).
@@ -98,6 +108,16 @@ impl SipMessage {
         let mut via_count: usize = 0;
         let (mut from, mut to, mut cseq, mut max_forwards) = (None, None, None, None);
         let (mut reason_header, mut warning, mut has_credentials) = (None, None, false);
+        let (mut contact_ip, mut requires_100rel, mut rseq, mut rack) = (None, false, None, None);
+        let (mut session_expires, mut min_se, mut retry_after) = (None, None, None);
+        let number = |v: &[u8]| {
+            let v = sip::header::trim(v);
+            let end = v
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(v.len());
+            sip::header::parse_u32(v.get(..end).unwrap_or(v))
+        };
         for h in &msg.headers {
             match h.kind {
                 sip::HeaderKind::Via => {
@@ -122,6 +142,41 @@ impl SipMessage {
                 sip::HeaderKind::Warning if warning.is_none() => warning = Some(boxed(h.value)),
                 sip::HeaderKind::Authorization | sip::HeaderKind::ProxyAuthorization => {
                     has_credentials = true
+                }
+                sip::HeaderKind::Contact if contact_ip.is_none() => {
+                    contact_ip = sip::header::split_commas(h.value)
+                        .next()
+                        .and_then(|c| sip::NameAddr::parse(c).host().and_then(sip::header::ip_of))
+                }
+                sip::HeaderKind::Require => {
+                    requires_100rel |= sip::header::split_commas(h.value)
+                        .any(|t| sip::header::trim(t).eq_ignore_ascii_case(b"100rel"))
+                }
+                sip::HeaderKind::RSeq if rseq.is_none() => rseq = number(h.value),
+                sip::HeaderKind::RAck if rack.is_none() => {
+                    // `RAck: 776656 1 INVITE` (response number, CSeq number, method).
+                    let mut parts = h
+                        .value
+                        .split(|b| sip::header::is_lws(*b))
+                        .filter(|p| !p.is_empty());
+                    if let (Some(r), Some(c), Some(m)) = (parts.next(), parts.next(), parts.next())
+                        && let (Some(r), Some(c)) = (number(r), number(c))
+                    {
+                        rack = Some((r, c, text(m)));
+                    }
+                }
+                sip::HeaderKind::SessionExpires if session_expires.is_none() => {
+                    let semi = memchr::memchr(b';', h.value).unwrap_or(h.value.len());
+                    let refresher = sip::header::params(h.value.get(semi..).unwrap_or(&[]))
+                        .find(|(n, _)| n.eq_ignore_ascii_case(b"refresher"))
+                        .and_then(|(_, v)| v)
+                        .map(text);
+                    session_expires =
+                        number(h.value.get(..semi).unwrap_or(&[])).map(|n| (n, refresher));
+                }
+                sip::HeaderKind::MinSe if min_se.is_none() => min_se = number(h.value),
+                sip::HeaderKind::RetryAfter if retry_after.is_none() => {
+                    retry_after = number(h.value)
                 }
                 _ => {}
             }
@@ -154,17 +209,24 @@ impl SipMessage {
             from_tag: from.and_then(|f| f.tag).map(text),
             to_tag: to.and_then(|t| t.tag).map(text),
             max_forwards,
+            contact_ip,
             has_credentials,
             size: msg.raw.len().min(u32::MAX as usize) as u32,
             extra: {
                 // A malformed message keeps its bytes always: they are the evidence, and rare.
                 let malformed = msg.issues.iter().any(Issue::is_malformed);
                 let raw = (keep_raw || malformed).then(|| msg.raw.to_vec().into_boxed_slice());
+                let rseq = rseq.filter(|_| requires_100rel);
                 let any = reason_header.is_some()
                     || warning.is_some()
                     || sdp_body.is_some()
                     || !msg.issues.is_empty()
-                    || raw.is_some();
+                    || raw.is_some()
+                    || rseq.is_some()
+                    || rack.is_some()
+                    || session_expires.is_some()
+                    || min_se.is_some()
+                    || retry_after.is_some();
                 any.then(|| {
                     Box::new(Extra {
                         reason_header,
@@ -172,6 +234,11 @@ impl SipMessage {
                         sdp_body,
                         issues: msg.issues.to_vec(),
                         raw,
+                        rseq,
+                        rack,
+                        session_expires,
+                        min_se,
+                        retry_after,
                     })
                 })
             },
@@ -219,6 +286,27 @@ impl SipMessage {
 
     pub fn warning(&self) -> Option<&str> {
         self.extra.as_ref()?.warning.as_deref()
+    }
+
+    /// The rarer fields (RFC 3262 and RFC 4028 headers among them), when present.
+    pub fn extra(&self) -> Option<&Extra> {
+        self.extra.as_deref()
+    }
+
+    /// The request URI of a request.
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Request { uri, .. } => Some(uri),
+            Kind::Response { .. } => None,
+        }
+    }
+
+    /// The reason phrase of a response.
+    pub fn reason_phrase(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Response { reason, .. } => Some(reason),
+            Kind::Request { .. } => None,
+        }
     }
 
     /// What was wrong or unusual in the message.

@@ -21,6 +21,15 @@ pub enum HeaderKind {
     Authorization,
     ProxyAuthorization,
     XCallId,
+    /// RFC 3262: `Require: 100rel` with `RSeq` makes a provisional response reliable; PRACK
+    /// answers it with `RAck`.
+    Require,
+    RSeq,
+    RAck,
+    /// RFC 4028 session timers.
+    SessionExpires,
+    MinSe,
+    RetryAfter,
     Other,
 }
 
@@ -40,8 +49,9 @@ impl HeaderKind {
                 b'm' => Contact,
                 b'l' => ContentLength,
                 b'c' => ContentType,
+                b'x' => SessionExpires,
                 // k Supported, s Subject, e Content-Encoding, o Event, r Refer-To,
-                // u Allow-Events, x Session-Expires, y Identity, b Referred-By,
+                // u Allow-Events, y Identity, b Referred-By,
                 // a Accept-Contact, j Reject-Contact, d Request-Disposition.
                 _ => Other,
             };
@@ -50,6 +60,11 @@ impl HeaderKind {
         // and most headers are not ones we read.
         let candidates: &[(&[u8], HeaderKind)] = match (name.len(), first) {
             (2, b't') => &[(b"to", To)],
+            (4, b'r') => &[(b"rseq", RSeq), (b"rack", RAck)],
+            (6, b'm') => &[(b"min-se", MinSe)],
+            (7, b'r') => &[(b"require", Require)],
+            (11, b'r') => &[(b"retry-after", RetryAfter)],
+            (15, b's') => &[(b"session-expires", SessionExpires)],
             (3, b'v') => &[(b"via", Via)],
             (4, b'f') => &[(b"from", From)],
             (4, b'c') => &[(b"cseq", CSeq)],
@@ -288,6 +303,22 @@ impl<'a> NameAddr<'a> {
         }
     }
 
+    /// The host of a sip:/sips: URI (IPv6 references without their brackets).
+    pub fn host(&self) -> Option<&'a [u8]> {
+        let uri = self.uri;
+        let colon = memchr::memchr(b':', uri)?;
+        let scheme = uri.get(..colon)?;
+        if !scheme.eq_ignore_ascii_case(b"sip") && !scheme.eq_ignore_ascii_case(b"sips") {
+            return None;
+        }
+        let rest = uri.get(colon + 1..)?;
+        let rest = match memchr::memchr(b'@', rest) {
+            Some(at) => rest.get(at + 1..)?,
+            None => rest,
+        };
+        Some(host_of(rest))
+    }
+
     /// The user part of a sip:/sips:/tel: URI, for compact displays.
     pub fn user(&self) -> Option<&'a [u8]> {
         let uri = self.uri;
@@ -313,6 +344,25 @@ impl<'a> NameAddr<'a> {
             None => None,
         }
     }
+}
+
+/// The host of `host[:port][;params]` (a Via sent-by or the rest of a URI), without the
+/// brackets of an IPv6 reference.
+pub fn host_of(v: &[u8]) -> &[u8] {
+    if let Some(inner) = v.strip_prefix(b"[") {
+        let end = memchr::memchr(b']', inner).unwrap_or(inner.len());
+        return inner.get(..end).unwrap_or(inner);
+    }
+    let end = v
+        .iter()
+        .position(|b| matches!(b, b':' | b';' | b'>' | b'?' | b'/') || is_lws(*b))
+        .unwrap_or(v.len());
+    v.get(..end).unwrap_or(v)
+}
+
+/// An IP address literal (a host name gives `None`).
+pub fn ip_of(host: &[u8]) -> Option<std::net::IpAddr> {
+    std::str::from_utf8(host).ok()?.parse().ok()
 }
 
 fn find_unquoted(v: &[u8], needle: u8) -> Option<usize> {
@@ -386,6 +436,26 @@ mod tests {
         assert_eq!(HeaderKind::of(b"l"), HeaderKind::ContentLength);
         assert_eq!(HeaderKind::of(b"k"), HeaderKind::Other);
         assert_eq!(HeaderKind::of(b"X-CID"), HeaderKind::XCallId);
+        assert_eq!(HeaderKind::of(b"x"), HeaderKind::SessionExpires);
+        assert_eq!(HeaderKind::of(b"RSeq"), HeaderKind::RSeq);
+        assert_eq!(HeaderKind::of(b"RAck"), HeaderKind::RAck);
+        assert_eq!(HeaderKind::of(b"Min-SE"), HeaderKind::MinSe);
+    }
+
+    #[test]
+    fn hosts_of_uris_and_sent_by() {
+        let host = |v: &[u8]| NameAddr::parse(v).host().map(|h| h.to_vec());
+        assert_eq!(
+            host(b"<sip:alice@10.0.0.5:5060;transport=tcp>"),
+            Some(b"10.0.0.5".to_vec())
+        );
+        assert_eq!(
+            host(b"sip:[2001:db8::1]:5070"),
+            Some(b"2001:db8::1".to_vec())
+        );
+        assert_eq!(host(b"<tel:+4930123>"), None);
+        assert_eq!(host_of(b"192.168.1.2:5060"), b"192.168.1.2");
+        assert_eq!(ip_of(b"pbx.example.com"), None);
     }
 
     #[test]

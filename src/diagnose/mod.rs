@@ -1,0 +1,260 @@
+//! Diagnosis: anomaly rules, the per-call verdict ("why did this call fail"), the hop graph
+//! and statistics. Reads the call model that [`crate::flow`] built and never changes it; knows
+//! nothing of packets, parsing or output formats.
+//!
+//! Each rule is its own module in [`rules`] with a stable `kind` name. Thresholds come from
+//! the RFC 3261 timers (T1 = 500 ms, 64·T1 = 32 s) and are configurable
+//! ([`DiagnoseConfig`]). Rules speak of what was *seen at this capture point*: a message the
+//! capture missed is not proof that it was never sent.
+
+pub mod hops;
+pub mod rules;
+pub mod stats;
+pub mod verdict;
+
+use crate::capture::Timestamp;
+use crate::flow::{Call, CallSummary, SipMessage, Transaction};
+use serde::Serialize;
+
+pub use hops::HopGraph;
+pub use verdict::Verdict;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// The stable names of the anomaly kinds (the `kind` field in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    MissingAck,
+    NoFinalResponse,
+    Retransmission,
+    ForwardingLoop,
+    TooManyHops,
+    TransactionDoesNotExist,
+    AuthLoop,
+    SdpMismatch,
+    PrivateAddress,
+    CancelRace,
+    SlowSetup,
+    Malformed,
+    PrackMissing,
+    SessionTimerExpired,
+    Glare,
+    RegistrationFailed,
+}
+
+impl AnomalyKind {
+    pub const ALL: [AnomalyKind; 16] = [
+        AnomalyKind::MissingAck,
+        AnomalyKind::NoFinalResponse,
+        AnomalyKind::Retransmission,
+        AnomalyKind::ForwardingLoop,
+        AnomalyKind::TooManyHops,
+        AnomalyKind::TransactionDoesNotExist,
+        AnomalyKind::AuthLoop,
+        AnomalyKind::SdpMismatch,
+        AnomalyKind::PrivateAddress,
+        AnomalyKind::CancelRace,
+        AnomalyKind::SlowSetup,
+        AnomalyKind::Malformed,
+        AnomalyKind::PrackMissing,
+        AnomalyKind::SessionTimerExpired,
+        AnomalyKind::Glare,
+        AnomalyKind::RegistrationFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::MissingAck => "missing_ack",
+            AnomalyKind::NoFinalResponse => "no_final_response",
+            AnomalyKind::Retransmission => "retransmission",
+            AnomalyKind::ForwardingLoop => "forwarding_loop",
+            AnomalyKind::TooManyHops => "too_many_hops",
+            AnomalyKind::TransactionDoesNotExist => "transaction_does_not_exist",
+            AnomalyKind::AuthLoop => "auth_loop",
+            AnomalyKind::SdpMismatch => "sdp_mismatch",
+            AnomalyKind::PrivateAddress => "private_address",
+            AnomalyKind::CancelRace => "cancel_race",
+            AnomalyKind::SlowSetup => "slow_setup",
+            AnomalyKind::Malformed => "malformed",
+            AnomalyKind::PrackMissing => "prack_missing",
+            AnomalyKind::SessionTimerExpired => "session_timer_expired",
+            AnomalyKind::Glare => "glare",
+            AnomalyKind::RegistrationFailed => "registration_failed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<AnomalyKind> {
+        AnomalyKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// One finding on a call: `{kind, severity, summary, messages, reference}` in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub severity: Severity,
+    /// One sentence for people; names hops as `ip:port → ip:port` and times from the call's
+    /// first message.
+    pub summary: String,
+    /// Indexes of the evidence messages in the call.
+    pub messages: Vec<usize>,
+    /// The RFC sections the rule follows.
+    pub reference: &'static str,
+}
+
+/// Thresholds. The timer defaults are RFC 3261's; the setup thresholds are operational
+/// choices (documented in `docs/anomalies.md`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiagnoseConfig {
+    /// RFC 3261 T1 in milliseconds; 64·T1 is how long a transaction may wait (Timer B/F/H).
+    pub t1_ms: i64,
+    /// RFC 3261 §16.6 step 11: how long a proxy lets a ringing INVITE wait (Timer C, > 3 min).
+    pub timer_c_ms: i64,
+    /// Post-dial delay (INVITE → first 18x) above which a call is slow to set up, seconds.
+    pub pdd_threshold: f64,
+    /// Setup time (INVITE → 2xx) above which a call is slow to set up, seconds.
+    pub setup_threshold: f64,
+    /// Challenges without success that make an authentication loop.
+    pub auth_challenges: usize,
+}
+
+impl Default for DiagnoseConfig {
+    fn default() -> Self {
+        DiagnoseConfig {
+            t1_ms: 500,
+            timer_c_ms: 180_000,
+            pdd_threshold: 5.0,
+            setup_threshold: 30.0,
+            auth_challenges: 3,
+        }
+    }
+}
+
+impl DiagnoseConfig {
+    /// 64·T1 in nanoseconds.
+    pub fn timeout_ns(&self) -> i64 {
+        self.t1_ms.saturating_mul(64).saturating_mul(1_000_000)
+    }
+
+    pub fn timeout_secs(&self) -> f64 {
+        self.t1_ms as f64 * 64.0 / 1000.0
+    }
+}
+
+/// Everything the diagnosis says about one call.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    pub verdict: Verdict,
+    pub anomalies: Vec<Anomaly>,
+    pub hops: HopGraph,
+}
+
+impl Diagnosis {
+    /// True when nothing is wrong: no anomaly above info and a call that did not fail.
+    pub fn is_clean(&self) -> bool {
+        !self.verdict.failed && self.anomalies.iter().all(|a| a.severity == Severity::Info)
+    }
+}
+
+/// Diagnoses a call. `now` is the capture time reached (the end of the capture for a file):
+/// a rule that waits for a timer only fires once the timer ran out before `now`, or when
+/// retransmissions show a side still waiting.
+pub fn diagnose(call: &Call, now: Timestamp, config: &DiagnoseConfig) -> Diagnosis {
+    let summary = call.summary(now);
+    let cx = Ctx {
+        call,
+        now,
+        config,
+        summary: &summary,
+    };
+    let mut anomalies = Vec::new();
+    for rule in rules::ALL {
+        rule(&cx, &mut anomalies);
+    }
+    anomalies.sort_by_key(|a| (std::cmp::Reverse(a.severity), a.messages.first().copied()));
+    let hops = HopGraph::build(call);
+    let verdict = verdict::verdict(&cx, &anomalies);
+    Diagnosis {
+        verdict,
+        anomalies,
+        hops,
+    }
+}
+
+/// What every rule reads: the call, the time reached, the thresholds and the call summary.
+pub struct Ctx<'a> {
+    pub call: &'a Call,
+    pub now: Timestamp,
+    pub config: &'a DiagnoseConfig,
+    pub summary: &'a CallSummary,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn msg(&self, i: usize) -> Option<&'a SipMessage> {
+        self.call.messages.get(i)
+    }
+
+    pub fn tx(&self, i: usize) -> Option<&'a Transaction> {
+        self.call.transactions.get(i)
+    }
+
+    pub fn messages_of(&self, t: &'a Transaction) -> impl Iterator<Item = &'a SipMessage> + 'a {
+        let call = self.call;
+        t.messages.iter().filter_map(move |&i| call.messages.get(i))
+    }
+
+    /// The transaction's request (the first copy), if it was captured. An ACK for a non-2xx
+    /// final belongs to its INVITE's transaction and is not its request.
+    pub fn request_of(&self, t: &'a Transaction) -> Option<&'a SipMessage> {
+        self.messages_of(t)
+            .find(|m| m.method().is_some_and(|meth| meth == t.method.as_str()))
+    }
+
+    /// The first final response of the transaction, if it was captured.
+    pub fn final_of(&self, t: &'a Transaction) -> Option<&'a SipMessage> {
+        self.messages_of(t)
+            .find(|m| m.status().is_some_and(|s| s >= 200))
+    }
+
+    /// Seconds since the call's first message, for summaries.
+    pub fn at(&self, t: Timestamp) -> String {
+        format!("+{:.3} s", t.seconds_since(self.call.start()))
+    }
+
+    /// True when 64·T1 has passed since `since` at the capture time reached.
+    pub fn waited(&self, since: Timestamp) -> bool {
+        self.now.0.saturating_sub(since.0) >= self.config.timeout_ns()
+    }
+}
+
+/// `a → b` for summaries.
+pub fn hop(from: std::net::SocketAddr, to: std::net::SocketAddr) -> String {
+    format!("{from} → {to}")
+}
+
+/// A message as one line of evidence: `INVITE` or `486 Busy Here`, with its hop.
+pub fn describe(m: &SipMessage) -> String {
+    format!("{} {}", m.label(), hop(m.src, m.dst))
+}
+
+/// Seconds with two decimals, for lists of intervals.
+pub fn secs(v: f64) -> String {
+    format!("{v:.2}")
+}

@@ -1,0 +1,35 @@
+//! `glare`: a 491 Request Pending. Both sides sent a re-INVITE (or UPDATE) at about the same
+//! time; each must wait a randomized time before trying again (RFC 3261 §14.1).
+
+use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe};
+
+pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
+    let mut seen: Vec<u32> = Vec::new();
+    for m in cx.call.messages.iter().filter(|m| m.status() == Some(491)) {
+        let seq = m.cseq.as_ref().map_or(0, |(n, _)| *n);
+        if seen.contains(&seq) {
+            continue;
+        }
+        seen.push(seq);
+        let mut messages: Vec<usize> = m
+            .transaction
+            .and_then(|t| cx.tx(t))
+            .and_then(|t| cx.request_of(t))
+            .map(|r| r.index)
+            .into_iter()
+            .collect();
+        messages.push(m.index);
+        out.push(Anomaly {
+            kind: AnomalyKind::Glare,
+            severity: Severity::Warning,
+            summary: format!(
+                "{} to {} (CSeq {seq}) at {}: both sides tried to change the session at once",
+                describe(m),
+                m.cseq_method().unwrap_or("?"),
+                cx.at(m.time)
+            ),
+            messages,
+            reference: "RFC 3261 §14.1",
+        });
+    }
+}

@@ -1,0 +1,136 @@
+//! `private_address`: a packet from a public address that names a private one: the SDP
+//! connection address (media will be sent where it cannot arrive: one-way or no audio), the
+//! Contact (later in-dialog requests go nowhere: missing ACK, BYE timeouts), or the top Via
+//! (the next hop must add `received`, RFC 3261 §18.2.1, RFC 3581). Private means RFC 1918,
+//! shared address space (100.64.0.0/10, RFC 6598), link-local, or IPv6 unique-local and
+//! link-local.
+
+use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity};
+use std::net::IpAddr;
+
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private() || v4.is_link_local() || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Addresses that can be reached across the Internet, as far as a packet's source can tell.
+pub fn is_public(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    !is_private(ip)
+        && !ip.is_loopback()
+        && !ip.is_unspecified()
+        && !ip.is_multicast()
+        && !matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+}
+
+pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
+    // (what, address) -> evidence, in order of first sight.
+    let mut found: Vec<(&'static str, IpAddr, Vec<usize>, String)> = Vec::new();
+    for m in cx.call.messages.iter().filter(|m| !m.retransmission) {
+        if !is_public(m.src.ip()) {
+            continue;
+        }
+        let mut note = |what: &'static str, ip: IpAddr| {
+            if !is_private(ip) {
+                return;
+            }
+            match found.iter_mut().find(|(w, a, _, _)| *w == what && *a == ip) {
+                Some((_, _, ev, _)) => ev.push(m.index),
+                None => found.push((
+                    what,
+                    ip,
+                    vec![m.index],
+                    format!("{} from {}", m.label(), m.src),
+                )),
+            }
+        };
+        if let Some(sdp) = m.sdp() {
+            let addresses = sdp
+                .connection
+                .iter()
+                .chain(sdp.media.iter().filter_map(|x| x.connection.as_ref()));
+            for a in addresses {
+                if let Ok(ip) = a.parse::<IpAddr>() {
+                    note("SDP connection address", ip);
+                }
+            }
+        }
+        if let Some(ip) = m.contact_ip {
+            note("Contact", ip);
+        }
+        if let Some(ip) = m
+            .via_sent_by
+            .as_deref()
+            .and_then(|v| crate::sip::header::ip_of(crate::sip::header::host_of(v.as_bytes())))
+            && m.is_request()
+        {
+            note("top Via", ip);
+        }
+    }
+    for (what, ip, messages, first) in found {
+        let (severity, risk) = match what {
+            "SDP connection address" => (
+                Severity::Warning,
+                "media sent there will not arrive: one-way or no audio",
+            ),
+            "Contact" => (
+                Severity::Warning,
+                "in-dialog requests (ACK, BYE) sent there will not arrive",
+            ),
+            _ => (
+                Severity::Info,
+                "the next hop must answer to the packet's source (received, rport)",
+            ),
+        };
+        out.push(Anomaly {
+            kind: AnomalyKind::PrivateAddress,
+            severity,
+            summary: format!("{what} {ip} is private in {first}, a public address: {risk}"),
+            messages,
+            reference: "RFC 3261 §18.2.1, §12.1.2; RFC 3581; RFC 3264 §5",
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_shared_and_public_ranges() {
+        for private in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert!(is_private(private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "198.51.100.7", "2001:db8::1", "::ffff:8.8.4.4"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+        for neither in [
+            "127.0.0.1",
+            "::1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(neither.parse().unwrap()), "{neither}");
+        }
+    }
+}

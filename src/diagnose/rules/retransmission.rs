@@ -1,0 +1,70 @@
+//! `retransmission`: requests or responses sent again on a hop.
+//!
+//! Over UDP, SIP retransmits on Timers A, E and G (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1),
+//! doubling from T1: a few copies are normal loss recovery, many mean a peer that does not
+//! answer or does not hear. Over a reliable transport SIP never retransmits, so any copy there
+//! points at a broken stack or connection and is worse. TCP segment retransmissions are not
+//! SIP messages and are not counted (the reassembly removes them).
+
+use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, hop, secs};
+use crate::flow::SipMessage;
+
+pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
+    for t in cx
+        .call
+        .transactions
+        .iter()
+        .filter(|t| t.retransmissions > 0)
+    {
+        // Group the transaction's messages by direction and label: each group with copies is
+        // one finding ("INVITE sent 4 times", "200 OK sent 7 times").
+        let mut groups: Vec<Vec<&SipMessage>> = Vec::new();
+        for m in cx.messages_of(t) {
+            match groups.iter_mut().find(|g| {
+                g.first()
+                    .is_some_and(|f| f.src == m.src && f.dst == m.dst && f.kind == m.kind)
+            }) {
+                Some(g) => g.push(m),
+                None => groups.push(vec![m]),
+            }
+        }
+        for g in groups.iter().filter(|g| g.iter().any(|m| m.retransmission)) {
+            let Some(first) = g.first() else {
+                continue;
+            };
+            let copies = g.iter().filter(|m| m.retransmission).count();
+            let intervals: Vec<String> = g
+                .windows(2)
+                .filter_map(|w| match w {
+                    [a, b] => Some(secs(b.time.seconds_since(a.time))),
+                    _ => None,
+                })
+                .collect();
+            let reliable = first.transport.is_reliable();
+            let mut summary = format!(
+                "{} retransmitted {copies} time{} on {} (intervals {} s)",
+                first.label(),
+                if copies == 1 { "" } else { "s" },
+                hop(first.src, first.dst),
+                intervals.join(", ")
+            );
+            if reliable {
+                summary.push_str(&format!(
+                    "; over {}, where SIP never retransmits: a broken stack or connection",
+                    first.transport.as_str()
+                ));
+            }
+            out.push(Anomaly {
+                kind: AnomalyKind::Retransmission,
+                severity: if reliable || copies >= 3 {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                summary,
+                messages: g.iter().map(|m| m.index).collect(),
+                reference: "RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1",
+            });
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! SIP statistics over many calls, for `sipscope stats`: counts by method, status class and
+//! code, outcomes, retransmissions, anomalies by kind, answer-seizure ratio, and the
+//! distribution of post-dial delay and setup time. Fed one call at a time (streaming); memory
+//! is bounded by [`MAX_SAMPLES`] per distribution.
+
+use super::{AnomalyKind, Diagnosis};
+use crate::flow::{Call, CallSummary, Outcome};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Samples kept per distribution; beyond it every other sample is dropped and the stride
+/// doubles (a deterministic decimation, reported as `sampled`).
+pub const MAX_SAMPLES: usize = 1 << 20;
+
+#[derive(Debug, Clone, Default)]
+struct Samples {
+    values: Vec<f64>,
+    stride: u64,
+    seen: u64,
+}
+
+impl Samples {
+    fn add(&mut self, v: f64) {
+        self.seen += 1;
+        let stride = self.stride.max(1);
+        if !(self.seen - 1).is_multiple_of(stride) {
+            return;
+        }
+        if self.values.len() >= MAX_SAMPLES {
+            let mut i = 0;
+            self.values.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride = stride * 2;
+        }
+        self.values.push(v);
+    }
+
+    fn summary(&self) -> Option<Distribution> {
+        let mut v = self.values.clone();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+            v.get(i).copied().unwrap_or_default()
+        };
+        (!v.is_empty()).then(|| Distribution {
+            count: self.seen,
+            min: at(0.0),
+            median: at(0.5),
+            p95: at(0.95),
+            max: at(1.0),
+            sampled: self.stride > 1,
+        })
+    }
+}
+
+/// Seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Distribution {
+    pub count: u64,
+    pub min: f64,
+    pub median: f64,
+    pub p95: f64,
+    pub max: f64,
+    /// True when more values were seen than kept (see [`MAX_SAMPLES`]).
+    pub sampled: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub calls: u64,
+    pub messages: u64,
+    pub retransmissions: u64,
+    pub requests: BTreeMap<String, u64>,
+    pub status_classes: BTreeMap<String, u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub outcomes: BTreeMap<Outcome, u64>,
+    pub anomalies: BTreeMap<AnomalyKind, u64>,
+    pub invite_calls: u64,
+    pub answered: u64,
+    pdd: Samples,
+    setup: Samples,
+}
+
+/// The JSON shape of [`Stats`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsReport<'a> {
+    pub calls: u64,
+    pub messages: u64,
+    pub retransmissions: u64,
+    pub requests: &'a BTreeMap<String, u64>,
+    pub status_classes: &'a BTreeMap<String, u64>,
+    pub statuses: &'a BTreeMap<u16, u64>,
+    pub outcomes: &'a BTreeMap<Outcome, u64>,
+    pub anomalies: &'a BTreeMap<AnomalyKind, u64>,
+    /// Answered INVITE calls / INVITE calls (ITU-T E.411 answer-seizure ratio).
+    pub answer_seizure_ratio: Option<f64>,
+    pub post_dial_delay: Option<Distribution>,
+    pub setup_time: Option<Distribution>,
+}
+
+impl Stats {
+    pub fn add(&mut self, call: &Call, summary: &CallSummary, diagnosis: &Diagnosis) {
+        self.calls += 1;
+        for m in &call.messages {
+            self.messages += 1;
+            self.retransmissions += u64::from(m.retransmission);
+            match (m.method(), m.status()) {
+                (Some(method), _) => {
+                    // Wire data as a map key: bounded so that a hostile capture cannot make
+                    // the table huge with invented methods.
+                    let known = self.requests.contains_key(method) || self.requests.len() < 64;
+                    let key = if known { method } else { "(other)" };
+                    *self.requests.entry(key.to_string()).or_default() += 1;
+                }
+                (None, Some(code)) => {
+                    *self.statuses.entry(code).or_default() += 1;
+                    *self
+                        .status_classes
+                        .entry(format!("{}xx", code / 100))
+                        .or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        *self.outcomes.entry(summary.outcome).or_default() += 1;
+        for a in &diagnosis.anomalies {
+            *self.anomalies.entry(a.kind).or_default() += 1;
+        }
+        if call.first_method() == "INVITE" {
+            self.invite_calls += 1;
+            if summary.outcome == Outcome::Answered {
+                self.answered += 1;
+            }
+            if let Some(v) = summary.post_dial_delay {
+                self.pdd.add(v);
+            }
+            if let Some(v) = summary.setup_time {
+                self.setup.add(v);
+            }
+        }
+    }
+
+    pub fn report(&self) -> StatsReport<'_> {
+        StatsReport {
+            calls: self.calls,
+            messages: self.messages,
+            retransmissions: self.retransmissions,
+            requests: &self.requests,
+            status_classes: &self.status_classes,
+            statuses: &self.statuses,
+            outcomes: &self.outcomes,
+            anomalies: &self.anomalies,
+            answer_seizure_ratio: (self.invite_calls > 0)
+                .then(|| self.answered as f64 / self.invite_calls as f64),
+            post_dial_delay: self.pdd.summary(),
+            setup_time: self.setup.summary(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distribution_quantiles_and_bounded_samples() {
+        let mut s = Samples::default();
+        for i in 0..=100 {
+            s.add(i as f64);
+        }
+        let d = s.summary().unwrap();
+        assert_eq!((d.min, d.median, d.p95, d.max), (0.0, 50.0, 95.0, 100.0));
+        assert!(!d.sampled);
+        let mut big = Samples::default();
+        for i in 0..(MAX_SAMPLES as u64 * 3) {
+            big.add(i as f64);
+        }
+        assert!(big.values.len() <= MAX_SAMPLES);
+        let d = big.summary().unwrap();
+        assert!(d.sampled);
+        assert_eq!(d.count, MAX_SAMPLES as u64 * 3);
+    }
+}

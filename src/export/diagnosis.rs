@@ -1,0 +1,225 @@
+//! `sipscope diagnose` and `sipscope stats` output: per call the verdict, then each anomaly
+//! with its evidence lines (time, hop, message) and RFC reference; statistics as a text
+//! report. Every string from the wire is sanitized before it is written as text.
+
+use crate::capture::Timestamp;
+use crate::diagnose::stats::StatsReport;
+use crate::diagnose::{Anomaly, Diagnosis, Verdict};
+use crate::flow::{Call, Outcome};
+use crate::sanitize::{clip, terminal};
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// One evidence message as shown under an anomaly.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub index: usize,
+    pub time: String,
+    /// Seconds since the call's first message.
+    pub offset: f64,
+    pub src: String,
+    pub dst: String,
+    pub message: String,
+    pub retransmission: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnomalyReport {
+    #[serde(flatten)]
+    pub anomaly: Anomaly,
+    pub evidence: Vec<Evidence>,
+}
+
+/// What `diagnose` says about one call.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub call_id: String,
+    pub start: String,
+    pub first_method: String,
+    pub from: String,
+    pub to: String,
+    pub outcome: Outcome,
+    pub final_status: Option<u16>,
+    pub verdict: Verdict,
+    pub anomalies: Vec<AnomalyReport>,
+}
+
+fn evidence(call: &Call, indexes: &[usize]) -> Vec<Evidence> {
+    let start = call.start();
+    indexes
+        .iter()
+        .filter_map(|&i| call.messages.get(i))
+        .map(|m| Evidence {
+            index: m.index,
+            time: m.time.to_rfc3339(),
+            offset: m.time.seconds_since(start),
+            src: m.src.to_string(),
+            dst: m.dst.to_string(),
+            message: m.label(),
+            retransmission: m.retransmission,
+        })
+        .collect()
+}
+
+impl Report {
+    pub fn new(call: &Call, now: Timestamp, d: Diagnosis) -> Report {
+        let summary = call.summary(now);
+        let anomalies = d
+            .anomalies
+            .into_iter()
+            .map(|a| AnomalyReport {
+                evidence: evidence(call, &a.messages),
+                anomaly: a,
+            })
+            .collect();
+        Report {
+            call_id: call.call_id.to_string(),
+            start: call.start().to_rfc3339(),
+            first_method: call.first_method().to_string(),
+            from: call.from.uri.to_string(),
+            to: call.to.uri.to_string(),
+            outcome: summary.outcome,
+            final_status: summary.final_status,
+            verdict: d.verdict,
+            anomalies,
+        }
+    }
+
+    /// The text form: a header line, the verdict, and each anomaly with its evidence.
+    pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let status = self
+            .final_status
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{} {}  {} {} → {}  {}{status}",
+            self.start,
+            terminal(&clip(&self.call_id, 64)),
+            terminal(&self.first_method),
+            terminal(&clip(&self.from, 48)),
+            terminal(&clip(&self.to, 48)),
+            self.outcome.as_str(),
+        )?;
+        writeln!(out, "  verdict: {}", terminal(&self.verdict.summary))?;
+        if let Some(c) = &self.verdict.cause {
+            if let Some(r) = &c.reason {
+                writeln!(out, "  reason:  {}", terminal(&clip(r, 200)))?;
+            }
+            if let Some(w) = &c.warning {
+                writeln!(out, "  warning: {}", terminal(&clip(w, 200)))?;
+            }
+        }
+        for a in &self.anomalies {
+            let x = &a.anomaly;
+            writeln!(
+                out,
+                "  [{}] {}: {}",
+                x.severity.as_str(),
+                x.kind.as_str(),
+                terminal(&x.summary)
+            )?;
+            for e in &a.evidence {
+                writeln!(
+                    out,
+                    "      {:>+10.3} s  {:>21} → {:<21}  {}{}",
+                    e.offset,
+                    e.src,
+                    e.dst,
+                    terminal(&clip(&e.message, 60)),
+                    if e.retransmission {
+                        "  (retransmission)"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
+            writeln!(out, "      see {}", x.reference)?;
+        }
+        Ok(())
+    }
+}
+
+fn dist(d: &Option<crate::diagnose::stats::Distribution>) -> String {
+    match d {
+        Some(d) => format!(
+            "min {:.3} s, median {:.3} s, p95 {:.3} s, max {:.3} s ({} calls{})",
+            d.min,
+            d.median,
+            d.p95,
+            d.max,
+            d.count,
+            if d.sampled { ", sampled" } else { "" }
+        ),
+        None => "-".to_string(),
+    }
+}
+
+/// `sipscope stats` as text.
+pub fn write_stats(r: &StatsReport<'_>, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "calls                 {}", r.calls)?;
+    writeln!(
+        out,
+        "messages              {} ({} retransmissions)",
+        r.messages, r.retransmissions
+    )?;
+    match r.answer_seizure_ratio {
+        Some(asr) => writeln!(out, "answer-seizure ratio  {:.1}%", asr * 100.0)?,
+        None => writeln!(out, "answer-seizure ratio  - (no INVITE calls)")?,
+    }
+    writeln!(out, "post-dial delay       {}", dist(&r.post_dial_delay))?;
+    writeln!(out, "setup time            {}", dist(&r.setup_time))?;
+    let line = |out: &mut dyn Write, title: &str, items: Vec<(String, u64)>| -> io::Result<()> {
+        let body: Vec<String> = items
+            .into_iter()
+            .map(|(k, v)| format!("{} {v}", terminal(&clip(&k, 32))))
+            .collect();
+        writeln!(
+            out,
+            "{title:<22}{}",
+            if body.is_empty() {
+                "-".to_string()
+            } else {
+                body.join(", ")
+            }
+        )
+    };
+    line(
+        out,
+        "outcomes",
+        r.outcomes
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), *v))
+            .collect(),
+    )?;
+    line(
+        out,
+        "requests",
+        r.requests.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+    )?;
+    line(
+        out,
+        "responses",
+        r.status_classes
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+    )?;
+    line(
+        out,
+        "status codes",
+        r.statuses
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+    )?;
+    line(
+        out,
+        "anomalies",
+        r.anomalies
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), *v))
+            .collect(),
+    )?;
+    Ok(())
+}
