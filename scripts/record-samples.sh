@@ -28,6 +28,14 @@ cleanup() {
 trap cleanup EXIT
 
 # Scenario templates: fill in the status code, reason and Q.850 cause.
+# A caller scenario whose INVITE goes to another Request-URI user (see kamailio.cfg).
+to_user() { # file user [max-forwards] -> path
+    local dst="$work/$(basename "$1" .xml)-$2.xml"
+    sed -e "s/INVITE sip:bob@/INVITE sip:$2@/" -e "s/Max-Forwards: 70/Max-Forwards: ${3:-70}/" \
+        "$1" >"$dst"
+    echo "$dst"
+}
+
 template() { # file code reason cause -> path
     local dst="$work/$(basename "$1" .xml)-$2.xml"
     sed -e "s/@CODE@/$2/g" -e "s/@REASON@/$3/g" -e "s/@CAUSE@/$4/g" "$1" >"$dst"
@@ -72,18 +80,21 @@ record() {
     local tcpdump_pid=$!
     pids+=("$tcpdump_pid")
     sleep 1
-    (cd "$work" && sipp -sf "$uas" -i "$host" -p 5070 -m "$calls" -nostdin -timeout 30 \
-        >"$work/uas-$name.log" 2>&1) &
-    local uas_pid=$!
-    pids+=("$uas_pid")
-    wait_port udp "$([ "$host" = ::1 ] && echo '\[::1\]' || echo "$host"):5070"
+    local uas_pid=""
+    if [ "$uas" != - ]; then # `-`: no callee (the proxy's next hop is unreachable or itself)
+        (cd "$work" && sipp -sf "$uas" -i "$host" -p 5070 -m "$calls" -nostdin -timeout 30 \
+            >"$work/uas-$name.log" 2>&1) &
+        uas_pid=$!
+        pids+=("$uas_pid")
+        wait_port udp "$([ "$host" = ::1 ] && echo '\[::1\]' || echo "$host"):5070"
+    fi
     if ! (cd "$work" && sipp -sf "$uac" -i "$host" -p 5061 -m "$calls" -r 2 -rp 1000 -nostdin \
         -timeout 30 -timeout_error "$@" "$target" >"$work/uac-$name.log" 2>&1); then
         echo "record-samples: the caller of $name failed; see its log:" >&2
         tail -20 "$work/uac-$name.log" >&2
         exit 1
     fi
-    wait "$uas_pid" || true
+    [ -z "$uas_pid" ] || wait "$uas_pid" || true
     sleep 1.5
     kill -INT "$tcpdump_pid"
     wait "$tcpdump_pid" || true
@@ -101,5 +112,27 @@ record cancel-ringing 127.0.0.1 "$s/uas-ring.xml" "$s/uac-cancel.xml" 127.0.0.1:
 record reject-503 127.0.0.1 "$(template "$s/uas-reject.xml" 503 'Service Unavailable' 41)" \
     "$(template "$s/uac-fail.xml" 500 'Server Internal Error' 41)" 127.0.0.1:5060 1
 record register-401 127.0.0.1 "$s/uas-registrar.xml" "$s/uac-register.xml" 127.0.0.1:5060 1
+
+
+# Anomalies (docs/anomalies.md), each from real software.
+record missing-ack 127.0.0.1 "$s/uas-noack.xml" "$s/uac-noack.xml" 127.0.0.1:5060 1
+record slow-setup 127.0.0.1 "$s/uas-slow.xml" "$s/uac-call.xml" 127.0.0.1:5060 1
+record loop-482 127.0.0.1 "$(template "$s/uas-reject.xml" 482 'Loop Detected' 25)" \
+    "$(template "$s/uac-fail.xml" 482 'Loop Detected' 25)" 127.0.0.1:5060 1
+record sdp-488 127.0.0.1 "$(template "$s/uas-reject.xml" 488 'Not Acceptable Here' 65)" \
+    "$(template "$s/uac-fail.xml" 488 'Not Acceptable Here' 65)" 127.0.0.1:5060 1
+# kamailio forwards to a port where nothing listens, retransmits, and answers 408 after 4 s.
+record proxy-408 127.0.0.1 - \
+    "$(to_user "$(template "$s/uac-fail.xml" 408 'Request Timeout' 102)" unreachable)" \
+    127.0.0.1:5060 1
+record register-403 127.0.0.1 "$s/uas-registrar-deny.xml" "$s/uac-register-denied.xml" \
+    127.0.0.1:5060 1
+
+# Last: the looped 483s are retransmitted on each hop for a while (Timer G until H), and
+# would spill into the next capture.
+# kamailio forwards to itself until Max-Forwards (10 here, to keep the capture small) runs
+# out: 483 Too Many Hops.
+record loop-483 127.0.0.1 - \
+    "$(to_user "$(template "$s/uac-fail.xml" 483 'Too Many Hops' 25)" loop 10)" 127.0.0.1:5060 1
 
 echo "done: $(ls "$out"/*.pcap | wc -l) captures in $out"

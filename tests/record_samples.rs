@@ -47,6 +47,13 @@ fn recordings_from_real_peers_read_as_expected() {
         ("cancel-ringing.pcap", 1, Outcome::Cancelled, Some(487)),
         ("reject-503.pcap", 1, Outcome::ServerError, Some(500)),
         ("register-401.pcap", 1, Outcome::Completed, Some(200)),
+        ("missing-ack.pcap", 1, Outcome::Answered, Some(200)),
+        ("slow-setup.pcap", 1, Outcome::Answered, Some(200)),
+        ("loop-482.pcap", 1, Outcome::Rejected, Some(482)),
+        ("sdp-488.pcap", 1, Outcome::Rejected, Some(488)),
+        ("proxy-408.pcap", 1, Outcome::Timeout, Some(408)),
+        ("register-403.pcap", 1, Outcome::Failed, Some(403)),
+        ("loop-483.pcap", 1, Outcome::Rejected, Some(483)),
     ];
     for (file, calls, outcome, status) in expect {
         let (engine, _) = common::analyse(&dir.path().join(file));
@@ -55,7 +62,12 @@ fn recordings_from_real_peers_read_as_expected() {
         assert_eq!(found.len(), calls, "{file}");
         for c in found {
             let s = c.summary(now);
-            assert_eq!((s.outcome, s.final_status), (outcome, status), "{file}");
+            assert_eq!(
+                (s.outcome, s.final_status),
+                (outcome, status),
+                "{file}: {:?}",
+                c.messages.iter().map(|m| m.label()).collect::<Vec<_>>()
+            );
             assert!(
                 c.messages.iter().all(|m| !m.is_malformed()),
                 "{file}: malformed message"
@@ -63,6 +75,22 @@ fn recordings_from_real_peers_read_as_expected() {
         }
         let stats = engine.source_stats(0, file, Default::default());
         assert_eq!(stats.malformed, 0, "{file}");
+        // The fresh recording shows the same anomaly kinds as the committed sample.
+        let kinds = |engine: &sipscope::engine::Engine| -> Vec<Vec<&'static str>> {
+            engine
+                .calls()
+                .iter()
+                .map(|c| {
+                    let d = sipscope::diagnose::diagnose(c, engine.now(), &Default::default());
+                    let mut k: Vec<&str> = d.anomalies.iter().map(|a| a.kind.as_str()).collect();
+                    k.sort_unstable();
+                    k.dedup();
+                    k
+                })
+                .collect()
+        };
+        let (committed, _) = common::analyse(&common::samples().join(file));
+        assert_eq!(kinds(&engine), kinds(&committed), "{file}: anomaly kinds");
     }
 }
 

@@ -11,11 +11,18 @@ use crate::flow::SipMessage;
 
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let call = cx.call;
+    let mut seen_482: Vec<u32> = Vec::new();
     for m in call
         .messages
         .iter()
         .filter(|m| m.status() == Some(482) && !m.retransmission)
     {
+        // One finding per request, not per hop the 482 was relayed over.
+        let seq = m.cseq.as_ref().map_or(0, |(n, _)| *n);
+        if seen_482.contains(&seq) {
+            continue;
+        }
+        seen_482.push(seq);
         let mut messages: Vec<usize> = m
             .transaction
             .and_then(|t| cx.tx(t))

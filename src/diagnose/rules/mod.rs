@@ -138,3 +138,6 @@ pub(crate) mod testkit {
         anomalies.iter().map(|a| a.kind.as_str()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

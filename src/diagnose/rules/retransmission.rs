@@ -9,7 +9,39 @@
 use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, hop, secs};
 use crate::flow::SipMessage;
 
+/// Findings listed one by one; beyond this (a loop, a storm) the rest are summed up in one.
+const MAX_LISTED: usize = 4;
+
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
+    let mut found: Vec<(usize, Anomaly)> = Vec::new();
+    each(cx, &mut found);
+    // The worst first (most copies), then in order of appearance.
+    found.sort_by_key(|(copies, a)| (std::cmp::Reverse(*copies), a.messages.first().copied()));
+    let rest = found.split_off(found.len().min(MAX_LISTED));
+    out.extend(found.into_iter().map(|(_, a)| a));
+    if !rest.is_empty() {
+        let copies: usize = rest.iter().map(|(c, _)| c).sum();
+        let reliable = rest.iter().any(|(_, a)| a.severity == Severity::Warning);
+        let mut messages: Vec<usize> = rest.iter().flat_map(|(_, a)| a.messages.clone()).collect();
+        messages.sort_unstable();
+        out.push(Anomaly {
+            kind: AnomalyKind::Retransmission,
+            severity: if reliable {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
+            summary: format!(
+                "{} more messages retransmitted on other hops ({copies} copies)",
+                rest.len()
+            ),
+            messages,
+            reference: "RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1",
+        });
+    }
+}
+
+fn each(cx: &Ctx<'_>, out: &mut Vec<(usize, Anomaly)>) {
     for t in cx
         .call
         .transactions
@@ -54,17 +86,20 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                     first.transport.as_str()
                 ));
             }
-            out.push(Anomaly {
-                kind: AnomalyKind::Retransmission,
-                severity: if reliable || copies >= 3 {
-                    Severity::Warning
-                } else {
-                    Severity::Info
+            out.push((
+                copies,
+                Anomaly {
+                    kind: AnomalyKind::Retransmission,
+                    severity: if reliable || copies >= 3 {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
+                    summary,
+                    messages: g.iter().map(|m| m.index).collect(),
+                    reference: "RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1",
                 },
-                summary,
-                messages: g.iter().map(|m| m.index).collect(),
-                reference: "RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1",
-            });
+            ));
         }
     }
 }

@@ -14,7 +14,9 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         .filter(|m| !m.retransmission)
         .filter(|m| {
             m.status() == Some(483)
-                || (m.max_forwards == Some(0) && m.method().is_some_and(|meth| meth != "OPTIONS"))
+                || (m.max_forwards == Some(0)
+                    && m.method()
+                        .is_some_and(|meth| meth != "OPTIONS" && meth != "ACK"))
         })
         .collect();
     let Some(first) = evidence.first() else {

@@ -1,0 +1,199 @@
+//! Diagnosis on the recorded samples: each anomaly sample shows its anomaly with the right
+//! evidence, clean calls stay clean (precision, also on hundreds of overlapping synthetic
+//! calls), and `sipscope diagnose` output is snapshot-tested per sample.
+
+mod common;
+
+use sipscope::diagnose::{DiagnoseConfig, Diagnosis, diagnose};
+use sipscope::flow::Call;
+
+fn diagnosed(name: &str) -> Vec<(Call, Diagnosis)> {
+    let (engine, _) = common::analyse(&common::samples().join(name));
+    let now = engine.now();
+    engine
+        .into_calls()
+        .into_iter()
+        .map(|c| {
+            let d = diagnose(&c, now, &DiagnoseConfig::default());
+            (c, d)
+        })
+        .collect()
+}
+
+/// The labels of an anomaly's evidence messages.
+fn evidence(call: &Call, d: &Diagnosis, kind: &str) -> Vec<String> {
+    let a = d
+        .anomalies
+        .iter()
+        .find(|a| a.kind.as_str() == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {:#?}", d.anomalies));
+    a.messages
+        .iter()
+        .map(|&i| call.messages[i].label())
+        .collect()
+}
+
+#[test]
+fn missing_ack_shows_the_retransmitted_2xx() {
+    let calls = diagnosed("missing-ack.pcap");
+    let (call, d) = &calls[0];
+    let ev = evidence(call, d, "missing_ack");
+    assert!(
+        ev.len() >= 4,
+        "first 2xx and its retransmissions on both hops: {ev:?}"
+    );
+    assert!(ev.iter().all(|l| l == "200 OK"));
+    assert!(
+        d.verdict.failed,
+        "an answered call with a missing ACK is a problem"
+    );
+}
+
+#[test]
+fn proxy_408_names_the_silent_hop() {
+    let calls = diagnosed("proxy-408.pcap");
+    let (call, d) = &calls[0];
+    let ev = evidence(call, d, "no_final_response");
+    assert!(ev.len() >= 3 && ev.iter().all(|l| l == "INVITE"), "{ev:?}");
+    let hop = d.verdict.failing_hop.as_ref().expect("failing hop");
+    assert_eq!(hop.to.to_string(), "127.0.0.1:5071");
+    assert!(
+        d.verdict.summary.contains("408 Request Timeout"),
+        "{}",
+        d.verdict.summary
+    );
+    assert!(
+        d.anomalies
+            .iter()
+            .any(|a| a.kind.as_str() == "retransmission")
+    );
+}
+
+#[test]
+fn loops_482_and_483() {
+    let calls = diagnosed("loop-482.pcap");
+    let (call, d) = &calls[0];
+    assert_eq!(
+        evidence(call, d, "forwarding_loop"),
+        ["INVITE", "482 Loop Detected"]
+    );
+    let calls = diagnosed("loop-483.pcap");
+    let (call, d) = &calls[0];
+    let ev = evidence(call, d, "forwarding_loop");
+    assert!(ev.len() >= 10 && ev.iter().all(|l| l == "INVITE"), "{ev:?}");
+    // The request forwarded with Max-Forwards 0, and the 483s relayed back.
+    let ev = evidence(call, d, "too_many_hops");
+    assert!(ev.iter().any(|l| l == "483 Too Many Hops"), "{ev:?}");
+    assert!(
+        ev.iter().all(|l| l == "483 Too Many Hops" || l == "INVITE"),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn sdp_488_registration_403_and_slow_setup() {
+    let calls = diagnosed("sdp-488.pcap");
+    let (call, d) = &calls[0];
+    assert_eq!(
+        evidence(call, d, "sdp_mismatch"),
+        ["INVITE", "488 Not Acceptable Here"]
+    );
+    let calls = diagnosed("register-403.pcap");
+    let (call, d) = &calls[0];
+    assert_eq!(
+        evidence(call, d, "registration_failed"),
+        ["REGISTER", "403 Forbidden"]
+    );
+    let calls = diagnosed("slow-setup.pcap");
+    let (call, d) = &calls[0];
+    assert_eq!(evidence(call, d, "slow_setup"), ["INVITE", "180 Ringing"]);
+}
+
+#[test]
+fn failed_calls_name_the_hop_where_the_failure_started() {
+    let calls = diagnosed("busy-486.pcap");
+    let v = &calls[0].1.verdict;
+    assert_eq!(
+        v.summary,
+        "Call failed: 127.0.0.1:5070 answered 486 Busy Here; the proxy 127.0.0.1:5060 relayed \
+         it to the caller"
+    );
+    assert_eq!(
+        v.failing_hop.as_ref().unwrap().to.to_string(),
+        "127.0.0.1:5070"
+    );
+    let cause = v.cause.as_ref().expect("Reason header");
+    assert!(cause.reason.as_deref().unwrap().contains("cause=17"));
+    let calls = diagnosed("reject-503.pcap");
+    let v = &calls[0].1.verdict;
+    assert!(
+        v.summary.contains("answered 503") && v.summary.contains("sent 500"),
+        "{}",
+        v.summary
+    );
+}
+
+const NEVER_ON_CLEAN_CALLS: [&str; 4] = [
+    "missing_ack",
+    "no_final_response",
+    "forwarding_loop",
+    "too_many_hops",
+];
+
+#[test]
+fn answered_calls_raise_no_false_alarms() {
+    for name in [
+        "answered-udp.pcap",
+        "answered-tcp.pcap",
+        "answered-ipv6-direct.pcap",
+    ] {
+        for (_, d) in diagnosed(name) {
+            assert!(d.is_clean(), "{name}: {:#?}", d.anomalies);
+            assert!(d.anomalies.is_empty(), "{name}: {:#?}", d.anomalies);
+        }
+    }
+    // Hundreds of overlapping calls, UDP, TCP and fragments, with SIP retransmissions.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.pcap");
+    let cfg = sipscope::synth::SynthConfig {
+        calls: 400,
+        calls_per_second: 40.0,
+        ..Default::default()
+    };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
+    drop(f);
+    let (engine, _) = common::analyse(&path);
+    let now = engine.now();
+    let mut answered = 0;
+    for c in engine.calls() {
+        if c.summary(now).outcome != sipscope::flow::Outcome::Answered {
+            continue;
+        }
+        answered += 1;
+        let d = diagnose(c, now, &DiagnoseConfig::default());
+        for a in &d.anomalies {
+            assert!(
+                !NEVER_ON_CLEAN_CALLS.contains(&a.kind.as_str()),
+                "{}: {a:#?}",
+                c.call_id
+            );
+        }
+    }
+    assert!(answered > 200, "{answered} answered calls");
+}
+
+#[test]
+fn diagnose_output_per_sample() {
+    for path in common::captures_in(&common::samples()) {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let out = assert_cmd::Command::cargo_bin("sipscope")
+            .unwrap()
+            .args(["diagnose", "--all"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}");
+        insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
+    }
+}
