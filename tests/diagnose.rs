@@ -197,3 +197,67 @@ fn diagnose_output_per_sample() {
         insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }
 }
+
+#[test]
+fn a_hostile_call_with_thousands_of_endpoints_and_dialogs_is_diagnosed() {
+    // One Call-ID, 6,000 answered INVITEs from distinct ports with distinct To tags, none
+    // acknowledged: every rule that groups messages sees thousands of groups. It must end
+    // (the groupings are indexed, not searched pairwise) and report each missing ACK.
+    use sipscope::synth::script::{Script, sip};
+    let mut s = Script::new();
+    let n = 6_000;
+    for i in 0..n {
+        let caller = format!("10.1.{}.{}:{}", i / 250, i % 250 + 1, 5060 + i % 1000);
+        let via = format!("SIP/2.0/UDP {caller};branch=z9hG4bK-h{i}");
+        let from = format!("<sip:a@x>;tag=f{i}");
+        let to = format!("<sip:b@x>;tag=t{i}");
+        let text = |start: &str, to: &str| {
+            let headers = [
+                ("Via", via.as_str()),
+                ("From", from.as_str()),
+                ("To", to),
+                ("Call-ID", "hostile"),
+                ("CSeq", "1 INVITE"),
+            ];
+            sip(start, &headers, "")
+        };
+        s.udp(
+            i as i64,
+            &caller,
+            "10.0.0.9:5060",
+            &text("INVITE sip:b@x SIP/2.0", "<sip:b@x>"),
+        );
+        s.udp(
+            i as i64,
+            "10.0.0.9:5060",
+            &caller,
+            &text("SIP/2.0 200 OK", &to),
+        );
+    }
+    // Past 64·T1 for every 2xx.
+    s.udp(
+        n as i64 + 40_000,
+        "10.0.0.9:5060",
+        "10.0.0.8:5060",
+        "OPTIONS sip:x SIP/2.0\r\n\r\n",
+    );
+    let mut engine = sipscope::engine::Engine::new(Default::default());
+    for f in s.frames() {
+        engine.feed(&f.as_frame());
+    }
+    engine.finish();
+    let now = engine.now();
+    let call = engine
+        .calls()
+        .into_iter()
+        .find(|c| &*c.call_id == "hostile")
+        .expect("the call");
+    let d = diagnose(call, now, &DiagnoseConfig::default());
+    let missing = d
+        .anomalies
+        .iter()
+        .filter(|a| a.kind.as_str() == "missing_ack")
+        .count();
+    assert_eq!(missing, n);
+    assert!(d.hops.endpoints.len() > n);
+}

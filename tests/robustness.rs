@@ -28,6 +28,11 @@ fn analyse_bytes(bytes: &[u8]) -> Result<usize, String> {
     });
     engine.run(&mut src);
     let _ = src.damage(0);
+    // The diagnosis reads whatever the damaged data made of the calls.
+    for call in engine.calls() {
+        let d = sipscope::diagnose::diagnose(call, engine.now(), &Default::default());
+        assert!(!d.verdict.summary.is_empty());
+    }
     Ok(engine.calls().len())
 }
 

@@ -507,10 +507,7 @@ fn diagnose(args: DiagnoseArgs) -> Result<()> {
             clean += 1;
         } else {
             clean += u64::from(d.is_clean());
-            reports.push((
-                call.seq,
-                crate::export::diagnosis::Report::new(&call, now, d),
-            ));
+            reports.push((call.seq, crate::export::diagnosis::Report::new(&call, d)));
         }
         Ok(())
     })?;
@@ -558,7 +555,7 @@ fn stats(args: StatsArgs) -> Result<()> {
     let mut totals = crate::diagnose::stats::Stats::default();
     let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
         let d = crate::diagnose::diagnose(&call, now, &rules);
-        totals.add(&call, &call.summary(now), &d);
+        totals.add(&call, &d);
         Ok(())
     })?;
     let stats = sources(&engine, &inputs);

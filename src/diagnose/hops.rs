@@ -3,9 +3,10 @@
 //! follow the route set and go both ways). It orders ladder columns (caller left, proxies in
 //! path order, callee right) and finds forwarding cycles.
 
+use crate::WireMap;
 use crate::flow::{Call, SipMessage};
 use petgraph::Direction;
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use serde::Serialize;
 use std::net::SocketAddr;
 
@@ -33,18 +34,17 @@ fn routed(m: &SipMessage) -> bool {
 
 fn graph<'a>(requests: impl Iterator<Item = &'a SipMessage>) -> DiGraph<SocketAddr, (u32, usize)> {
     let mut g: DiGraph<SocketAddr, (u32, usize)> = DiGraph::new();
-    let node = |g: &mut DiGraph<SocketAddr, (u32, usize)>, a: SocketAddr| -> NodeIndex {
-        match g.node_indices().find(|&n| g[n] == a) {
-            Some(n) => n,
-            None => g.add_node(a),
-        }
-    };
+    // Indexes by address and by endpoint pair: a hostile call with thousands of endpoints
+    // must not make building its graph quadratic.
+    let mut nodes: WireMap<SocketAddr, NodeIndex> = WireMap::default();
+    let mut edges: WireMap<(NodeIndex, NodeIndex), EdgeIndex> = WireMap::default();
     for m in requests {
-        let (a, b) = (node(&mut g, m.src), node(&mut g, m.dst));
-        match g.find_edge(a, b) {
-            Some(e) => g[e].0 += 1,
+        let [a, b] =
+            [m.src, m.dst].map(|addr| *nodes.entry(addr).or_insert_with(|| g.add_node(addr)));
+        match edges.get(&(a, b)) {
+            Some(&e) => g[e].0 += 1,
             None => {
-                g.add_edge(a, b, (1, m.index));
+                edges.insert((a, b), g.add_edge(a, b, (1, m.index)));
             }
         }
     }
@@ -63,6 +63,7 @@ impl HopGraph {
             }
         }));
         let mut order: Vec<NodeIndex> = Vec::new();
+        let mut visited = vec![false; g.node_count()];
         // Depth first from each source in order of first use, children in order of first
         // use: caller, then the path its requests took, forks in the order they happened.
         let mut roots: Vec<(usize, NodeIndex)> = g
@@ -73,8 +74,9 @@ impl HopGraph {
         for (_, root) in roots {
             let mut stack = vec![root];
             while let Some(n) = stack.pop() {
-                if order.contains(&n) {
-                    continue;
+                match visited.get_mut(n.index()) {
+                    Some(v) if !*v => *v = true,
+                    _ => continue,
                 }
                 order.push(n);
                 let mut next: Vec<(usize, NodeIndex)> = g
@@ -87,9 +89,11 @@ impl HopGraph {
             }
         }
         let mut endpoints: Vec<SocketAddr> = order.iter().map(|&n| g[n]).collect();
+        let mut listed: std::collections::HashSet<SocketAddr, foldhash::fast::RandomState> =
+            endpoints.iter().copied().collect();
         for m in &call.messages {
             for a in [m.src, m.dst] {
-                if !endpoints.contains(&a) {
+                if listed.insert(a) {
                     endpoints.push(a);
                 }
             }

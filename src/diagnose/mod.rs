@@ -161,6 +161,9 @@ impl DiagnoseConfig {
 /// Everything the diagnosis says about one call.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnosis {
+    /// The call's outcome and timings, as the rules saw them (computed once per call).
+    #[serde(skip)]
+    pub summary: CallSummary,
     pub verdict: Verdict,
     pub anomalies: Vec<Anomaly>,
     pub hops: HopGraph,
@@ -192,6 +195,7 @@ pub fn diagnose(call: &Call, now: Timestamp, config: &DiagnoseConfig) -> Diagnos
     let hops = HopGraph::build(call);
     let verdict = verdict::verdict(&cx, &anomalies);
     Diagnosis {
+        summary,
         verdict,
         anomalies,
         hops,
@@ -225,6 +229,25 @@ impl<'a> Ctx<'a> {
     pub fn request_of(&self, t: &'a Transaction) -> Option<&'a SipMessage> {
         self.messages_of(t)
             .find(|m| m.method().is_some_and(|meth| meth == t.method.as_str()))
+    }
+
+    /// The request a response answers (on the response's hop), if it was captured.
+    pub fn request_for(&self, response: &SipMessage) -> Option<&'a SipMessage> {
+        response
+            .transaction
+            .and_then(|t| self.tx(t))
+            .and_then(|t| self.request_of(t))
+    }
+
+    /// Evidence for a response: its request (when captured), then the response.
+    pub fn with_request(&self, response: &SipMessage) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .request_for(response)
+            .map(|r| r.index)
+            .into_iter()
+            .collect();
+        v.push(response.index);
+        v
     }
 
     /// The first final response of the transaction, if it was captured.

@@ -4,7 +4,7 @@
 //! is bounded by [`MAX_SAMPLES`] per distribution.
 
 use super::{AnomalyKind, Diagnosis};
-use crate::flow::{Call, CallSummary, Outcome};
+use crate::flow::{Call, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -101,7 +101,8 @@ pub struct StatsReport<'a> {
 }
 
 impl Stats {
-    pub fn add(&mut self, call: &Call, summary: &CallSummary, diagnosis: &Diagnosis) {
+    pub fn add(&mut self, call: &Call, diagnosis: &Diagnosis) {
+        let summary = &diagnosis.summary;
         self.calls += 1;
         for m in &call.messages {
             self.messages += 1;

@@ -164,15 +164,10 @@ pub fn verdict(cx: &Ctx<'_>, anomalies: &[Anomaly]) -> Verdict {
             } else {
                 format!("{what} failed")
             };
+            // Evidence: the final response of every hop on the failing path.
+            messages.extend(chain.iter().filter_map(|t| cx.final_of(t)).map(|m| m.index));
             let mut text = match cx.final_of(deepest) {
                 Some(f) => {
-                    messages.extend(
-                        chain
-                            .iter()
-                            .rev()
-                            .filter_map(|t| cx.final_of(t))
-                            .map(|m| m.index),
-                    );
                     cause = Some(Cause {
                         reason: f.reason_header().map(str::to_string).or_else(|| {
                             chain
@@ -189,13 +184,6 @@ pub fn verdict(cx: &Ctx<'_>, anomalies: &[Anomaly]) -> Verdict {
                         .messages_of(deepest)
                         .filter(|m| m.method() == Some(deepest.method.as_str()))
                         .count();
-                    messages.extend(
-                        chain
-                            .iter()
-                            .rev()
-                            .filter_map(|t| cx.final_of(t))
-                            .map(|m| m.index),
-                    );
                     format!(
                         "{subject}: {} never answered the {} (sent {sent} time{} on {})",
                         deepest.server,

@@ -2,7 +2,6 @@
 //! with its evidence lines (time, hop, message) and RFC reference; statistics as a text
 //! report. Every string from the wire is sanitized before it is written as text.
 
-use crate::capture::Timestamp;
 use crate::diagnose::stats::StatsReport;
 use crate::diagnose::{Anomaly, Diagnosis, Verdict};
 use crate::flow::{Call, Outcome};
@@ -62,8 +61,7 @@ fn evidence(call: &Call, indexes: &[usize]) -> Vec<Evidence> {
 }
 
 impl Report {
-    pub fn new(call: &Call, now: Timestamp, d: Diagnosis) -> Report {
-        let summary = call.summary(now);
+    pub fn new(call: &Call, d: Diagnosis) -> Report {
         let anomalies = d
             .anomalies
             .into_iter()
@@ -78,8 +76,8 @@ impl Report {
             first_method: call.first_method().to_string(),
             from: call.from.uri.to_string(),
             to: call.to.uri.to_string(),
-            outcome: summary.outcome,
-            final_status: summary.final_status,
+            outcome: d.summary.outcome,
+            final_status: d.summary.final_status,
             verdict: d.verdict,
             anomalies,
         }

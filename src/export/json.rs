@@ -148,7 +148,9 @@ pub struct CallView<'a> {
 impl Serialize for CallView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = self.call;
-        let sum = c.summary(self.now);
+        // Diagnosed once: the rules' summary also gives the outcome and timings below.
+        let diagnosis = crate::diagnose::diagnose(c, self.now, &self.opts.diagnose);
+        let sum = &diagnosis.summary;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("call_id", &*c.call_id)?;
         map.serialize_entry("first_method", c.first_method())?;
@@ -205,7 +207,6 @@ impl Serialize for CallView<'_> {
             })
             .collect();
         map.serialize_entry("dialogs", &dialogs)?;
-        let diagnosis = crate::diagnose::diagnose(c, self.now, &self.opts.diagnose);
         map.serialize_entry("anomalies", &diagnosis.anomalies)?;
         map.serialize_entry("verdict", &diagnosis.verdict)?;
         map.serialize_entry("hops", &diagnosis.hops)?;

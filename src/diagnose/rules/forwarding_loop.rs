@@ -6,8 +6,14 @@
 //! A request that comes back with a different Request-URI is a spiral (§16.3 item 4: legal,
 //! e.g. a proxy routing through an application server) and is not flagged.
 
+use crate::WireMap;
 use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe, hops};
 use crate::flow::SipMessage;
+use compact_str::CompactString;
+
+/// Copies of one request followed across hops. A loop shows within Max-Forwards (70) hops;
+/// the bound keeps a hostile call from making the pairwise search below quadratic in size.
+const MAX_FOLLOWED: usize = 256;
 
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let call = cx.call;
@@ -23,14 +29,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             continue;
         }
         seen_482.push(seq);
-        let mut messages: Vec<usize> = m
-            .transaction
-            .and_then(|t| cx.tx(t))
-            .and_then(|t| cx.request_of(t))
-            .map(|r| r.index)
-            .into_iter()
-            .collect();
-        messages.push(m.index);
+        let messages = cx.with_request(m);
         out.push(Anomaly {
             kind: AnomalyKind::ForwardingLoop,
             severity: Severity::Error,
@@ -46,17 +45,25 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     }
 
     // The same out-of-dialog request followed across hops.
+    // Keyed by From tag, CSeq (number and method) and method, in order of first sight.
+    type Key<'m> = (
+        Option<&'m str>,
+        Option<&'m (u32, CompactString)>,
+        Option<&'m str>,
+    );
+    let mut index: WireMap<Key<'_>, usize> = WireMap::default();
     let mut groups: Vec<Vec<&SipMessage>> = Vec::new();
     for m in call.messages.iter().filter(|m| {
         m.to_tag.is_none()
             && !m.retransmission
             && m.method().is_some_and(|x| x != "ACK" && x != "CANCEL")
     }) {
-        let same = |f: &&SipMessage| {
-            f.from_tag == m.from_tag && f.cseq == m.cseq && f.method() == m.method()
-        };
-        match groups.iter_mut().find(|g| g.first().is_some_and(same)) {
-            Some(g) => g.push(m),
+        let key = (m.from_tag.as_deref(), m.cseq.as_ref(), m.method());
+        let next = groups.len();
+        let i = *index.entry(key).or_insert(next);
+        match groups.get_mut(i) {
+            Some(g) if g.len() < MAX_FOLLOWED => g.push(m),
+            Some(_) => {}
             None => groups.push(vec![m]),
         }
     }

@@ -11,14 +11,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             continue;
         }
         seen.push(seq);
-        let mut messages: Vec<usize> = m
-            .transaction
-            .and_then(|t| cx.tx(t))
-            .and_then(|t| cx.request_of(t))
-            .map(|r| r.index)
-            .into_iter()
-            .collect();
-        messages.push(m.index);
+        let messages = cx.with_request(m);
         out.push(Anomaly {
             kind: AnomalyKind::Glare,
             severity: Severity::Warning,

@@ -8,6 +8,7 @@
 //! - A non-2xx final is acknowledged hop by hop on its own branch (§17.1.1.3); the server
 //!   retransmits it until Timer H (§17.2.1).
 
+use crate::WireMap;
 use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe, hop};
 use crate::flow::SipMessage;
 
@@ -18,35 +19,56 @@ fn is_2xx_to_invite(m: &SipMessage) -> bool {
     m.status().is_some_and(|s| (200..300).contains(&s)) && m.cseq_method() == Some("INVITE")
 }
 
+/// The dialog (From and To tags) and CSeq number a 2xx and its ACK share.
+fn dialog_and_cseq(m: &SipMessage) -> Option<(&str, &str, u32)> {
+    Some((
+        m.from_tag.as_deref()?,
+        m.to_tag.as_deref()?,
+        m.cseq.as_ref()?.0,
+    ))
+}
+
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let call = cx.call;
-    // 2xx: one finding per dialog and CSeq, whatever the number of hops it crossed.
-    let mut done: Vec<(&str, &str, u32)> = Vec::new();
-    for ok in call.messages.iter().filter(|m| is_2xx_to_invite(m)) {
-        let (Some(ft), Some(tt), Some((seq, _))) = (&ok.from_tag, &ok.to_tag, &ok.cseq) else {
+    // 2xx: one finding per dialog and CSeq, whatever the number of hops it crossed. One pass
+    // groups the 2xx and the ACKs by (From tag, To tag, CSeq number), so that a call with
+    // many dialogs stays linear.
+    type Key<'m> = (&'m str, &'m str, u32);
+    let mut order: Vec<Key<'_>> = Vec::new();
+    let mut oks_by: WireMap<Key<'_>, Vec<&SipMessage>> = WireMap::default();
+    let mut acks_by: WireMap<Key<'_>, Vec<&SipMessage>> = WireMap::default();
+    for m in &call.messages {
+        let Some(k) = dialog_and_cseq(m) else {
             continue;
         };
-        let key = (ft.as_str(), tt.as_str(), *seq);
-        if done.contains(&key) {
-            continue;
+        if is_2xx_to_invite(m) {
+            oks_by.entry(k).or_insert_with(|| {
+                order.push(k);
+                Vec::new()
+            });
+            oks_by.entry(k).or_default().push(m);
+        } else if m.method() == Some("ACK") {
+            acks_by.entry(k).or_default().push(m);
         }
-        done.push(key);
-        let same = |m: &SipMessage| {
-            m.from_tag.as_deref() == Some(ft.as_str())
-                && m.to_tag.as_deref() == Some(tt.as_str())
-                && m.cseq.as_ref().is_some_and(|(n, _)| n == seq)
+    }
+    let byes: Vec<&SipMessage> = call
+        .messages
+        .iter()
+        .filter(|m| m.method() == Some("BYE"))
+        .collect();
+    for k in order {
+        let (_, _, seq) = k;
+        let Some(oks) = oks_by.get(&k) else {
+            continue;
         };
-        let oks: Vec<&SipMessage> = call
-            .messages
-            .iter()
-            .filter(|m| is_2xx_to_invite(m) && same(m))
-            .collect();
+        let Some(ok) = oks.first() else {
+            continue;
+        };
         let first = ok.time;
         let deadline = first.0.saturating_add(cx.config.timeout_ns());
-        let ack = call
-            .messages
-            .iter()
-            .find(|m| m.method() == Some("ACK") && same(m) && m.time >= first);
+        let ack = acks_by
+            .get(&k)
+            .and_then(|acks| acks.iter().find(|m| m.time >= first));
         if ack.is_some_and(|a| a.time.0 <= deadline) {
             continue;
         }
@@ -67,10 +89,8 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         if let Some(a) = ack {
             summary.push_str(&format!("; an ACK came late, at {}", cx.at(a.time)));
         }
-        let bye = call
-            .messages
-            .iter()
-            .find(|m| m.method() == Some("BYE") && m.time > first);
+        // Messages are in capture order: the first BYE after the 2xx by binary search.
+        let bye = byes.get(byes.partition_point(|m| m.time <= first)).copied();
         if let Some(b) = bye {
             summary.push_str(&format!("; then {} at {}", describe(b), cx.at(b.time)));
         }

@@ -24,8 +24,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         let Some(f) = cx.final_of(t) else {
             continue;
         };
-        let mut messages: Vec<usize> = cx.request_of(t).map(|r| r.index).into_iter().collect();
-        messages.push(f.index);
+        let messages = cx.with_request(f);
         let detail = match code {
             423 => "; the requested expiry was too short (Min-Expires)",
             403 => "; the registrar refused this user",

@@ -22,16 +22,12 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         if rejected_seen.contains(&seq) {
             continue;
         }
-        let request = m
-            .transaction
-            .and_then(|t| cx.tx(t))
-            .and_then(|t| cx.request_of(t));
+        let request = cx.request_for(m);
         if request.is_some_and(|r| r.sdp().is_none()) {
             continue; // no offer in the request: not a media disagreement
         }
         rejected_seen.push(seq);
-        let mut messages: Vec<usize> = request.map(|r| r.index).into_iter().collect();
-        messages.push(m.index);
+        let messages = cx.with_request(m);
         let offered = request
             .and_then(SipMessage::sdp)
             .map(|s| format!("; offered {}", formats(&s)))

@@ -20,9 +20,8 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             continue;
         }
         seen.push(key);
-        let request = t.and_then(|t| cx.request_of(t));
-        let mut messages: Vec<usize> = request.map(|r| r.index).into_iter().collect();
-        messages.push(m.index);
+        let request = cx.request_for(m);
+        let mut messages = cx.with_request(m);
         let method = m.cseq_method().unwrap_or("?");
         let sent = request.map_or(m.time, |r| r.time);
         let explanation = if method == "CANCEL" {
