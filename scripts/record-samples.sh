@@ -4,25 +4,32 @@
 # tcpdump. Needs root (or CAP_NET_RAW for tcpdump) and: sipp (Debian: sip-tester), kamailio,
 # tcpdump. Traffic stays on 127.0.0.1 and ::1.
 #
-#   scripts/record-samples.sh            record every sample into samples/
-#   scripts/record-samples.sh OUTDIR     record into another folder
+#   scripts/record-samples.sh                    record every sample into samples/
+#   scripts/record-samples.sh OUTDIR             record into another folder
+#   scripts/record-samples.sh OUTDIR NAME...     record only these samples (e.g. glare-491)
+#
+# One sample (private-address) needs addresses that are not loopback: it is recorded inside a
+# network namespace of its own (iproute2's `ip netns`), so its traffic never leaves the host.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/../samples}
+only=("${@:2}")
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-for tool in sipp kamailio tcpdump; do
+for tool in sipp kamailio tcpdump ip ss; do
     command -v "$tool" >/dev/null || { echo "record-samples: $tool is not installed" >&2; exit 1; }
 done
 
 work=$(mktemp -d)
 pids=()
+nat_ns=sipscope-rec-$$
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     [ -f "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
     sleep 0.3
+    ip netns del "$nat_ns" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,7 +51,7 @@ template() { # file code reason cause -> path
 
 wait_port() { # proto addr:port
     for _ in $(seq 50); do
-        if ss -ln"${1:0:1}" 2>/dev/null | grep -q -- "$2"; then return 0; fi
+        if "${in_ns[@]}" ss -ln"${1:0:1}" 2>/dev/null | grep -q -- "$2"; then return 0; fi
         sleep 0.1
     done
     echo "record-samples: nothing listens on $1 $2" >&2
@@ -67,37 +74,60 @@ if ! wait_port udp 127.0.0.1:5060 || ! wait_port tcp 127.0.0.1:5060; then
     exit 1
 fi
 
+# Commands run through this prefix; record_in_ns sets it to run inside a network namespace.
+in_ns=()
+
+wanted() { # name: is it among the samples asked for (all when none were named)?
+    [ ${#only[@]} -eq 0 ] && return 0
+    local n
+    for n in "${only[@]}"; do [ "$n" = "$1" ] && return 0; done
+    return 1
+}
+
 # record NAME HOST UAS_SCENARIO UAC_SCENARIO TARGET CALLS [extra sipp caller options...]
+# Both sipp instances give up after $timeout seconds (30 unless set for one recording);
+# $sipp_opts (empty unless set for one recording) is passed to both.
 record() {
     local name=$1 host=$2 uas=$3 uac=$4 target=$5 calls=$6
     shift 6
-    local pcap="$out/$name.pcap"
+    wanted "$name" || return 0
+    local pcap="$out/$name.pcap" timeout=${timeout:-30}
     echo "recording $name"
     # --immediate-mode: without it libpcap hands packets over in blocks on a timer, and the
-    # last block is lost when tcpdump is stopped.
-    tcpdump -i lo -s 0 -U -n --immediate-mode -w "$pcap" 'port 5060 or port 5061 or port 5070' \
+    # last block is lost when tcpdump is stopped. In immediate mode each ring slot is as big as
+    # the snap length (256 KiB with -s 0), so the default 2 MiB buffer holds only 8 packets and
+    # the kernel drops packets from the burst of a forwarding loop: -B 65536 (64 MiB).
+    "${in_ns[@]}" tcpdump -i lo -s 0 -B 65536 -U -n --immediate-mode -w "$pcap" 'port 5060 or port 5061 or port 5070' \
         >"$work/tcpdump-$name.log" 2>&1 &
     local tcpdump_pid=$!
     pids+=("$tcpdump_pid")
     sleep 1
     local uas_pid=""
     if [ "$uas" != - ]; then # `-`: no callee (the proxy's next hop is unreachable or itself)
-        (cd "$work" && sipp -sf "$uas" -i "$host" -p 5070 -m "$calls" -nostdin -timeout 30 \
+        (cd "$work" && "${in_ns[@]}" sipp -sf "$uas" -i "$host" -p 5070 -m "$calls" -nostdin \
+            -timeout "$timeout" -trace_err ${sipp_opts:-} \
             >"$work/uas-$name.log" 2>&1) &
         uas_pid=$!
         pids+=("$uas_pid")
         wait_port udp "$([ "$host" = ::1 ] && echo '\[::1\]' || echo "$host"):5070"
     fi
-    if ! (cd "$work" && sipp -sf "$uac" -i "$host" -p 5061 -m "$calls" -r 2 -rp 1000 -nostdin \
-        -timeout 30 -timeout_error "$@" "$target" >"$work/uac-$name.log" 2>&1); then
-        echo "record-samples: the caller of $name failed; see its log:" >&2
-        tail -20 "$work/uac-$name.log" >&2
+    if ! (cd "$work" && "${in_ns[@]}" sipp -sf "$uac" -i "$host" -p 5061 -m "$calls" -r 2 \
+        -rp 1000 -nostdin -timeout "$timeout" -timeout_error -trace_err ${sipp_opts:-} "$@" "$target" \
+        >"$work/uac-$name.log" 2>&1); then
+        echo "record-samples: the caller of $name failed; sipp's errors:" >&2
+        cat "$work"/*_errors.log >&2 2>/dev/null || tail -20 "$work/uac-$name.log" >&2
         exit 1
     fi
     [ -z "$uas_pid" ] || wait "$uas_pid" || true
     sleep 1.5
     kill -INT "$tcpdump_pid"
     wait "$tcpdump_pid" || true
+    # A sample with packets missing would mislead every test that reads it.
+    if grep -qE '^[1-9][0-9]* packets? dropped by kernel' "$work/tcpdump-$name.log"; then
+        echo "record-samples: tcpdump dropped packets while recording $name:" >&2
+        cat "$work/tcpdump-$name.log" >&2
+        exit 1
+    fi
 }
 
 s=$here/scenarios
@@ -127,6 +157,42 @@ record proxy-408 127.0.0.1 - \
     127.0.0.1:5060 1
 record register-403 127.0.0.1 "$s/uas-registrar-deny.xml" "$s/uac-register-denied.xml" \
     127.0.0.1:5060 1
+
+# A second BYE on a dialog that has ended: 481 Call/Transaction Does Not Exist.
+record dialog-481 127.0.0.1 "$s/uas-bye-twice.xml" "$s/uac-bye-twice.xml" 127.0.0.1:5060 1
+# A wrong password: three 401 challenges and no success.
+record auth-loop 127.0.0.1 "$s/uas-registrar-refuse.xml" "$s/uac-register-wrong-password.xml" \
+    127.0.0.1:5060 1
+# The callee's 200 OK crosses the caller's CANCEL; the call is up and is ended with BYE.
+record cancel-race 127.0.0.1 "$s/uas-answer-cancelled.xml" "$s/uac-cancel-late.xml" \
+    127.0.0.1:5060 1
+# Both sides re-INVITE at once: 491 each way, then the caller's retry succeeds.
+# sipp runs one scenario step per tick, so a message can arrive between two sends; here it
+# is ignored rather than fatal, and comes again when the proxy retransmits it.
+sipp_opts="-default_behaviors all,-abortunexp" record glare-491 127.0.0.1 "$s/uas-glare.xml" "$s/uac-glare.xml" 127.0.0.1:5060 1
+# Content-Length shorter and longer than the SDP body.
+record bad-content-length 127.0.0.1 "$s/uas-answer.xml" \
+    "$(sed 's/@LEN@/120/g' "$s/uac-bad-length.xml" >"$work/uac-bad-length.xml" &&
+        echo "$work/uac-bad-length.xml")" 127.0.0.1:5060 1
+# A reliable 183 never PRACKed: retransmitted for 64*T1 (32 s), then 500.
+timeout=45 record prack-missing 127.0.0.1 "$s/uas-prack-required.xml" "$s/uac-no-prack.xml" \
+    127.0.0.1:5060 1
+# A session timer nobody refreshes: the callee sends BYE after 60 s of the 90 s interval.
+timeout=80 record session-timer 127.0.0.1 "$s/uas-session-timer.xml" "$s/uac-session-timer.xml" \
+    127.0.0.1:5060 1
+
+# A phone behind a NAT calls directly with its private address in Via, Contact and SDP. Public
+# addresses (203.0.113.0/24, TEST-NET-3) on the loopback of a namespace of our own.
+if wanted private-address; then
+    ip netns add "$nat_ns"
+    ip -n "$nat_ns" link set lo up
+    ip -n "$nat_ns" addr add 203.0.113.5/32 dev lo
+    ip -n "$nat_ns" addr add 203.0.113.6/32 dev lo
+    in_ns=(ip netns exec "$nat_ns")
+    record private-address 203.0.113.6 "$s/uas-answer.xml" "$s/uac-behind-nat.xml" \
+        203.0.113.6:5070 1 -i 203.0.113.5
+    in_ns=()
+fi
 
 # Last: the looped 483s are retransmitted on each hop for a while (Timer G until H), and
 # would spill into the next capture.

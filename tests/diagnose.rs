@@ -109,6 +109,182 @@ fn sdp_488_registration_403_and_slow_setup() {
     assert_eq!(evidence(call, d, "slow_setup"), ["INVITE", "180 Ringing"]);
 }
 
+/// The CSeq method of each evidence message, to tell a 200 to CANCEL from a 200 to INVITE.
+fn evidence_cseq(call: &Call, d: &Diagnosis, kind: &str) -> Vec<String> {
+    let a = d
+        .anomalies
+        .iter()
+        .find(|a| a.kind.as_str() == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {:#?}", d.anomalies));
+    a.messages
+        .iter()
+        .map(|&i| {
+            let m = &call.messages[i];
+            format!("{} ({})", m.label(), m.cseq_method().unwrap_or("?"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_bye_gets_481_explained_by_the_first() {
+    let calls = diagnosed("dialog-481.pcap");
+    let (call, d) = &calls[0];
+    let a = d
+        .anomalies
+        .iter()
+        .find(|a| a.kind.as_str() == "transaction_does_not_exist")
+        .expect("481 anomaly");
+    assert!(
+        a.summary.contains("dialog had already ended"),
+        "{}",
+        a.summary
+    );
+    // The first BYE that ended the dialog, then the second BYE and its 481.
+    assert_eq!(
+        evidence(call, d, "transaction_does_not_exist"),
+        ["BYE", "BYE", "481 Call/Transaction Does Not Exist"]
+    );
+    let first_bye = &call.messages[a.messages[0]];
+    let second_bye = &call.messages[a.messages[1]];
+    assert!(first_bye.cseq.as_ref().unwrap().0 < second_bye.cseq.as_ref().unwrap().0);
+}
+
+#[test]
+fn a_wrong_password_is_an_auth_loop() {
+    let calls = diagnosed("auth-loop.pcap");
+    let (call, d) = &calls[0];
+    let a = d
+        .anomalies
+        .iter()
+        .find(|a| a.kind.as_str() == "auth_loop")
+        .expect("auth_loop");
+    assert!(a.summary.contains("challenged 3 times"), "{}", a.summary);
+    assert!(
+        a.summary.contains("2 retries carried credentials"),
+        "{}",
+        a.summary
+    );
+    assert_eq!(
+        evidence(call, d, "auth_loop"),
+        ["REGISTER", "401 Unauthorized"].repeat(3)
+    );
+}
+
+#[test]
+fn a_2xx_after_cancel_is_a_cancel_race() {
+    let calls = diagnosed("cancel-race.pcap");
+    let (call, d) = &calls[0];
+    let ev = evidence_cseq(call, d, "cancel_race");
+    assert_eq!(
+        ev.first().map(String::as_str),
+        Some("CANCEL (CANCEL)"),
+        "{ev:?}"
+    );
+    assert!(ev.contains(&"200 OK (INVITE)".to_string()), "{ev:?}");
+    // The call is up and ended normally: no timer alarms.
+    let kinds: Vec<&str> = d.anomalies.iter().map(|a| a.kind.as_str()).collect();
+    assert_eq!(kinds, ["cancel_race"]);
+}
+
+#[test]
+fn crossing_re_invites_are_glare() {
+    let calls = diagnosed("glare-491.pcap");
+    let (call, d) = &calls[0];
+    let glare: Vec<_> = d
+        .anomalies
+        .iter()
+        .filter(|a| a.kind.as_str() == "glare")
+        .collect();
+    assert_eq!(glare.len(), 2, "one 491 each way: {glare:#?}");
+    for a in glare {
+        let labels: Vec<String> = a
+            .messages
+            .iter()
+            .map(|&i| call.messages[i].label())
+            .collect();
+        assert_eq!(labels, ["INVITE", "491 Request Pending"]);
+        // The two re-INVITEs travel in opposite directions.
+        let invite = &call.messages[a.messages[0]];
+        let answer = &call.messages[a.messages[1]];
+        assert_eq!((invite.src, invite.dst), (answer.dst, answer.src));
+    }
+    assert!(
+        !d.verdict.failed,
+        "the retry succeeded: {}",
+        d.verdict.summary
+    );
+}
+
+#[test]
+fn a_reliable_183_never_pracked() {
+    let calls = diagnosed("prack-missing.pcap");
+    let (call, d) = &calls[0];
+    let ev = evidence(call, d, "prack_missing");
+    assert!(
+        ev.len() >= 10 && ev.iter().all(|l| l == "183 Session Progress"),
+        "the reliable 183 and its retransmissions on both hops: {ev:?}"
+    );
+    assert_eq!(d.verdict.status, Some(500));
+    let cause = d.verdict.cause.as_ref().expect("cause");
+    assert!(
+        cause
+            .warning
+            .as_deref()
+            .is_some_and(|w| w.contains("no PRACK")),
+        "{cause:?}"
+    );
+}
+
+#[test]
+fn an_unrefreshed_session_timer_ends_in_bye() {
+    let calls = diagnosed("session-timer.pcap");
+    let (call, d) = &calls[0];
+    assert_eq!(
+        evidence(call, d, "session_timer_expired"),
+        ["200 OK", "BYE"]
+    );
+    let a = &d.anomalies[0];
+    assert!(a.summary.contains("Session-Expires: 90"), "{}", a.summary);
+}
+
+#[test]
+fn a_phone_behind_nat_leaks_its_private_address() {
+    let calls = diagnosed("private-address.pcap");
+    let (_, d) = &calls[0];
+    let found: Vec<&str> = d
+        .anomalies
+        .iter()
+        .filter(|a| a.kind.as_str() == "private_address")
+        .map(|a| a.summary.as_str())
+        .collect();
+    for what in [
+        "SDP connection address 192.168.1.20",
+        "Contact 192.168.1.20",
+        "top Via 192.168.1.20",
+    ] {
+        assert!(found.iter().any(|s| s.contains(what)), "{what}: {found:#?}");
+    }
+}
+
+#[test]
+fn a_wrong_content_length_is_malformed_and_the_call_survives() {
+    let calls = diagnosed("bad-content-length.pcap");
+    let (call, d) = &calls[0];
+    let a = d
+        .anomalies
+        .iter()
+        .find(|a| a.kind.as_str() == "malformed")
+        .expect("malformed");
+    assert!(
+        a.summary.contains("Content-Length says 120"),
+        "{}",
+        a.summary
+    );
+    // Both hops of the INVITE carry the wrong length; the call itself is still read whole.
+    assert_eq!(evidence(call, d, "malformed"), ["INVITE", "INVITE"]);
+    assert_eq!(call.messages.len(), 14);
+}
+
 #[test]
 fn failed_calls_name_the_hop_where_the_failure_started() {
     let calls = diagnosed("busy-486.pcap");

@@ -19,6 +19,9 @@ pub struct Evidence {
     pub src: String,
     pub dst: String,
     pub message: String,
+    /// For a response, the method it answers (its CSeq method): it tells a 200 to the CANCEL
+    /// from a 200 to the INVITE. None for requests.
+    pub answers: Option<String>,
     pub retransmission: bool,
 }
 
@@ -55,6 +58,7 @@ fn evidence(call: &Call, indexes: &[usize]) -> Vec<Evidence> {
             src: m.src.to_string(),
             dst: m.dst.to_string(),
             message: m.label(),
+            answers: m.status().and_then(|_| m.cseq_method()).map(str::to_string),
             retransmission: m.retransmission,
         })
         .collect()
@@ -120,11 +124,15 @@ impl Report {
             for e in &a.evidence {
                 writeln!(
                     out,
-                    "      {:>+10.3} s  {:>21} → {:<21}  {}{}",
+                    "      {:>+10.3} s  {:>21} → {:<21}  {}{}{}",
                     e.offset,
                     e.src,
                     e.dst,
                     terminal(&clip(&e.message, 60)),
+                    e.answers
+                        .as_deref()
+                        .map(|m| format!(" (to {})", terminal(&clip(m, 30))))
+                        .unwrap_or_default(),
                     if e.retransmission {
                         "  (retransmission)"
                     } else {
