@@ -26,3 +26,4 @@ pub mod net;
 pub mod sanitize;
 pub mod sip;
 pub mod synth;
+pub mod ui;

@@ -30,6 +30,34 @@ pub struct Filters {
     until: Option<String>,
 }
 
+impl Filters {
+    /// The same filters written in the terminal UI's filter language (time windows have no
+    /// equivalent there and are reported as not applied).
+    pub fn ui_filter(&self) -> (String, bool) {
+        let mut terms = Vec::new();
+        let word = |v: &str| v.split_whitespace().next().unwrap_or("").to_string();
+        if let Some(v) = &self.call {
+            terms.push(word(v));
+        }
+        if let Some(v) = &self.method {
+            terms.push(format!("method:{}", word(v)));
+        }
+        if let Some(v) = &self.status {
+            terms.push(format!("status:{}", word(v)));
+        }
+        if let Some(v) = &self.from {
+            terms.push(format!("from:{}", word(v)));
+        }
+        if let Some(v) = &self.to {
+            terms.push(format!("to:{}", word(v)));
+        }
+        (
+            terms.join(" "),
+            self.since.is_some() || self.until.is_some(),
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StatusFilter {
     Code(u16),

@@ -137,6 +137,9 @@ struct CallsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     format: TableFormat,
+    /// Without a subcommand: print the call table even when stdout is a terminal.
+    #[arg(long)]
+    no_ui: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,8 +202,27 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Export(args)) => export(args),
         Some(Command::Diagnose(args)) => diagnose(args),
         Some(Command::Stats(args)) => stats(args),
+        // A person at a terminal gets the UI; a pipe or a file gets the call table.
+        None if io::stdout().is_terminal() && !cli.default.no_ui => ui(cli.default),
         None => calls(cli.default),
     }
+}
+
+fn ui(args: CallsArgs) -> Result<()> {
+    let inputs = open(&args.input)?;
+    let (filter, dropped) = args.input.filters.ui_filter();
+    if dropped {
+        anyhow::bail!(
+            "--since and --until are not supported by the terminal UI yet; use `sipscope calls`"
+        );
+    }
+    crate::ui::run(
+        inputs.source,
+        inputs.names,
+        config(&args.input, true, false),
+        args.input.thresholds.config(),
+        filter,
+    )
 }
 
 /// The opened inputs and their names.

@@ -75,9 +75,6 @@ fn time_of_day(t: Timestamp) -> String {
 pub fn write_text(call: &Call, out: &mut dyn Write) -> io::Result<()> {
     let l = layout(call);
     writeln!(out, "Call-ID: {}", sanitize::terminal(&call.call_id))?;
-    let n = l.columns.len().max(1);
-    let width = n * LANE;
-    let center = |i: usize| i * LANE + LANE / 2;
     let mut header = " ".repeat(TIME_WIDTH);
     for c in &l.columns {
         let name = sanitize::clip(&c.to_string(), LANE - 2);
@@ -88,51 +85,61 @@ pub fn write_text(call: &Call, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "{}", header.trim_end())?;
     for a in &l.arrows {
-        let mut lane: Vec<char> = vec![' '; width];
-        for i in 0..l.columns.len() {
-            if let Some(c) = lane.get_mut(center(i)) {
-                *c = '│';
-            }
-        }
-        let (lo, hi) = (a.from.min(a.to), a.from.max(a.to));
-        let line = if a.retransmission { '═' } else { '─' };
-        let label = sanitize::clip(&a.label, (center(hi) - center(lo)).saturating_sub(4).max(6));
-        if lo == hi {
-            // Source and destination are one endpoint (a capture on one host's loopback).
-            let text: Vec<char> = format!("⟲ {label}").chars().collect();
-            for (k, ch) in text.into_iter().enumerate() {
-                if let Some(c) = lane.get_mut(center(lo) + 2 + k) {
-                    *c = ch;
-                }
-            }
-        } else {
-            for x in center(lo) + 1..center(hi) {
-                if let Some(c) = lane.get_mut(x) {
-                    *c = line;
-                }
-            }
-            if a.to > a.from {
-                if let Some(c) = lane.get_mut(center(hi) - 1) {
-                    *c = '►';
-                }
-            } else if let Some(c) = lane.get_mut(center(lo) + 1) {
-                *c = '◄';
-            }
-            let chars: Vec<char> = label.chars().collect();
-            let span = center(hi) - center(lo);
-            let start = center(lo) + (span.saturating_sub(chars.len())) / 2;
-            for (k, ch) in chars.into_iter().enumerate() {
-                if let Some(c) = lane.get_mut(start + k) {
-                    *c = ch;
-                }
-            }
-        }
+        let lane = lane_line(&l, a, LANE);
         let stamp = format!("{} +{:.6}", time_of_day(a.time), a.delta);
-        let lane: String = lane.into_iter().collect();
         writeln!(out, "{stamp:<TIME_WIDTH$}{}", lane.trim_end())?;
     }
     if l.arrows.iter().any(|a| a.retransmission) {
         writeln!(out, "{}═ retransmission", " ".repeat(TIME_WIDTH))?;
     }
     Ok(())
+}
+
+/// One arrow drawn across the lanes, `lane` characters per endpoint: vertical lines at each
+/// endpoint's centre, the arrow between its two endpoints with the label in the middle (`═` for
+/// retransmissions), or `⟲ label` when source and destination are one endpoint. Shared by the
+/// text ladder and the terminal UI so that both draw the same picture.
+pub fn lane_line(l: &Layout, a: &Arrow, lane: usize) -> String {
+    let width = l.columns.len().max(1) * lane;
+    let center = |i: usize| i * lane + lane / 2;
+    let mut cells: Vec<char> = vec![' '; width];
+    for i in 0..l.columns.len() {
+        if let Some(c) = cells.get_mut(center(i)) {
+            *c = '│';
+        }
+    }
+    let (lo, hi) = (a.from.min(a.to), a.from.max(a.to));
+    let line = if a.retransmission { '═' } else { '─' };
+    let label = sanitize::clip(&a.label, (center(hi) - center(lo)).saturating_sub(4).max(6));
+    if lo == hi {
+        // Source and destination are one endpoint (a capture on one host's loopback).
+        let text: Vec<char> = format!("⟲ {label}").chars().collect();
+        for (k, ch) in text.into_iter().enumerate() {
+            if let Some(c) = cells.get_mut(center(lo) + 2 + k) {
+                *c = ch;
+            }
+        }
+    } else {
+        for x in center(lo) + 1..center(hi) {
+            if let Some(c) = cells.get_mut(x) {
+                *c = line;
+            }
+        }
+        if a.to > a.from {
+            if let Some(c) = cells.get_mut(center(hi) - 1) {
+                *c = '►';
+            }
+        } else if let Some(c) = cells.get_mut(center(lo) + 1) {
+            *c = '◄';
+        }
+        let chars: Vec<char> = label.chars().collect();
+        let span = center(hi) - center(lo);
+        let start = center(lo) + (span.saturating_sub(chars.len())) / 2;
+        for (k, ch) in chars.into_iter().enumerate() {
+            if let Some(c) = cells.get_mut(start + k) {
+                *c = ch;
+            }
+        }
+    }
+    cells.into_iter().collect()
 }

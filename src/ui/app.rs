@@ -1,0 +1,774 @@
+//! The terminal UI's state and what each key does. Pure: keys and mouse events in, state and
+//! [`Action`]s out; no terminal, no threads, no files (the runner in [`super::term`] performs
+//! actions). The key table [`KEYS`] drives both the handlers' documentation and the help
+//! overlay, so the help can never disagree with the code.
+
+use super::model::{CallList, Filter, SortKey};
+use crate::capture::Timestamp;
+use crate::diagnose::{DiagnoseConfig, Diagnosis, diagnose};
+use crate::export::ladder::{self, Layout};
+use crate::flow::Call;
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+use std::collections::BTreeSet;
+
+/// One line of the help overlay: where the key works, the keys, what it does.
+pub struct KeyHelp {
+    pub screen: &'static str,
+    pub keys: &'static str,
+    pub does: &'static str,
+}
+
+/// Every key binding. sngrep's keys where sngrep has one; vim-style and arrows everywhere.
+pub const KEYS: &[KeyHelp] = &[
+    KeyHelp {
+        screen: "everywhere",
+        keys: "?",
+        does: "this help",
+    },
+    KeyHelp {
+        screen: "everywhere",
+        keys: "q Esc",
+        does: "back, or quit from the call list",
+    },
+    KeyHelp {
+        screen: "everywhere",
+        keys: "Ctrl-C",
+        does: "quit",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "↑ ↓ j k",
+        does: "move",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "PgUp PgDn g G Home End",
+        does: "move by a page, to the top or the end",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "Enter",
+        does: "open the call's ladder",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "Space",
+        does: "select or unselect the call",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "/ F3",
+        does: "filter: words, or method: status: outcome: anomaly: from: to: addr:",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "F5",
+        does: "clear the filter and the selection",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "< >",
+        does: "sort by the previous or next column",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "z",
+        does: "reverse the sort order",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "i",
+        does: "statistics",
+    },
+    KeyHelp {
+        screen: "call list",
+        keys: "s F2",
+        does: "save the selected (else the shown) calls: .json, else a text ladder",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "↑ ↓ j k PgUp PgDn g G",
+        does: "select a message",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "Enter F6",
+        does: "show or hide the message pane",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "d",
+        does: "SDP summary of the message, or its raw text again",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "Space",
+        does: "mark a message; Space on a second one compares the two",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "s",
+        does: "one column per host, or per address:port",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "n N",
+        does: "next or previous message flagged by an anomaly",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "Tab D",
+        does: "focus the diagnosis pane; Enter there jumps to the evidence",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "x",
+        does: "extended flow: add the legs linked by X-Call-ID / X-CID",
+    },
+    KeyHelp {
+        screen: "ladder",
+        keys: "s F2 (list)",
+        does: "save from the call list",
+    },
+    KeyHelp {
+        screen: "mouse",
+        keys: "click, wheel",
+        does: "select a row or a message, scroll",
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    List,
+    Flow,
+    Stats,
+}
+
+/// What the message pane of the ladder shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Raw,
+    Sdp,
+    /// The marked message compared with the selected one.
+    Diff,
+    Hidden,
+}
+
+/// A prompt at the bottom line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    Filter(String),
+    Save(String),
+}
+
+/// The ladder of one call, with what is cached about it.
+#[derive(Debug)]
+pub struct FlowState {
+    /// Position of the call among the engine's calls, and its creation number.
+    pub call: usize,
+    pub seq: u64,
+    /// Creation numbers of linked legs shown with it (`x`).
+    pub extended: bool,
+    pub selected: usize,
+    pub offset: usize,
+    pub pane: Pane,
+    pub mark: Option<usize>,
+    pub compressed: bool,
+    pub diagnosis_focus: bool,
+    pub diagnosis_selected: usize,
+    /// Cached: rebuilt when the call grows.
+    pub layout: Layout,
+    pub diagnosis: Option<Diagnosis>,
+    pub messages: usize,
+    /// Calls drawn in this ladder (the call, then linked legs when extended), by position.
+    pub members: Vec<usize>,
+}
+
+/// Something the runner must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Quit,
+    /// Save these calls (positions among the engine's calls) to a file.
+    Save {
+        path: String,
+        calls: Vec<usize>,
+    },
+}
+
+/// Loading progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub done: u64,
+    pub total: Option<u64>,
+    pub finished: bool,
+}
+
+pub struct App {
+    pub list: CallList,
+    pub screen: Screen,
+    pub selected: usize,
+    pub offset: usize,
+    /// Creation numbers of the calls selected with Space.
+    pub marked: BTreeSet<u64>,
+    pub flow: Option<FlowState>,
+    pub help: bool,
+    pub prompt: Option<Prompt>,
+    pub status: Option<String>,
+    pub progress: Progress,
+    pub title: String,
+    pub config: DiagnoseConfig,
+    pub now: Timestamp,
+    pub color: bool,
+    /// Where the list rows and the ladder were last drawn (for mouse clicks).
+    pub(crate) list_area: Rect,
+    pub(crate) ladder_area: Rect,
+    /// Rows of the last drawn list or ladder page (for PgUp/PgDn).
+    pub(crate) page: usize,
+}
+
+impl App {
+    pub fn new(title: String, config: DiagnoseConfig) -> App {
+        App {
+            list: CallList::default(),
+            screen: Screen::List,
+            selected: 0,
+            offset: 0,
+            marked: BTreeSet::new(),
+            flow: None,
+            help: false,
+            prompt: None,
+            status: None,
+            progress: Progress::default(),
+            title,
+            config,
+            now: Timestamp::default(),
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            list_area: Rect::default(),
+            ladder_area: Rect::default(),
+            page: 10,
+        }
+    }
+
+    /// Brings the list and the open ladder up to date with the engine's calls.
+    pub fn sync(&mut self, calls: &[&Call], now: Timestamp, progress: Progress) {
+        self.now = now;
+        self.progress = progress;
+        if self.list.refresh(calls, now, &self.config) {
+            self.clamp_list();
+        }
+        if let Some(f) = &mut self.flow {
+            // The call may have moved (eviction) or grown.
+            let pos = match calls.get(f.call) {
+                Some(c) if c.seq == f.seq => Some(f.call),
+                _ => calls.iter().position(|c| c.seq == f.seq),
+            };
+            match pos {
+                Some(p) => {
+                    f.call = p;
+                    let total: usize = f
+                        .members
+                        .iter()
+                        .filter_map(|&i| calls.get(i))
+                        .map(|c| c.messages.len())
+                        .sum();
+                    if total != f.messages {
+                        rebuild_flow(f, calls, now, &self.config);
+                    }
+                }
+                None => {
+                    self.flow = None;
+                    self.screen = Screen::List;
+                    self.status = Some("the call was evicted (--max-calls)".into());
+                }
+            }
+        }
+    }
+
+    fn clamp_list(&mut self) {
+        let n = self.list.view.len();
+        self.selected = self.selected.min(n.saturating_sub(1));
+    }
+
+    pub fn handle_mouse(&mut self, ev: MouseEvent) {
+        let inside = |r: Rect| {
+            ev.column >= r.x
+                && ev.column < r.x + r.width
+                && ev.row >= r.y
+                && ev.row < r.y + r.height
+        };
+        match (self.screen, ev.kind) {
+            (Screen::List, MouseEventKind::ScrollDown) => self.move_list(3),
+            (Screen::List, MouseEventKind::ScrollUp) => self.move_list(-3),
+            (Screen::Flow, MouseEventKind::ScrollDown) => self.move_flow(3),
+            (Screen::Flow, MouseEventKind::ScrollUp) => self.move_flow(-3),
+            (Screen::List, MouseEventKind::Down(MouseButton::Left)) if inside(self.list_area) => {
+                let row = self.offset + usize::from(ev.row - self.list_area.y);
+                if row < self.list.view.len() {
+                    self.selected = row;
+                }
+            }
+            (Screen::Flow, MouseEventKind::Down(MouseButton::Left)) if inside(self.ladder_area) => {
+                if let Some(f) = &mut self.flow {
+                    let row = f.offset + usize::from(ev.row - self.ladder_area.y);
+                    if row < f.layout.arrows.len() {
+                        f.selected = row;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Handles one key. `calls` are the engine's calls, to open a ladder.
+    pub fn handle_key(&mut self, key: KeyEvent, calls: &[&Call]) -> Action {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return Action::Quit;
+        }
+        self.status = None;
+        if self.help {
+            self.help = false;
+            return Action::None;
+        }
+        if let Some(p) = self.prompt.take() {
+            return self.handle_prompt(p, key);
+        }
+        if key.code == KeyCode::Char('?') {
+            self.help = true;
+            return Action::None;
+        }
+        match self.screen {
+            Screen::List => self.list_key(key, calls),
+            Screen::Flow => {
+                self.flow_key(key, calls);
+                Action::None
+            }
+            Screen::Stats => {
+                if matches!(
+                    key.code,
+                    KeyCode::Char('q') | KeyCode::Esc | KeyCode::Char('i')
+                ) {
+                    self.screen = Screen::List;
+                }
+                Action::None
+            }
+        }
+    }
+
+    fn handle_prompt(&mut self, p: Prompt, key: KeyEvent) -> Action {
+        let (mut text, is_filter) = match p {
+            Prompt::Filter(t) => (t, true),
+            Prompt::Save(t) => (t, false),
+        };
+        match key.code {
+            KeyCode::Esc => return Action::None,
+            KeyCode::Enter if is_filter => {
+                self.list.filter = Filter { text };
+                self.list.rebuild_view();
+                self.selected = 0;
+                self.offset = 0;
+                return Action::None;
+            }
+            KeyCode::Enter => {
+                let calls = self.save_set();
+                if text.trim().is_empty() {
+                    return Action::None;
+                }
+                return Action::Save {
+                    path: text.trim().to_string(),
+                    calls,
+                };
+            }
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) if !c.is_control() && text.chars().count() < 512 => text.push(c),
+            _ => {}
+        }
+        self.prompt = Some(if is_filter {
+            Prompt::Filter(text)
+        } else {
+            Prompt::Save(text)
+        });
+        Action::None
+    }
+
+    /// The selected calls, or every shown call when none is selected (positions).
+    fn save_set(&self) -> Vec<usize> {
+        let rows = &self.list.rows;
+        let chosen: Vec<usize> = self
+            .list
+            .view
+            .iter()
+            .copied()
+            .filter(|&i| rows.get(i).is_some_and(|r| self.marked.contains(&r.seq)))
+            .collect();
+        if chosen.is_empty() {
+            self.list.view.clone()
+        } else {
+            chosen
+        }
+    }
+
+    fn move_list(&mut self, by: isize) {
+        let n = self.list.view.len();
+        if n == 0 {
+            return;
+        }
+        self.selected = self.selected.saturating_add_signed(by).min(n - 1);
+    }
+
+    fn list_key(&mut self, key: KeyEvent, calls: &[&Call]) -> Action {
+        let page = self.page.max(1) as isize;
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
+            KeyCode::Down | KeyCode::Char('j') => self.move_list(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_list(-1),
+            KeyCode::PageDown => self.move_list(page),
+            KeyCode::PageUp => self.move_list(-page),
+            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => {
+                self.selected = self.list.view.len().saturating_sub(1)
+            }
+            KeyCode::Enter => self.open_flow(calls),
+            KeyCode::Char(' ') => {
+                if let Some(r) = self.list.row_at(self.selected) {
+                    let seq = r.seq;
+                    if !self.marked.remove(&seq) {
+                        self.marked.insert(seq);
+                    }
+                    self.move_list(1);
+                }
+            }
+            KeyCode::Char('/') | KeyCode::F(3) => {
+                self.prompt = Some(Prompt::Filter(self.list.filter.text.clone()));
+            }
+            KeyCode::F(5) => {
+                self.list.filter = Filter::default();
+                self.marked.clear();
+                self.list.rebuild_view();
+            }
+            KeyCode::Char('<') | KeyCode::Char('>') => {
+                let all = SortKey::ALL;
+                let cur = self
+                    .list
+                    .sort
+                    .and_then(|k| all.iter().position(|x| *x == k));
+                let next = match (cur, key.code == KeyCode::Char('>')) {
+                    (None, true) => 1,
+                    (None, false) => all.len() - 1,
+                    (Some(i), true) => (i + 1) % all.len(),
+                    (Some(i), false) => (i + all.len() - 1) % all.len(),
+                };
+                self.list.sort = all.get(next).copied();
+                self.list.rebuild_view();
+                self.status = self.list.sort.map(|k| format!("sorted by {}", k.name()));
+            }
+            KeyCode::Char('z') => {
+                self.list.reverse = !self.list.reverse;
+                self.list.rebuild_view();
+            }
+            KeyCode::Char('i') => self.screen = Screen::Stats,
+            KeyCode::Char('s') | KeyCode::F(2) => {
+                self.prompt = Some(Prompt::Save("sipscope-calls.json".into()));
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn open_flow(&mut self, calls: &[&Call]) {
+        let Some(&pos) = self.list.view.get(self.selected) else {
+            return;
+        };
+        let Some(call) = calls.get(pos) else {
+            return;
+        };
+        let mut f = FlowState {
+            call: pos,
+            seq: call.seq,
+            extended: false,
+            selected: 0,
+            offset: 0,
+            pane: Pane::Raw,
+            mark: None,
+            compressed: false,
+            diagnosis_focus: false,
+            diagnosis_selected: 0,
+            layout: Layout {
+                columns: Vec::new(),
+                arrows: Vec::new(),
+            },
+            diagnosis: None,
+            messages: 0,
+            members: vec![pos],
+        };
+        rebuild_flow(&mut f, calls, self.now, &self.config);
+        self.flow = Some(f);
+        self.screen = Screen::Flow;
+    }
+
+    fn move_flow(&mut self, by: isize) {
+        if let Some(f) = &mut self.flow {
+            let n = f.layout.arrows.len();
+            if n > 0 {
+                f.selected = f.selected.saturating_add_signed(by).min(n - 1);
+            }
+        }
+    }
+
+    fn flow_key(&mut self, key: KeyEvent, calls: &[&Call]) {
+        let page = self.page.max(1) as isize;
+        let (now, config) = (self.now, self.config);
+        let Some(f) = &mut self.flow else {
+            self.screen = Screen::List;
+            return;
+        };
+        if f.diagnosis_focus {
+            let n = f.diagnosis.as_ref().map_or(0, |d| d.anomalies.len());
+            match key.code {
+                KeyCode::Tab | KeyCode::Char('D') | KeyCode::Esc | KeyCode::Char('q') => {
+                    f.diagnosis_focus = false
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    f.diagnosis_selected = (f.diagnosis_selected + 1).min(n.saturating_sub(1))
+                }
+                KeyCode::Up | KeyCode::Char('k') => {
+                    f.diagnosis_selected = f.diagnosis_selected.saturating_sub(1)
+                }
+                KeyCode::Enter => {
+                    let first = f
+                        .diagnosis
+                        .as_ref()
+                        .and_then(|d| d.anomalies.get(f.diagnosis_selected))
+                        .and_then(|a| a.messages.first().copied());
+                    if let Some(m) = first.and_then(|m| arrow_of(f, f.call, m)) {
+                        f.selected = m;
+                        f.diagnosis_focus = false;
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => {
+                self.flow = None;
+                self.screen = Screen::List;
+            }
+            KeyCode::Down | KeyCode::Char('j') => self.move_flow(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_flow(-1),
+            KeyCode::PageDown => self.move_flow(page),
+            KeyCode::PageUp => self.move_flow(-page),
+            KeyCode::Home | KeyCode::Char('g') => f.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => {
+                f.selected = f.layout.arrows.len().saturating_sub(1)
+            }
+            KeyCode::Enter | KeyCode::F(6) => {
+                f.pane = if f.pane == Pane::Hidden {
+                    Pane::Raw
+                } else {
+                    Pane::Hidden
+                };
+            }
+            KeyCode::Char('d') => {
+                f.pane = if f.pane == Pane::Sdp {
+                    Pane::Raw
+                } else {
+                    Pane::Sdp
+                }
+            }
+            KeyCode::Char(' ') => match f.mark {
+                Some(m) if m != f.selected => {
+                    f.pane = Pane::Diff;
+                    f.mark = Some(m);
+                }
+                Some(_) => {
+                    f.mark = None;
+                    f.pane = Pane::Raw;
+                }
+                None => {
+                    f.mark = Some(f.selected);
+                    self.status = Some("marked; press Space on another message to compare".into());
+                }
+            },
+            KeyCode::Char('s') => {
+                f.compressed = !f.compressed;
+                rebuild_flow(f, calls, now, &config);
+            }
+            KeyCode::Char('x') => {
+                f.extended = !f.extended;
+                rebuild_flow(f, calls, now, &config);
+                if f.extended && f.members.len() == 1 {
+                    self.status = Some("no linked leg (X-Call-ID / X-CID) found".into());
+                }
+            }
+            KeyCode::Tab | KeyCode::Char('D') => {
+                if f.diagnosis
+                    .as_ref()
+                    .is_some_and(|d| !d.anomalies.is_empty())
+                {
+                    f.diagnosis_focus = true;
+                } else {
+                    self.status = Some("no anomaly in this call".into());
+                }
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') => {
+                let flagged = flagged_arrows(f);
+                let next = if key.code == KeyCode::Char('n') {
+                    flagged
+                        .iter()
+                        .find(|&&a| a > f.selected)
+                        .or(flagged.first())
+                } else {
+                    flagged
+                        .iter()
+                        .rev()
+                        .find(|&&a| a < f.selected)
+                        .or(flagged.last())
+                };
+                match next {
+                    Some(&a) => f.selected = a,
+                    None => self.status = Some("no message flagged by an anomaly".into()),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The arrow that draws message `index` of the call at `call` (the ladder's own call).
+pub(crate) fn arrow_of(f: &FlowState, call: usize, index: usize) -> Option<usize> {
+    let leg = f.members.iter().position(|&m| m == call)?;
+    f.layout
+        .arrows
+        .iter()
+        .position(|a| a.message == index && arrow_leg(f, a) == leg)
+}
+
+/// Which member call an arrow belongs to: arrows of an extended flow carry the leg in the
+/// upper bits of `message` (see [`rebuild_flow`]).
+pub(crate) fn arrow_leg(_f: &FlowState, a: &ladder::Arrow) -> usize {
+    a.message >> LEG_SHIFT
+}
+
+pub(crate) fn arrow_message(a: &ladder::Arrow) -> usize {
+    a.message & ((1 << LEG_SHIFT) - 1)
+}
+
+const LEG_SHIFT: u32 = 24;
+
+/// Arrows whose message is evidence of an anomaly of the ladder's own call.
+pub(crate) fn flagged_arrows(f: &FlowState) -> Vec<usize> {
+    let Some(d) = &f.diagnosis else {
+        return Vec::new();
+    };
+    let flagged: BTreeSet<usize> = d
+        .anomalies
+        .iter()
+        .flat_map(|a| a.messages.iter().copied())
+        .collect();
+    f.layout
+        .arrows
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| arrow_leg(f, a) == 0 && flagged.contains(&arrow_message(a)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Recomputes the ladder of a flow: its members (the call, and linked legs when extended), the
+/// layout (merged in time order when there are several legs; per host when compressed) and
+/// the diagnosis of the call.
+pub(crate) fn rebuild_flow(
+    f: &mut FlowState,
+    calls: &[&Call],
+    now: Timestamp,
+    config: &DiagnoseConfig,
+) {
+    let Some(call) = calls.get(f.call) else {
+        return;
+    };
+    f.members = vec![f.call];
+    if f.extended {
+        f.members.extend(linked_legs(call, calls, f.call));
+    }
+    let mut layout = ladder::layout(call);
+    if f.members.len() > 1 {
+        // Merge the legs' arrows in time order, columns extended with the legs' endpoints.
+        let mut arrows: Vec<ladder::Arrow> = Vec::new();
+        let mut columns = layout.columns.clone();
+        for (leg, &pos) in f.members.iter().enumerate() {
+            let Some(c) = calls.get(pos) else { continue };
+            let l = ladder::layout(c);
+            for a in l.arrows {
+                let map = |i: usize, columns: &mut Vec<std::net::SocketAddr>| {
+                    let addr = l.columns[i];
+                    columns.iter().position(|x| *x == addr).unwrap_or_else(|| {
+                        columns.push(addr);
+                        columns.len() - 1
+                    })
+                };
+                let (from, to) = (map(a.from, &mut columns), map(a.to, &mut columns));
+                arrows.push(ladder::Arrow {
+                    from,
+                    to,
+                    message: a.message | (leg << LEG_SHIFT),
+                    ..a
+                });
+            }
+        }
+        arrows.sort_by_key(|a| a.time);
+        let mut prev = None;
+        for a in &mut arrows {
+            a.delta = prev.map_or(0.0, |p: Timestamp| a.time.seconds_since(p));
+            prev = Some(a.time);
+        }
+        layout = Layout { columns, arrows };
+    }
+    if f.compressed {
+        // One column per host: port 0 stands for "any port of this address".
+        let mut hosts: Vec<std::net::SocketAddr> = Vec::new();
+        let mut remap = Vec::with_capacity(layout.columns.len());
+        for c in &layout.columns {
+            let h = std::net::SocketAddr::new(c.ip(), 0);
+            let i = hosts.iter().position(|x| *x == h).unwrap_or_else(|| {
+                hosts.push(h);
+                hosts.len() - 1
+            });
+            remap.push(i);
+        }
+        for a in &mut layout.arrows {
+            a.from = remap.get(a.from).copied().unwrap_or(0);
+            a.to = remap.get(a.to).copied().unwrap_or(0);
+        }
+        layout.columns = hosts;
+    }
+    f.messages = f
+        .members
+        .iter()
+        .filter_map(|&i| calls.get(i))
+        .map(|c| c.messages.len())
+        .sum();
+    f.layout = layout;
+    f.diagnosis = Some(diagnose(call, now, config));
+    f.selected = f.selected.min(f.layout.arrows.len().saturating_sub(1));
+}
+
+/// Calls linked to this one by X-Call-ID / X-CID (either direction), by position.
+fn linked_legs(call: &Call, calls: &[&Call], own: usize) -> Vec<usize> {
+    let id: &str = &call.call_id;
+    let theirs = call.linked_call_id.as_deref();
+    calls
+        .iter()
+        .enumerate()
+        .filter(|&(i, c)| {
+            i != own && (c.linked_call_id.as_deref() == Some(id) || theirs == Some(&*c.call_id))
+        })
+        .map(|(i, _)| i)
+        .take(8)
+        .collect()
+}

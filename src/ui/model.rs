@@ -1,0 +1,321 @@
+//! The call list as the terminal UI shows it: one [`Row`] per call, computed once per change of
+//! the call (summary, diagnosis, the text a filter searches), and a view of row positions,
+//! filtered and sorted. Rows are plain data so that moving through a million of them costs
+//! nothing; only the visible slice is drawn. Owns no terminal and no engine.
+
+use crate::capture::Timestamp;
+use crate::diagnose::{AnomalyKind, DiagnoseConfig, Severity, diagnose};
+use crate::flow::{Call, Outcome};
+
+/// One call, ready to draw. Strings are as they came off the wire: the view sanitizes them.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The call's creation order in the engine (stable identity while loading).
+    pub seq: u64,
+    pub call_id: String,
+    pub start: Timestamp,
+    pub from: String,
+    pub to: String,
+    pub src: String,
+    pub dst: String,
+    pub method: String,
+    pub transport: &'static str,
+    pub messages: usize,
+    pub outcome: Outcome,
+    pub status: Option<u16>,
+    pub setup: Option<f64>,
+    pub duration: Option<f64>,
+    /// Anomaly kinds, each once, in catalogue order.
+    pub anomalies: Vec<AnomalyKind>,
+    /// The worst severity among the anomalies.
+    pub severity: Option<Severity>,
+    pub failed: bool,
+    /// Lower-cased text that the free-text filter searches.
+    haystack: String,
+}
+
+fn who(p: &crate::flow::Party) -> String {
+    p.user.as_ref().unwrap_or(&p.uri).to_string()
+}
+
+impl Row {
+    pub fn new(call: &Call, now: Timestamp, config: &DiagnoseConfig) -> Row {
+        let d = diagnose(call, now, config);
+        let s = &d.summary;
+        let first = call.messages.first();
+        let mut anomalies: Vec<AnomalyKind> = d.anomalies.iter().map(|a| a.kind).collect();
+        anomalies.sort_unstable();
+        anomalies.dedup();
+        let severity = d.anomalies.iter().map(|a| a.severity).max();
+        let mut row = Row {
+            seq: call.seq,
+            call_id: call.call_id.to_string(),
+            start: call.start(),
+            from: who(&call.from),
+            to: who(&call.to),
+            src: first.map(|m| m.src.to_string()).unwrap_or_default(),
+            dst: first.map(|m| m.dst.to_string()).unwrap_or_default(),
+            method: call.first_method().to_string(),
+            transport: first.map_or("", |m| m.transport.as_str()),
+            messages: call.messages.len(),
+            outcome: s.outcome,
+            status: s.final_status,
+            setup: s.setup_time,
+            duration: s.duration,
+            anomalies,
+            severity,
+            failed: d.verdict.failed,
+            haystack: String::new(),
+        };
+        let mut hay = format!(
+            "{} {} {} {} {} {} {} {} {}",
+            row.call_id,
+            row.from,
+            row.to,
+            call.from.uri,
+            call.to.uri,
+            row.src,
+            row.dst,
+            row.method,
+            row.outcome.as_str()
+        );
+        if let Some(st) = row.status {
+            hay.push_str(&format!(" {st}"));
+        }
+        for k in &row.anomalies {
+            hay.push(' ');
+            hay.push_str(k.as_str());
+        }
+        row.haystack = hay.to_lowercase();
+        row
+    }
+}
+
+/// A column the list can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Index,
+    Start,
+    From,
+    To,
+    Source,
+    Destination,
+    CallId,
+    Method,
+    Messages,
+    Outcome,
+    Status,
+    Setup,
+    Duration,
+    Anomalies,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 14] = [
+        SortKey::Index,
+        SortKey::Start,
+        SortKey::From,
+        SortKey::To,
+        SortKey::Source,
+        SortKey::Destination,
+        SortKey::CallId,
+        SortKey::Method,
+        SortKey::Messages,
+        SortKey::Outcome,
+        SortKey::Status,
+        SortKey::Setup,
+        SortKey::Duration,
+        SortKey::Anomalies,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortKey::Index => "index",
+            SortKey::Start => "start",
+            SortKey::From => "from",
+            SortKey::To => "to",
+            SortKey::Source => "source",
+            SortKey::Destination => "destination",
+            SortKey::CallId => "call-id",
+            SortKey::Method => "method",
+            SortKey::Messages => "messages",
+            SortKey::Outcome => "outcome",
+            SortKey::Status => "status",
+            SortKey::Setup => "setup",
+            SortKey::Duration => "duration",
+            SortKey::Anomalies => "anomalies",
+        }
+    }
+
+    fn cmp(self, a: &Row, b: &Row) -> std::cmp::Ordering {
+        let f = |x: Option<f64>| x.unwrap_or(f64::NEG_INFINITY);
+        match self {
+            SortKey::Index => a.seq.cmp(&b.seq),
+            SortKey::Start => a.start.cmp(&b.start),
+            SortKey::From => a.from.cmp(&b.from),
+            SortKey::To => a.to.cmp(&b.to),
+            SortKey::Source => a.src.cmp(&b.src),
+            SortKey::Destination => a.dst.cmp(&b.dst),
+            SortKey::CallId => a.call_id.cmp(&b.call_id),
+            SortKey::Method => a.method.cmp(&b.method),
+            SortKey::Messages => a.messages.cmp(&b.messages),
+            SortKey::Outcome => a.outcome.as_str().cmp(b.outcome.as_str()),
+            SortKey::Status => a.status.cmp(&b.status),
+            SortKey::Setup => f(a.setup).total_cmp(&f(b.setup)),
+            SortKey::Duration => f(a.duration).total_cmp(&f(b.duration)),
+            SortKey::Anomalies => {
+                (a.severity, a.anomalies.len()).cmp(&(b.severity, b.anomalies.len()))
+            }
+        }
+        .then(a.seq.cmp(&b.seq))
+    }
+}
+
+/// A display filter: free text (every word must appear somewhere in the call) and field
+/// filters written `field:value` (`method:`, `status:`, `outcome:`, `anomaly:`, `from:`, `to:`,
+/// `addr:`), all of which must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub text: String,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty()
+    }
+
+    pub fn matches(&self, row: &Row) -> bool {
+        self.text.split_whitespace().all(|term| {
+            let term = term.to_lowercase();
+            match term.split_once(':') {
+                Some(("method", v)) => row.method.eq_ignore_ascii_case(v),
+                Some(("status", v)) => status_matches(row.status, v),
+                Some(("outcome", v)) => row.outcome.as_str() == v,
+                Some(("anomaly", v)) => row
+                    .anomalies
+                    .iter()
+                    .any(|k| k.as_str() == v || (v == "any")),
+                Some(("from", v)) => row.from.to_lowercase().contains(v),
+                Some(("to", v)) => row.to.to_lowercase().contains(v),
+                Some(("addr", v)) => row.src.contains(v) || row.dst.contains(v),
+                _ => row.haystack.contains(&term),
+            }
+        })
+    }
+}
+
+fn status_matches(status: Option<u16>, v: &str) -> bool {
+    match (status, v.as_bytes()) {
+        (None, _) => v == "none",
+        (Some(s), [c, b'x', b'x']) => s / 100 == u16::from(c.wrapping_sub(b'0')),
+        (Some(s), _) => v.parse::<u16>().is_ok_and(|x| x == s),
+    }
+}
+
+/// Every row, and the positions of those shown, in display order.
+#[derive(Debug, Default)]
+pub struct CallList {
+    pub rows: Vec<Row>,
+    /// Positions into `rows`, filtered and sorted.
+    pub view: Vec<usize>,
+    pub sort: Option<SortKey>,
+    pub reverse: bool,
+    pub filter: Filter,
+}
+
+impl CallList {
+    /// Brings the rows up to date with the engine's calls (in creation order). Only calls that
+    /// changed since the last refresh are diagnosed again. Returns whether anything changed.
+    pub fn refresh(&mut self, calls: &[&Call], now: Timestamp, config: &DiagnoseConfig) -> bool {
+        let mut changed = calls.len() != self.rows.len();
+        self.rows.truncate(calls.len());
+        for (i, call) in calls.iter().enumerate() {
+            match self.rows.get_mut(i) {
+                Some(r) if r.seq == call.seq && r.messages == call.messages.len() => {}
+                Some(r) => {
+                    *r = Row::new(call, now, config);
+                    changed = true;
+                }
+                None => {
+                    self.rows.push(Row::new(call, now, config));
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.rebuild_view();
+        }
+        changed
+    }
+
+    /// Applies the filter and the sort order again.
+    pub fn rebuild_view(&mut self) {
+        let rows = &self.rows;
+        self.view = (0..rows.len())
+            .filter(|&i| self.filter.matches(&rows[i]))
+            .collect();
+        if let Some(key) = self.sort {
+            self.view.sort_by(|&a, &b| key.cmp(&rows[a], &rows[b]));
+        }
+        if self.reverse {
+            self.view.reverse();
+        }
+    }
+
+    pub fn row_at(&self, view_pos: usize) -> Option<&Row> {
+        self.view.get(view_pos).and_then(|&i| self.rows.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(method: &str, status: Option<u16>, outcome: Outcome) -> Row {
+        let mut r = Row {
+            seq: 0,
+            call_id: "abc@host".into(),
+            start: Timestamp(0),
+            from: "alice".into(),
+            to: "bob".into(),
+            src: "10.0.0.1:5060".into(),
+            dst: "10.0.0.2:5060".into(),
+            method: method.into(),
+            transport: "UDP",
+            messages: 3,
+            outcome,
+            status,
+            setup: None,
+            duration: None,
+            anomalies: vec![AnomalyKind::MissingAck],
+            severity: Some(Severity::Error),
+            failed: true,
+            haystack: String::new(),
+        };
+        r.haystack = format!("{} {} {} missing_ack", r.call_id, r.from, r.to);
+        r
+    }
+
+    #[test]
+    fn field_filters() {
+        let r = row("INVITE", Some(486), Outcome::Busy);
+        let f = |t: &str| Filter { text: t.into() }.matches(&r);
+        assert!(f(""));
+        assert!(f("method:invite status:4xx"));
+        assert!(f("status:486 outcome:busy"));
+        assert!(!f("status:5xx"));
+        assert!(f("anomaly:missing_ack"));
+        assert!(f("anomaly:any"));
+        assert!(!f("anomaly:glare"));
+        assert!(f("from:ali to:BOB addr:10.0.0.2"));
+        assert!(f("ABC@"));
+        assert!(!f("carol"));
+        let none = row("INVITE", None, Outcome::InProgress);
+        assert!(
+            Filter {
+                text: "status:none".into()
+            }
+            .matches(&none)
+        );
+    }
+}

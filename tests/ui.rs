@@ -1,0 +1,292 @@
+//! The terminal UI on the samples, drawn with ratatui's `TestBackend`: every screen is
+//! snapshot-tested (insta), and key sequences drive the app as a person would.
+
+mod common;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use sipscope::capture::{FileSource, FrameSource, MergedSource};
+use sipscope::engine::{Engine, EngineConfig};
+use sipscope::flow::Call;
+use sipscope::ui::{Action, App, Progress, Screen};
+
+/// The samples, merged into one engine as the UI would load them.
+fn engine_of(files: &[&str]) -> Engine {
+    let sources: Vec<Box<dyn FrameSource + Send>> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Box::new(FileSource::open(common::samples().join(f).to_str().unwrap(), i).unwrap())
+                as Box<dyn FrameSource + Send>
+        })
+        .collect();
+    let mut src = MergedSource::new(sources);
+    let mut engine = Engine::new(EngineConfig {
+        keep_raw: true,
+        ..EngineConfig::default()
+    });
+    engine.run(&mut src);
+    engine
+}
+
+fn app(engine: &Engine) -> App {
+    let mut app = App::new("samples".into(), Default::default());
+    app.color = false;
+    let calls = engine.calls();
+    app.sync(
+        &calls,
+        engine.now(),
+        Progress {
+            finished: true,
+            ..Default::default()
+        },
+    );
+    app
+}
+
+fn draw(app: &mut App, calls: &[&Call], w: u16, h: u16) -> String {
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.draw(f, calls)).unwrap();
+    t.backend().to_string()
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn press(app: &mut App, calls: &[&Call], keys: &[KeyCode]) -> Action {
+    let mut last = Action::None;
+    for &k in keys {
+        last = app.handle_key(key(k), calls);
+    }
+    last
+}
+
+fn type_text(app: &mut App, calls: &[&Call], text: &str) {
+    for c in text.chars() {
+        app.handle_key(key(KeyCode::Char(c)), calls);
+    }
+}
+
+const ALL: &[&str] = &[
+    "answered-udp.pcap",
+    "busy-486.pcap",
+    "cancel-ringing.pcap",
+    "missing-ack.pcap",
+    "loop-483.pcap",
+    "register-401.pcap",
+    "glare-491.pcap",
+];
+
+/// Selects the call whose first method and outcome match, and opens its ladder.
+fn open(app: &mut App, calls: &[&Call], call_filter: &str) {
+    app.handle_key(key(KeyCode::Char('/')), calls);
+    type_text(app, calls, call_filter);
+    press(app, calls, &[KeyCode::Enter, KeyCode::Enter]);
+    assert_eq!(app.screen, Screen::Flow, "{call_filter}");
+}
+
+#[test]
+fn call_list() {
+    let engine = engine_of(ALL);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    assert_eq!(app.list.view.len(), 8);
+    insta::assert_snapshot!("list_wide", draw(&mut app, &calls, 200, 14));
+    insta::assert_snapshot!("list_narrow", draw(&mut app, &calls, 80, 14));
+}
+
+#[test]
+fn ladders() {
+    let engine = engine_of(ALL);
+    let calls = engine.calls();
+    for (name, filter) in [
+        ("ladder_answered", "outcome:answered anomaly:any"),
+        ("ladder_busy", "outcome:busy"),
+        ("ladder_cancelled", "outcome:cancelled"),
+        ("ladder_missing_ack", "anomaly:missing_ack"),
+        ("ladder_loop", "anomaly:too_many_hops"),
+    ] {
+        let mut app = app(&engine);
+        open(&mut app, &calls, filter);
+        insta::assert_snapshot!(name, draw(&mut app, &calls, 160, 40));
+    }
+}
+
+#[test]
+fn panes_sdp_diff_diagnosis_and_help() {
+    let engine = engine_of(&["answered-udp.pcap", "missing-ack.pcap"]);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    open(&mut app, &calls, "anomaly:missing_ack");
+    // The INVITE's SDP.
+    app.handle_key(key(KeyCode::Char('d')), &calls);
+    insta::assert_snapshot!("pane_sdp", draw(&mut app, &calls, 160, 36));
+    // Back to raw; compare the INVITE on both hops.
+    app.handle_key(key(KeyCode::Char('d')), &calls);
+    press(
+        &mut app,
+        &calls,
+        &[
+            KeyCode::Char(' '),
+            KeyCode::Down,
+            KeyCode::Down,
+            KeyCode::Char(' '),
+        ],
+    );
+    insta::assert_snapshot!("pane_diff", draw(&mut app, &calls, 160, 36));
+    // Diagnosis: focus, Enter jumps to the first evidence message (the 2xx).
+    press(
+        &mut app,
+        &calls,
+        &[KeyCode::Char(' '), KeyCode::Tab, KeyCode::Enter],
+    );
+    let f = app.flow.as_ref().unwrap();
+    let call = calls[f.call];
+    let m = &call.messages[f.layout.arrows[f.selected].message];
+    assert_eq!(m.label(), "200 OK");
+    insta::assert_snapshot!("pane_raw_diagnosis", draw(&mut app, &calls, 160, 36));
+    // Next flagged message with `n`.
+    let before = app.flow.as_ref().unwrap().selected;
+    app.handle_key(key(KeyCode::Char('n')), &calls);
+    assert!(app.flow.as_ref().unwrap().selected > before);
+    app.handle_key(key(KeyCode::Char('?')), &calls);
+    insta::assert_snapshot!("help", draw(&mut app, &calls, 120, 34));
+}
+
+#[test]
+fn filter_prompt_and_stats() {
+    let engine = engine_of(ALL);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    app.handle_key(key(KeyCode::Char('/')), &calls);
+    type_text(&mut app, &calls, "status:4xx");
+    insta::assert_snapshot!("filter_prompt", draw(&mut app, &calls, 120, 12));
+    app.handle_key(key(KeyCode::Enter), &calls);
+    // 486, 487 and 483 (the REGISTER ends in 200 after its 401).
+    assert_eq!(app.list.view.len(), 3);
+    app.handle_key(key(KeyCode::F(5)), &calls);
+    assert_eq!(app.list.view.len(), 8);
+    app.handle_key(key(KeyCode::Char('i')), &calls);
+    insta::assert_snapshot!("stats", draw(&mut app, &calls, 100, 40));
+}
+
+#[test]
+fn small_terminals_and_resizes_do_not_panic() {
+    let engine = engine_of(ALL);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    insta::assert_snapshot!("list_40x10", draw(&mut app, &calls, 40, 10));
+    open(&mut app, &calls, "anomaly:too_many_hops");
+    insta::assert_snapshot!("ladder_40x10", draw(&mut app, &calls, 40, 10));
+    for (w, h) in [
+        (1, 1),
+        (10, 3),
+        (20, 4),
+        (41, 11),
+        (300, 5),
+        (25, 80),
+        (500, 200),
+    ] {
+        draw(&mut app, &calls, w, h);
+        app.handle_key(key(KeyCode::End), &calls);
+        app.handle_key(key(KeyCode::Char('?')), &calls);
+        draw(&mut app, &calls, w, h);
+        app.handle_key(key(KeyCode::Esc), &calls);
+    }
+}
+
+#[test]
+fn keys_drive_the_app() {
+    let engine = engine_of(ALL);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    // Move down twice and open: the third call's ladder.
+    press(
+        &mut app,
+        &calls,
+        &[KeyCode::Down, KeyCode::Char('j'), KeyCode::Enter],
+    );
+    assert_eq!(app.screen, Screen::Flow);
+    let third = app.list.view[2];
+    assert_eq!(app.flow.as_ref().unwrap().call, third);
+    // Move through the messages, to the end and back to the top.
+    press(&mut app, &calls, &[KeyCode::Char('G')]);
+    let n = app.flow.as_ref().unwrap().layout.arrows.len();
+    assert_eq!(app.flow.as_ref().unwrap().selected, n - 1);
+    press(&mut app, &calls, &[KeyCode::Char('g'), KeyCode::Down]);
+    assert_eq!(app.flow.as_ref().unwrap().selected, 1);
+    // Compress to hosts: every sample runs on 127.0.0.1, so one column.
+    press(&mut app, &calls, &[KeyCode::Char('s')]);
+    assert_eq!(app.flow.as_ref().unwrap().layout.columns.len(), 1);
+    // Back, sort by status, select two calls, save them, quit.
+    press(&mut app, &calls, &[KeyCode::Esc]);
+    assert_eq!(app.screen, Screen::List);
+    press(&mut app, &calls, &[KeyCode::Char('>')]);
+    assert!(app.list.sort.is_some());
+    press(
+        &mut app,
+        &calls,
+        &[KeyCode::Char('g'), KeyCode::Char(' '), KeyCode::Char(' ')],
+    );
+    assert_eq!(app.marked.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.json");
+    press(&mut app, &calls, &[KeyCode::Char('s')]);
+    for _ in 0.."sipscope-calls.json".len() {
+        app.handle_key(key(KeyCode::Backspace), &calls);
+    }
+    type_text(&mut app, &calls, path.to_str().unwrap());
+    match app.handle_key(key(KeyCode::Enter), &calls) {
+        Action::Save {
+            path: p,
+            calls: chosen,
+        } => {
+            assert_eq!(p, path.to_str().unwrap());
+            assert_eq!(chosen.len(), 2);
+        }
+        other => panic!("expected a save, got {other:?}"),
+    }
+    assert_eq!(press(&mut app, &calls, &[KeyCode::Char('q')]), Action::Quit);
+    // Ctrl-C quits from anywhere, even a prompt.
+    app.handle_key(key(KeyCode::Char('/')), &calls);
+    assert_eq!(
+        app.handle_key(
+            KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            &calls
+        ),
+        Action::Quit
+    );
+}
+
+#[test]
+fn hostile_strings_are_sanitized_on_screen() {
+    use sipscope::synth::script::Script;
+    let evil = "\u{1b}[2J\u{202e}evil\u{7}";
+    let mut s = Script::new();
+    let (a, b) = ("203.0.113.1:5060", "203.0.113.2:5060");
+    s.udp(
+        0,
+        a,
+        b,
+        &format!(
+            "INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.1;branch=z9hG4bKx\r\nFrom: <sip:{evil}@x>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: {evil}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        ),
+    );
+    let mut src = sipscope::capture::VecSource::new(s.frames().to_vec());
+    let mut engine = Engine::new(EngineConfig {
+        keep_raw: true,
+        ..EngineConfig::default()
+    });
+    engine.run(&mut src);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    let list = draw(&mut app, &calls, 200, 8);
+    app.handle_key(key(KeyCode::Enter), &calls);
+    let ladder = draw(&mut app, &calls, 200, 20);
+    for screen in [list, ladder] {
+        assert!(
+            !screen.contains('\u{1b}') && !screen.contains('\u{202e}') && !screen.contains('\u{7}')
+        );
+        assert!(screen.contains("\\x1b"), "{screen}");
+    }
+}
