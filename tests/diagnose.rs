@@ -20,14 +20,18 @@ fn diagnosed(name: &str) -> Vec<(Call, Diagnosis)> {
         .collect()
 }
 
-/// The labels of an anomaly's evidence messages.
-fn evidence(call: &Call, d: &Diagnosis, kind: &str) -> Vec<String> {
-    let a = d
-        .anomalies
+/// The first anomaly of a kind.
+fn anomaly<'a>(d: &'a Diagnosis, kind: &str) -> &'a sipscope::diagnose::Anomaly {
+    d.anomalies
         .iter()
         .find(|a| a.kind.as_str() == kind)
-        .unwrap_or_else(|| panic!("no {kind} in {:#?}", d.anomalies));
-    a.messages
+        .unwrap_or_else(|| panic!("no {kind} in {:#?}", d.anomalies))
+}
+
+/// The labels of an anomaly's evidence messages.
+fn evidence(call: &Call, d: &Diagnosis, kind: &str) -> Vec<String> {
+    anomaly(d, kind)
+        .messages
         .iter()
         .map(|&i| call.messages[i].label())
         .collect()
@@ -111,12 +115,8 @@ fn sdp_488_registration_403_and_slow_setup() {
 
 /// The CSeq method of each evidence message, to tell a 200 to CANCEL from a 200 to INVITE.
 fn evidence_cseq(call: &Call, d: &Diagnosis, kind: &str) -> Vec<String> {
-    let a = d
-        .anomalies
-        .iter()
-        .find(|a| a.kind.as_str() == kind)
-        .unwrap_or_else(|| panic!("no {kind} in {:#?}", d.anomalies));
-    a.messages
+    anomaly(d, kind)
+        .messages
         .iter()
         .map(|&i| {
             let m = &call.messages[i];
@@ -129,11 +129,7 @@ fn evidence_cseq(call: &Call, d: &Diagnosis, kind: &str) -> Vec<String> {
 fn a_second_bye_gets_481_explained_by_the_first() {
     let calls = diagnosed("dialog-481.pcap");
     let (call, d) = &calls[0];
-    let a = d
-        .anomalies
-        .iter()
-        .find(|a| a.kind.as_str() == "transaction_does_not_exist")
-        .expect("481 anomaly");
+    let a = anomaly(d, "transaction_does_not_exist");
     assert!(
         a.summary.contains("dialog had already ended"),
         "{}",
@@ -153,11 +149,7 @@ fn a_second_bye_gets_481_explained_by_the_first() {
 fn a_wrong_password_is_an_auth_loop() {
     let calls = diagnosed("auth-loop.pcap");
     let (call, d) = &calls[0];
-    let a = d
-        .anomalies
-        .iter()
-        .find(|a| a.kind.as_str() == "auth_loop")
-        .expect("auth_loop");
+    let a = anomaly(d, "auth_loop");
     assert!(a.summary.contains("challenged 3 times"), "{}", a.summary);
     assert!(
         a.summary.contains("2 retries carried credentials"),
@@ -270,11 +262,7 @@ fn a_phone_behind_nat_leaks_its_private_address() {
 fn a_wrong_content_length_is_malformed_and_the_call_survives() {
     let calls = diagnosed("bad-content-length.pcap");
     let (call, d) = &calls[0];
-    let a = d
-        .anomalies
-        .iter()
-        .find(|a| a.kind.as_str() == "malformed")
-        .expect("malformed");
+    let a = anomaly(d, "malformed");
     assert!(
         a.summary.contains("Content-Length says 120"),
         "{}",
