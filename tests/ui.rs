@@ -290,3 +290,38 @@ fn hostile_strings_are_sanitized_on_screen() {
         assert!(screen.contains("\\x1b"), "{screen}");
     }
 }
+
+/// Regression: a click on the ladder picks the arrow drawn on that line, also below marker
+/// lines (lines and arrows used to be mixed up), and a marker line selects nothing.
+#[test]
+fn clicks_on_the_ladder_follow_marker_lines() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    use sipscope::ui::app::LadderRow;
+    let engine = engine_of(&["proxy-408.pcap"]);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    press(&mut app, &calls, &[KeyCode::Enter]);
+    draw(&mut app, &calls, 160, 40);
+    let f = app.flow.as_ref().unwrap();
+    let marker = f
+        .rows
+        .iter()
+        .position(|r| matches!(r, LadderRow::Missing { .. }))
+        .expect("a marker for the unanswered INVITE");
+    assert!(marker + 1 < f.rows.len(), "arrows follow the marker");
+    let click = |app: &mut App, line: usize| {
+        // Title bar, the ladder's border and its header come first.
+        app.handle_mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 40,
+            row: 3 + line as u16,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    click(&mut app, marker + 1);
+    let f = app.flow.as_ref().unwrap();
+    assert_eq!(LadderRow::Arrow(f.selected), f.rows[marker + 1]);
+    let before = f.selected;
+    click(&mut app, marker);
+    assert_eq!(app.flow.as_ref().unwrap().selected, before);
+}

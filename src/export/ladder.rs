@@ -75,14 +75,7 @@ fn time_of_day(t: Timestamp) -> String {
 pub fn write_text(call: &Call, out: &mut dyn Write) -> io::Result<()> {
     let l = layout(call);
     writeln!(out, "Call-ID: {}", sanitize::terminal(&call.call_id))?;
-    let mut header = " ".repeat(TIME_WIDTH);
-    for c in &l.columns {
-        let name = sanitize::clip(&c.to_string(), LANE - 2);
-        let pad = LANE.saturating_sub(name.chars().count());
-        header.push_str(&" ".repeat(pad / 2));
-        header.push_str(&name);
-        header.push_str(&" ".repeat(pad - pad / 2));
-    }
+    let header = header_line(&l, LANE, TIME_WIDTH, |c| c.to_string());
     writeln!(out, "{}", header.trim_end())?;
     for a in &l.arrows {
         let lane = lane_line(&l, a, LANE);
@@ -93,6 +86,25 @@ pub fn write_text(call: &Call, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "{}═ retransmission", " ".repeat(TIME_WIDTH))?;
     }
     Ok(())
+}
+
+/// The row of endpoint names over the lanes, each centred in its lane after `indent` spaces;
+/// `name` says how an endpoint is written (address:port, or only the host when compressed).
+pub fn header_line(
+    l: &Layout,
+    lane: usize,
+    indent: usize,
+    name: impl Fn(SocketAddr) -> String,
+) -> String {
+    let mut header = " ".repeat(indent);
+    for &c in &l.columns {
+        let name = sanitize::clip(&name(c), lane.saturating_sub(2));
+        let pad = lane.saturating_sub(name.chars().count());
+        header.push_str(&" ".repeat(pad / 2));
+        header.push_str(&name);
+        header.push_str(&" ".repeat(pad - pad / 2));
+    }
+    header
 }
 
 /// One arrow drawn across the lanes, `lane` characters per endpoint: vertical lines at each

@@ -5,7 +5,7 @@
 
 use super::model::{CallList, Filter, SortKey};
 use crate::capture::Timestamp;
-use crate::diagnose::{DiagnoseConfig, Diagnosis, diagnose};
+use crate::diagnose::{AnomalyKind, DiagnoseConfig, Diagnosis, Severity, diagnose};
 use crate::export::ladder::{self, Layout};
 use crate::flow::Call;
 use ratatui::crossterm::event::{
@@ -170,7 +170,7 @@ pub struct FlowState {
     /// Position of the call among the engine's calls, and its creation number.
     pub call: usize,
     pub seq: u64,
-    /// Creation numbers of linked legs shown with it (`x`).
+    /// Linked legs (X-Call-ID / X-CID) merged into the ladder (`x`).
     pub extended: bool,
     pub selected: usize,
     pub offset: usize,
@@ -185,6 +185,37 @@ pub struct FlowState {
     pub messages: usize,
     /// Calls drawn in this ladder (the call, then linked legs when extended), by position.
     pub members: Vec<usize>,
+    /// Per arrow, the anomalies (kind, severity) whose evidence it is; empty for most arrows.
+    pub flags: Vec<Vec<(AnomalyKind, Severity)>>,
+    /// The ladder's lines in order: every arrow, and after some a marker for what is missing.
+    /// Scrolling (`offset`) counts these lines.
+    pub rows: Vec<LadderRow>,
+}
+
+/// One line of a ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LadderRow {
+    Arrow(usize),
+    /// After this arrow: something that should have followed was not seen.
+    Missing {
+        after: usize,
+        what: &'static str,
+    },
+}
+
+impl LadderRow {
+    pub fn arrow(self) -> usize {
+        match self {
+            LadderRow::Arrow(a) | LadderRow::Missing { after: a, .. } => a,
+        }
+    }
+}
+
+impl FlowState {
+    /// The line that draws an arrow (rows are ordered by arrow, markers after theirs).
+    pub fn row_of(&self, arrow: usize) -> usize {
+        self.rows.partition_point(|r| r.arrow() < arrow)
+    }
 }
 
 /// Something the runner must do.
@@ -216,6 +247,8 @@ pub struct App {
     pub marked: BTreeSet<u64>,
     pub flow: Option<FlowState>,
     pub help: bool,
+    /// The statistics screen's text, computed when it is opened (every call is diagnosed).
+    pub stats: Option<String>,
     pub prompt: Option<Prompt>,
     pub status: Option<String>,
     pub progress: Progress,
@@ -240,6 +273,7 @@ impl App {
             marked: BTreeSet::new(),
             flow: None,
             help: false,
+            stats: None,
             prompt: None,
             status: None,
             progress: Progress::default(),
@@ -312,11 +346,13 @@ impl App {
                 }
             }
             (Screen::Flow, MouseEventKind::Down(MouseButton::Left)) if inside(self.ladder_area) => {
-                if let Some(f) = &mut self.flow {
-                    let row = f.offset + usize::from(ev.row - self.ladder_area.y);
-                    if row < f.layout.arrows.len() {
-                        f.selected = row;
-                    }
+                // The click is on a line; marker lines select nothing.
+                if let Some(f) = &mut self.flow
+                    && let Some(LadderRow::Arrow(a)) = f
+                        .rows
+                        .get(f.offset + usize::from(ev.row - self.ladder_area.y))
+                {
+                    f.selected = *a;
                 }
             }
             _ => {}
@@ -471,7 +507,10 @@ impl App {
                 self.list.reverse = !self.list.reverse;
                 self.list.rebuild_view();
             }
-            KeyCode::Char('i') => self.screen = Screen::Stats,
+            KeyCode::Char('i') => {
+                self.stats = Some(stats_text(calls, self.now, &self.config));
+                self.screen = Screen::Stats;
+            }
             KeyCode::Char('s') | KeyCode::F(2) => {
                 self.prompt = Some(Prompt::Save("sipscope-calls.json".into()));
             }
@@ -505,6 +544,8 @@ impl App {
             diagnosis: None,
             messages: 0,
             members: vec![pos],
+            flags: Vec::new(),
+            rows: Vec::new(),
         };
         rebuild_flow(&mut f, calls, self.now, &self.config);
         self.flow = Some(f);
@@ -640,18 +681,30 @@ impl App {
     }
 }
 
+/// What `sipscope stats` prints for these calls.
+fn stats_text(calls: &[&Call], now: Timestamp, config: &DiagnoseConfig) -> String {
+    let mut stats = crate::diagnose::stats::Stats::default();
+    for c in calls {
+        stats.add(c, &diagnose(c, now, config));
+    }
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = crate::export::diagnosis::write_stats(&stats.report(), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The arrow that draws message `index` of the call at `call` (the ladder's own call).
 pub(crate) fn arrow_of(f: &FlowState, call: usize, index: usize) -> Option<usize> {
     let leg = f.members.iter().position(|&m| m == call)?;
     f.layout
         .arrows
         .iter()
-        .position(|a| a.message == index && arrow_leg(f, a) == leg)
+        .position(|a| arrow_message(a) == index && arrow_leg(a) == leg)
 }
 
 /// Which member call an arrow belongs to: arrows of an extended flow carry the leg in the
 /// upper bits of `message` (see [`rebuild_flow`]).
-pub(crate) fn arrow_leg(_f: &FlowState, a: &ladder::Arrow) -> usize {
+pub(crate) fn arrow_leg(a: &ladder::Arrow) -> usize {
     a.message >> LEG_SHIFT
 }
 
@@ -663,21 +716,52 @@ const LEG_SHIFT: u32 = 24;
 
 /// Arrows whose message is evidence of an anomaly of the ladder's own call.
 pub(crate) fn flagged_arrows(f: &FlowState) -> Vec<usize> {
-    let Some(d) = &f.diagnosis else {
-        return Vec::new();
-    };
-    let flagged: BTreeSet<usize> = d
-        .anomalies
-        .iter()
-        .flat_map(|a| a.messages.iter().copied())
-        .collect();
-    f.layout
+    (0..f.flags.len())
+        .filter(|&i| !f.flags[i].is_empty())
+        .collect()
+}
+
+/// Which arrows are evidence of which anomaly, and where a marker says what is missing.
+/// Built once per rebuild from the diagnosis: drawing a frame only reads it.
+fn flag_arrows(f: &mut FlowState) {
+    let own: std::collections::HashMap<usize, usize> = f
+        .layout
         .arrows
         .iter()
         .enumerate()
-        .filter(|(_, a)| arrow_leg(f, a) == 0 && flagged.contains(&arrow_message(a)))
-        .map(|(i, _)| i)
-        .collect()
+        .filter(|(_, a)| arrow_leg(a) == 0)
+        .map(|(i, a)| (arrow_message(a), i))
+        .collect();
+    f.flags = vec![Vec::new(); f.layout.arrows.len()];
+    let mut missing: Vec<(usize, &'static str)> = Vec::new();
+    for a in f.diagnosis.iter().flat_map(|d| &d.anomalies) {
+        for m in &a.messages {
+            if let Some(flags) = own.get(m).and_then(|&i| f.flags.get_mut(i))
+                && !flags.contains(&(a.kind, a.severity))
+            {
+                flags.push((a.kind, a.severity));
+            }
+        }
+        let what = match a.kind {
+            AnomalyKind::MissingAck => "✗ ACK not seen here (missing_ack)",
+            AnomalyKind::NoFinalResponse => "✗ no final response (no_final_response)",
+            AnomalyKind::PrackMissing => "✗ PRACK not seen here (prack_missing)",
+            _ => continue,
+        };
+        if let Some(&after) = a.messages.iter().filter_map(|m| own.get(m)).max() {
+            missing.push((after, what));
+        }
+    }
+    missing.sort_unstable();
+    let mut rows = Vec::with_capacity(f.layout.arrows.len() + missing.len());
+    let mut next = missing.into_iter().peekable();
+    for i in 0..f.layout.arrows.len() {
+        rows.push(LadderRow::Arrow(i));
+        while let Some((after, what)) = next.next_if(|(after, _)| *after == i) {
+            rows.push(LadderRow::Missing { after, what });
+        }
+    }
+    f.rows = rows;
 }
 
 /// Recomputes the ladder of a flow: its members (the call, and linked legs when extended), the
@@ -756,6 +840,7 @@ pub(crate) fn rebuild_flow(
     f.layout = layout;
     f.diagnosis = Some(diagnose(call, now, config));
     f.selected = f.selected.min(f.layout.arrows.len().saturating_sub(1));
+    flag_arrows(f);
 }
 
 /// Calls linked to this one by X-Call-ID / X-CID (either direction), by position.

@@ -3,7 +3,7 @@
 //! thread draws and handles crossterm events, and the terminal is restored on exit, on panic
 //! and on SIGINT/SIGTERM. Owns the terminal; the app state and drawing live in `app`/`view`.
 
-use super::app::{Action, App, Progress};
+use super::app::{Action, App, Progress, Screen};
 use crate::capture::{CaptureDamage, FrameSource};
 use crate::engine::{Engine, EngineConfig};
 use crate::export::{json, ladder};
@@ -97,11 +97,19 @@ pub fn run(
         let progress = lock(&shared.progress).to_owned();
         {
             let engine = lock(&shared.engine);
-            let calls = engine.calls();
-            // Re-reading a growing model costs a sort of the calls: a few times a second.
-            if progress.finished || last_sync.elapsed() >= Duration::from_millis(200) {
+            // Taking the calls out of a growing model sorts them: only a few times a second,
+            // or for every frame while a ladder is open (the list draws from its own rows).
+            let due = progress.finished || last_sync.elapsed() >= Duration::from_millis(200);
+            let calls = if due || app.screen == Screen::Flow {
+                engine.calls()
+            } else {
+                Vec::new()
+            };
+            if due {
                 app.sync(&calls, engine.now(), progress);
                 last_sync = Instant::now();
+            } else {
+                app.progress = progress;
             }
             terminal.draw(|f| app.draw(f, &calls))?;
         }

@@ -4,9 +4,7 @@
 //! pane, statistics and the help overlay. Every wire string goes through [`sanitize`] here.
 //! Reads the app and the calls; changes only scroll offsets and the areas kept for the mouse.
 
-use super::app::{
-    App, FlowState, KEYS, Pane, Prompt, Screen, arrow_leg, arrow_message, flagged_arrows,
-};
+use super::app::{App, FlowState, KEYS, LadderRow, Pane, Prompt, Screen, arrow_leg, arrow_message};
 use crate::diagnose::{AnomalyKind, Severity};
 use crate::export::ladder;
 use crate::flow::{Call, Outcome};
@@ -60,7 +58,7 @@ impl App {
         match self.screen {
             Screen::List => self.draw_list(f, body),
             Screen::Flow => self.draw_flow(f, body, calls),
-            Screen::Stats => self.draw_stats(f, body, calls),
+            Screen::Stats => self.draw_stats(f, body),
         }
         self.draw_bottom(f, bottom);
         if self.help {
@@ -342,12 +340,8 @@ impl App {
         f.render_widget(block, ladder_area);
         let height = usize::from(inner.height.saturating_sub(1));
         self.page = height.max(1);
-        let lines = ladder_lines(flow, call, inner.width, color);
-        // Keep the selected arrow visible.
-        let sel_line = lines
-            .iter()
-            .position(|l| l.0 == Some(flow.selected))
-            .unwrap_or(0);
+        // Keep the selected arrow visible; only the visible lines are built.
+        let sel_line = flow.row_of(flow.selected);
         if sel_line < flow.offset {
             flow.offset = sel_line;
         } else if height > 0 && sel_line >= flow.offset + height {
@@ -358,31 +352,27 @@ impl App {
             height: inner.height.saturating_sub(1),
             ..inner
         };
-        let header = ladder_header(
-            &flow.layout,
-            lane_width(&flow.layout, inner.width),
-            flow.compressed,
-            time_width(inner.width),
-        );
+        let lane = lane_width(&flow.layout, inner.width);
+        let time_w = time_width(inner.width);
+        let header = ladder::header_line(&flow.layout, lane, time_w + 1, |c| {
+            if flow.compressed {
+                c.ip().to_string()
+            } else {
+                c.to_string()
+            }
+        });
         let mut text: Vec<Line> = vec![Line::from(Span::styled(
             header,
             Style::default().add_modifier(Modifier::BOLD),
         ))];
         text.extend(
-            lines
-                .into_iter()
+            flow.rows
+                .iter()
                 .skip(flow.offset)
                 .take(height)
-                .map(|(arrow, line)| {
-                    if arrow == Some(flow.selected) {
-                        line.patch_style(Style::default().add_modifier(Modifier::REVERSED))
-                    } else {
-                        line
-                    }
-                }),
+                .map(|&row| ladder_line(flow, row, lane, time_w, color)),
         );
         f.render_widget(Paragraph::new(text), inner);
-        // Ladder offsets count lines, not arrows, when markers are inserted; clicks use arrows.
         if let Some(p) = pane_area {
             draw_pane(f, p, flow, calls, color);
         }
@@ -391,22 +381,12 @@ impl App {
         }
     }
 
-    fn draw_stats(&self, f: &mut Frame<'_>, area: Rect, calls: &[&Call]) {
-        let mut stats = crate::diagnose::stats::Stats::default();
-        for c in calls {
-            let d = crate::diagnose::diagnose(c, self.now, &self.config);
-            stats.add(c, &d);
-        }
-        let mut out = Vec::new();
-        let _ = crate::export::diagnosis::write_stats(&stats.report(), &mut out);
-        let text = String::from_utf8_lossy(&out).into_owned();
+    fn draw_stats(&self, f: &mut Frame<'_>, area: Rect) {
         let block = Block::default()
             .borders(Borders::ALL)
-            .title(" statistics (as `sipscope stats`) ");
-        f.render_widget(
-            Paragraph::new(terminal(&text).into_owned()).block(block),
-            area,
-        );
+            .title(" statistics (as `sipscope stats`, when opened) ");
+        let text = terminal(self.stats.as_deref().unwrap_or("")).into_owned();
+        f.render_widget(Paragraph::new(text).block(block), area);
     }
 
     fn draw_help(&self, f: &mut Frame<'_>, area: Rect) {
@@ -459,66 +439,16 @@ fn lane_width(l: &ladder::Layout, width: u16) -> usize {
     (usize::from(width).saturating_sub(time_width(width) + 2) / n).clamp(8, 30)
 }
 
-fn ladder_header(l: &ladder::Layout, lane: usize, compressed: bool, time_w: usize) -> String {
-    let mut header = " ".repeat(time_w + 1);
-    for c in &l.columns {
-        let name = if compressed {
-            c.ip().to_string()
-        } else {
-            c.to_string()
-        };
-        let name = clip(&name, lane.saturating_sub(2));
-        let pad = lane.saturating_sub(name.chars().count());
-        header.push_str(&" ".repeat(pad / 2));
-        header.push_str(&name);
-        header.push_str(&" ".repeat(pad - pad / 2));
-    }
-    header
-}
-
-/// The ladder's lines: each arrow (with its index), and marker lines (no index) where an
-/// anomaly says something is missing: a missing ACK, a request left without an answer.
-fn ladder_lines(
+/// One line of the ladder: an arrow (marked `!` for an error, `~` for a lesser anomaly, `●`
+/// when marked for comparison, and followed by the anomaly kinds), or a red marker line where
+/// something expected was not seen.
+fn ladder_line(
     flow: &FlowState,
-    call: &Call,
-    width: u16,
+    row: LadderRow,
+    lane: usize,
+    time_w: usize,
     color: bool,
-) -> Vec<(Option<usize>, Line<'static>)> {
-    let lane = lane_width(&flow.layout, width);
-    let time_w = time_width(width);
-    let flagged = flagged_arrows(flow);
-    let d = flow.diagnosis.as_ref();
-    let kinds_of = |m: usize| -> Vec<(AnomalyKind, Severity)> {
-        d.map(|d| {
-            d.anomalies
-                .iter()
-                .filter(|a| a.messages.contains(&m))
-                .map(|a| (a.kind, a.severity))
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    // After which message a "missing" marker goes, and its text.
-    let mut markers: Vec<(usize, String)> = Vec::new();
-    if let Some(d) = d {
-        for a in &d.anomalies {
-            let Some(&last) = a.messages.iter().max() else {
-                continue;
-            };
-            match a.kind {
-                AnomalyKind::MissingAck => {
-                    markers.push((last, "✗ ACK not seen here (missing_ack)".into()))
-                }
-                AnomalyKind::NoFinalResponse => {
-                    markers.push((last, "✗ no final response (no_final_response)".into()))
-                }
-                AnomalyKind::PrackMissing => {
-                    markers.push((last, "✗ PRACK not seen here (prack_missing)".into()))
-                }
-                _ => {}
-            }
-        }
-    }
+) -> Line<'static> {
     let st = |c: Color| {
         if color {
             Style::default().fg(c)
@@ -526,69 +456,69 @@ fn ladder_lines(
             Style::default()
         }
     };
-    let mut out = Vec::with_capacity(flow.layout.arrows.len() + markers.len());
-    for (i, a) in flow.layout.arrows.iter().enumerate() {
-        let own = arrow_leg(flow, a) == 0;
-        let m = arrow_message(a);
-        let kinds = if own { kinds_of(m) } else { Vec::new() };
-        let worst = kinds.iter().map(|k| k.1).max();
-        let mark = match (worst, flow.mark == Some(i)) {
-            (_, true) => "●",
-            (Some(Severity::Error), _) => "!",
-            (Some(_), _) => "‼",
-            (None, _) if flagged.contains(&i) => "!",
-            _ => " ",
-        };
-        let mark = if mark == "‼" { "~" } else { mark };
-        let stamp = a.time.to_rfc3339();
-        let stamp = if time_w == 0 {
-            String::new()
-        } else {
-            format!("{} +{:.3}", stamp.get(11..23).unwrap_or(&stamp), a.delta)
-        };
-        let drawn = ladder::lane_line(&flow.layout, a, lane);
-        let loop_kind = kinds
-            .iter()
-            .any(|k| matches!(k.0, AnomalyKind::ForwardingLoop | AnomalyKind::TooManyHops));
-        let arrow_style = match worst {
-            _ if loop_kind => st(Color::Magenta),
-            Some(Severity::Error) => st(Color::Red),
-            Some(Severity::Warning) => st(Color::Yellow),
-            Some(_) => st(Color::Blue),
-            None if a.retransmission => st(Color::DarkGray),
-            None if !own => st(Color::Cyan),
-            None => Style::default(),
-        };
-        let tags: String = kinds
-            .iter()
-            .map(|k| k.0.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut spans = vec![
-            Span::styled(mark.to_string(), st(Color::Red)),
-            Span::raw(format!("{stamp:<time_w$}")),
-            Span::styled(drawn.trim_end().to_string(), arrow_style),
-        ];
-        if !tags.is_empty() {
-            spans.push(Span::styled(format!("  {}", clip(&tags, 40)), arrow_style));
+    let i = match row {
+        LadderRow::Arrow(i) => i,
+        LadderRow::Missing { after, what } => {
+            let col = flow
+                .layout
+                .arrows
+                .get(after)
+                .map_or(0, |a| a.from.min(a.to));
+            let pad = " ".repeat(time_w + 1 + lane * col + lane / 2);
+            return Line::from(Span::styled(
+                format!("{pad}{what}"),
+                st(Color::Red).add_modifier(Modifier::BOLD),
+            ));
         }
-        out.push((Some(i), Line::from(spans)));
-        if own {
-            for (after, text) in markers.iter().filter(|(after, _)| *after == m) {
-                let _ = after;
-                let pad = " ".repeat(time_w + 1 + lane * a.from.min(a.to) + lane / 2);
-                out.push((
-                    None,
-                    Line::from(Span::styled(
-                        format!("{pad}{text}"),
-                        st(Color::Red).add_modifier(Modifier::BOLD),
-                    )),
-                ));
-            }
-        }
+    };
+    let Some(a) = flow.layout.arrows.get(i) else {
+        return Line::from("");
+    };
+    let kinds: &[(AnomalyKind, Severity)] = flow.flags.get(i).map_or(&[], Vec::as_slice);
+    let worst = kinds.iter().map(|k| k.1).max();
+    let mark = match (worst, flow.mark == Some(i)) {
+        (_, true) => "●",
+        (Some(Severity::Error), _) => "!",
+        (Some(_), _) => "~",
+        (None, _) => " ",
+    };
+    let stamp = if time_w == 0 {
+        String::new()
+    } else {
+        let t = a.time.to_rfc3339();
+        format!("{} +{:.3}", t.get(11..23).unwrap_or(&t), a.delta)
+    };
+    let loop_kind = kinds
+        .iter()
+        .any(|k| matches!(k.0, AnomalyKind::ForwardingLoop | AnomalyKind::TooManyHops));
+    let arrow_style = match worst {
+        _ if loop_kind => st(Color::Magenta),
+        Some(Severity::Error) => st(Color::Red),
+        Some(Severity::Warning) => st(Color::Yellow),
+        Some(_) => st(Color::Blue),
+        None if a.retransmission => st(Color::DarkGray),
+        None if arrow_leg(a) != 0 => st(Color::Cyan),
+        None => Style::default(),
+    };
+    let drawn = ladder::lane_line(&flow.layout, a, lane);
+    let mut spans = vec![
+        Span::styled(mark, st(Color::Red)),
+        Span::raw(format!("{stamp:<time_w$}")),
+        Span::styled(drawn.trim_end().to_string(), arrow_style),
+    ];
+    if !kinds.is_empty() {
+        let tags: Vec<&str> = kinds.iter().map(|k| k.0.as_str()).collect();
+        spans.push(Span::styled(
+            format!("  {}", clip(&tags.join(","), 40)),
+            arrow_style,
+        ));
     }
-    let _ = call;
-    out
+    let line = Line::from(spans);
+    if i == flow.selected {
+        line.patch_style(Style::default().add_modifier(Modifier::REVERSED))
+    } else {
+        line
+    }
 }
 
 /// SIP text with highlighting: the start line bold, header names coloured, the body dimmed.
@@ -640,7 +570,7 @@ fn message_of<'a>(
     arrow: usize,
 ) -> Option<&'a crate::flow::SipMessage> {
     let a = flow.layout.arrows.get(arrow)?;
-    let call = calls.get(*flow.members.get(arrow_leg(flow, a))?)?;
+    let call = calls.get(*flow.members.get(arrow_leg(a))?)?;
     call.messages.get(arrow_message(a))
 }
 
@@ -712,6 +642,7 @@ fn draw_pane(f: &mut Frame<'_>, area: Rect, flow: &FlowState, calls: &[&Call], c
                 Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                     .areas(area);
             let diff = |mine: &[&str], theirs: &[&str]| -> Vec<Line<'static>> {
+                let theirs: std::collections::HashSet<&str> = theirs.iter().copied().collect();
                 mine.iter()
                     .take(2000)
                     .map(|l| {
