@@ -166,6 +166,44 @@ fn flow_draws_a_ladder() {
 }
 
 #[test]
+fn flow_writes_svg_and_mermaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("failed.svg");
+    sipscope()
+        .args(["flow", &sample("missing-ack.pcap"), "--format", "svg", "-o"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty());
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    assert!(svg.contains("missing_ack"));
+    sipscope()
+        .args(["flow", &sample("busy-486.pcap"), "--format", "mermaid"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("sequenceDiagram\n"))
+        .stdout(predicate::str::contains("486 Busy Here"));
+    // Nothing matched: an error, and no empty file left behind.
+    let none = dir.path().join("none.svg");
+    sipscope()
+        .args([
+            "flow",
+            &sample("busy-486.pcap"),
+            "--call",
+            "nope",
+            "--format",
+            "svg",
+            "-o",
+        ])
+        .arg(&none)
+        .assert()
+        .failure();
+    assert!(!none.exists());
+}
+
+#[test]
 fn filters() {
     let both = [
         sample("busy-486.pcap"),

@@ -162,7 +162,8 @@ fn the_ladder_marks_retransmissions() {
         .find(|c| c.summary(now).outcome == Outcome::Timeout)
         .expect("a call that was never answered");
     let mut out = Vec::new();
-    sipscope::export::ladder::write_text(timeout, &mut out).unwrap();
+    let ladder = sipscope::export::ladder::Ladder::new(timeout, None, now);
+    sipscope::export::ladder::write_text(timeout, &ladder, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     // Timer A resent the INVITE six times on the proxy → callee hop.
     let resent = text

@@ -304,11 +304,12 @@ fn clicks_on_the_ladder_follow_marker_lines() {
     draw(&mut app, &calls, 160, 40);
     let f = app.flow.as_ref().unwrap();
     let marker = f
+        .notes
         .rows
         .iter()
         .position(|r| matches!(r, LadderRow::Missing { .. }))
         .expect("a marker for the unanswered INVITE");
-    assert!(marker + 1 < f.rows.len(), "arrows follow the marker");
+    assert!(marker + 1 < f.notes.rows.len(), "arrows follow the marker");
     let click = |app: &mut App, line: usize| {
         // Title bar, the ladder's border and its header come first.
         app.handle_mouse(MouseEvent {
@@ -320,7 +321,7 @@ fn clicks_on_the_ladder_follow_marker_lines() {
     };
     click(&mut app, marker + 1);
     let f = app.flow.as_ref().unwrap();
-    assert_eq!(LadderRow::Arrow(f.selected), f.rows[marker + 1]);
+    assert_eq!(LadderRow::Arrow(f.selected), f.notes.rows[marker + 1]);
     let before = f.selected;
     click(&mut app, marker);
     assert_eq!(app.flow.as_ref().unwrap().selected, before);

@@ -17,6 +17,7 @@ Examples:
   sipscope calls a.pcap b.pcapng.gz --status 4xx     failed calls across two files, merged in time
   sipscope calls trace.pcap --format csv > calls.csv
   sipscope flow trace.pcap --call 1-4242@127.0.0.1   the call as a text ladder
+  sipscope flow trace.pcap --status 4xx --format svg -o failed.svg
   sipscope diagnose trace.pcap                       why calls failed, anomalies with evidence
   sipscope stats trace.pcap --format json            counts, answer-seizure ratio, PDD
   sipscope export trace.pcap --format json -o calls.json --raw
@@ -43,7 +44,8 @@ enum Command {
     /// One row per call: start, Call-ID, parties, method, messages, outcome, status, timings.
     #[command(after_help = EXAMPLES)]
     Calls(CallsArgs),
-    /// Calls as text ladders: one column per address:port, one arrow per message.
+    /// Calls as ladders (text, SVG or Mermaid): one column per address:port, one arrow per
+    /// message, anomalies flagged where they happen.
     #[command(after_help = EXAMPLES)]
     Flow(FlowArgs),
     /// Call flows as JSON (one document) or NDJSON (one call per line, streamed).
@@ -153,6 +155,19 @@ enum TableFormat {
 struct FlowArgs {
     #[command(flatten)]
     input: InputArgs,
+    /// Output format: text, a standalone SVG file, or Mermaid sequence diagrams.
+    #[arg(long, value_enum, default_value_t = FlowFormat::Text)]
+    format: FlowFormat,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    output: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum FlowFormat {
+    Text,
+    Svg,
+    Mermaid,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -374,6 +389,16 @@ fn stdout_writer() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::with_capacity(1 << 16, io::stdout().lock())
 }
 
+/// Standard output, or the file given with `-o`.
+fn output(path: Option<&str>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(path) => Box::new(io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot write {path}"))?,
+        )),
+        None => Box::new(stdout_writer()),
+    })
+}
+
 fn calls(args: CallsArgs) -> Result<()> {
     let matcher = args.input.filters.compile()?;
     let mut inputs = open(&args.input)?;
@@ -417,23 +442,27 @@ fn calls(args: CallsArgs) -> Result<()> {
 fn flow(args: FlowArgs) -> Result<()> {
     let matcher = args.input.filters.compile()?;
     let mut inputs = open(&args.input)?;
-    // Streaming: only the calls that match are kept.
-    let mut selected: Vec<crate::flow::Call> = Vec::new();
-    let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, _| {
-        selected.push(call);
+    let diagnose = args.input.thresholds.config();
+    // Streaming: only the calls that match are kept, each diagnosed when it ends.
+    let mut selected: Vec<(crate::flow::Call, crate::capture::Timestamp)> = Vec::new();
+    let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
+        selected.push((call, now));
         Ok(())
     })?;
-    selected.sort_by_key(|c| c.seq);
+    selected.sort_by_key(|c| c.0.seq);
     if selected.is_empty() {
         anyhow::bail!("no call matches (list them with `sipscope calls`)");
     }
-    let mut out = stdout_writer();
-    for (i, call) in selected.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        ladder::write_text(call, &mut out)?;
-    }
+    let calls: Vec<&crate::flow::Call> = selected.iter().map(|c| &c.0).collect();
+    let nows: Vec<_> = selected.iter().map(|c| c.1).collect();
+    // Opened only now: a run that finds nothing leaves no empty file behind.
+    let mut out = output(args.output.as_deref())?;
+    let format = match args.format {
+        FlowFormat::Text => ladder::Format::Text,
+        FlowFormat::Svg => ladder::Format::Svg,
+        FlowFormat::Mermaid => ladder::Format::Mermaid,
+    };
+    ladder::write(&calls, &nows, &diagnose, format, &mut out)?;
     out.flush()?;
     report(&sources(&engine, &inputs), &engine);
     Ok(())
@@ -442,12 +471,7 @@ fn flow(args: FlowArgs) -> Result<()> {
 fn export(args: ExportArgs) -> Result<()> {
     let matcher = args.input.filters.compile()?;
     let mut inputs = open(&args.input)?;
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("cannot write {path}"))?,
-        )),
-        None => Box::new(stdout_writer()),
-    };
+    let mut out = output(args.output.as_deref())?;
     let opts = json::JsonOptions {
         raw: args.raw,
         diagnose: args.input.thresholds.config(),

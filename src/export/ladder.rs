@@ -1,8 +1,11 @@
 //! The ladder (sequence) diagram of a call. [`layout`] is a pure function from a call to
-//! columns and arrows; renderers only paint it (text here; the terminal UI and SVG later), so
-//! every view of a call agrees.
+//! columns and arrows, and [`annotate`] places a diagnosis on it (which arrows are evidence of
+//! which anomaly, where a message that should have followed is missing). Renderers only paint
+//! that: the text ladder here, [`super::svg`], [`super::mermaid`] and the terminal UI, so every
+//! view of a call agrees. Nothing here decides what is an anomaly.
 
 use crate::capture::Timestamp;
+use crate::diagnose::{Anomaly, AnomalyKind, Diagnosis, Severity};
 use crate::flow::Call;
 use crate::sanitize;
 use std::io::{self, Write};
@@ -61,6 +64,174 @@ pub fn layout(call: &Call) -> Layout {
     Layout { columns, arrows }
 }
 
+/// Something that should have followed an arrow and was not seen at this capture point. It is
+/// drawn as a dashed arrow back from the evidence's destination: the ACK or PRACK would answer
+/// the 2xx or reliable 1xx, the final response would answer the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Missing {
+    /// The last arrow of the evidence.
+    pub after: usize,
+    pub kind: AnomalyKind,
+    /// Short label drawn on the dashed arrow.
+    pub label: &'static str,
+    /// For an unanswered request: seconds from its first sending to the end of the capture.
+    pub waited: Option<f64>,
+}
+
+impl Missing {
+    /// The dashed arrow: from the evidence's destination back to its source.
+    pub fn arrow(&self, l: &Layout) -> Option<Arrow> {
+        let a = l.arrows.get(self.after)?;
+        Some(Arrow {
+            from: a.to,
+            to: a.from,
+            label: self.label.to_string(),
+            retransmission: false,
+            delta: 0.0,
+            ..a.clone()
+        })
+    }
+
+    /// What the marker says beside the arrow.
+    pub fn note(&self) -> String {
+        match self.waited {
+            Some(w) => format!("{}: waited {w:.1} s", self.kind.as_str()),
+            None => format!("{}: not seen at this capture point", self.kind.as_str()),
+        }
+    }
+}
+
+/// One line of a drawn ladder: an arrow, or after it a marker for what is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    Arrow(usize),
+    /// `marker` indexes [`Annotations::missing`]; it follows arrow `after`.
+    Missing {
+        after: usize,
+        marker: usize,
+    },
+}
+
+impl Row {
+    /// The arrow this line draws or follows.
+    pub fn arrow(self) -> usize {
+        match self {
+            Row::Arrow(a) | Row::Missing { after: a, .. } => a,
+        }
+    }
+}
+
+/// A diagnosis placed on a layout.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Annotations {
+    /// Per arrow, the anomalies (kind, severity) whose evidence it is; empty for most arrows.
+    pub flags: Vec<Vec<(AnomalyKind, Severity)>>,
+    /// Missing messages, in arrow order.
+    pub missing: Vec<Missing>,
+    /// Every line of the ladder in order: each arrow, markers after theirs.
+    pub rows: Vec<Row>,
+}
+
+impl Annotations {
+    /// The line that draws an arrow (rows are ordered by arrow, markers after theirs).
+    pub fn row_of(&self, arrow: usize) -> usize {
+        self.rows.partition_point(|r| r.arrow() < arrow)
+    }
+
+    /// The anomaly kinds an arrow is evidence of.
+    pub fn flags_of(&self, arrow: usize) -> &[(AnomalyKind, Severity)] {
+        self.flags.get(arrow).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Places anomalies on a layout. `own` maps an arrow to the index of its message in the call
+/// the anomalies are about (`None` for arrows of other calls, such as linked legs); `now` is
+/// the capture time reached, for how long an unanswered request waited.
+pub fn annotate(
+    l: &Layout,
+    anomalies: &[Anomaly],
+    now: Timestamp,
+    own: impl Fn(&Arrow) -> Option<usize>,
+) -> Annotations {
+    let by_message: std::collections::HashMap<usize, usize> = l
+        .arrows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| own(a).map(|m| (m, i)))
+        .collect();
+    let mut flags = vec![Vec::new(); l.arrows.len()];
+    let mut missing: Vec<Missing> = Vec::new();
+    for a in anomalies {
+        let arrows: Vec<usize> = a
+            .messages
+            .iter()
+            .filter_map(|m| by_message.get(m).copied())
+            .collect();
+        for &i in &arrows {
+            if let Some(f) = flags.get_mut(i)
+                && !f.contains(&(a.kind, a.severity))
+            {
+                f.push((a.kind, a.severity));
+            }
+        }
+        let label = match a.kind {
+            AnomalyKind::MissingAck => "✗ ACK not seen",
+            AnomalyKind::NoFinalResponse => "✗ no final response",
+            AnomalyKind::PrackMissing => "✗ PRACK not seen",
+            _ => continue,
+        };
+        let (Some(&first), Some(&after)) = (arrows.iter().min(), arrows.iter().max()) else {
+            continue;
+        };
+        let waited = (a.kind == AnomalyKind::NoFinalResponse)
+            .then(|| {
+                l.arrows
+                    .get(first)
+                    .map(|f| now.seconds_since(f.time).max(0.0))
+            })
+            .flatten();
+        missing.push(Missing {
+            after,
+            kind: a.kind,
+            label,
+            waited,
+        });
+    }
+    missing.sort_by_key(|m| m.after);
+    let mut rows = Vec::with_capacity(l.arrows.len() + missing.len());
+    let mut next = missing.iter().enumerate().peekable();
+    for i in 0..l.arrows.len() {
+        rows.push(Row::Arrow(i));
+        while let Some((marker, m)) = next.next_if(|(_, m)| m.after == i) {
+            rows.push(Row::Missing {
+                after: m.after,
+                marker,
+            });
+        }
+    }
+    Annotations {
+        flags,
+        missing,
+        rows,
+    }
+}
+
+/// A call's ladder with its diagnosis placed on it, ready to draw.
+#[derive(Debug, Clone)]
+pub struct Ladder {
+    pub layout: Layout,
+    pub notes: Annotations,
+}
+
+impl Ladder {
+    pub fn new(call: &Call, diagnosis: Option<&Diagnosis>, now: Timestamp) -> Ladder {
+        let layout = layout(call);
+        let anomalies = diagnosis.map_or(&[][..], |d| d.anomalies.as_slice());
+        let notes = annotate(&layout, anomalies, now, |a| Some(a.message));
+        Ladder { layout, notes }
+    }
+}
+
 /// Width of one lane in characters.
 const LANE: usize = 26;
 const TIME_WIDTH: usize = 28;
@@ -70,22 +241,95 @@ fn time_of_day(t: Timestamp) -> String {
     s.get(11..26).map(str::to_string).unwrap_or(s)
 }
 
-/// Draws the ladder as text: a header row of endpoints, then one line per message.
-/// Retransmissions are drawn with double lines (═) like sngrep.
-pub fn write_text(call: &Call, out: &mut dyn Write) -> io::Result<()> {
-    let l = layout(call);
+/// Draws the ladder as text: a header row of endpoints, then one line per message, the kinds
+/// of anomaly a message is evidence of at its right, and a dashed arrow (┄) where a message
+/// is missing. Retransmissions are drawn with double lines (═) like sngrep.
+pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Result<()> {
+    let l = &ladder.layout;
     writeln!(out, "Call-ID: {}", sanitize::terminal(&call.call_id))?;
-    let header = header_line(&l, LANE, TIME_WIDTH, |c| c.to_string());
+    let header = header_line(l, LANE, TIME_WIDTH, |c| c.to_string());
     writeln!(out, "{}", header.trim_end())?;
-    for a in &l.arrows {
-        let lane = lane_line(&l, a, LANE);
-        let stamp = format!("{} +{:.6}", time_of_day(a.time), a.delta);
-        writeln!(out, "{stamp:<TIME_WIDTH$}{}", lane.trim_end())?;
+    for row in &ladder.notes.rows {
+        match *row {
+            Row::Arrow(i) => {
+                let Some(a) = l.arrows.get(i) else { continue };
+                let lane = lane_line(l, a, LANE);
+                let stamp = format!("{} +{:.6}", time_of_day(a.time), a.delta);
+                let flags = ladder.notes.flags_of(i);
+                if flags.is_empty() {
+                    writeln!(out, "{stamp:<TIME_WIDTH$}{}", lane.trim_end())?;
+                } else {
+                    let kinds: Vec<&str> = flags.iter().map(|f| f.0.as_str()).collect();
+                    writeln!(out, "{stamp:<TIME_WIDTH$}{lane}  {}", kinds.join(","))?;
+                }
+            }
+            Row::Missing { marker, .. } => {
+                let Some(m) = ladder.notes.missing.get(marker) else {
+                    continue;
+                };
+                let Some(a) = m.arrow(l) else { continue };
+                let lane = dashed_line(l, &a, LANE);
+                writeln!(out, "{:TIME_WIDTH$}{lane}  {}", "", m.note())?;
+            }
+        }
     }
     if l.arrows.iter().any(|a| a.retransmission) {
         writeln!(out, "{}═ retransmission", " ".repeat(TIME_WIDTH))?;
     }
     Ok(())
+}
+
+/// How [`write`] draws ladders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Svg,
+    Mermaid,
+}
+
+impl Format {
+    /// The format a file name asks for (`.svg`, `.mmd` or `.mermaid`; text otherwise).
+    pub fn for_path(path: &str) -> Format {
+        if path.ends_with(".svg") {
+            Format::Svg
+        } else if path.ends_with(".mmd") || path.ends_with(".mermaid") {
+            Format::Mermaid
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// Draws calls as ladders with their diagnosis; `nows` is the capture time reached for each
+/// call (what its timers are measured against).
+pub fn write(
+    calls: &[&Call],
+    nows: &[Timestamp],
+    config: &crate::diagnose::DiagnoseConfig,
+    format: Format,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let ladders: Vec<(&Call, Ladder)> = calls
+        .iter()
+        .zip(nows)
+        .map(|(&call, &now)| {
+            let d = crate::diagnose::diagnose(call, now, config);
+            (call, Ladder::new(call, Some(&d), now))
+        })
+        .collect();
+    match format {
+        Format::Text => {
+            for (i, (call, l)) in ladders.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                write_text(call, l, out)?;
+            }
+            Ok(())
+        }
+        Format::Svg => super::svg::write_svg(&ladders, out),
+        Format::Mermaid => super::mermaid::write_mermaid(&ladders, out),
+    }
 }
 
 /// The row of endpoint names over the lanes, each centred in its lane after `indent` spaces;
@@ -112,6 +356,16 @@ pub fn header_line(
 /// retransmissions), or `⟲ label` when source and destination are one endpoint. Shared by the
 /// text ladder and the terminal UI so that both draw the same picture.
 pub fn lane_line(l: &Layout, a: &Arrow, lane: usize) -> String {
+    let line = if a.retransmission { '═' } else { '─' };
+    draw_lanes(l, a, lane, line)
+}
+
+/// A missing message's arrow ([`Missing::arrow`]), dashed.
+pub fn dashed_line(l: &Layout, a: &Arrow, lane: usize) -> String {
+    draw_lanes(l, a, lane, '┄')
+}
+
+fn draw_lanes(l: &Layout, a: &Arrow, lane: usize, line: char) -> String {
     let width = l.columns.len().max(1) * lane;
     let center = |i: usize| i * lane + lane / 2;
     let mut cells: Vec<char> = vec![' '; width];
@@ -121,7 +375,6 @@ pub fn lane_line(l: &Layout, a: &Arrow, lane: usize) -> String {
         }
     }
     let (lo, hi) = (a.from.min(a.to), a.from.max(a.to));
-    let line = if a.retransmission { '═' } else { '─' };
     let label = sanitize::clip(&a.label, (center(hi) - center(lo)).saturating_sub(4).max(6));
     if lo == hi {
         // Source and destination are one endpoint (a capture on one host's loopback).
@@ -154,4 +407,90 @@ pub fn lane_line(l: &Layout, a: &Arrow, lane: usize) -> String {
         }
     }
     cells.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrow(message: usize, ms: i64, from: usize, to: usize, label: &str) -> Arrow {
+        Arrow {
+            message,
+            time: Timestamp::from_millis(ms),
+            delta: 0.0,
+            from,
+            to,
+            label: label.into(),
+            retransmission: false,
+            transport: "UDP",
+        }
+    }
+
+    fn anomaly(kind: AnomalyKind, messages: Vec<usize>) -> Anomaly {
+        Anomaly {
+            kind,
+            severity: Severity::Error,
+            summary: String::new(),
+            messages,
+            reference: "",
+        }
+    }
+
+    #[test]
+    fn markers_follow_the_last_evidence_and_point_back() {
+        let l = Layout {
+            columns: vec![
+                "127.0.0.1:5061".parse().unwrap(),
+                "127.0.0.1:5060".parse().unwrap(),
+            ],
+            arrows: vec![
+                arrow(0, 0, 0, 1, "INVITE"),
+                arrow(1, 300, 1, 0, "200 OK"),
+                arrow(2, 800, 1, 0, "200 OK"),
+                arrow(3, 900, 0, 1, "INVITE"),
+            ],
+        };
+        let anomalies = [
+            anomaly(AnomalyKind::MissingAck, vec![1, 2]),
+            anomaly(AnomalyKind::NoFinalResponse, vec![3]),
+        ];
+        let n = annotate(&l, &anomalies, Timestamp::from_millis(10_900), |a| {
+            Some(a.message)
+        });
+        assert_eq!(
+            n.rows,
+            vec![
+                Row::Arrow(0),
+                Row::Arrow(1),
+                Row::Arrow(2),
+                Row::Missing {
+                    after: 2,
+                    marker: 0
+                },
+                Row::Arrow(3),
+                Row::Missing {
+                    after: 3,
+                    marker: 1
+                },
+            ]
+        );
+        assert_eq!(n.row_of(3), 4);
+        assert_eq!(n.flags_of(1), &[(AnomalyKind::MissingAck, Severity::Error)]);
+        assert!(n.flags_of(0).is_empty());
+        // The ACK would go back from the caller to the one that sent the 2xx.
+        let ack = n.missing[0].arrow(&l).unwrap();
+        assert_eq!((ack.from, ack.to), (0, 1));
+        assert_eq!(n.missing[1].waited, Some(10.0));
+        assert_eq!(n.missing[1].note(), "no_final_response: waited 10.0 s");
+        // Arrows of another call (`own` gives None) are never flagged.
+        let none = annotate(&l, &anomalies, Timestamp::from_millis(0), |_| None);
+        assert!(none.missing.is_empty() && none.flags.iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn format_from_file_name() {
+        assert_eq!(Format::for_path("call.svg"), Format::Svg);
+        assert_eq!(Format::for_path("call.mmd"), Format::Mermaid);
+        assert_eq!(Format::for_path("call.txt"), Format::Text);
+    }
 }

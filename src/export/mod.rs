@@ -1,7 +1,10 @@
-//! Exporters: the JSON contract, the call list (text, CSV) and the text ladder. They read the
-//! model built by [`crate::flow`] and never change it.
+//! Exporters: the JSON contract, the call list (text, CSV), the diagnosis report and the
+//! ladder (text, SVG, Mermaid, all from [`ladder::Ladder`]). They read the model built by
+//! [`crate::flow`] and never change it.
 
 pub mod diagnosis;
 pub mod json;
 pub mod ladder;
+pub mod mermaid;
+pub mod svg;
 pub mod table;

@@ -5,7 +5,7 @@
 
 use super::model::{CallList, Filter, SortKey};
 use crate::capture::Timestamp;
-use crate::diagnose::{AnomalyKind, DiagnoseConfig, Diagnosis, Severity, diagnose};
+use crate::diagnose::{DiagnoseConfig, Diagnosis, diagnose};
 use crate::export::ladder::{self, Layout};
 use crate::flow::Call;
 use ratatui::crossterm::event::{
@@ -185,36 +185,18 @@ pub struct FlowState {
     pub messages: usize,
     /// Calls drawn in this ladder (the call, then linked legs when extended), by position.
     pub members: Vec<usize>,
-    /// Per arrow, the anomalies (kind, severity) whose evidence it is; empty for most arrows.
-    pub flags: Vec<Vec<(AnomalyKind, Severity)>>,
-    /// The ladder's lines in order: every arrow, and after some a marker for what is missing.
-    /// Scrolling (`offset`) counts these lines.
-    pub rows: Vec<LadderRow>,
+    /// The diagnosis placed on the layout: flagged arrows, missing-message markers, and the
+    /// ladder's lines in order (scrolling, `offset`, counts these lines).
+    pub notes: ladder::Annotations,
 }
 
-/// One line of a ladder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LadderRow {
-    Arrow(usize),
-    /// After this arrow: something that should have followed was not seen.
-    Missing {
-        after: usize,
-        what: &'static str,
-    },
-}
-
-impl LadderRow {
-    pub fn arrow(self) -> usize {
-        match self {
-            LadderRow::Arrow(a) | LadderRow::Missing { after: a, .. } => a,
-        }
-    }
-}
+/// One line of a ladder: an arrow, or a marker for a missing message.
+pub use crate::export::ladder::Row as LadderRow;
 
 impl FlowState {
-    /// The line that draws an arrow (rows are ordered by arrow, markers after theirs).
+    /// The line that draws an arrow.
     pub fn row_of(&self, arrow: usize) -> usize {
-        self.rows.partition_point(|r| r.arrow() < arrow)
+        self.notes.row_of(arrow)
     }
 }
 
@@ -349,6 +331,7 @@ impl App {
                 // The click is on a line; marker lines select nothing.
                 if let Some(f) = &mut self.flow
                     && let Some(LadderRow::Arrow(a)) = f
+                        .notes
                         .rows
                         .get(f.offset + usize::from(ev.row - self.ladder_area.y))
                 {
@@ -544,8 +527,7 @@ impl App {
             diagnosis: None,
             messages: 0,
             members: vec![pos],
-            flags: Vec::new(),
-            rows: Vec::new(),
+            notes: ladder::Annotations::default(),
         };
         rebuild_flow(&mut f, calls, self.now, &self.config);
         self.flow = Some(f);
@@ -716,52 +698,9 @@ const LEG_SHIFT: u32 = 24;
 
 /// Arrows whose message is evidence of an anomaly of the ladder's own call.
 pub(crate) fn flagged_arrows(f: &FlowState) -> Vec<usize> {
-    (0..f.flags.len())
-        .filter(|&i| !f.flags[i].is_empty())
+    (0..f.notes.flags.len())
+        .filter(|&i| !f.notes.flags_of(i).is_empty())
         .collect()
-}
-
-/// Which arrows are evidence of which anomaly, and where a marker says what is missing.
-/// Built once per rebuild from the diagnosis: drawing a frame only reads it.
-fn flag_arrows(f: &mut FlowState) {
-    let own: std::collections::HashMap<usize, usize> = f
-        .layout
-        .arrows
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| arrow_leg(a) == 0)
-        .map(|(i, a)| (arrow_message(a), i))
-        .collect();
-    f.flags = vec![Vec::new(); f.layout.arrows.len()];
-    let mut missing: Vec<(usize, &'static str)> = Vec::new();
-    for a in f.diagnosis.iter().flat_map(|d| &d.anomalies) {
-        for m in &a.messages {
-            if let Some(flags) = own.get(m).and_then(|&i| f.flags.get_mut(i))
-                && !flags.contains(&(a.kind, a.severity))
-            {
-                flags.push((a.kind, a.severity));
-            }
-        }
-        let what = match a.kind {
-            AnomalyKind::MissingAck => "✗ ACK not seen here (missing_ack)",
-            AnomalyKind::NoFinalResponse => "✗ no final response (no_final_response)",
-            AnomalyKind::PrackMissing => "✗ PRACK not seen here (prack_missing)",
-            _ => continue,
-        };
-        if let Some(&after) = a.messages.iter().filter_map(|m| own.get(m)).max() {
-            missing.push((after, what));
-        }
-    }
-    missing.sort_unstable();
-    let mut rows = Vec::with_capacity(f.layout.arrows.len() + missing.len());
-    let mut next = missing.into_iter().peekable();
-    for i in 0..f.layout.arrows.len() {
-        rows.push(LadderRow::Arrow(i));
-        while let Some((after, what)) = next.next_if(|(after, _)| *after == i) {
-            rows.push(LadderRow::Missing { after, what });
-        }
-    }
-    f.rows = rows;
 }
 
 /// Recomputes the ladder of a flow: its members (the call, and linked legs when extended), the
@@ -840,7 +779,14 @@ pub(crate) fn rebuild_flow(
     f.layout = layout;
     f.diagnosis = Some(diagnose(call, now, config));
     f.selected = f.selected.min(f.layout.arrows.len().saturating_sub(1));
-    flag_arrows(f);
+    // Built once per rebuild: drawing a frame only reads it.
+    let anomalies = f
+        .diagnosis
+        .as_ref()
+        .map_or(&[][..], |d| d.anomalies.as_slice());
+    f.notes = ladder::annotate(&f.layout, anomalies, now, |a| {
+        (arrow_leg(a) == 0).then(|| arrow_message(a))
+    });
 }
 
 /// Calls linked to this one by X-Call-ID / X-CID (either direction), by position.

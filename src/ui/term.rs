@@ -234,8 +234,9 @@ fn load(source: &mut (dyn FrameSource + Send), shared: &Shared, stop: &AtomicBoo
     }
 }
 
-/// Saves calls (positions among `calls`) as a JSON document (`.json`) or text ladders (any
-/// other name). Returns the status line to show.
+/// Saves calls (positions among `calls`) by the file name's extension: a JSON document
+/// (`.json`), an SVG ladder (`.svg`), Mermaid diagrams (`.mmd`, `.mermaid`) or text ladders
+/// (any other name). Returns the status line to show.
 fn save(
     engine: &Engine,
     calls: &[&Call],
@@ -272,10 +273,9 @@ fn save(
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         } else {
-            for c in &picked {
-                ladder::write_text(c, &mut out)?;
-                writeln!(out)?;
-            }
+            let nows = vec![engine.now(); picked.len()];
+            let format = ladder::Format::for_path(path);
+            ladder::write(&picked, &nows, &app.config, format, &mut out)?;
         }
         out.flush()?;
         Ok(())

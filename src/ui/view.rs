@@ -366,7 +366,8 @@ impl App {
             Style::default().add_modifier(Modifier::BOLD),
         ))];
         text.extend(
-            flow.rows
+            flow.notes
+                .rows
                 .iter()
                 .skip(flow.offset)
                 .take(height)
@@ -458,23 +459,28 @@ fn ladder_line(
     };
     let i = match row {
         LadderRow::Arrow(i) => i,
-        LadderRow::Missing { after, what } => {
-            let col = flow
-                .layout
-                .arrows
-                .get(after)
-                .map_or(0, |a| a.from.min(a.to));
-            let pad = " ".repeat(time_w + 1 + lane * col + lane / 2);
-            return Line::from(Span::styled(
-                format!("{pad}{what}"),
-                st(Color::Red).add_modifier(Modifier::BOLD),
-            ));
+        LadderRow::Missing { marker, .. } => {
+            // The same dashed arrow as the text ladder, in red.
+            let Some(m) = flow.notes.missing.get(marker) else {
+                return Line::from("");
+            };
+            let drawn = m
+                .arrow(&flow.layout)
+                .map(|a| ladder::dashed_line(&flow.layout, &a, lane))
+                .unwrap_or_default();
+            return Line::from(vec![
+                Span::raw(" ".repeat(time_w + 1)),
+                Span::styled(
+                    format!("{}  {}", drawn.trim_end(), m.note()),
+                    st(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+            ]);
         }
     };
     let Some(a) = flow.layout.arrows.get(i) else {
         return Line::from("");
     };
-    let kinds: &[(AnomalyKind, Severity)] = flow.flags.get(i).map_or(&[], Vec::as_slice);
+    let kinds: &[(AnomalyKind, Severity)] = flow.notes.flags_of(i);
     let worst = kinds.iter().map(|k| k.1).max();
     let mark = match (worst, flow.mark == Some(i)) {
         (_, true) => "●",

@@ -1,0 +1,219 @@
+//! Ladder exports (`sipscope flow --format text|svg|mermaid`) from the samples: the SVG is
+//! well-formed XML with one arrow per message, the Mermaid diagram has one arrow statement per
+//! message, anomalies are placed where they happen, and hostile strings cannot inject markup.
+
+mod common;
+
+use sipscope::diagnose::DiagnoseConfig;
+use sipscope::engine::{Engine, EngineConfig};
+use sipscope::export::ladder::{self, Format};
+use sipscope::flow::Call;
+
+fn render(engine: &Engine, calls: &[&Call], format: Format) -> String {
+    let nows = vec![engine.now(); calls.len()];
+    let mut out = Vec::new();
+    ladder::write(calls, &nows, &DiagnoseConfig::default(), format, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn classes<'a>(n: &roxmltree::Node<'a, 'a>) -> Vec<&'a str> {
+    n.attribute("class")
+        .map(|c| c.split_whitespace().collect())
+        .unwrap_or_default()
+}
+
+/// Per call in the SVG: (Call-ID, message arrows, missing markers by kind).
+fn svg_calls(svg: &str) -> Vec<(String, usize, Vec<String>)> {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    assert!(
+        doc.descendants()
+            .all(|n| !n.has_tag_name("script") && !n.has_tag_name("foreignObject")),
+        "no active content"
+    );
+    doc.descendants()
+        .filter(|n| n.has_tag_name("g") && classes(n).contains(&"call"))
+        .map(|call| {
+            let arrows = call
+                .children()
+                .filter(|n| n.has_tag_name("g") && classes(n).contains(&"message"))
+                .filter(|g| {
+                    // Each message group draws exactly one line (or a loop path).
+                    g.children()
+                        .filter(|c| c.has_tag_name("line") || c.has_tag_name("path"))
+                        .count()
+                        == 1
+                })
+                .count();
+            let missing = call
+                .children()
+                .filter(|n| n.has_tag_name("g") && classes(n).contains(&"missing"))
+                .map(|g| g.attribute("data-kind").unwrap_or("").to_string())
+                .collect();
+            let id = call.attribute("data-call-id").unwrap_or("").to_string();
+            (id, arrows, missing)
+        })
+        .collect()
+}
+
+#[test]
+fn svg_is_xml_with_one_arrow_per_message() {
+    let mut checked = 0;
+    for path in common::captures_in(&common::samples()) {
+        let (engine, _) = common::analyse(&path);
+        let calls = engine.calls();
+        if calls.is_empty() {
+            continue;
+        }
+        let svg = render(&engine, &calls, Format::Svg);
+        let drawn = svg_calls(&svg);
+        assert_eq!(drawn.len(), calls.len(), "{}", path.display());
+        for (call, (id, arrows, _)) in calls.iter().zip(&drawn) {
+            assert_eq!(id, &*call.call_id, "{}", path.display());
+            assert_eq!(
+                *arrows,
+                call.messages.len(),
+                "{}: {id}: one arrow per message",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} samples had calls");
+}
+
+#[test]
+fn missing_messages_are_drawn_where_they_should_be() {
+    for (sample, kind) in [
+        ("missing-ack.pcap", "missing_ack"),
+        ("proxy-408.pcap", "no_final_response"),
+        ("prack-missing.pcap", "prack_missing"),
+    ] {
+        let (engine, _) = common::analyse(&common::samples().join(sample));
+        let calls = engine.calls();
+        let drawn = svg_calls(&render(&engine, &calls, Format::Svg));
+        assert!(
+            drawn.iter().any(|(_, _, m)| m.iter().any(|k| k == kind)),
+            "{sample}: {drawn:?}"
+        );
+        let mermaid = render(&engine, &calls, Format::Mermaid);
+        assert!(
+            mermaid
+                .lines()
+                .any(|l| l.contains("--x") && l.contains(kind)),
+            "{sample}:\n{mermaid}"
+        );
+        let text = render(&engine, &calls, Format::Text);
+        assert!(
+            text.lines().any(|l| l.contains('┄') && l.contains(kind)),
+            "{sample}:\n{text}"
+        );
+    }
+    // A clean call has no marker.
+    let (engine, _) = common::analyse(&common::samples().join("answered-udp.pcap"));
+    let calls = engine.calls();
+    assert!(
+        svg_calls(&render(&engine, &calls, Format::Svg))
+            .iter()
+            .all(|(_, _, m)| m.is_empty())
+    );
+}
+
+#[test]
+fn mermaid_has_one_arrow_statement_per_message() {
+    for path in common::captures_in(&common::samples()) {
+        let (engine, _) = common::analyse(&path);
+        let calls = engine.calls();
+        if calls.is_empty() {
+            continue;
+        }
+        let text = render(&engine, &calls, Format::Mermaid);
+        let diagrams: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(diagrams.len(), calls.len(), "{}", path.display());
+        for (call, d) in calls.iter().zip(diagrams) {
+            let mut lines = d.lines();
+            assert_eq!(lines.next(), Some("sequenceDiagram"));
+            let mut arrows = 0;
+            for line in lines {
+                let t = line.trim_start();
+                // Every statement is one the diagram language knows.
+                assert!(
+                    t.starts_with("%% ")
+                        || t.starts_with("participant P")
+                        || t.starts_with("Note right of P")
+                        || t.starts_with('P'),
+                    "{}: {line}",
+                    path.display()
+                );
+                if t.starts_with('P') && !t.starts_with("participant") && !t.contains("--x") {
+                    arrows += 1;
+                }
+            }
+            assert_eq!(arrows, call.messages.len(), "{}", path.display());
+        }
+    }
+}
+
+#[test]
+fn text_ladders_flag_anomalies_in_place() {
+    for sample in ["missing-ack", "proxy-408", "loop-482"] {
+        let (engine, _) = common::analyse(&common::samples().join(format!("{sample}.pcap")));
+        let calls = engine.calls();
+        insta::assert_snapshot!(
+            format!("text_{sample}"),
+            render(&engine, &calls, Format::Text)
+        );
+    }
+}
+
+#[test]
+fn hostile_strings_cannot_inject_markup() {
+    use sipscope::synth::script::Script;
+    let evil = "</text><script>alert(1)</script>\u{1b}[2J\u{202e};#x%%";
+    let mut s = Script::new();
+    let (a, b) = ("203.0.113.1:5060", "203.0.113.2:5060");
+    s.udp(
+        0,
+        a,
+        b,
+        &format!(
+            "INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.1;branch=z9hG4bKx\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: {evil}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        ),
+    );
+    s.udp(
+        1_000,
+        b,
+        a,
+        &format!(
+            "SIP/2.0 486 {evil}\r\nVia: SIP/2.0/UDP 203.0.113.1;branch=z9hG4bKx\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>;tag=2\r\nCall-ID: {evil}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        ),
+    );
+    let mut src = sipscope::capture::VecSource::new(s.frames().to_vec());
+    let mut engine = Engine::new(EngineConfig::default());
+    engine.run(&mut src);
+    let calls = engine.calls();
+    assert_eq!(calls.len(), 1);
+    let svg = render(&engine, &calls, Format::Svg);
+    let drawn = svg_calls(&svg);
+    assert_eq!(drawn[0].1, 2);
+    assert!(!svg.contains('\u{1b}') && !svg.contains('\u{202e}'));
+    assert!(!svg.contains("<script"), "{svg}");
+    let mermaid = render(&engine, &calls, Format::Mermaid);
+    for line in mermaid.lines().skip(1) {
+        // The wire text follows the statement's `: `. With Mermaid's entity codes taken out,
+        // none of it is syntax: no `;` (a statement break), `#`, `<`, `>` or `%` is left.
+        let Some((_, wire)) = line.split_once(": ") else {
+            continue;
+        };
+        let mut rest = wire.to_string();
+        for code in ["#59;", "#35;", "#lt;", "#gt;", "#37;"] {
+            rest = rest.replace(code, "");
+        }
+        assert!(
+            !rest.contains([';', '#', '<', '>', '%', '\u{1b}']),
+            "{line}"
+        );
+    }
+    let text = render(&engine, &calls, Format::Text);
+    assert!(!text.contains('\u{1b}') && text.contains("\\x1b"));
+}
