@@ -231,10 +231,14 @@ fn keys_drive_the_app() {
     assert_eq!(app.marked.len(), 2);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("two.json");
+    // Regression: the prompt used to be pre-filled, and the typed name was appended to the
+    // default one. The default is a placeholder, used when nothing is typed.
     press(&mut app, &calls, &[KeyCode::Char('s')]);
-    for _ in 0.."sipscope-calls.json".len() {
-        app.handle_key(key(KeyCode::Backspace), &calls);
+    match app.handle_key(key(KeyCode::Enter), &calls) {
+        Action::Save { path, .. } => assert_eq!(path, "sipscope-calls.json"),
+        other => panic!("expected a save, got {other:?}"),
     }
+    press(&mut app, &calls, &[KeyCode::Char('s')]);
     type_text(&mut app, &calls, path.to_str().unwrap());
     match app.handle_key(key(KeyCode::Enter), &calls) {
         Action::Save {

@@ -197,6 +197,10 @@ pub fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            // Ended by a signal: exit as a shell reports it (128 + signal), with no message.
+            if let Some(crate::ui::Interrupted(sig)) = e.downcast_ref() {
+                return std::process::ExitCode::from(128u8.saturating_add(*sig as u8));
+            }
             // A closed pipe (`sipscope ... | head`) is not an error for the user.
             if e.downcast_ref::<io::Error>()
                 .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)

@@ -200,6 +200,9 @@ impl FlowState {
     }
 }
 
+/// The file name the save prompt proposes.
+pub const DEFAULT_SAVE: &str = "sipscope-calls.json";
+
 /// Something the runner must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -393,13 +396,11 @@ impl App {
             }
             KeyCode::Enter => {
                 let calls = self.save_set();
-                if text.trim().is_empty() {
-                    return Action::None;
-                }
-                return Action::Save {
-                    path: text.trim().to_string(),
-                    calls,
+                let path = match text.trim() {
+                    "" => DEFAULT_SAVE.to_string(),
+                    t => t.to_string(),
                 };
+                return Action::Save { path, calls };
             }
             KeyCode::Backspace => {
                 text.pop();
@@ -495,7 +496,9 @@ impl App {
                 self.screen = Screen::Stats;
             }
             KeyCode::Char('s') | KeyCode::F(2) => {
-                self.prompt = Some(Prompt::Save("sipscope-calls.json".into()));
+                // Empty, with the default shown as a placeholder: what is typed is the name
+                // (a pre-filled name would have the typed one appended to it).
+                self.prompt = Some(Prompt::Save(String::new()));
             }
             _ => {}
         }

@@ -17,7 +17,7 @@ use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,12 @@ impl Drop for TerminalGuard {
         restore_terminal();
     }
 }
+
+/// The UI ended on a signal (its number): the process should exit with 128 + the number, as
+/// a shell reports a command killed by it, so that scripts can tell it from a normal quit.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by signal {0}")]
+pub struct Interrupted(pub i32);
 
 /// Opens the UI over `source`, reading it in the background. Returns when the user quits.
 pub fn run(
@@ -67,15 +73,19 @@ pub fn run(
             .context("cannot start the loader thread")?
     };
     // SIGTERM and SIGINT (from outside: in raw mode Ctrl-C arrives as a key) end the UI cleanly.
-    let signalled = Arc::new(AtomicBool::new(false));
+    let signalled = Arc::new(AtomicUsize::new(0));
     for sig in [
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGHUP,
     ] {
-        signal_hook::flag::register(sig, Arc::clone(&signalled))
+        signal_hook::flag::register_usize(sig, Arc::clone(&signalled), sig as usize)
             .context("cannot install signal handlers")?;
     }
+    let interrupted = || match signalled.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        sig => Err(anyhow::Error::new(Interrupted(sig as i32))),
+    };
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
@@ -91,8 +101,8 @@ pub fn run(
     app.list.filter = super::model::Filter { text: filter };
     let mut last_sync = Instant::now() - Duration::from_secs(1);
     let result: Result<()> = loop {
-        if signalled.load(Ordering::Relaxed) {
-            break Ok(());
+        if signalled.load(Ordering::Relaxed) != 0 {
+            break interrupted();
         }
         let progress = lock(&shared.progress).to_owned();
         {
@@ -122,11 +132,18 @@ pub fn run(
             return Ok(());
         }
     };
-    result?;
+    if let Err(e) = result {
+        stop.store(true, Ordering::Relaxed);
+        let _ = loader.join();
+        return Err(e);
+    }
     let _ = loader.join();
     // Loaded: the engine is the UI thread's alone now; the call list is taken once.
-    let engine = match Arc::try_unwrap(shared) {
-        Ok(s) => s.engine.into_inner().unwrap_or_else(|e| e.into_inner()),
+    let (engine, damage) = match Arc::try_unwrap(shared) {
+        Ok(s) => (
+            s.engine.into_inner().unwrap_or_else(|e| e.into_inner()),
+            s.damage.into_inner().unwrap_or_else(|e| e.into_inner()),
+        ),
         Err(_) => return Ok(()),
     };
     let calls = engine.calls();
@@ -136,9 +153,7 @@ pub fn run(
     };
     app.sync(&calls, engine.now(), progress);
     loop {
-        if signalled.load(Ordering::Relaxed) {
-            return Ok(());
-        }
+        interrupted()?;
         terminal.draw(|f| app.draw(f, &calls))?;
         if !event::poll(Duration::from_millis(250))? {
             continue;
@@ -157,7 +172,7 @@ pub fn run(
                 path,
                 calls: chosen,
             } => {
-                app.status = Some(save(&engine, &calls, &chosen, &path, &names, &[], &app));
+                app.status = Some(save(&engine, &calls, &chosen, &path, &names, &damage, &app));
             }
             Action::None => {}
         }

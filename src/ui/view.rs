@@ -121,9 +121,16 @@ impl App {
             ]),
             (Some(Prompt::Save(t)), _) => Line::from(vec![
                 Span::styled("Save to: ", self.style(Color::Cyan)),
-                Span::raw(terminal(t).into_owned()),
+                if t.is_empty() {
+                    Span::styled(
+                        super::app::DEFAULT_SAVE,
+                        Style::default().add_modifier(Modifier::DIM),
+                    )
+                } else {
+                    Span::raw(terminal(t).into_owned())
+                },
                 Span::raw(
-                    "▏   .json: JSON (the export format) · other names: text ladders · Enter save · Esc cancel",
+                    "▏   .json: JSON · .svg: SVG ladder · .mmd: Mermaid · other: text ladders · Enter save · Esc cancel",
                 ),
             ]),
             (None, Some(s)) => Line::from(Span::styled(
