@@ -14,6 +14,9 @@ const COLS: u16 = 150;
 
 struct Session {
     screen: Arc<Mutex<vt100::Parser>>,
+    /// Asks the reader thread to let go of its copy of the pty master at its next read.
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
     master: Box<dyn MasterPty + Send>,
@@ -47,18 +50,25 @@ impl Session {
         let screen = Arc::new(Mutex::new(vt100::Parser::new(size(ROWS), size(COLS), 0)));
         let mut reader = pty.master.try_clone_reader().unwrap();
         let feed = Arc::clone(&screen);
-        std::thread::spawn(move || {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
                 feed.lock().unwrap().process(&buf[..n]);
+                if stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
             }
         });
         let writer = pty.master.take_writer().unwrap();
         Session {
             screen,
+            stop,
+            reader: Some(reader),
             writer,
             child,
             master: pty.master,
@@ -90,6 +100,25 @@ impl Session {
         self.writer.flush().unwrap();
         // Let the UI handle one batch before the next (as a person types).
         std::thread::sleep(Duration::from_millis(150));
+    }
+
+    /// Closes the terminal, as when an SSH session drops or a terminal window is closed.
+    fn hang_up(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Some output wakes the reader thread, which then drops its copy of the master.
+        self.keys("?");
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        drop(std::mem::replace(
+            &mut self.writer,
+            Box::new(std::io::sink()),
+        ));
+        let master = native_pty_system()
+            .openpty(PtySize::default())
+            .unwrap()
+            .master;
+        drop(std::mem::replace(&mut self.master, master));
     }
 
     /// Waits for the process to end and returns its exit code.
@@ -170,7 +199,7 @@ fn saving_from_the_ui_writes_the_file() {
     s.wait_for(&["answered"]);
     s.keys("s");
     s.keys(&format!("{}\r", path.display()));
-    s.wait_for(&["saved 1 calls"]);
+    s.wait_for(&["saved 1 call to"]);
     s.keys("q");
     assert_eq!(s.exit_code(), 0);
     s.assert_restored();
@@ -209,9 +238,27 @@ fn saved_json_keeps_the_damage_counters() {
     s.wait_for(&["busy"]);
     s.keys("s");
     s.keys(&format!("{}\r", out.display()));
-    s.wait_for(&["saved 1 calls"]);
+    s.wait_for(&["saved 1 call to"]);
     s.keys("q");
     assert_eq!(s.exit_code(), 0);
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(doc["sources"][0]["damage"]["truncated_file"], true, "{doc}");
+}
+
+/// Regression: when its terminal went away, the UI never exited and spun a core at 100%:
+/// crossterm's event reader loops for ever on a hung-up terminal (crossterm-rs/crossterm#793)
+/// and never returned to the loop that checks for SIGHUP. A watchdog now ends the process.
+#[test]
+fn a_hung_up_terminal_ends_the_ui() {
+    let mut s = Session::start(&[&sample("busy-486.pcap")]);
+    s.wait_for(&["busy"]);
+    s.hang_up();
+    assert_eq!(s.exit_code(), 128 + 1, "ends as on SIGHUP");
+}
+
+impl Drop for Session {
+    /// A failed test must not leave sipscope running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
 }

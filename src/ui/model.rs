@@ -147,28 +147,43 @@ impl SortKey {
         }
     }
 
-    fn cmp(self, a: &Row, b: &Row) -> std::cmp::Ordering {
-        let f = |x: Option<f64>| x.unwrap_or(f64::NEG_INFINITY);
-        match self {
-            SortKey::Index => a.seq.cmp(&b.seq),
-            SortKey::Start => a.start.cmp(&b.start),
-            SortKey::From => a.from.cmp(&b.from),
-            SortKey::To => a.to.cmp(&b.to),
-            SortKey::Source => a.src.cmp(&b.src),
-            SortKey::Destination => a.dst.cmp(&b.dst),
-            SortKey::CallId => a.call_id.cmp(&b.call_id),
-            SortKey::Method => a.method.cmp(&b.method),
-            SortKey::Messages => a.messages.cmp(&b.messages),
-            SortKey::Outcome => a.outcome.as_str().cmp(b.outcome.as_str()),
-            SortKey::Status => a.status.cmp(&b.status),
-            SortKey::Setup => f(a.setup).total_cmp(&f(b.setup)),
-            SortKey::Duration => f(a.duration).total_cmp(&f(b.duration)),
+    /// What a row is sorted by, then its creation number. Taken once per row before sorting
+    /// (`sort_by_cached_key`): comparing rows directly read two scattered rows per comparison,
+    /// about 0.65 s for a million rows.
+    fn key(self, r: &Row) -> (SortValue<'_>, u64) {
+        use SortValue::{Int, Text};
+        // f64 in an order-preserving integer (the transform behind `f64::total_cmp`).
+        let f = |x: Option<f64>| {
+            let bits = x.unwrap_or(f64::NEG_INFINITY).to_bits() as i64;
+            Int(bits ^ (((bits >> 63) as u64) >> 1) as i64)
+        };
+        let v = match self {
+            SortKey::Index => Int(0),
+            SortKey::Start => Int(r.start.0),
+            SortKey::From => Text(&r.from),
+            SortKey::To => Text(&r.to),
+            SortKey::Source => Text(&r.src),
+            SortKey::Destination => Text(&r.dst),
+            SortKey::CallId => Text(&r.call_id),
+            SortKey::Method => Text(&r.method),
+            SortKey::Messages => Int(r.messages as i64),
+            SortKey::Outcome => Text(r.outcome.as_str()),
+            SortKey::Status => Int(r.status.map_or(-1, i64::from)),
+            SortKey::Setup => f(r.setup),
+            SortKey::Duration => f(r.duration),
             SortKey::Anomalies => {
-                (a.severity, a.anomalies.len()).cmp(&(b.severity, b.anomalies.len()))
+                Int(r.severity.map_or(-1, |s| s as i64) * 1_000_000 + r.anomalies.len() as i64)
             }
-        }
-        .then(a.seq.cmp(&b.seq))
+        };
+        (v, r.seq)
     }
+}
+
+/// A sort key's value: a number or a text.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue<'a> {
+    Int(i64),
+    Text(&'a str),
 }
 
 /// A display filter: free text (every word must appear somewhere in the call) and field
@@ -255,7 +270,7 @@ impl CallList {
             .filter(|&i| self.filter.matches(&rows[i]))
             .collect();
         if let Some(key) = self.sort {
-            self.view.sort_by(|&a, &b| key.cmp(&rows[a], &rows[b]));
+            self.view.sort_by_cached_key(|&i| key.key(&rows[i]));
         }
         if self.reverse {
             self.view.reverse();
@@ -317,5 +332,38 @@ mod tests {
             }
             .matches(&none)
         );
+    }
+
+    #[test]
+    fn sorting_orders_numbers_missing_values_and_ties() {
+        let mut rows = Vec::new();
+        for (seq, status, setup) in [
+            (0, Some(486), Some(2.5)),
+            (1, None, None),
+            (2, Some(200), Some(-1.0)),
+            (3, Some(200), Some(0.25)),
+        ] {
+            let mut r = row("INVITE", status, Outcome::Busy);
+            r.seq = seq;
+            r.setup = setup;
+            rows.push(r);
+        }
+        let mut list = CallList {
+            rows,
+            view: Vec::new(),
+            sort: Some(SortKey::Status),
+            reverse: false,
+            filter: Filter::default(),
+        };
+        list.rebuild_view();
+        // No status first, then by status, ties by creation order.
+        assert_eq!(list.view, vec![1, 2, 3, 0]);
+        list.sort = Some(SortKey::Setup);
+        list.rebuild_view();
+        // Missing first, negative before positive (the bit transform keeps f64 order).
+        assert_eq!(list.view, vec![1, 2, 3, 0]);
+        list.reverse = true;
+        list.rebuild_view();
+        assert_eq!(list.view, vec![0, 3, 2, 1]);
     }
 }

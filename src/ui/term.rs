@@ -26,6 +26,18 @@ struct Shared {
     engine: Mutex<Engine>,
     progress: Mutex<Progress>,
     damage: Mutex<Vec<CaptureDamage>>,
+    /// The UI thread is waiting for the engine: the loader steps aside between batches.
+    /// (A plain mutex is not fair: a loader that takes it again at once starved the UI, and
+    /// the first calls of a big file took seconds to appear.)
+    ui_waiting: AtomicBool,
+}
+
+/// The engine, for the UI thread: the loader yields it at the end of its current batch.
+fn ui_lock(shared: &Shared) -> std::sync::MutexGuard<'_, Engine> {
+    shared.ui_waiting.store(true, Ordering::Release);
+    let guard = lock(&shared.engine);
+    shared.ui_waiting.store(false, Ordering::Release);
+    guard
 }
 
 fn restore_terminal() {
@@ -61,6 +73,7 @@ pub fn run(
         engine: Mutex::new(Engine::new(config)),
         progress: Mutex::new(Progress::default()),
         damage: Mutex::new(Vec::new()),
+        ui_waiting: AtomicBool::new(false),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let loader = {
@@ -82,6 +95,14 @@ pub fn run(
         signal_hook::flag::register_usize(sig, Arc::clone(&signalled), sig as usize)
             .context("cannot install signal handlers")?;
     }
+    #[cfg(unix)]
+    {
+        let signalled = Arc::clone(&signalled);
+        std::thread::Builder::new()
+            .name("sipscope-watchdog".into())
+            .spawn(move || watchdog(&signalled))
+            .context("cannot start the terminal watchdog")?;
+    }
     let interrupted = || match signalled.load(Ordering::Relaxed) {
         0 => Ok(()),
         sig => Err(anyhow::Error::new(Interrupted(sig as i32))),
@@ -100,28 +121,44 @@ pub fn run(
     let mut app = App::new(title, diagnose);
     app.list.filter = super::model::Filter { text: filter };
     let mut last_sync = Instant::now() - Duration::from_secs(1);
+    let mut sync_cost = Duration::ZERO;
     let result: Result<()> = loop {
         if signalled.load(Ordering::Relaxed) != 0 {
             break interrupted();
         }
         let progress = lock(&shared.progress).to_owned();
-        {
-            let engine = lock(&shared.engine);
-            // Taking the calls out of a growing model sorts them: only a few times a second,
-            // or for every frame while a ladder is open (the list draws from its own rows).
-            let due = progress.finished || last_sync.elapsed() >= Duration::from_millis(200);
-            let calls = if due || app.screen == Screen::Flow {
-                engine.calls()
-            } else {
-                Vec::new()
-            };
+        // Taking the calls out of a growing model sorts them, under the lock the loader needs:
+        // every 20 ms until the first calls are on screen, then every 200 ms, or less often
+        // when a sync costs more than a fifth of that (a million calls), so that the loader
+        // keeps at least four fifths of the time.
+        let every = if app.list.rows.is_empty() {
+            Duration::from_millis(20)
+        } else {
+            Duration::from_millis(200).max(sync_cost * 4)
+        };
+        let due = progress.finished || last_sync.elapsed() >= every;
+        let mut drawn = false;
+        if due || app.screen == Screen::Flow {
+            let engine = ui_lock(&shared);
+            let started = Instant::now();
+            let calls = engine.calls();
             if due {
                 app.sync(&calls, engine.now(), progress);
                 last_sync = Instant::now();
-            } else {
-                app.progress = progress;
+                sync_cost = started.elapsed();
             }
-            terminal.draw(|f| app.draw(f, &calls))?;
+            // A ladder draws from the calls; the list only from its own rows, so it is drawn
+            // after the lock is given back (terminal output never holds up the loader).
+            if app.screen == Screen::Flow {
+                terminal.draw(|f| app.draw(f, &calls))?;
+                drawn = true;
+            }
+        }
+        if !due {
+            app.progress = progress;
+        }
+        if !drawn {
+            terminal.draw(|f| app.draw(f, &[]))?;
         }
         if progress.finished {
             break Ok(());
@@ -179,6 +216,49 @@ pub fn run(
     }
 }
 
+/// Ends the process when the terminal hangs up or a signal asked the UI to stop and the UI
+/// thread did not: crossterm's event reader spins forever on a hung-up terminal, without
+/// returning to the loop that checks the signal flag (crossterm-rs/crossterm#793), so an
+/// orphaned sipscope would burn a core for ever. Polls the terminal for POLLHUP without
+/// reading it (no key is taken from the UI), four times a second.
+#[cfg(unix)]
+fn watchdog(signalled: &AtomicUsize) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdout = io::stdout();
+    let gone = PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
+    let quarter = Timespec {
+        tv_sec: 0,
+        tv_nsec: 250_000_000,
+    };
+    loop {
+        let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+        let hung_up = match poll(&mut fds, Some(&quarter)) {
+            Ok(n) => n > 0 && fds[0].revents().intersects(gone),
+            Err(rustix::io::Errno::INTR) => false,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(250));
+                false
+            }
+        };
+        if hung_up {
+            let _ = signalled.compare_exchange(
+                0,
+                signal_hook::consts::SIGHUP as usize,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        let sig = signalled.load(Ordering::Relaxed);
+        if sig != 0 {
+            // The UI thread normally ends by itself within one poll; this is for when it is
+            // stuck.
+            std::thread::sleep(Duration::from_millis(750));
+            restore_terminal();
+            std::process::exit(128 + sig as i32);
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock means the other thread panicked; its data is still what we have.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -190,7 +270,7 @@ fn poll(app: &mut App, shared: &Shared, names: &[String]) -> Result<Option<Actio
         return Ok(None);
     }
     let ev = event::read()?;
-    let engine = lock(&shared.engine);
+    let engine = ui_lock(shared);
     let calls = engine.calls();
     let action = match ev {
         Event::Key(k) if k.kind != KeyEventKind::Release => app.handle_key(k, &calls),
@@ -236,6 +316,9 @@ fn load(source: &mut (dyn FrameSource + Send), shared: &Shared, stop: &AtomicBoo
             engine.finish();
         }
         drop(engine);
+        while shared.ui_waiting.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
         let (done, total) = source.progress();
         *lock(&shared.progress) = Progress {
             done,
@@ -296,7 +379,10 @@ fn save(
         Ok(())
     };
     match write() {
-        Ok(()) => format!("saved {} calls to {path}", picked.len()),
+        Ok(()) => match picked.len() {
+            1 => format!("saved 1 call to {path}"),
+            n => format!("saved {n} calls to {path}"),
+        },
         Err(e) => format!("not saved: {e:#}"),
     }
 }

@@ -75,10 +75,10 @@ impl App {
                 Style::default().add_modifier(Modifier::REVERSED),
             ),
             Span::raw(format!(" {} ", clip(&self.title, 40))),
-            Span::raw(if shown == total {
-                format!(" {total} calls")
-            } else {
-                format!(" {shown} of {total} calls")
+            Span::raw(match (shown == total, total) {
+                (true, 1) => " 1 call".to_string(),
+                (true, _) => format!(" {total} calls"),
+                (false, _) => format!(" {shown} of {total} calls"),
             }),
         ];
         if !self.list.filter.is_empty() {
