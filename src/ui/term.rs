@@ -42,7 +42,12 @@ fn ui_lock(shared: &Shared) -> std::sync::MutexGuard<'_, Engine> {
 
 fn restore_terminal() {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, DisableMouseCapture);
+    let _ = execute!(
+        io::stdout(),
+        LeaveAlternateScreen,
+        DisableMouseCapture,
+        ratatui::crossterm::cursor::Show
+    );
 }
 
 /// Restores the terminal when dropped, whichever way the UI ends.
@@ -62,6 +67,42 @@ pub struct Interrupted(pub i32);
 
 /// Opens the UI over `source`, reading it in the background. Returns when the user quits.
 pub fn run(
+    source: Box<dyn FrameSource + Send>,
+    names: Vec<String>,
+    config: EngineConfig,
+    diagnose: crate::diagnose::DiagnoseConfig,
+    filter: String,
+) -> Result<()> {
+    match run_ui(source, names, config, diagnose, filter) {
+        // Writing to a terminal that hung up fails: that is the end of the session, as if
+        // SIGHUP had come first, not an error to report (there is nowhere to report it).
+        Err(e) if !e.is::<Interrupted>() && hung_up() => {
+            Err(anyhow::Error::new(Interrupted(signal_hook::consts::SIGHUP)))
+        }
+        r => r,
+    }
+}
+
+/// True when the terminal on standard output has hung up.
+#[cfg(unix)]
+fn hung_up() -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdout = io::stdout();
+    let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0
+        && fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL))
+}
+
+#[cfg(not(unix))]
+fn hung_up() -> bool {
+    false
+}
+
+fn run_ui(
     mut source: Box<dyn FrameSource + Send>,
     names: Vec<String>,
     config: EngineConfig,
@@ -116,8 +157,11 @@ pub fn run(
     let _guard = TerminalGuard;
     execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)
         .context("cannot set up the terminal")?;
-    let mut terminal =
-        ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))?;
+    // Never dropped: ratatui's drop shows the cursor with `eprintln!` on failure, which
+    // panics when the terminal has hung up. `restore_terminal` shows the cursor instead.
+    let mut terminal = std::mem::ManuallyDrop::new(ratatui::Terminal::new(
+        ratatui::backend::CrosstermBackend::new(io::stdout()),
+    )?);
     let mut app = App::new(title, diagnose);
     app.list.filter = super::model::Filter { text: filter };
     let mut last_sync = Instant::now() - Duration::from_secs(1);
@@ -223,24 +267,9 @@ pub fn run(
 /// reading it (no key is taken from the UI), four times a second.
 #[cfg(unix)]
 fn watchdog(signalled: &AtomicUsize) {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let stdout = io::stdout();
-    let gone = PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
-    let quarter = Timespec {
-        tv_sec: 0,
-        tv_nsec: 250_000_000,
-    };
     loop {
-        let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
-        let hung_up = match poll(&mut fds, Some(&quarter)) {
-            Ok(n) => n > 0 && fds[0].revents().intersects(gone),
-            Err(rustix::io::Errno::INTR) => false,
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(250));
-                false
-            }
-        };
-        if hung_up {
+        std::thread::sleep(Duration::from_millis(250));
+        if hung_up() {
             let _ = signalled.compare_exchange(
                 0,
                 signal_hook::consts::SIGHUP as usize,
