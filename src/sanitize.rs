@@ -4,6 +4,7 @@
 //! the reader sees), and overlong values.
 
 use std::borrow::Cow;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Marker appended to a value cut to its display width.
 pub const ELLIPSIS: char = '…';
@@ -36,15 +37,34 @@ pub fn terminal(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// [`terminal`], then cut to at most `width` characters with an ellipsis marker.
+/// [`terminal`], then cut to at most `width` terminal columns with an ellipsis marker. Width is
+/// display width, not characters: a wide (East Asian) character takes two columns, so a value
+/// of them cannot push a table or a ladder out of line.
 pub fn clip(s: &str, width: usize) -> String {
     let safe = terminal(s);
-    if safe.chars().count() <= width {
+    if safe.width() <= width {
         return safe.into_owned();
     }
-    let mut out: String = safe.chars().take(width.saturating_sub(1)).collect();
-    out.push(ELLIPSIS);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in safe.chars() {
+        let w = c.width().unwrap_or(0);
+        // One column stays free for the marker.
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push(ELLIPSIS);
+    }
     out
+}
+
+/// Display width of a string in terminal columns.
+pub fn width(s: &str) -> usize {
+    s.width()
 }
 
 /// A CSV cell: quoted when needed, and never read as a formula by a spreadsheet (OWASP CSV
@@ -79,6 +99,19 @@ mod tests {
     fn clips_with_marker() {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
+        assert_eq!(clip("abc", 0), "");
+    }
+
+    /// Regression: wide characters were counted as one column each, so a display name in
+    /// Chinese or Japanese overflowed its column and pushed the ladder out of line.
+    #[test]
+    fn clips_by_display_width() {
+        let name = "山田太郎さん";
+        assert_eq!(width(name), 12);
+        let c = clip(name, 7);
+        assert_eq!(c, "山田太…");
+        assert!(width(&c) <= 7);
+        assert_eq!(clip("山田", 4), "山田");
     }
 
     #[test]

@@ -343,7 +343,7 @@ pub fn header_line(
     let mut header = " ".repeat(indent);
     for &c in &l.columns {
         let name = sanitize::clip(&name(c), lane.saturating_sub(2));
-        let pad = lane.saturating_sub(name.chars().count());
+        let pad = lane.saturating_sub(sanitize::width(&name));
         header.push_str(&" ".repeat(pad / 2));
         header.push_str(&name);
         header.push_str(&" ".repeat(pad - pad / 2));
@@ -365,48 +365,93 @@ pub fn dashed_line(l: &Layout, a: &Arrow, lane: usize) -> String {
     draw_lanes(l, a, lane, '┄')
 }
 
-fn draw_lanes(l: &Layout, a: &Arrow, lane: usize, line: char) -> String {
-    let width = l.columns.len().max(1) * lane;
-    let center = |i: usize| i * lane + lane / 2;
-    let mut cells: Vec<char> = vec![' '; width];
-    for i in 0..l.columns.len() {
-        if let Some(c) = cells.get_mut(center(i)) {
-            *c = '│';
+/// A line of terminal columns. A wide character takes its cell and the next (marked `\0`,
+/// skipped when the line is written out); zero-width characters (combining marks) ride along
+/// with the cell before them. So a label in any script keeps the lanes in line.
+struct Cells {
+    cells: Vec<char>,
+    zero_width: Vec<(usize, char)>,
+}
+
+const WIDE_TAIL: char = '\0';
+
+impl Cells {
+    fn new(width: usize) -> Cells {
+        Cells {
+            cells: vec![' '; width],
+            zero_width: Vec::new(),
         }
+    }
+
+    fn set(&mut self, x: usize, c: char) {
+        if let Some(cell) = self.cells.get_mut(x) {
+            *cell = c;
+        }
+    }
+
+    /// Writes `text` from column `x`, clipped at the end of the line.
+    fn text(&mut self, x: usize, text: &str) {
+        use unicode_width::UnicodeWidthChar;
+        let mut col = x;
+        for c in text.chars() {
+            match c.width().unwrap_or(0) {
+                0 => self.zero_width.push((col.saturating_sub(1), c)),
+                w => {
+                    if col + w > self.cells.len() {
+                        break;
+                    }
+                    self.set(col, c);
+                    for k in 1..w {
+                        self.set(col + k, WIDE_TAIL);
+                    }
+                    col += w;
+                }
+            }
+        }
+    }
+
+    fn into_string(self) -> String {
+        let mut out = String::with_capacity(self.cells.len() * 3);
+        for (i, c) in self.cells.into_iter().enumerate() {
+            if c != WIDE_TAIL {
+                out.push(c);
+            }
+            out.extend(
+                self.zero_width
+                    .iter()
+                    .filter(|(at, _)| *at == i)
+                    .map(|(_, z)| *z),
+            );
+        }
+        out
+    }
+}
+
+fn draw_lanes(l: &Layout, a: &Arrow, lane: usize, line: char) -> String {
+    let center = |i: usize| i * lane + lane / 2;
+    let mut cells = Cells::new(l.columns.len().max(1) * lane);
+    for i in 0..l.columns.len() {
+        cells.set(center(i), '│');
     }
     let (lo, hi) = (a.from.min(a.to), a.from.max(a.to));
     let label = sanitize::clip(&a.label, (center(hi) - center(lo)).saturating_sub(4).max(6));
     if lo == hi {
         // Source and destination are one endpoint (a capture on one host's loopback).
-        let text: Vec<char> = format!("⟲ {label}").chars().collect();
-        for (k, ch) in text.into_iter().enumerate() {
-            if let Some(c) = cells.get_mut(center(lo) + 2 + k) {
-                *c = ch;
-            }
-        }
+        cells.text(center(lo) + 2, &format!("⟲ {label}"));
     } else {
         for x in center(lo) + 1..center(hi) {
-            if let Some(c) = cells.get_mut(x) {
-                *c = line;
-            }
+            cells.set(x, line);
         }
         if a.to > a.from {
-            if let Some(c) = cells.get_mut(center(hi) - 1) {
-                *c = '►';
-            }
-        } else if let Some(c) = cells.get_mut(center(lo) + 1) {
-            *c = '◄';
+            cells.set(center(hi) - 1, '►');
+        } else {
+            cells.set(center(lo) + 1, '◄');
         }
-        let chars: Vec<char> = label.chars().collect();
         let span = center(hi) - center(lo);
-        let start = center(lo) + (span.saturating_sub(chars.len())) / 2;
-        for (k, ch) in chars.into_iter().enumerate() {
-            if let Some(c) = cells.get_mut(start + k) {
-                *c = ch;
-            }
-        }
+        let start = center(lo) + span.saturating_sub(sanitize::width(&label)) / 2;
+        cells.text(start, &label);
     }
-    cells.into_iter().collect()
+    cells.into_string()
 }
 
 #[cfg(test)]
@@ -485,6 +530,44 @@ mod tests {
         // Arrows of another call (`own` gives None) are never flagged.
         let none = annotate(&l, &anomalies, Timestamp::from_millis(0), |_| None);
         assert!(none.missing.is_empty() && none.flags.iter().all(Vec::is_empty));
+    }
+
+    /// Regression: a label with wide characters was laid out one cell per character, so the
+    /// lanes after it were pushed right on screen.
+    #[test]
+    fn wide_labels_keep_the_lanes_in_line() {
+        use unicode_width::UnicodeWidthStr;
+        let l = Layout {
+            columns: vec![
+                "127.0.0.1:5061".parse().unwrap(),
+                "127.0.0.1:5060".parse().unwrap(),
+                "127.0.0.1:5070".parse().unwrap(),
+            ],
+            arrows: vec![
+                arrow(0, 0, 0, 1, "486 話中です"),
+                arrow(1, 0, 1, 2, "e\u{301}té"),
+            ],
+        };
+        let plain = lane_line(&l, &arrow(2, 0, 0, 1, "486 Busy"), 26);
+        for a in &l.arrows {
+            let drawn = lane_line(&l, a, 26);
+            assert_eq!(drawn.width(), plain.width(), "{drawn}");
+            // The third lane's line is in the same column as on a plain line.
+            let col = |s: &str| {
+                let mut w = 0;
+                let mut last = 0;
+                for c in s.chars() {
+                    if c == '│' {
+                        last = w;
+                    }
+                    w += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                }
+                last
+            };
+            assert_eq!(col(&drawn), col(&plain), "{drawn}");
+        }
+        assert!(lane_line(&l, &l.arrows[0], 26).contains("話中です"));
+        assert!(lane_line(&l, &l.arrows[1], 26).contains("e\u{301}té"));
     }
 
     #[test]
