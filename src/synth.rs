@@ -717,7 +717,7 @@ fn tcp_frame(
     sport: u16,
     dst: Ipv4Addr,
     dport: u16,
-    seq: u32,
+    (seq, ack): (u32, Option<u32>),
     flags: &str,
     payload: &[u8],
 ) -> Vec<u8> {
@@ -733,7 +733,11 @@ fn tcp_frame(
     if flags.contains('P') {
         b = b.psh();
     }
-    b = b.ack(1);
+    // A real handshake (SYN, then SYN-ACK acknowledging it) and acknowledgement numbers that
+    // follow the peer, so that tshark reassembles these streams as it would a real capture.
+    if let Some(ack) = ack {
+        b = b.ack(ack);
+    }
     let mut v = Vec::with_capacity(b.size(payload.len()));
     let _ = b.write(&mut v, payload);
     v
@@ -757,7 +761,15 @@ fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie
         emit(
             heap,
             start_us,
-            tcp_frame(call.caller, call.caller_port, PROXY, 5060, up.seq, "S", &[]),
+            tcp_frame(
+                call.caller,
+                call.caller_port,
+                PROXY,
+                5060,
+                (up.seq, None),
+                "S",
+                &[],
+            ),
         );
         emit(
             heap,
@@ -767,7 +779,7 @@ fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie
                 5060,
                 call.caller,
                 call.caller_port,
-                down.seq,
+                (down.seq, Some(up.seq.wrapping_add(1))),
                 "S",
                 &[],
             ),
@@ -788,10 +800,10 @@ fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie
             (Leg::B, false) => (call.callee, 5060, PROXY, 5060),
         };
         if call.tcp && m.leg == Leg::A {
-            let side = if m.upstream_sender {
-                &mut up
+            let (side, peer) = if m.upstream_sender {
+                (&mut up, down.seq)
             } else {
-                &mut down
+                (&mut down, up.seq)
             };
             // Split into 1-3 segments at random points; sometimes retransmit or reorder.
             let pieces = if rng.chance(0.3) {
@@ -824,13 +836,13 @@ fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie
                 emit(
                     heap,
                     at + offset,
-                    tcp_frame(src, sport, dst, dport, *seq, "P", data),
+                    tcp_frame(src, sport, dst, dport, (*seq, Some(peer)), "P", data),
                 );
                 if rng.chance(0.03) {
                     emit(
                         heap,
                         at + offset + 200_000,
-                        tcp_frame(src, sport, dst, dport, *seq, "P", data),
+                        tcp_frame(src, sport, dst, dport, (*seq, Some(peer)), "P", data),
                     );
                 }
             }
@@ -854,7 +866,15 @@ fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie
         emit(
             heap,
             last_at + 1000,
-            tcp_frame(call.caller, call.caller_port, PROXY, 5060, up.seq, "F", &[]),
+            tcp_frame(
+                call.caller,
+                call.caller_port,
+                PROXY,
+                5060,
+                (up.seq, Some(down.seq)),
+                "F",
+                &[],
+            ),
         );
         emit(
             heap,
@@ -864,7 +884,7 @@ fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie
                 5060,
                 call.caller,
                 call.caller_port,
-                down.seq,
+                (down.seq, Some(up.seq.wrapping_add(1))),
                 "F",
                 &[],
             ),

@@ -1,5 +1,7 @@
 //! Property tests: TCP reassembly and IP defragmentation deliver the same SIP messages whatever
-//! the split, order and duplication of segments or fragments.
+//! the split, order and duplication of segments or fragments, and each message names the
+//! frames that carried it: every one of them carried some of its bytes, and together they
+//! carried all of them.
 
 use proptest::prelude::*;
 use sipscope::capture::Timestamp;
@@ -25,13 +27,20 @@ fn sip_stream(n: usize, body: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
     (stream, msgs)
 }
 
-fn run_tcp(isn: u32, segments: &[(usize, usize)], stream: &[u8], syn: bool) -> Vec<Vec<u8>> {
+/// Each message's bytes, with the frames it names (data segment `i` is frame `i + 2`).
+fn run_tcp_frames(
+    isn: u32,
+    segments: &[(usize, usize)],
+    stream: &[u8],
+    syn: bool,
+) -> Vec<(Vec<u8>, Vec<u64>)> {
     let src = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
     let dst = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 5060);
     let mut r = Reassembler::new(TcpLimits::default());
     let mut stats = TcpStats::default();
     let mut out = Vec::new();
-    let mut emit = |_s, _d, _m: SegmentMeta, b: &[u8]| out.push(b.to_vec());
+    let mut emit =
+        |_s, _d, _m: SegmentMeta, f: &[u64], b: &[u8]| out.push((b.to_vec(), f.to_vec()));
     let meta = |i: usize| SegmentMeta {
         source: 0,
         frame: i as u64 + 1,
@@ -48,6 +57,7 @@ fn run_tcp(isn: u32, segments: &[(usize, usize)], stream: &[u8], syn: bool) -> V
                 rst: false,
                 payload: &[],
                 meta: meta(0),
+                frames: &[1],
             },
             &mut stats,
             &mut emit,
@@ -56,6 +66,7 @@ fn run_tcp(isn: u32, segments: &[(usize, usize)], stream: &[u8], syn: bool) -> V
     for (i, (start, end)) in segments.iter().enumerate() {
         let payload = &stream[*start..*end];
         let seq = isn.wrapping_add(1).wrapping_add(*start as u32);
+        let frame = [i as u64 + 2];
         r.segment(
             Segment {
                 src,
@@ -66,6 +77,7 @@ fn run_tcp(isn: u32, segments: &[(usize, usize)], stream: &[u8], syn: bool) -> V
                 rst: false,
                 payload,
                 meta: meta(i + 1),
+                frames: &frame,
             },
             &mut stats,
             &mut emit,
@@ -73,6 +85,56 @@ fn run_tcp(isn: u32, segments: &[(usize, usize)], stream: &[u8], syn: bool) -> V
     }
     r.finish_all(0, Timestamp::from_millis(1_000_000), &mut stats, &mut emit);
     out
+}
+
+fn run_tcp(isn: u32, segments: &[(usize, usize)], stream: &[u8], syn: bool) -> Vec<Vec<u8>> {
+    run_tcp_frames(isn, segments, stream, syn)
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect()
+}
+
+/// Checks the frames each message names against the segments: each named segment overlaps
+/// the message's bytes, and the named segments cover all of them.
+fn frames_carried_the_messages(
+    out: &[(Vec<u8>, Vec<u64>)],
+    segments: &[(usize, usize)],
+    stream: &[u8],
+) -> Result<(), TestCaseError> {
+    let mut from = 0;
+    for (m, frames) in out {
+        let at = from
+            + stream[from..]
+                .windows(m.len())
+                .position(|w| w == m.as_slice())
+                .ok_or_else(|| TestCaseError::fail("message not in the stream"))?;
+        from = at + m.len();
+        let (lo, hi) = (at, at + m.len());
+        let mut covered = vec![false; m.len()];
+        for f in frames {
+            let (s, e) = segments[(*f - 2) as usize];
+            prop_assert!(
+                s < hi && e > lo,
+                "frame {} ({}..{}) is not in {}..{}",
+                f,
+                s,
+                e,
+                lo,
+                hi
+            );
+            for b in s.max(lo)..e.min(hi) {
+                covered[b - lo] = true;
+            }
+        }
+        prop_assert!(
+            covered.iter().all(|c| *c),
+            "frames {:?} leave bytes of {}..{} uncovered",
+            frames,
+            lo,
+            hi
+        );
+    }
+    Ok(())
 }
 
 /// Cuts `len` bytes into contiguous segments at the given fractions.
@@ -124,7 +186,9 @@ proptest! {
             let j = (state as usize) % (i + 1);
             segs.swap(i, j);
         }
-        let out = run_tcp(isn, &segs, &stream, true);
+        let out = run_tcp_frames(isn, &segs, &stream, true);
+        frames_carried_the_messages(&out, &segs, &stream)?;
+        let out: Vec<Vec<u8>> = out.into_iter().map(|(m, _)| m).collect();
         prop_assert_eq!(out, msgs);
     }
 
@@ -172,9 +236,14 @@ proptest! {
         let key = FragKey { src: IpAddr::V4(Ipv4Addr::LOCALHOST), dst: IpAddr::V4(Ipv4Addr::LOCALHOST), id: 9, protocol: 17 };
         let mut d = Defragmenter::new(DefragLimits::default());
         let mut whole = Vec::new();
-        for (start, end) in frags {
-            let f = Fragment { key, offset_units: (start / 8) as u16, more: end < len, payload: &data[start..end] };
-            if let Some(w) = d.add(f, Timestamp(0)) {
+        let mut fed = Vec::new();
+        for (i, (start, end)) in frags.into_iter().enumerate() {
+            let f = Fragment { key, offset_units: (start / 8) as u16, more: end < len, payload: &data[start..end], frame: i as u64 + 1 };
+            fed.push(i as u64 + 1);
+            if let Some((w, frames)) = d.add(f, Timestamp(0)) {
+                // Every fragment fed since the last complete datagram, in arrival order.
+                prop_assert_eq!(&frames, &fed);
+                fed.clear();
                 whole.push(w);
             }
         }

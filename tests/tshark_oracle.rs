@@ -56,6 +56,8 @@ fn tshark(path: &Path) -> PerFrame {
             "tcp.try_heuristic_first:TRUE",
             "-o",
             "udp.try_heuristic_first:TRUE",
+            "-o",
+            "tcp.reassemble_out_of_order:TRUE",
             "-Y",
             "sip",
             "-T",
@@ -231,4 +233,213 @@ fn shared_captures_match_tshark() {
         return;
     }
     check_dir(&root);
+}
+
+/// Per SIP-carrying frame (the frame that completes the messages, as tshark reports them), the
+/// set of frames that carried those messages: tshark's IP fragments and TCP segments (each
+/// segment expanded into its own fragments), or the frame alone.
+type Carriers = BTreeMap<u64, BTreeSet<u64>>;
+
+fn tshark_carriers(path: &Path) -> Carriers {
+    let out = Command::new("tshark")
+        .args(["-r"])
+        .arg(path)
+        .args([
+            "-o",
+            "tcp.try_heuristic_first:TRUE",
+            "-o",
+            "udp.try_heuristic_first:TRUE",
+            // sipscope reassembles out-of-order segments; tshark does only when asked.
+            "-o",
+            "tcp.reassemble_out_of_order:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            "-E",
+            "separator=;",
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.protocols",
+            "-e",
+            "ip.fragment",
+            "-e",
+            "ipv6.fragment",
+            "-e",
+            "tcp.segment",
+            "-e",
+            "sip.Request-Line",
+            "-e",
+            "sip.Status-Line",
+        ])
+        .output()
+        .expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let numbers = |s: Option<&str>| -> Vec<u64> {
+        s.map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    let mut fragments: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut sip: Vec<(u64, Vec<u64>)> = Vec::new();
+    for line in text.lines() {
+        // Request and status lines may hold ';' (URI parameters): only the first five fields
+        // are read by position.
+        let f: Vec<&str> = line.splitn(6, ';').collect();
+        let Some(frame) = f.first().and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        let mut frags = numbers(f.get(2).copied());
+        frags.extend(numbers(f.get(3).copied()));
+        if !frags.is_empty() {
+            fragments.insert(frame, frags);
+        }
+        let is_sip = f
+            .get(1)
+            .is_some_and(|p| p.ends_with(":sip") || p.contains(":sip:"))
+            && !f.get(1).is_some_and(|p| p.contains(":icmp:"))
+            && f.get(5)
+                .is_some_and(|rest| !rest.trim_matches(';').is_empty());
+        if is_sip {
+            sip.push((frame, numbers(f.get(4).copied())));
+        }
+    }
+    let mut carriers = Carriers::new();
+    for (frame, segments) in sip {
+        let set = carriers.entry(frame).or_default();
+        set.insert(frame);
+        for s in segments.into_iter().chain([frame]) {
+            set.insert(s);
+            set.extend(fragments.get(&s).into_iter().flatten().copied());
+        }
+    }
+    carriers
+}
+
+fn our_carriers(path: &Path) -> Carriers {
+    let (engine, _) = common::analyse(path);
+    let mut carriers = Carriers::new();
+    let calls = engine.calls();
+    let messages = calls
+        .iter()
+        .flat_map(|c| c.messages.iter())
+        .chain(engine.orphans().iter().map(|o| &o.message));
+    for m in messages {
+        assert!(
+            m.frames().contains(&m.packet),
+            "{}: message in frame {} does not list its own frame: {:?}",
+            path.display(),
+            m.packet,
+            m.frames()
+        );
+        carriers
+            .entry(m.packet)
+            .or_default()
+            .extend(m.frames().iter().copied());
+    }
+    carriers
+}
+
+fn compare_carriers(root: &Path, path: &Path) -> Vec<String> {
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/");
+    if LATER.iter().any(|(f, _)| *f == rel) {
+        return Vec::new();
+    }
+    let theirs = tshark_carriers(path);
+    let mine = our_carriers(path);
+    let wrong: BTreeSet<u64> = TSHARK_WRONG
+        .iter()
+        .filter(|(f, _, _)| *f == rel)
+        .map(|(_, n, _)| *n)
+        .collect();
+    let mut problems = Vec::new();
+    for (frame, t) in &theirs {
+        if wrong.contains(frame) {
+            continue;
+        }
+        if let Some(o) = mine.get(frame)
+            && o != t
+        {
+            problems.push(format!("{rel} frame {frame}: tshark {t:?} sipscope {o:?}"));
+        }
+    }
+    problems
+}
+
+fn check_carriers(root: &Path, files: &[std::path::PathBuf]) {
+    let mut problems = Vec::new();
+    for f in files {
+        problems.extend(compare_carriers(root, f));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} frames carry different frame lists:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Every message lists the frames that carried it (each IP fragment, each TCP segment), the
+/// same frames tshark lists for its reassembly: the pcap export writes exactly these.
+#[test]
+fn message_frames_match_tshark_on_samples_and_synthetic_reassembly() {
+    if !common::require("tshark") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reassembly.pcap");
+    let cfg = sipscope::synth::SynthConfig {
+        calls: 300,
+        tcp_share: 0.5,
+        fragment_share: 0.5,
+        ..Default::default()
+    };
+    let mut f = std::fs::File::create(&path).unwrap();
+    sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
+    drop(f);
+    let synthetic = our_carriers(&path);
+    assert!(
+        synthetic.values().filter(|s| s.len() > 2).count() > 50,
+        "the synthetic capture should hold many messages carried by several frames"
+    );
+    let theirs = tshark_carriers(&path);
+    assert!(
+        theirs.values().filter(|s| s.len() > 2).count() > 50,
+        "tshark should see the same reassemblies"
+    );
+    assert_eq!(
+        theirs.len(),
+        synthetic.len(),
+        "frames completing SIP messages"
+    );
+    check_carriers(dir.path(), std::slice::from_ref(&path));
+    // The same synthetic capture (TCP out of order, retransmitted, fragments in reverse
+    // order) also holds the same messages as tshark sees.
+    let problems = compare(dir.path(), &path);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let samples = common::samples();
+    check_carriers(&samples, &common::captures_in(&samples));
+}
+
+#[test]
+fn message_frames_match_tshark_on_shared_captures() {
+    let Some(root) = common::shared_captures() else {
+        eprintln!("skipped: ../shared/captures is absent");
+        return;
+    };
+    if !common::require("tshark") {
+        return;
+    }
+    check_carriers(&root, &common::captures_in(&root));
 }

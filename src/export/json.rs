@@ -50,6 +50,7 @@ impl Serialize for MessageView<'_> {
         map.serialize_entry("index", &m.index)?;
         map.serialize_entry("source", &m.source)?;
         map.serialize_entry("packet", &m.packet)?;
+        map.serialize_entry("frames", m.frames())?;
         map.serialize_entry("time", &m.time.to_rfc3339())?;
         map.serialize_entry("src", &m.src.to_string())?;
         map.serialize_entry("dst", &m.dst.to_string())?;

@@ -72,6 +72,9 @@ pub struct Extra {
     pub session_expires: Option<(u32, Option<CompactString>)>,
     pub min_se: Option<u32>,
     pub retry_after: Option<u32>,
+    /// Every frame that carried the message, when that is more than `packet` alone (IP
+    /// fragments, a message over several TCP segments).
+    pub frames: Option<Box<[u64]>>,
 }
 
 /// Longest header value kept in the model; longer values are cut (the raw bytes keep all).
@@ -217,7 +220,9 @@ impl SipMessage {
                 let malformed = msg.issues.iter().any(Issue::is_malformed);
                 let raw = (keep_raw || malformed).then(|| msg.raw.to_vec().into_boxed_slice());
                 let rseq = rseq.filter(|_| requires_100rel);
+                let frames = (pdu.frames != [pdu.frame]).then(|| pdu.frames.into());
                 let any = reason_header.is_some()
+                    || frames.is_some()
                     || warning.is_some()
                     || sdp_body.is_some()
                     || !msg.issues.is_empty()
@@ -239,12 +244,21 @@ impl SipMessage {
                         session_expires,
                         min_se,
                         retry_after,
+                        frames,
                     })
                 })
             },
             transaction: None,
             dialog: None,
             retransmission: false,
+        }
+    }
+
+    /// Every frame (within its source) that carried a byte of the message, in stream order.
+    pub fn frames(&self) -> &[u64] {
+        match self.extra.as_ref().and_then(|x| x.frames.as_deref()) {
+            Some(f) => f,
+            None => std::slice::from_ref(&self.packet),
         }
     }
 

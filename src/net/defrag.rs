@@ -26,6 +26,8 @@ pub struct Fragment<'a> {
     pub offset_units: u16,
     pub more: bool,
     pub payload: &'a [u8],
+    /// The frame that carried this fragment.
+    pub frame: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +58,10 @@ pub struct DefragDrops {
 struct Partial {
     buf: IpDefragBuf,
     first_seen: Timestamp,
+    /// Held bytes, counted against the cap: the buffer's and the frame list's.
     bytes: usize,
+    /// The frames of the fragments so far, in arrival order.
+    frames: Vec<u64>,
 }
 
 pub struct Defragmenter {
@@ -77,7 +82,9 @@ impl Defragmenter {
     }
 
     /// Adds a fragment; returns the whole datagram payload when this fragment completes it.
-    pub fn add(&mut self, frag: Fragment<'_>, now: Timestamp) -> Option<Vec<u8>> {
+    /// Adds a fragment; returns the whole datagram and the frames of its fragments once the
+    /// last piece is in.
+    pub fn add(&mut self, frag: Fragment<'_>, now: Timestamp) -> Option<(Vec<u8>, Vec<u64>)> {
         let offset = match etherparse::IpFragOffset::try_new(frag.offset_units) {
             Ok(o) => o,
             Err(_) => {
@@ -89,6 +96,7 @@ impl Defragmenter {
             buf: IpDefragBuf::new(IpNumber(frag.key.protocol), Vec::new(), Vec::new()),
             first_seen: now,
             bytes: 0,
+            frames: Vec::new(),
         });
         if let Err(_e) = entry.buf.add(offset, frag.more, frag.payload) {
             // Conflicting ends or misaligned fragments: the datagram cannot be trusted.
@@ -100,14 +108,16 @@ impl Defragmenter {
         }
         // Count what the buffer really holds: a fragment at a high offset allocates
         // everything below it, which is how hostile fragments would exhaust memory.
-        let now_bytes = entry.buf.data().len().max(entry.bytes);
+        // The frame list is counted too: 65,535 tiny fragments are 512 KiB of frame numbers.
+        entry.frames.push(frag.frame);
+        let now_bytes = (entry.buf.data().len() + entry.frames.len() * 8).max(entry.bytes);
         self.held += now_bytes - entry.bytes;
         entry.bytes = now_bytes;
         if entry.buf.is_complete() {
             let p = self.partial.remove(&frag.key)?;
             self.held -= p.bytes;
             let (data, _) = p.buf.take_bufs();
-            return Some(data);
+            return Some((data, p.frames));
         }
         if self.held > self.limits.max_bytes {
             self.evict_oldest();
@@ -178,19 +188,22 @@ mod tests {
         let data: Vec<u8> = (0..40u8).collect();
         let mut d = Defragmenter::new(DefragLimits::default());
         let t = Timestamp(0);
-        let f = |o: u16, more, p: &'static [u8]| Fragment {
+        let f = |o: u16, more, p: &'static [u8], frame| Fragment {
             key: key(),
             offset_units: o,
             more,
             payload: p,
+            frame,
         };
         let data: &'static [u8] = Box::leak(data.into_boxed_slice());
-        assert!(d.add(f(3, false, &data[24..]), t).is_none());
-        assert!(d.add(f(0, true, &data[..16]), t).is_none());
+        assert!(d.add(f(3, false, &data[24..], 7), t).is_none());
+        assert!(d.add(f(0, true, &data[..16], 8), t).is_none());
         // Overlapping duplicate of the first fragment.
-        assert!(d.add(f(0, true, &data[..8]), t).is_none());
-        let out = d.add(f(2, true, &data[16..24]), t).unwrap();
+        assert!(d.add(f(0, true, &data[..8], 9), t).is_none());
+        let (out, frames) = d.add(f(2, true, &data[16..24], 10), t).unwrap();
         assert_eq!(out, data);
+        // Every frame that carried a piece, in arrival order.
+        assert_eq!(frames, vec![7, 8, 9, 10]);
         assert_eq!(d.held_bytes(), 0);
     }
 
@@ -198,7 +211,8 @@ mod tests {
     fn expires_and_caps_memory() {
         let mut d = Defragmenter::new(DefragLimits {
             timeout_ms: 1000,
-            max_bytes: 16,
+            // Two datagrams: 8 bytes of data and 8 of frame number each.
+            max_bytes: 32,
         });
         let payload = [0u8; 8];
         for id in 0..4 {
@@ -210,11 +224,12 @@ mod tests {
                     offset_units: 0,
                     more: true,
                     payload: &payload,
+                    frame: u64::from(id),
                 },
                 Timestamp(0),
             );
         }
-        assert!(d.held_bytes() <= 16);
+        assert!(d.held_bytes() <= 32);
         assert_eq!(d.drops.evicted, 2);
         d.expire(Timestamp::from_millis(2000));
         assert_eq!(d.pending(), 0);

@@ -79,6 +79,9 @@ pub struct StreamFramer {
     max_message: usize,
     /// Bytes of an oversized message's body still to be thrown away.
     discard: u64,
+    /// Stream offset of `buf[0]`: every byte given to the framer or skipped over counts, so
+    /// that each message's place in the stream (and so the segments that carried it) is known.
+    base: u64,
 }
 
 /// While unsynchronised, keep at most this much of an unfinished line.
@@ -92,25 +95,41 @@ impl StreamFramer {
             line_start,
             max_message,
             discard: 0,
+            base: 0,
         }
     }
 
-    /// Bytes were lost before the next ones: drop any partial message and resynchronise.
-    pub fn gap(&mut self, stats: &mut FramerStats) {
+    /// Stream offset of the first byte the framer still holds.
+    pub fn start(&self) -> u64 {
+        self.base
+    }
+
+    /// Stream offset just past the bytes the framer has been given.
+    pub fn position(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// `missing` bytes were lost before the next ones: drop any partial message and
+    /// resynchronise.
+    pub fn gap(&mut self, missing: u64, stats: &mut FramerStats) {
         stats.skipped_bytes += self.buf.len() as u64;
+        self.base += self.buf.len() as u64 + missing;
         self.buf.clear();
         self.synced = false;
         self.line_start = false;
         self.discard = 0;
     }
 
-    /// Appends in-order bytes and calls `emit` for each complete message.
-    pub fn push(&mut self, data: &[u8], stats: &mut FramerStats, emit: &mut dyn FnMut(&[u8])) {
+    /// Appends in-order bytes and calls `emit` for each complete message, with the message's
+    /// offset in the stream.
+    pub fn push(&mut self, data: &[u8], stats: &mut FramerStats, emit: &mut dyn FnMut(u64, &[u8])) {
         let mut data = data;
         if self.discard > 0 {
             let n = (self.discard.min(data.len() as u64)) as usize;
             self.discard -= n as u64;
             stats.skipped_bytes += n as u64;
+            // Only reached with an empty buffer: the skipped bytes move its start.
+            self.base += n as u64;
             data = data.get(n..).unwrap_or(&[]);
         }
         self.buf.extend_from_slice(data);
@@ -204,19 +223,25 @@ impl StreamFramer {
             if rest.len() < total {
                 break;
             }
-            emit(rest.get(..total).unwrap_or(rest));
+            emit(
+                self.base + consumed as u64,
+                rest.get(..total).unwrap_or(rest),
+            );
             consumed += total;
         }
-        self.buf.drain(..consumed.min(self.buf.len()));
+        let consumed = consumed.min(self.buf.len());
+        self.base += consumed as u64;
+        self.buf.drain(..consumed);
     }
 
     /// End of stream: an unfinished message is emitted as it is (the parser will flag it).
-    pub fn finish(&mut self, stats: &mut FramerStats, emit: &mut dyn FnMut(&[u8])) {
+    pub fn finish(&mut self, stats: &mut FramerStats, emit: &mut dyn FnMut(u64, &[u8])) {
         if self.synced && starts_with_start_line(&self.buf) {
-            emit(&self.buf);
+            emit(self.base, &self.buf);
         } else {
             stats.skipped_bytes += self.buf.len() as u64;
         }
+        self.base += self.buf.len() as u64;
         self.buf.clear();
         self.synced = false;
     }
@@ -229,12 +254,47 @@ mod tests {
     const MSG: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: 5\r\n\r\nhello";
 
     fn collect(f: &mut StreamFramer, chunks: &[&[u8]]) -> (Vec<Vec<u8>>, FramerStats) {
+        let (out, stats) = collect_at(f, chunks);
+        (out.into_iter().map(|(_, m)| m).collect(), stats)
+    }
+
+    /// Messages with their stream offsets; checks that each offset points at the message.
+    fn collect_at(f: &mut StreamFramer, chunks: &[&[u8]]) -> (Vec<(u64, Vec<u8>)>, FramerStats) {
         let mut out = Vec::new();
         let mut stats = FramerStats::default();
+        let whole: Vec<u8> = chunks.concat();
         for c in chunks {
-            f.push(c, &mut stats, &mut |m| out.push(m.to_vec()));
+            f.push(c, &mut stats, &mut |at, m| {
+                assert_eq!(whole.get(at as usize..at as usize + m.len()), Some(m));
+                out.push((at, m.to_vec()))
+            });
         }
+        assert_eq!(f.position(), whole.len() as u64);
         (out, stats)
+    }
+
+    #[test]
+    fn messages_know_their_place_in_the_stream() {
+        let mut data = b"junk before\r\n".to_vec();
+        data.extend_from_slice(MSG);
+        data.extend_from_slice(b"\r\n");
+        let second = data.len() as u64;
+        data.extend_from_slice(MSG);
+        let mut f = StreamFramer::new(65536, false);
+        let chunks: Vec<&[u8]> = data.chunks(7).collect();
+        let (out, _) = collect_at(&mut f, &chunks);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0, 13);
+        assert_eq!(out[1].0, second);
+        // An oversized message thrown away still counts its bytes.
+        let mut big = b"INFO sip:a@b SIP/2.0\r\nContent-Length: 1000\r\n\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 1000));
+        let after = big.len() as u64;
+        big.extend_from_slice(MSG);
+        let mut f = StreamFramer::new(200, true);
+        let chunks: Vec<&[u8]> = big.chunks(100).collect();
+        let (out, _) = collect_at(&mut f, &chunks);
+        assert_eq!(out, vec![(after, MSG.to_vec())]);
     }
 
     #[test]

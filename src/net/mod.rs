@@ -54,12 +54,18 @@ pub struct SipPdu<'a> {
     pub source: usize,
     /// Frame that carried (or completed) the message.
     pub frame: u64,
+    /// Every frame that carried a byte of the message (IP fragments, TCP segments), in
+    /// stream order; `[frame]` for a message in one datagram.
+    pub frames: &'a [u64],
     pub time: Timestamp,
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub transport: Transport,
     pub bytes: &'a [u8],
 }
+
+/// Frame numbers (within one source): the frames that carried a message.
+pub type Frames = smallvec::SmallVec<[u64; 2]>;
 
 /// Where decoded SIP messages go.
 pub type Sink<'s> = dyn FnMut(SipPdu<'_>) + 's;
@@ -213,12 +219,13 @@ impl Decoder {
                     offset_units: offset,
                     more,
                     payload: payload.payload,
+                    frame: frame.number,
                 };
-                if let Some(whole) = self.defrag.add(fragment, frame.time) {
-                    self.transport(frame, &addrs, proto, &whole, out);
+                if let Some((whole, frames)) = self.defrag.add(fragment, frame.time) {
+                    self.transport(frame, &addrs, proto, &whole, &frames, out);
                 }
             }
-            None => self.transport(frame, &addrs, proto, payload.payload, out),
+            None => self.transport(frame, &addrs, proto, payload.payload, &[frame.number], out),
         }
     }
 
@@ -228,6 +235,7 @@ impl Decoder {
         addrs: &Addrs,
         proto: u8,
         bytes: &[u8],
+        frames: &[u64],
         out: &mut Sink<'_>,
     ) {
         match proto {
@@ -253,6 +261,7 @@ impl Decoder {
                 out(SipPdu {
                     source: frame.source,
                     frame: frame.number,
+                    frames,
                     time: frame.time,
                     src,
                     dst,
@@ -278,6 +287,7 @@ impl Decoder {
                         frame: frame.number,
                         time: frame.time,
                     },
+                    frames,
                 };
                 let before = self.tcp_stats;
                 let mut emit = Self::tcp_emitter(out);
@@ -347,11 +357,12 @@ impl Decoder {
 
     fn tcp_emitter<'o>(
         out: &'o mut Sink<'_>,
-    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u8]) + 'o {
-        move |src, dst, meta: SegmentMeta, m: &[u8]| {
+    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u64], &[u8]) + 'o {
+        move |src, dst, meta: SegmentMeta, frames: &[u64], m: &[u8]| {
             out(SipPdu {
                 source: meta.source,
                 frame: meta.frame,
+                frames,
                 time: meta.time,
                 src,
                 dst,

@@ -10,10 +10,11 @@
 //! buffers, gap skipping and per-stream framing; smoltcp and friends are endpoint stacks.
 //! Only streams that show SIP are tracked, and their number is capped (oldest evicted, counted).
 
+use super::Frames;
 use super::framing::{FramerStats, StreamFramer};
 use crate::WireMap;
 use crate::capture::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,15 +73,25 @@ pub struct Segment<'a> {
     pub rst: bool,
     pub payload: &'a [u8],
     pub meta: SegmentMeta,
+    /// Every frame that carried this segment (several when its IP datagram was fragmented).
+    pub frames: &'a [u64],
 }
 
-/// A reassembled SIP message's bytes and the segment that completed it.
-pub type Emit<'e> = dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u8]) + 'e;
+/// A reassembled SIP message's bytes, the segment that completed it, and every frame that
+/// carried a byte of it.
+pub type Emit<'e> = dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u64], &[u8]) + 'e;
+
+/// Spans of stream bytes kept per stream for attributing messages to frames; a message
+/// longer than this many segments lists the frames of its last ones only.
+const MAX_SPANS: usize = 1024;
 
 struct Stream {
     /// Sequence number of the next byte expected.
     next_seq: u32,
-    pending: BTreeMap<StreamOffset, (Vec<u8>, SegmentMeta)>,
+    pending: BTreeMap<StreamOffset, (Vec<u8>, SegmentMeta, Frames)>,
+    /// Which frames delivered which stream bytes (start, end, frames), for the bytes the
+    /// framer still holds.
+    spans: VecDeque<Span>,
     pending_bytes: usize,
     /// Absolute stream offset of `next_seq` (64-bit, so ordering survives wrap-around).
     delivered: u64,
@@ -96,6 +107,10 @@ struct Stream {
 /// Absolute offset of a byte in its stream.
 type StreamOffset = u64;
 
+/// Delivered bytes `start..end` of a stream, the frames that carried them and the segment
+/// that delivered them.
+type Span = (StreamOffset, StreamOffset, Frames, SegmentMeta);
+
 /// How long a closed stream is kept for late retransmissions (capture time).
 const CLOSED_LINGER_NS: i64 = 30 * 1_000_000_000;
 
@@ -107,6 +122,7 @@ impl Stream {
         Stream {
             next_seq,
             pending: BTreeMap::new(),
+            spans: VecDeque::new(),
             pending_bytes: 0,
             delivered: 0,
             gap_since: None,
@@ -122,15 +138,37 @@ impl Stream {
         data: &[u8],
         addrs: (SocketAddr, SocketAddr),
         meta: SegmentMeta,
+        frames: &[u64],
         stats: &mut TcpStats,
         emit: &mut Emit<'_>,
     ) {
+        let start = self.delivered;
         self.delivered += data.len() as u64;
         self.last_meta = Some(meta);
         self.next_seq = self.next_seq.wrapping_add(data.len() as u32);
-        self.framer.push(data, &mut stats.framer, &mut |m| {
-            emit(addrs.0, addrs.1, meta, m)
+        if self.spans.len() >= MAX_SPANS {
+            self.spans.pop_front();
+        }
+        self.spans.push_back((
+            start,
+            self.delivered,
+            frames.iter().copied().collect(),
+            meta,
+        ));
+        let spans = &self.spans;
+        self.framer.push(data, &mut stats.framer, &mut |at, m| {
+            let (carried, done) = frames_of(spans, at, m.len());
+            emit(addrs.0, addrs.1, done.unwrap_or(meta), &carried, m)
         });
+        self.forget_spans();
+    }
+
+    /// Drops the spans of bytes the framer has let go of.
+    fn forget_spans(&mut self) {
+        let kept_from = self.framer.start();
+        while self.spans.front().is_some_and(|s| s.1 <= kept_from) {
+            self.spans.pop_front();
+        }
     }
 
     /// Delivers buffered segments that have become contiguous.
@@ -145,11 +183,11 @@ impl Stream {
             if off > self.delivered {
                 break;
             }
-            let (data, meta) = entry.remove();
+            let (data, meta, frames) = entry.remove();
             self.pending_bytes -= data.len();
             let skip = (self.delivered - off) as usize;
             if let Some(fresh) = data.get(skip..).filter(|f| !f.is_empty()) {
-                self.deliver(fresh, addrs, meta, stats, emit);
+                self.deliver(fresh, addrs, meta, &frames, stats, emit);
             }
         }
         if self.pending.is_empty() {
@@ -169,7 +207,8 @@ impl Stream {
         };
         let missing = off.saturating_sub(self.delivered);
         stats.gap_bytes += missing;
-        self.framer.gap(&mut stats.framer);
+        self.framer.gap(missing, &mut stats.framer);
+        self.forget_spans();
         self.delivered += missing;
         self.next_seq = self.next_seq.wrapping_add(missing as u32);
         self.gap_since = None;
@@ -187,9 +226,45 @@ impl Stream {
             self.skip_gap(addrs, stats, emit);
         }
         let meta = self.last_meta.unwrap_or(meta);
-        self.framer
-            .finish(&mut stats.framer, &mut |m| emit(addrs.0, addrs.1, meta, m));
+        let spans = &self.spans;
+        self.framer.finish(&mut stats.framer, &mut |at, m| {
+            let (carried, done) = frames_of(spans, at, m.len());
+            emit(addrs.0, addrs.1, done.unwrap_or(meta), &carried, m)
+        });
+        self.spans.clear();
     }
+}
+
+/// The frames whose bytes overlap `len` bytes at stream offset `at`, in stream order, each
+/// once; and the segment among them that arrived last, which completed the message (when
+/// segments arrive out of order, that is not the one holding its last bytes). A message is
+/// reported at that segment's frame and time, as tshark does.
+fn frames_of(spans: &VecDeque<Span>, at: u64, len: usize) -> (Frames, Option<SegmentMeta>) {
+    let end = at + len as u64;
+    let mut out = Frames::new();
+    let mut last: Option<SegmentMeta> = None;
+    for (s, e, frames, meta) in spans {
+        if *s < end && *e > at {
+            for f in frames {
+                if !out.contains(f) {
+                    out.push(*f);
+                }
+            }
+            // Frame numbers give the arrival order within one capture file; across merged
+            // files only the timestamps compare.
+            let later = |l: SegmentMeta| {
+                if l.source == meta.source {
+                    meta.frame > l.frame
+                } else {
+                    meta.time > l.time
+                }
+            };
+            if last.is_none_or(later) {
+                last = Some(*meta);
+            }
+        }
+    }
+    (out, last)
 }
 
 pub struct Reassembler {
@@ -199,7 +274,7 @@ pub struct Reassembler {
     /// number that follows them. When a capture starts mid-stream, the first SIP start line
     /// may begin in a segment that does not yet show "SIP/2.0"; its tail is kept here so the
     /// start line can be completed when the next segment arrives.
-    tails: WireMap<(SocketAddr, SocketAddr), (u32, Vec<u8>)>,
+    tails: WireMap<(SocketAddr, SocketAddr), (u32, Vec<u8>, Frames)>,
 }
 
 /// Bytes of an untracked flow's last segment remembered (a start line fits easily).
@@ -248,7 +323,7 @@ impl Reassembler {
                 }
             }
         }
-        let mut prefix: Option<Vec<u8>> = None;
+        let mut prefix: Option<(Vec<u8>, Frames)> = None;
         if !self.streams.contains_key(&key) {
             if !seg.syn {
                 // A remembered tail that this segment continues, for a start line split across
@@ -256,9 +331,9 @@ impl Reassembler {
                 let tail = self
                     .tails
                     .get(&key)
-                    .filter(|(next, _)| *next == seg.seq)
-                    .map(|(_, t)| t.clone());
-                let joined_is_sip = tail.as_ref().is_some_and(|t| {
+                    .filter(|(next, _, _)| *next == seg.seq)
+                    .map(|(_, t, f)| (t.clone(), f.clone()));
+                let joined_is_sip = tail.as_ref().is_some_and(|(t, _)| {
                     let mut probe = t.clone();
                     probe.extend_from_slice(
                         seg.payload
@@ -278,7 +353,7 @@ impl Reassembler {
                 self.evict(stats, seg.meta, emit);
             }
             let start = match &prefix {
-                Some(p) => seq_after_syn.wrapping_sub(p.len() as u32),
+                Some((p, _)) => seq_after_syn.wrapping_sub(p.len() as u32),
                 None => seq_after_syn,
             };
             self.streams.insert(
@@ -291,8 +366,8 @@ impl Reassembler {
             return false;
         };
         st.last_seen = now;
-        if let Some(p) = prefix {
-            st.deliver(&p, key, seg.meta, stats, emit);
+        if let Some((p, frames)) = prefix {
+            st.deliver(&p, key, seg.meta, &frames, stats, emit);
         }
         if seg.rst {
             st.finish(key, seg.meta, stats, emit);
@@ -308,19 +383,22 @@ impl Reassembler {
             } else if abs <= st.delivered as i64 {
                 let skip = (st.delivered as i64 - abs) as usize;
                 if let Some(fresh) = seg.payload.get(skip..) {
-                    st.deliver(fresh, key, seg.meta, stats, emit);
+                    st.deliver(fresh, key, seg.meta, seg.frames, stats, emit);
                 }
                 st.drain(key, stats, emit);
             } else {
                 let abs = abs as u64;
                 match st.pending.get(&abs) {
-                    Some((existing, _)) if existing.len() >= seg.payload.len() => {
+                    Some((existing, _, _)) if existing.len() >= seg.payload.len() => {
                         stats.retransmitted_segments += 1;
                     }
                     _ => {
-                        if let Some((old, _)) =
-                            st.pending.insert(abs, (seg.payload.to_vec(), seg.meta))
-                        {
+                        let entry = (
+                            seg.payload.to_vec(),
+                            seg.meta,
+                            seg.frames.iter().copied().collect(),
+                        );
+                        if let Some((old, _, _)) = st.pending.insert(abs, entry) {
                             st.pending_bytes -= old.len();
                         }
                         st.pending_bytes += seg.payload.len();
@@ -357,17 +435,22 @@ impl Reassembler {
         }
         let next = seg.seq.wrapping_add(p.len() as u32);
         // Continue a remembered tail when this segment follows it; keep the last TAIL bytes.
-        let mut tail = match self.tails.remove(&key) {
-            Some((expected, mut t)) if expected == seg.seq => {
+        let (mut tail, mut frames) = match self.tails.remove(&key) {
+            Some((expected, mut t, mut f)) if expected == seg.seq => {
                 t.extend_from_slice(p);
-                t
+                f.extend(seg.frames.iter().copied());
+                (t, f)
             }
-            _ => p.to_vec(),
+            _ => (p.to_vec(), seg.frames.iter().copied().collect()),
         };
         if tail.len() > TAIL {
             tail.drain(..tail.len() - TAIL);
+            // The kept bytes come from the last segments: a few frames are enough.
+            if frames.len() > 4 {
+                frames.drain(..frames.len() - 4);
+            }
         }
-        self.tails.insert(key, (next, tail));
+        self.tails.insert(key, (next, tail, frames));
     }
 
     /// Periodic housekeeping on capture time: skip holes that waited too long, close idle
@@ -485,10 +568,69 @@ mod tests {
                     frame: 1,
                     time: Timestamp::from_millis(ms),
                 },
+                frames: &[1],
             };
-            self.r
-                .segment(seg, &mut self.stats, &mut |_, _, _, m| out.push(m.to_vec()))
+            self.r.segment(seg, &mut self.stats, &mut |_, _, _, _, m| {
+                out.push(m.to_vec())
+            })
         }
+    }
+
+    /// Each message lists the frames that carried its bytes: one segment, several, or a
+    /// segment shared with the message before it; out of order and across a retransmission.
+    #[test]
+    fn messages_list_the_frames_that_carried_them() {
+        let mut r = Reassembler::new(TcpLimits::default());
+        let mut stats = TcpStats::default();
+        let mut out: Vec<(u64, Vec<u64>, Vec<u8>)> = Vec::new();
+        let a = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000);
+        let b = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060);
+        let mut data = MSG.to_vec();
+        data.extend_from_slice(MSG);
+        data.extend_from_slice(MSG);
+        let n = MSG.len();
+        // Segments: [0, n-10) [n-10, n+5) [n+5, 2n) [2n, 3n); the third arrives (frame 12)
+        // before the second (frame 13), and the first is retransmitted.
+        let cuts = [
+            (0, n - 10, 11),
+            (n + 5, 2 * n, 12),
+            (n - 10, n + 5, 13),
+            (0, n - 10, 14),
+        ];
+        let mut feed = |seq: usize, end: usize, frame: u64, syn: bool, out: &mut Vec<_>| {
+            let seg = Segment {
+                src: a,
+                dst: b,
+                // The SYN takes sequence number 1000; data byte `k` is 1001 + k.
+                seq: if syn { 1000 } else { 1001 + seq as u32 },
+                syn,
+                fin: false,
+                rst: false,
+                payload: &data[seq..end],
+                meta: SegmentMeta {
+                    source: 0,
+                    frame,
+                    time: Timestamp::from_millis(frame as i64),
+                },
+                frames: &[frame],
+            };
+            r.segment(seg, &mut stats, &mut |_, _, meta, f, m| {
+                out.push((meta.frame, f.to_vec(), m.to_vec()))
+            });
+        };
+        feed(0, 0, 10, true, &mut out);
+        for (s, e, f) in cuts {
+            feed(s, e, f, false, &mut out);
+        }
+        feed(2 * n, 3 * n, 15, false, &mut out);
+        let frames: Vec<Vec<u64>> = out.iter().map(|(_, f, _)| f.clone()).collect();
+        assert_eq!(frames, vec![vec![11, 13], vec![13, 12], vec![15]]);
+        assert!(out.iter().all(|(_, _, m)| m == MSG));
+        // Each message is reported at the frame that completed it: the second message's last
+        // bytes came in frame 12, but it was complete only when frame 13 filled the hole
+        // (regression: it was reported at frame 12, where tshark reports 13).
+        let at: Vec<u64> = out.iter().map(|(a, _, _)| *a).collect();
+        assert_eq!(at, vec![13, 13, 15]);
     }
 
     #[test]
@@ -543,7 +685,7 @@ mod tests {
             Timestamp::from_millis(20_000),
             0,
             stats,
-            &mut |_, _, _, m| out.push(m.to_vec()),
+            &mut |_, _, _, _, m| out.push(m.to_vec()),
         );
         assert_eq!(h.out.len(), 2, "the message after the hole is found");
         assert_eq!(h.stats.gap_bytes, 20);
