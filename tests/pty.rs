@@ -245,6 +245,40 @@ fn saved_json_keeps_the_damage_counters() {
     assert_eq!(doc["sources"][0]["damage"]["truncated_file"], true, "{doc}");
 }
 
+/// Saving to a `.pcap` name writes the calls' original frames; with two inputs, the frames
+/// of both, in time order.
+#[test]
+fn saves_calls_to_pcap() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("calls.pcap");
+    let (a, b) = (sample("busy-486.pcap"), sample("answered-udp.pcap"));
+    let mut s = Session::start(&[&a, &b]);
+    s.wait_for(&["busy", "answered"]);
+    s.keys("s");
+    s.keys(&format!("{}\r", out.display()));
+    s.wait_for(&["saved 3 calls to"]);
+    s.keys("q");
+    assert_eq!(s.exit_code(), 0);
+    // The same bytes as the command line's export of the same calls.
+    let cli = dir.path().join("cli.pcap");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+        .args([
+            "export",
+            &a,
+            &b,
+            "--format",
+            "pcap",
+            "-o",
+            cli.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let saved = std::fs::read(&out).unwrap();
+    assert!(saved.len() > 24, "frames were written");
+    assert_eq!(saved, std::fs::read(&cli).unwrap());
+}
+
 /// Regression: when its terminal went away, the UI never exited and spun a core at 100%:
 /// crossterm's event reader loops for ever on a hung-up terminal (crossterm-rs/crossterm#793)
 /// and never returned to the loop that checks for SIGHUP. A watchdog now ends the process.

@@ -1,14 +1,17 @@
 //! Capture sources: where frames come from.
 //!
 //! Owns the [`Frame`] type and the [`FrameSource`] trait that every input (capture files today;
-//! live interfaces and HEP later) implements, plus the time-ordered merge of several sources.
+//! live interfaces and HEP later) implements, plus the time-ordered merge of several sources,
+//! and the writer of pcap and pcapng files.
 //! It knows nothing about what is inside a frame: link-layer decoding belongs to [`crate::net`].
 
 mod file;
 mod merge;
+pub mod writer;
 
 pub use file::{FileSource, OpenError};
 pub use merge::MergedSource;
+pub use writer::{CaptureFormat, CaptureWriter, FrameTraits, WriteError, WriterOptions};
 
 use std::fmt;
 

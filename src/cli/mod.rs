@@ -2,6 +2,7 @@
 //! model to an exporter. No analysis happens here.
 
 mod filter;
+mod pcap;
 
 use crate::capture::{FileSource, FrameSource, MergedSource};
 use crate::engine::{Engine, EngineConfig, SourceStats};
@@ -21,6 +22,7 @@ Examples:
   sipscope diagnose trace.pcap                       why calls failed, anomalies with evidence
   sipscope stats trace.pcap --format json            counts, answer-seizure ratio, PDD
   sipscope export trace.pcap --format json -o calls.json --raw
+  sipscope export trace.pcap --status 486 --format pcap -o busy.pcap   the calls' own frames
   tcpdump -w - port 5060 | sipscope export - --format ndjson";
 
 #[derive(Parser, Debug)]
@@ -189,6 +191,9 @@ struct ExportArgs {
 enum ExportFormat {
     Json,
     Ndjson,
+    /// The original frames of the selected calls (pcap; pcapng when `-o` ends in .pcapng or
+    /// the frames have several link types).
+    Pcap,
 }
 
 /// Entry point used by `main.rs`. Returns the process exit code.
@@ -473,6 +478,9 @@ fn flow(args: FlowArgs) -> Result<()> {
 }
 
 fn export(args: ExportArgs) -> Result<()> {
+    if args.format == ExportFormat::Pcap {
+        return pcap::export(&args.input, args.output.as_deref());
+    }
     let matcher = args.input.filters.compile()?;
     let mut inputs = open(&args.input)?;
     let mut out = output(args.output.as_deref())?;
@@ -508,6 +516,7 @@ fn export(args: ExportArgs) -> Result<()> {
             out.flush()?;
             report(&stats, &engine);
         }
+        ExportFormat::Pcap => {} // written by pcap::export, above
         ExportFormat::Ndjson => {
             // Streaming: each call is written as soon as it is over, then forgotten.
             let engine =

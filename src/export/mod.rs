@@ -1,10 +1,12 @@
 //! Exporters: the JSON contract, the call list (text, CSV), the diagnosis report and the
-//! ladder (text, SVG, Mermaid, all from [`ladder::Ladder`]). They read the model built by
+//! ladder (text, SVG, Mermaid, all from [`ladder::Ladder`]), and calls as capture files
+//! ([`pcap`]). They read the model built by
 //! [`crate::flow`] and never change it.
 
 pub mod diagnosis;
 pub mod json;
 pub mod ladder;
 pub mod mermaid;
+pub mod pcap;
 pub mod svg;
 pub mod table;

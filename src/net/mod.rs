@@ -322,6 +322,11 @@ impl Decoder {
             "tcp_stream_evicted",
             now.streams_evicted - before.streams_evicted,
         );
+        // Text of flows not yet known to be SIP, forgotten because its cache was full.
+        s.add(
+            "tcp_untracked_evicted",
+            (now.tails_evicted + now.early_evicted) - (before.tails_evicted + before.early_evicted),
+        );
         s.add(
             "tcp_skipped_bytes",
             now.framer.skipped_bytes - before.framer.skipped_bytes,

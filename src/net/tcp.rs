@@ -11,7 +11,7 @@
 //! Only streams that show SIP are tracked, and their number is capped (oldest evicted, counted).
 
 use super::Frames;
-use super::framing::{FramerStats, StreamFramer};
+use super::framing::{FramerStats, StreamFramer, leading_crlf, starts_with_start_line};
 use crate::WireMap;
 use crate::capture::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
@@ -52,6 +52,8 @@ pub struct TcpStats {
     pub streams_evicted: u64,
     /// Remembered tails of untracked flows dropped because the cache was full.
     pub tails_evicted: u64,
+    /// Early segments of untracked flows dropped because their budget was full.
+    pub early_evicted: u64,
     pub framer: FramerStats,
 }
 
@@ -102,6 +104,11 @@ struct Stream {
     /// stream are attributed to it.
     last_meta: Option<SegmentMeta>,
     closed: bool,
+    /// Joined in the middle of a message (no SYN, no start line at its first byte): until it
+    /// yields a message, an earlier segment that begins with a start line restarts it there.
+    unanchored: bool,
+    /// At least one message came out of this stream.
+    emitted: bool,
 }
 
 /// Absolute offset of a byte in its stream.
@@ -130,6 +137,8 @@ impl Stream {
             last_seen: now,
             last_meta: None,
             closed: false,
+            unanchored: false,
+            emitted: false,
         }
     }
 
@@ -156,10 +165,13 @@ impl Stream {
             meta,
         ));
         let spans = &self.spans;
+        let mut emitted = false;
         self.framer.push(data, &mut stats.framer, &mut |at, m| {
+            emitted = true;
             let (carried, done) = frames_of(spans, at, m.len());
             emit(addrs.0, addrs.1, done.unwrap_or(meta), &carried, m)
         });
+        self.emitted |= emitted;
         self.forget_spans();
     }
 
@@ -275,7 +287,33 @@ pub struct Reassembler {
     /// may begin in a segment that does not yet show "SIP/2.0"; its tail is kept here so the
     /// start line can be completed when the next segment arrives.
     tails: WireMap<(SocketAddr, SocketAddr), (u32, Vec<u8>, Frames)>,
+    /// Recent text segments of untracked flows, whole. When the first SIP message seen of a
+    /// connection arrives out of order, its later segments come before its start line; once
+    /// the start line makes the flow a SIP stream, these are replayed into it.
+    early: WireMap<(SocketAddr, SocketAddr), Vec<Held>>,
+    early_bytes: usize,
+    /// Held segments are being replayed (they are not held again).
+    replaying: bool,
 }
+
+/// Drops the copies kept for a stream that no longer needs them.
+fn st_settled(
+    early: &mut WireMap<(SocketAddr, SocketAddr), Vec<Held>>,
+    bytes: &mut usize,
+    key: (SocketAddr, SocketAddr),
+) {
+    if let Some(list) = early.remove(&key) {
+        *bytes -= list.iter().map(|h| h.1.len()).sum::<usize>();
+    }
+}
+
+/// A segment held for an untracked flow: sequence number, bytes, frames, where it came from.
+type Held = (u32, Vec<u8>, Frames, SegmentMeta);
+
+/// Early segments kept per untracked flow (the newest win).
+const EARLY_PER_FLOW: usize = 8;
+/// Bytes of early segments kept over all flows; beyond this they are all dropped, counted.
+const EARLY_BYTES: usize = 4 << 20;
 
 /// Bytes of an untracked flow's last segment remembered (a start line fits easily).
 const TAIL: usize = 1024;
@@ -300,6 +338,9 @@ impl Reassembler {
             limits,
             streams: WireMap::default(),
             tails: WireMap::default(),
+            early: WireMap::default(),
+            early_bytes: 0,
+            replaying: false,
         }
     }
 
@@ -310,6 +351,151 @@ impl Reassembler {
     /// Feeds one segment. Returns false if the segment belongs to no SIP stream.
     pub fn segment(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
         let key = (seg.src, seg.dst);
+        if self.restarts(&seg) {
+            // Its bytes so far are held in `early` and are replayed into the new stream,
+            // which begins at this segment's start line.
+            let st = Stream::new(seg.seq, seg.meta.time, self.limits.max_message, false);
+            self.streams.insert(key, st);
+            self.segment_in(seg, stats, emit);
+            self.replay_early(key, stats, emit);
+            return true;
+        }
+        let tracked = self.streams.contains_key(&key);
+        let sip = self.segment_in(seg, stats, emit);
+        if sip && !tracked {
+            self.replay_early(key, stats, emit);
+        }
+        if let Some(st) = self.streams.get(&key)
+            && st.unanchored
+            && st.emitted
+        {
+            st_settled(&mut self.early, &mut self.early_bytes, key);
+            if let Some(st) = self.streams.get_mut(&key) {
+                st.unanchored = false;
+            }
+        }
+        sip
+    }
+
+    /// A stream joined mid-message that has yielded nothing yet, and a segment from before
+    /// its first byte that begins with a start line: the message it was waiting for arrived
+    /// out of order, so the stream starts again there.
+    fn restarts(&self, seg: &Segment<'_>) -> bool {
+        let Some(st) = self.streams.get(&(seg.src, seg.dst)) else {
+            return false;
+        };
+        if !st.unanchored || st.emitted || seg.syn || seg.payload.is_empty() {
+            return false;
+        }
+        let start = st.next_seq.wrapping_sub(st.delivered as u32);
+        let before = start.wrapping_sub(seg.seq) as i32;
+        if before <= 0 || before as usize >= EARLY_BYTES {
+            return false;
+        }
+        // The start line may itself be split: join the held segments that follow this one.
+        let mut probe = seg.payload.to_vec();
+        let held = self.early.get(&(seg.src, seg.dst));
+        while probe.len() < TAIL {
+            let next = seg.seq.wrapping_add(probe.len() as u32);
+            let Some(h) = held.and_then(|l| l.iter().find(|h| h.0 == next && !h.1.is_empty()))
+            else {
+                break;
+            };
+            probe.extend_from_slice(&h.1);
+        }
+        starts_with_start_line(probe.get(leading_crlf(&probe)..).unwrap_or(&[]))
+    }
+
+    /// Segments held while the flow was untracked that lie after the new stream's start go
+    /// into it now, as out-of-order segments do.
+    fn replay_early(
+        &mut self,
+        key: (SocketAddr, SocketAddr),
+        stats: &mut TcpStats,
+        emit: &mut Emit<'_>,
+    ) {
+        let Some(held) = self.early.remove(&key) else {
+            return;
+        };
+        let bytes = held.iter().map(|h| h.1.len()).sum::<usize>();
+        self.early_bytes -= bytes;
+        let Some(st) = self.streams.get(&key) else {
+            return;
+        };
+        let start = st.next_seq.wrapping_sub(st.delivered as u32);
+        self.replaying = true;
+        for (seq, payload, frames, meta) in &held {
+            if (seq.wrapping_sub(start) as i32) <= 0 {
+                continue; // before the first SIP start line: not part of a message
+            }
+            let seg = Segment {
+                src: key.0,
+                dst: key.1,
+                seq: *seq,
+                syn: false,
+                fin: false,
+                rst: false,
+                payload,
+                meta: *meta,
+                frames,
+            };
+            self.segment_in(seg, stats, emit);
+        }
+        self.replaying = false;
+        // A stream that still waits for its first message keeps the copies for a restart.
+        if self
+            .streams
+            .get(&key)
+            .is_some_and(|st| st.unanchored && !st.emitted)
+        {
+            self.early_bytes += bytes;
+            self.early.insert(key, held);
+        }
+    }
+
+    /// Keeps a text segment of an untracked flow for [`Reassembler::replay_early`].
+    fn hold_early(
+        &mut self,
+        key: (SocketAddr, SocketAddr),
+        seg: &Segment<'_>,
+        stats: &mut TcpStats,
+    ) {
+        let p = seg.payload;
+        if p.is_empty() || p.len() > EARLY_BYTES / 16 || !is_text(p) {
+            return;
+        }
+        if self.early_bytes + p.len() > EARLY_BYTES
+            || (self.early.len() >= MAX_TAILS && !self.early.contains_key(&key))
+        {
+            stats.early_evicted += self.early.values().map(|v| v.len() as u64).sum::<u64>();
+            self.early.clear();
+            self.early_bytes = 0;
+        }
+        let list = self.early.entry(key).or_default();
+        if list.len() >= EARLY_PER_FLOW {
+            let old = list.remove(0);
+            self.early_bytes -= old.1.len();
+        }
+        list.push((
+            seg.seq,
+            p.to_vec(),
+            seg.frames.iter().copied().collect(),
+            seg.meta,
+        ));
+        self.early_bytes += p.len();
+    }
+
+    fn segment_in(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
+        let key = (seg.src, seg.dst);
+        // Copies of what an unanchored stream receives, in case it restarts.
+        if !self.replaying
+            && self
+                .streams
+                .get(&key)
+                .is_some_and(|st| st.unanchored && !st.emitted)
+        {
+            self.hold_early(key, &seg, stats);
+        }
         let now = seg.meta.time;
         let seq_after_syn = seg.seq.wrapping_add(u32::from(seg.syn));
         if let Some(st) = self.streams.get(&key) {
@@ -344,6 +530,7 @@ impl Reassembler {
                 });
                 if !(may_be_sip(seg.payload) || joined_is_sip) {
                     self.remember_tail(key, &seg, stats);
+                    self.hold_early(key, &seg, stats);
                     return false;
                 }
                 self.tails.remove(&key);
@@ -356,10 +543,16 @@ impl Reassembler {
                 Some((p, _)) => seq_after_syn.wrapping_sub(p.len() as u32),
                 None => seq_after_syn,
             };
-            self.streams.insert(
-                key,
-                Stream::new(start, now, self.limits.max_message, seg.syn),
-            );
+            let p = seg.payload;
+            let unanchored = !seg.syn
+                && prefix.is_none()
+                && !starts_with_start_line(p.get(leading_crlf(p)..).unwrap_or(&[]));
+            let mut st = Stream::new(start, now, self.limits.max_message, seg.syn);
+            st.unanchored = unanchored;
+            if unanchored {
+                self.hold_early(key, &seg, stats);
+            }
+            self.streams.insert(key, st);
         }
         let limits = self.limits;
         let Some(st) = self.streams.get_mut(&key) else {
@@ -469,6 +662,19 @@ impl Reassembler {
             frame: 0,
             time: now,
         };
+        // Early segments wait as long as a hole would, no longer.
+        let mut freed = 0;
+        self.early.retain(|_, list| {
+            list.retain(|h| {
+                let keep = now.0.saturating_sub(h.3.time.0) <= gap_ns;
+                if !keep {
+                    freed += h.1.len();
+                }
+                keep
+            });
+            !list.is_empty()
+        });
+        self.early_bytes -= freed;
         let mut idle = Vec::new();
         for (key, st) in self.streams.iter_mut() {
             while st
@@ -631,6 +837,65 @@ mod tests {
         // (regression: it was reported at frame 12, where tshark reports 13).
         let at: Vec<u64> = out.iter().map(|(a, _, _)| *a).collect();
         assert_eq!(at, vec![13, 13, 15]);
+    }
+
+    /// Mid-stream, the first message's segments arrive last-first: the ones without a start
+    /// line are held until the start line makes the flow a SIP stream, then replayed into it
+    /// (regression: a pcap export of an out-of-order TCP message lost it on re-reading).
+    #[test]
+    fn an_out_of_order_first_message_mid_stream_is_not_lost() {
+        let mut h = Harness::new();
+        let body = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\n";
+        let mut msg = b"INVITE sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: ".to_vec();
+        msg.extend_from_slice(format!("{}\r\n\r\n", body.len()).as_bytes());
+        msg.extend_from_slice(body);
+        let (a, b) = (30, msg.len() - 10);
+        // No SYN: the capture begins mid-connection at sequence number 5000. Neither later
+        // segment shows "SIP/2.0", so neither can start the stream.
+        assert!(!h.seg(5000 + b as u32, "", &msg[b..], 1));
+        assert!(!h.seg(5000 + a as u32, "", &msg[a..b], 2));
+        assert!(h.seg(5000, "", &msg[..a], 3));
+        assert!(h.seg(5000 + msg.len() as u32, "", MSG, 4));
+        assert_eq!(h.out.len(), 2);
+        assert_eq!(h.out[0], msg);
+        assert_eq!(h.out[1], MSG);
+        assert_eq!(h.r.early_bytes, 0);
+        assert!(h.r.early.is_empty());
+    }
+
+    /// The same, when a later segment shows "SIP/2.0" (a Via header) and so starts the
+    /// stream mid-message, and the first segment holds only part of the start line: the
+    /// stream restarts at the first segment when it comes, as long as nothing came out yet.
+    #[test]
+    fn a_late_first_segment_restarts_a_stream_joined_mid_message() {
+        let mut h = Harness::new();
+        let msg: &[u8] =
+            b"SIP/2.0 100 Trying\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
+        let (a, b) = (6, msg.len() - 20);
+        assert!(!h.seg(7000 + b as u32, "", &msg[b..], 1));
+        assert!(
+            h.seg(7000 + a as u32, "", &msg[a..b], 2),
+            "Via: SIP/2.0 starts a stream"
+        );
+        assert!(h.out.is_empty());
+        assert!(h.seg(7000, "", &msg[..a], 3));
+        assert_eq!(h.out, vec![msg.to_vec()]);
+        assert!(h.seg(7000 + msg.len() as u32, "", MSG, 4));
+        assert_eq!(h.out.len(), 2);
+        assert_eq!(h.r.early_bytes, 0);
+    }
+
+    /// Held segments of flows that never become SIP streams are forgotten after the gap
+    /// timeout, and the budget is returned.
+    #[test]
+    fn early_segments_expire() {
+        let mut h = Harness::new();
+        assert!(!h.seg(1000, "", b"not sip, but text\r\n", 0));
+        assert_eq!(h.r.early.len(), 1);
+        let later = Timestamp::from_millis(TcpLimits::default().gap_timeout_ms + 1000);
+        h.r.sweep(later, 0, &mut h.stats, &mut |_, _, _, _, _| {});
+        assert!(h.r.early.is_empty());
+        assert_eq!(h.r.early_bytes, 0);
     }
 
     #[test]

@@ -362,8 +362,9 @@ fn load(source: &mut (dyn FrameSource + Send), shared: &Shared, stop: &AtomicBoo
 }
 
 /// Saves calls (positions among `calls`) by the file name's extension: a JSON document
-/// (`.json`), an SVG ladder (`.svg`), Mermaid diagrams (`.mmd`, `.mermaid`) or text ladders
-/// (any other name). Returns the status line to show.
+/// (`.json`), their original frames (`.pcap`, `.cap`; `.pcapng`), an SVG ladder (`.svg`),
+/// Mermaid diagrams (`.mmd`, `.mermaid`) or text ladders (any other name). Returns the status
+/// line to show.
 fn save(
     engine: &Engine,
     calls: &[&Call],
@@ -378,6 +379,29 @@ fn save(
         .filter_map(|&i| calls.get(i).copied())
         .collect();
     let write = || -> Result<()> {
+        let lower = path.to_ascii_lowercase();
+        if [".pcap", ".pcapng", ".cap"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        {
+            // The frames are read again from the input files (the model keeps their
+            // numbers only): a pause of about a second per GB read.
+            let wanted = crate::export::pcap::wanted_frames(picked.iter().copied());
+            if names.iter().any(|n| n == "-") {
+                anyhow::bail!("calls read from standard input cannot be saved to pcap");
+            }
+            let traits = crate::export::pcap::scan_traits(names, &wanted)?;
+            let file =
+                std::fs::File::create(path).with_context(|| format!("cannot write {path}"))?;
+            crate::export::pcap::write_frames(
+                names,
+                &wanted,
+                Some(traits),
+                crate::capture::CaptureFormat::for_path(path),
+                io::BufWriter::new(file),
+            )?;
+            return Ok(());
+        }
         let file = std::fs::File::create(path).with_context(|| format!("cannot write {path}"))?;
         let mut out = io::BufWriter::new(file);
         if path.ends_with(".json") {

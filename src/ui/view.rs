@@ -130,7 +130,7 @@ impl App {
                     Span::raw(terminal(t).into_owned())
                 },
                 Span::raw(
-                    "▏   .json: JSON · .svg: SVG ladder · .mmd: Mermaid · other: text ladders · Enter save · Esc cancel",
+                    "▏   .json: JSON · .pcap: frames · .svg: SVG ladder · .mmd: Mermaid · other: text · Enter save · Esc cancel",
                 ),
             ]),
             (None, Some(s)) => Line::from(Span::styled(

@@ -1,0 +1,85 @@
+//! `export --format pcap`: the original frames of the selected calls, every IP fragment and TCP
+//! segment that carried their messages, written back as a capture.
+//!
+//! Two passes over the inputs: the first runs the engine and notes which frames (source, frame
+//! number) the matching calls' messages came in; the second ([`crate::export::pcap`]) reads the
+//! files again and copies those frames unchanged. Memory holds the frame numbers only, never the
+//! frames. Standard input cannot be read twice, so it is refused with a clear error.
+
+use super::{InputArgs, open, report, sources, stream_matching};
+use crate::capture::{CaptureDamage, CaptureFormat, Frame, FrameSource, FrameTraits};
+use crate::export::pcap as pcap_export;
+use anyhow::{Context, Result};
+use std::collections::HashSet;
+use std::io::{self, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+
+/// A frame source that notes what the frames are like (link types, timestamp precision,
+/// length) as they go by, so that the writer can choose its format without another pass.
+struct Observe {
+    inner: Box<dyn FrameSource + Send>,
+    seen: FrameTraits,
+    /// Shared copy, updated only when `seen` changes (rarely): the source runs on the reader
+    /// thread.
+    shared: Arc<Mutex<FrameTraits>>,
+}
+
+impl FrameSource for Observe {
+    fn next_frame(&mut self) -> Option<Frame<'_>> {
+        let frame = self.inner.next_frame()?;
+        let before = (self.seen.links.len(), self.seen.nanos, self.seen.max_len);
+        self.seen.see(&frame);
+        if before != (self.seen.links.len(), self.seen.nanos, self.seen.max_len)
+            && let Ok(mut shared) = self.shared.lock()
+        {
+            *shared = self.seen.clone();
+        }
+        Some(frame)
+    }
+    fn damage(&self, source: usize) -> CaptureDamage {
+        self.inner.damage(source)
+    }
+    fn progress(&self) -> (u64, Option<u64>) {
+        self.inner.progress()
+    }
+}
+
+/// Writes the frames of the calls that match the filters to `path` (or standard output).
+pub(super) fn export(input: &InputArgs, path: Option<&str>) -> Result<()> {
+    if input.files.iter().any(|f| f == "-") {
+        anyhow::bail!(
+            "export --format pcap reads its inputs twice and cannot read standard input (`-`): \
+             save the capture to a file first"
+        );
+    }
+    if path.is_none() && io::stdout().is_terminal() {
+        anyhow::bail!("refusing to write a capture file to the terminal: use -o PATH or a pipe");
+    }
+    let matcher = input.filters.compile()?;
+    let mut inputs = open(input)?;
+    let traits = Arc::new(Mutex::new(FrameTraits::default()));
+    inputs.source = Box::new(Observe {
+        inner: inputs.source,
+        seen: FrameTraits::default(),
+        shared: Arc::clone(&traits),
+    });
+    let mut wanted: HashSet<(usize, u64)> = HashSet::new();
+    let engine = stream_matching(input, &mut inputs, &matcher, false, |call, _| {
+        pcap_export::add_call(&mut wanted, &call);
+        Ok(())
+    })?;
+    let stats = sources(&engine, &inputs);
+    // The whole input's traits: pcapng if the inputs mix link types, even if the chosen
+    // frames happen not to.
+    let traits = traits.lock().map(|t| t.clone()).unwrap_or_default();
+    let format = path.map_or(CaptureFormat::Pcap, CaptureFormat::for_path);
+    let out: Box<dyn Write> = match path {
+        Some(p) => Box::new(io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {p}"))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    pcap_export::write_frames(&inputs.names, &wanted, Some(traits), format, out)?;
+    report(&stats, &engine);
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Calls as capture files: the original frames of chosen calls, every IP fragment and TCP
+//! segment that carried their messages, copied from the input files unchanged.
+//!
+//! The model keeps frame numbers, not frames, so the frames are read again from the files:
+//! [`wanted_frames`] lists them from the calls, [`write_frames`] re-reads the inputs in time
+//! order (the same files read the same way number their frames the same way) and writes the
+//! listed ones with [`crate::capture::CaptureWriter`]. Standard input cannot be read again.
+
+use crate::capture::{
+    CaptureFormat, CaptureWriter, FileSource, FrameSource, FrameTraits, MergedSource,
+};
+use crate::flow::Call;
+use anyhow::{Context, Result};
+use std::collections::HashSet;
+use std::io::Write;
+
+/// (source index, frame number) of every frame that carried a message of these calls.
+pub fn wanted_frames<'a>(calls: impl IntoIterator<Item = &'a Call>) -> HashSet<(usize, u64)> {
+    let mut wanted = HashSet::new();
+    for call in calls {
+        add_call(&mut wanted, call);
+    }
+    wanted
+}
+
+/// Adds one call's frames to `wanted`.
+pub fn add_call(wanted: &mut HashSet<(usize, u64)>, call: &Call) {
+    for m in &call.messages {
+        wanted.extend(m.frames().iter().map(|&f| (m.source, f)));
+    }
+}
+
+/// Opens the input files again, merged in time order as on the first read.
+fn reopen(names: &[String]) -> Result<Box<dyn FrameSource + Send>> {
+    if names.iter().any(|n| n == "-") {
+        anyhow::bail!(
+            "saving to pcap reads the inputs again and cannot read standard input (`-`): \
+             save the capture to a file first"
+        );
+    }
+    let mut sources: Vec<Box<dyn FrameSource + Send>> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        sources.push(Box::new(FileSource::open(name, i)?));
+    }
+    Ok(if sources.len() == 1 {
+        sources.pop().context("no input")?
+    } else {
+        Box::new(MergedSource::new(sources))
+    })
+}
+
+/// What the wanted frames are like (link types, timestamp precision), by reading the inputs
+/// once: needed to choose pcap or pcapng before writing.
+pub fn scan_traits(names: &[String], wanted: &HashSet<(usize, u64)>) -> Result<FrameTraits> {
+    let mut traits = FrameTraits::default();
+    let mut source = reopen(names)?;
+    let mut left = wanted.len();
+    while left > 0 {
+        let Some(frame) = source.next_frame() else {
+            break;
+        };
+        if wanted.contains(&(frame.source, frame.number)) {
+            traits.see(&frame);
+            left -= 1;
+        }
+    }
+    Ok(traits)
+}
+
+/// Writes the wanted frames of the input files `names` (source index = position) to `out`:
+/// pcap, or pcapng when `format` asks for it or the frames have several link types. `traits`
+/// describes the frames (from a first pass) or, when `None`, is found by reading the inputs
+/// once more. Returns the number of frames written.
+pub fn write_frames(
+    names: &[String],
+    wanted: &HashSet<(usize, u64)>,
+    traits: Option<FrameTraits>,
+    format: CaptureFormat,
+    out: impl Write,
+) -> Result<u64> {
+    let traits = match traits {
+        Some(t) => t,
+        None => scan_traits(names, wanted)?,
+    };
+    let mut writer = CaptureWriter::new(out, traits.options(format));
+    let mut source = reopen(names)?;
+    let mut left = wanted.len();
+    while left > 0 {
+        let Some(frame) = source.next_frame() else {
+            break;
+        };
+        if wanted.contains(&(frame.source, frame.number)) {
+            writer.write(&frame)?;
+            left -= 1;
+        }
+    }
+    let written = writer.frames();
+    writer.finish()?;
+    if left > 0 {
+        // Only possible when a file changed since it was analysed.
+        anyhow::bail!(
+            "{left} frames of the chosen calls were not found when reading the inputs again"
+        );
+    }
+    Ok(written)
+}
