@@ -66,6 +66,8 @@ pub struct Orphan {
 pub struct SourceStats {
     pub name: String,
     pub packets: u64,
+    /// Packets decoded from inside tunnels.
+    pub tunneled: u64,
     pub sip_messages: u64,
     pub malformed: u64,
     pub skipped: std::collections::BTreeMap<&'static str, u64>,
@@ -329,11 +331,16 @@ impl Engine {
     }
 
     pub fn source_stats(&self, source: usize, name: &str, damage: CaptureDamage) -> SourceStats {
-        let net::NetStats { packets, skipped } = self.ingest.decoder.stats(source);
+        let net::NetStats {
+            packets,
+            tunneled,
+            skipped,
+        } = self.ingest.decoder.stats(source);
         let (sip_messages, malformed) = self.model.counts.get(&source).copied().unwrap_or_default();
         SourceStats {
             name: name.to_string(),
             packets,
+            tunneled,
             sip_messages,
             malformed,
             skipped,

@@ -17,14 +17,8 @@ type PerFrame = BTreeMap<u64, (Vec<String>, Vec<String>)>;
 /// Captures whose encapsulation belongs to later work (tunnels, SCTP, WebSocket): for these
 /// sipscope must report a subset of what tshark reports, never something tshark does not see.
 const LATER: &[(&str, &str)] = &[
-    ("arkime/gtp-iphone.pcap", "GTP-U tunnel"),
-    ("heplify/erspan_sip_ipv4_udp.pcapng", "ERSPAN over GRE"),
     ("heplify/sip_sctp.pcap", "SIP over SCTP"),
     ("heplify/sip_tcp_websocket.pcap", "SIP over WebSocket"),
-    ("ndpi/gre.pcapng", "GRE/PPP tunnel"),
-    ("pcapplusplus/sip_reqs.pcap", "PPPoE"),
-    ("sipnab/DTMFsipinfo.pcap", "PPPoE"),
-    ("sngrep/ipip.pcap", "IP-in-IP"),
 ];
 
 /// Frames tshark gets wrong, with the reason. sipscope's answer for these is asserted by the

@@ -1,7 +1,9 @@
 //! From frames to SIP message bytes: link layers, IPv4/IPv6 (with extension headers and
 //! fragment reassembly), UDP, TCP reassembly and SIP framing.
 //!
-//! Owns everything below SIP: addresses, ports, transports. It recognises SIP by content on
+//! Owns everything below SIP: addresses, ports, transports, and the tunnels around them
+//! (IP-in-IP, GRE and ERSPAN, VXLAN, GTP-U, PPPoE; see [`tunnel`]), whose inner packets go
+//! through the same layers again. It recognises SIP by content on
 //! any port (a start line), never by port number, and hands over each message's bytes as a
 //! [`SipPdu`]. It does not parse headers beyond what framing needs (Content-Length), and does
 //! not know about transactions or calls. What it skips is counted by reason in [`NetStats`].
@@ -10,10 +12,11 @@ pub mod defrag;
 pub mod framing;
 pub mod link;
 pub mod tcp;
+pub mod tunnel;
 
 use crate::capture::{Frame, Timestamp};
 use defrag::{DefragLimits, Defragmenter, FragKey, Fragment};
-use etherparse::{Ipv6ExtensionSlice, LaxNetSlice};
+use etherparse::{EtherType, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -74,6 +77,9 @@ pub type Sink<'s> = dyn FnMut(SipPdu<'_>) + 's;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NetStats {
     pub packets: u64,
+    /// Packets found inside a tunnel (IP-in-IP, GRE, ERSPAN, VXLAN, GTP-U, PPPoE) and decoded;
+    /// one per tunnel level opened.
+    pub tunneled: u64,
     /// Frames or byte runs not turned into SIP messages, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
 }
@@ -95,6 +101,21 @@ pub struct NetLimits {
     pub tcp: TcpLimits,
 }
 
+/// Tunnels inside tunnels opened at most (a GRE in a VXLAN in GTP-U is already unusual); deeper
+/// packets are counted as `tunnel_depth`.
+const MAX_TUNNEL_DEPTH: u8 = 4;
+
+/// The EtherType and payload where etherparse stopped at the link layer (after any VLAN tags).
+fn ether_payload<'a>(pkt: &LaxSlicedPacket<'a>) -> Option<(u16, &'a [u8])> {
+    if let Some(ext) = pkt.link_exts.last() {
+        return ext.payload().map(|p| (p.ether_type.0, p.payload));
+    }
+    match &pkt.link {
+        Some(l @ LinkSlice::Ethernet2(_)) => l.ether_payload().map(|p| (p.ether_type.0, p.payload)),
+        _ => None,
+    }
+}
+
 /// Decodes frames into SIP PDUs. One per analysis: fragments and TCP streams may span sources.
 pub struct Decoder {
     defrag: Defragmenter,
@@ -106,9 +127,11 @@ pub struct Decoder {
     last_time: Timestamp,
 }
 
+/// An IP packet's addresses and the protocol it carries.
 struct Addrs {
     src: IpAddr,
     dst: IpAddr,
+    proto: u8,
 }
 
 fn is_tls_record(payload: &[u8]) -> bool {
@@ -151,6 +174,52 @@ impl Decoder {
             }
             Err(link::LinkSkip::NotIp) => return self.stats_mut(frame.source).skip("not_ip"),
         };
+        self.packet(frame, &pkt, &[frame.number], 0, out);
+    }
+
+    /// Opens what a tunnel carries and decodes it as a packet of its own, one level deeper.
+    fn inner(
+        &mut self,
+        frame: &Frame<'_>,
+        inner: Result<tunnel::Inner<'_>, tunnel::TunnelSkip>,
+        carried: &[u64],
+        depth: u8,
+        out: &mut Sink<'_>,
+    ) {
+        use tunnel::{Inner, TunnelSkip};
+        if depth >= MAX_TUNNEL_DEPTH {
+            return self.stats_mut(frame.source).skip("tunnel_depth");
+        }
+        let pkt = match inner {
+            Ok(Inner::Ethernet(b)) => match LaxSlicedPacket::from_ethernet(b) {
+                Ok(p) => p,
+                Err(_) => return self.stats_mut(frame.source).skip("truncated"),
+            },
+            Ok(Inner::EtherType(t, b)) => LaxSlicedPacket::from_ether_type(EtherType(t), b),
+            Ok(Inner::Ip(b)) => match LaxSlicedPacket::from_ip(b) {
+                Ok(p) => p,
+                Err(_) => return self.stats_mut(frame.source).skip("truncated"),
+            },
+            Err(TunnelSkip::Truncated) => return self.stats_mut(frame.source).skip("truncated"),
+            Err(TunnelSkip::Unsupported) => {
+                return self.stats_mut(frame.source).skip("tunnel_unsupported");
+            }
+            Err(TunnelSkip::NotIp) => return self.stats_mut(frame.source).skip("not_ip"),
+        };
+        self.stats_mut(frame.source).tunneled += 1;
+        self.packet(frame, &pkt, carried, depth + 1, out);
+    }
+
+    /// Decodes a sliced packet from its IP layer up. `carried` lists the frames the packet
+    /// came in (one, or an outer packet's fragments); `depth` counts the tunnels around it.
+    fn packet(
+        &mut self,
+        frame: &Frame<'_>,
+        pkt: &LaxSlicedPacket<'_>,
+        carried: &[u64],
+        depth: u8,
+        out: &mut Sink<'_>,
+    ) {
         let (addrs, payload, frag) = match &pkt.net {
             Some(LaxNetSlice::Ipv4(v4)) => {
                 let h = v4.header();
@@ -166,6 +235,7 @@ impl Decoder {
                     Addrs {
                         src: IpAddr::V4(h.source_addr()),
                         dst: IpAddr::V4(h.destination_addr()),
+                        proto: 0,
                     },
                     p.clone(),
                     frag,
@@ -190,12 +260,17 @@ impl Decoder {
                     Addrs {
                         src: IpAddr::V6(h.source_addr()),
                         dst: IpAddr::V6(h.destination_addr()),
+                        proto: 0,
                     },
                     p.clone(),
                     frag,
                 )
             }
             Some(LaxNetSlice::Arp(_)) => return self.stats_mut(frame.source).skip("not_ip"),
+            // PPPoE sessions: etherparse stops at their EtherType.
+            None if let Some((tunnel::ETHERTYPE_PPPOE_SESSION, body)) = ether_payload(pkt) => {
+                return self.inner(frame, tunnel::pppoe_session(body), carried, depth, out);
+            }
             None => {
                 let reason = if pkt.stop_err.is_some() {
                     "truncated"
@@ -206,6 +281,7 @@ impl Decoder {
             }
         };
         let proto = payload.ip_number.0;
+        let addrs = Addrs { proto, ..addrs };
         match frag {
             Some((id, offset, more)) => {
                 let key = FragKey {
@@ -222,10 +298,10 @@ impl Decoder {
                     frame: frame.number,
                 };
                 if let Some((whole, frames)) = self.defrag.add(fragment, frame.time) {
-                    self.transport(frame, &addrs, proto, &whole, &frames, out);
+                    self.transport(frame, &addrs, &whole, &frames, depth, out);
                 }
             }
-            None => self.transport(frame, &addrs, proto, payload.payload, &[frame.number], out),
+            None => self.transport(frame, &addrs, payload.payload, carried, depth, out),
         }
     }
 
@@ -233,12 +309,12 @@ impl Decoder {
         &mut self,
         frame: &Frame<'_>,
         addrs: &Addrs,
-        proto: u8,
         bytes: &[u8],
         frames: &[u64],
+        depth: u8,
         out: &mut Sink<'_>,
     ) {
-        match proto {
+        match addrs.proto {
             17 => {
                 let Ok(udp) = etherparse::UdpSlice::from_slice_lax(bytes) else {
                     return self.stats_mut(frame.source).skip("truncated");
@@ -251,6 +327,20 @@ impl Decoder {
                 let start = framing::leading_crlf(payload);
                 let rest = payload.get(start..).unwrap_or(&[]);
                 if !framing::starts_with_start_line(rest) {
+                    // Not SIP: perhaps a tunnel, known by its port and checked by its header.
+                    let ports = [udp.source_port(), udp.destination_port()];
+                    if ports.iter().any(|p| tunnel::VXLAN_PORTS.contains(p))
+                        && let Some(eth) = tunnel::vxlan(payload)
+                    {
+                        let inner = Ok(tunnel::Inner::Ethernet(eth));
+                        return self.inner(frame, inner, frames, depth, out);
+                    }
+                    if ports.contains(&tunnel::GTP_U_PORT)
+                        && let Some(ip) = tunnel::gtp_u(payload)
+                    {
+                        let inner = ip.map(tunnel::Inner::Ip);
+                        return self.inner(frame, inner, frames, depth, out);
+                    }
                     let reason = if rest.iter().all(|b| *b == 0) {
                         "keepalive"
                     } else {
@@ -304,7 +394,9 @@ impl Decoder {
             }
             1 | 58 => self.stats_mut(frame.source).skip("icmp"),
             132 => self.stats_mut(frame.source).skip("sctp"),
-            4 | 41 | 47 => self.stats_mut(frame.source).skip("tunnel"),
+            // IP-in-IP (RFC 2003) and IPv6 in IP (RFC 4213): the inner packet follows.
+            4 | 41 => self.inner(frame, Ok(tunnel::Inner::Ip(bytes)), frames, depth, out),
+            47 => self.inner(frame, tunnel::gre(bytes), frames, depth, out),
             _ => self.stats_mut(frame.source).skip("other_protocol"),
         }
     }
