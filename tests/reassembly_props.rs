@@ -40,7 +40,7 @@ fn run_tcp_frames(
     let mut stats = TcpStats::default();
     let mut out = Vec::new();
     let mut emit =
-        |_s, _d, _m: SegmentMeta, f: &[u64], b: &[u8]| out.push((b.to_vec(), f.to_vec()));
+        |_s, _d, _m: SegmentMeta, _t, f: &[u64], b: &[u8]| out.push((b.to_vec(), f.to_vec()));
     let meta = |i: usize| SegmentMeta {
         source: 0,
         frame: i as u64 + 1,

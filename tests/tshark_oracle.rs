@@ -16,10 +16,7 @@ type PerFrame = BTreeMap<u64, (Vec<String>, Vec<String>)>;
 
 /// Captures whose encapsulation belongs to later work (tunnels, SCTP, WebSocket): for these
 /// sipscope must report a subset of what tshark reports, never something tshark does not see.
-const LATER: &[(&str, &str)] = &[
-    ("heplify/sip_sctp.pcap", "SIP over SCTP"),
-    ("heplify/sip_tcp_websocket.pcap", "SIP over WebSocket"),
-];
+const LATER: &[(&str, &str)] = &[];
 
 /// Frames tshark gets wrong, with the reason. sipscope's answer for these is asserted by the
 /// regression tests in `tests/known_cases.rs`.
@@ -263,6 +260,8 @@ fn tshark_carriers(path: &Path) -> Carriers {
             "-e",
             "ipv6.fragment",
             "-e",
+            "sctp.fragment",
+            "-e",
             "tcp.segment",
             "-e",
             "sip.Request-Line",
@@ -279,14 +278,15 @@ fn tshark_carriers(path: &Path) -> Carriers {
     let mut fragments: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     let mut sip: Vec<(u64, Vec<u64>)> = Vec::new();
     for line in text.lines() {
-        // Request and status lines may hold ';' (URI parameters): only the first five fields
+        // Request and status lines may hold ';' (URI parameters): only the first six fields
         // are read by position.
-        let f: Vec<&str> = line.splitn(6, ';').collect();
+        let f: Vec<&str> = line.splitn(7, ';').collect();
         let Some(frame) = f.first().and_then(|n| n.parse::<u64>().ok()) else {
             continue;
         };
         let mut frags = numbers(f.get(2).copied());
         frags.extend(numbers(f.get(3).copied()));
+        let sctp = numbers(f.get(4).copied());
         if !frags.is_empty() {
             fragments.insert(frame, frags);
         }
@@ -294,10 +294,13 @@ fn tshark_carriers(path: &Path) -> Carriers {
             .get(1)
             .is_some_and(|p| p.ends_with(":sip") || p.contains(":sip:"))
             && !f.get(1).is_some_and(|p| p.contains(":icmp:"))
-            && f.get(5)
+            && f.get(6)
                 .is_some_and(|rest| !rest.trim_matches(';').is_empty());
         if is_sip {
-            sip.push((frame, numbers(f.get(4).copied())));
+            // An SCTP user message in several chunks: its frames, like a TCP message's.
+            let mut segments = numbers(f.get(5).copied());
+            segments.extend(sctp);
+            sip.push((frame, segments));
         }
     }
     let mut carriers = Carriers::new();

@@ -11,8 +11,10 @@
 pub mod defrag;
 pub mod framing;
 pub mod link;
+pub mod sctp;
 pub mod tcp;
 pub mod tunnel;
+pub mod websocket;
 
 use crate::capture::{Frame, Timestamp};
 use defrag::{DefragLimits, Defragmenter, FragKey, Fragment};
@@ -120,6 +122,7 @@ fn ether_payload<'a>(pkt: &LaxSlicedPacket<'a>) -> Option<(u16, &'a [u8])> {
 pub struct Decoder {
     defrag: Defragmenter,
     tcp: Reassembler,
+    sctp: sctp::SctpAssembler,
     stats: BTreeMap<usize, NetStats>,
     /// TCP counters, folded into `stats` of the source being read when they change.
     tcp_stats: TcpStats,
@@ -144,6 +147,7 @@ impl Decoder {
         Decoder {
             defrag: Defragmenter::new(limits.defrag),
             tcp: Reassembler::new(limits.tcp),
+            sctp: sctp::SctpAssembler::new(limits.tcp.max_message),
             stats: BTreeMap::new(),
             tcp_stats: TcpStats::default(),
             last_sweep: None,
@@ -393,12 +397,58 @@ impl Decoder {
                 }
             }
             1 | 58 => self.stats_mut(frame.source).skip("icmp"),
-            132 => self.stats_mut(frame.source).skip("sctp"),
+            132 => self.sctp(frame, addrs, bytes, out),
             // IP-in-IP (RFC 2003) and IPv6 in IP (RFC 4213): the inner packet follows.
             4 | 41 => self.inner(frame, Ok(tunnel::Inner::Ip(bytes)), frames, depth, out),
             47 => self.inner(frame, tunnel::gre(bytes), frames, depth, out),
             _ => self.stats_mut(frame.source).skip("other_protocol"),
         }
+    }
+
+    /// SIP over SCTP: each DATA chunk's user message (reassembled when fragmented) that begins
+    /// with a SIP start line is a PDU; the parser splits it if it holds several messages.
+    fn sctp(&mut self, frame: &Frame<'_>, addrs: &Addrs, bytes: &[u8], out: &mut Sink<'_>) {
+        let Some((sport, dport, chunks, damaged)) = sctp::parse(bytes) else {
+            return self.stats_mut(frame.source).skip("truncated");
+        };
+        if damaged {
+            self.stats_mut(frame.source).skip("sctp_damaged_chunk");
+        }
+        let src = SocketAddr::new(addrs.src, sport);
+        let dst = SocketAddr::new(addrs.dst, dport);
+        let mut stats = sctp::SctpStats::default();
+        let mut not_sip = 0;
+        for chunk in chunks {
+            self.sctp.chunk(
+                (src, dst),
+                chunk,
+                frame.number,
+                &mut stats,
+                &mut |m, frames| {
+                    let start = framing::leading_crlf(m);
+                    let rest = m.get(start..).unwrap_or(&[]);
+                    if !framing::starts_with_start_line(rest) {
+                        not_sip += 1;
+                        return;
+                    }
+                    out(SipPdu {
+                        source: frame.source,
+                        frame: frame.number,
+                        frames,
+                        time: frame.time,
+                        src,
+                        dst,
+                        transport: Transport::Sctp,
+                        bytes: rest,
+                    });
+                },
+            );
+        }
+        let s = self.stats_mut(frame.source);
+        s.add("not_sip", not_sip);
+        s.add("sctp_retransmission", stats.retransmitted_chunks);
+        s.add("sctp_dropped_fragments", stats.dropped_fragments);
+        s.add("sctp_evicted", stats.evicted);
     }
 
     /// Moves changes in the reassembler's counters into the current source's skip reasons.
@@ -454,8 +504,8 @@ impl Decoder {
 
     fn tcp_emitter<'o>(
         out: &'o mut Sink<'_>,
-    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u64], &[u8]) + 'o {
-        move |src, dst, meta: SegmentMeta, frames: &[u64], m: &[u8]| {
+    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, Transport, &[u64], &[u8]) + 'o {
+        move |src, dst, meta: SegmentMeta, transport, frames: &[u64], m: &[u8]| {
             out(SipPdu {
                 source: meta.source,
                 frame: meta.frame,
@@ -463,7 +513,7 @@ impl Decoder {
                 time: meta.time,
                 src,
                 dst,
-                transport: Transport::Tcp,
+                transport,
                 bytes: m,
             })
         }

@@ -11,7 +11,9 @@
 //! Only streams that show SIP are tracked, and their number is capped (oldest evicted, counted).
 
 use super::Frames;
+use super::Transport;
 use super::framing::{FramerStats, StreamFramer, leading_crlf, starts_with_start_line};
+use super::websocket::{self, WsDeframer};
 use crate::WireMap;
 use crate::capture::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
@@ -81,7 +83,52 @@ pub struct Segment<'a> {
 
 /// A reassembled SIP message's bytes, the segment that completed it, and every frame that
 /// carried a byte of it.
-pub type Emit<'e> = dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, &[u64], &[u8]) + 'e;
+pub type Emit<'e> = dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, Transport, &[u64], &[u8]) + 'e;
+
+/// What a stream's bytes are: SIP messages back to back, or WebSocket frames carrying them.
+enum Framer {
+    Sip(StreamFramer),
+    Ws(WsDeframer),
+}
+
+impl Framer {
+    fn transport(&self) -> Transport {
+        match self {
+            Framer::Sip(_) => Transport::Tcp,
+            Framer::Ws(_) => Transport::Ws,
+        }
+    }
+    fn start(&self) -> u64 {
+        match self {
+            Framer::Sip(f) => f.start(),
+            Framer::Ws(f) => f.start(),
+        }
+    }
+    fn gap(&mut self, missing: u64, stats: &mut FramerStats) {
+        match self {
+            Framer::Sip(f) => f.gap(missing, stats),
+            Framer::Ws(f) => f.gap(missing, stats),
+        }
+    }
+    /// Emits each message with the stream offsets of its first and past-last byte on the wire.
+    fn push(
+        &mut self,
+        data: &[u8],
+        stats: &mut FramerStats,
+        emit: &mut dyn FnMut(u64, u64, &[u8]),
+    ) {
+        match self {
+            Framer::Sip(f) => f.push(data, stats, &mut |at, m| emit(at, at + m.len() as u64, m)),
+            Framer::Ws(f) => f.push(data, stats, emit),
+        }
+    }
+    fn finish(&mut self, stats: &mut FramerStats, emit: &mut dyn FnMut(u64, u64, &[u8])) {
+        match self {
+            Framer::Sip(f) => f.finish(stats, &mut |at, m| emit(at, at + m.len() as u64, m)),
+            Framer::Ws(f) => f.finish(stats),
+        }
+    }
+}
 
 /// Spans of stream bytes kept per stream for attributing messages to frames; a message
 /// longer than this many segments lists the frames of its last ones only.
@@ -98,12 +145,13 @@ struct Stream {
     /// Absolute stream offset of `next_seq` (64-bit, so ordering survives wrap-around).
     delivered: u64,
     gap_since: Option<Timestamp>,
-    framer: StreamFramer,
+    framer: Framer,
     last_seen: Timestamp,
     /// The segment that delivered the latest bytes: messages flushed at the end of the
     /// stream are attributed to it.
     last_meta: Option<SegmentMeta>,
     closed: bool,
+    max_message: usize,
     /// Joined in the middle of a message (no SYN, no start line at its first byte): until it
     /// yields a message, an earlier segment that begins with a start line restarts it there.
     unanchored: bool,
@@ -133,10 +181,11 @@ impl Stream {
             pending_bytes: 0,
             delivered: 0,
             gap_since: None,
-            framer: StreamFramer::new(max_message, from_syn),
+            framer: Framer::Sip(StreamFramer::new(max_message, from_syn)),
             last_seen: now,
             last_meta: None,
             closed: false,
+            max_message,
             unanchored: false,
             emitted: false,
         }
@@ -152,6 +201,10 @@ impl Stream {
         emit: &mut Emit<'_>,
     ) {
         let start = self.delivered;
+        // SIP over WebSocket (RFC 7118): the connection opens with an HTTP upgrade.
+        if start == 0 && matches!(self.framer, Framer::Sip(_)) && websocket::is_handshake(data) {
+            self.framer = Framer::Ws(WsDeframer::new(self.max_message));
+        }
         self.delivered += data.len() as u64;
         self.last_meta = Some(meta);
         self.next_seq = self.next_seq.wrapping_add(data.len() as u32);
@@ -166,11 +219,20 @@ impl Stream {
         ));
         let spans = &self.spans;
         let mut emitted = false;
-        self.framer.push(data, &mut stats.framer, &mut |at, m| {
-            emitted = true;
-            let (carried, done) = frames_of(spans, at, m.len());
-            emit(addrs.0, addrs.1, done.unwrap_or(meta), &carried, m)
-        });
+        let transport = self.framer.transport();
+        self.framer
+            .push(data, &mut stats.framer, &mut |at, end, m| {
+                emitted = true;
+                let (carried, done) = frames_of(spans, at, end);
+                emit(
+                    addrs.0,
+                    addrs.1,
+                    done.unwrap_or(meta),
+                    transport,
+                    &carried,
+                    m,
+                )
+            });
         self.emitted |= emitted;
         self.forget_spans();
     }
@@ -239,20 +301,27 @@ impl Stream {
         }
         let meta = self.last_meta.unwrap_or(meta);
         let spans = &self.spans;
-        self.framer.finish(&mut stats.framer, &mut |at, m| {
-            let (carried, done) = frames_of(spans, at, m.len());
-            emit(addrs.0, addrs.1, done.unwrap_or(meta), &carried, m)
+        let transport = self.framer.transport();
+        self.framer.finish(&mut stats.framer, &mut |at, end, m| {
+            let (carried, done) = frames_of(spans, at, end);
+            emit(
+                addrs.0,
+                addrs.1,
+                done.unwrap_or(meta),
+                transport,
+                &carried,
+                m,
+            )
         });
         self.spans.clear();
     }
 }
 
-/// The frames whose bytes overlap `len` bytes at stream offset `at`, in stream order, each
+/// The frames whose bytes overlap stream offsets `at..end`, in stream order, each
 /// once; and the segment among them that arrived last, which completed the message (when
 /// segments arrive out of order, that is not the one holding its last bytes). A message is
 /// reported at that segment's frame and time, as tshark does.
-fn frames_of(spans: &VecDeque<Span>, at: u64, len: usize) -> (Frames, Option<SegmentMeta>) {
-    let end = at + len as u64;
+fn frames_of(spans: &VecDeque<Span>, at: u64, end: u64) -> (Frames, Option<SegmentMeta>) {
     let mut out = Frames::new();
     let mut last: Option<SegmentMeta> = None;
     for (s, e, frames, meta) in spans {
@@ -528,7 +597,10 @@ impl Reassembler {
                     );
                     may_be_sip(&probe)
                 });
-                if !(may_be_sip(seg.payload) || joined_is_sip) {
+                if !(may_be_sip(seg.payload)
+                    || joined_is_sip
+                    || websocket::is_handshake(seg.payload))
+                {
                     self.remember_tail(key, &seg, stats);
                     self.hold_early(key, &seg, stats);
                     return false;
@@ -546,7 +618,8 @@ impl Reassembler {
             let p = seg.payload;
             let unanchored = !seg.syn
                 && prefix.is_none()
-                && !starts_with_start_line(p.get(leading_crlf(p)..).unwrap_or(&[]));
+                && !starts_with_start_line(p.get(leading_crlf(p)..).unwrap_or(&[]))
+                && !websocket::is_handshake(p);
             let mut st = Stream::new(start, now, self.limits.max_message, seg.syn);
             st.unanchored = unanchored;
             if unanchored {
@@ -776,9 +849,10 @@ mod tests {
                 },
                 frames: &[1],
             };
-            self.r.segment(seg, &mut self.stats, &mut |_, _, _, _, m| {
-                out.push(m.to_vec())
-            })
+            self.r
+                .segment(seg, &mut self.stats, &mut |_, _, _, _, _, m| {
+                    out.push(m.to_vec())
+                })
         }
     }
 
@@ -820,7 +894,7 @@ mod tests {
                 },
                 frames: &[frame],
             };
-            r.segment(seg, &mut stats, &mut |_, _, meta, f, m| {
+            r.segment(seg, &mut stats, &mut |_, _, meta, _, f, m| {
                 out.push((meta.frame, f.to_vec(), m.to_vec()))
             });
         };
@@ -893,7 +967,7 @@ mod tests {
         assert!(!h.seg(1000, "", b"not sip, but text\r\n", 0));
         assert_eq!(h.r.early.len(), 1);
         let later = Timestamp::from_millis(TcpLimits::default().gap_timeout_ms + 1000);
-        h.r.sweep(later, 0, &mut h.stats, &mut |_, _, _, _, _| {});
+        h.r.sweep(later, 0, &mut h.stats, &mut |_, _, _, _, _, _| {});
         assert!(h.r.early.is_empty());
         assert_eq!(h.r.early_bytes, 0);
     }
@@ -950,7 +1024,7 @@ mod tests {
             Timestamp::from_millis(20_000),
             0,
             stats,
-            &mut |_, _, _, _, m| out.push(m.to_vec()),
+            &mut |_, _, _, _, _, m| out.push(m.to_vec()),
         );
         assert_eq!(h.out.len(), 2, "the message after the hole is found");
         assert_eq!(h.stats.gap_bytes, 20);
