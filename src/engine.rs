@@ -68,6 +68,8 @@ pub struct SourceStats {
     pub packets: u64,
     /// Packets decoded from inside tunnels.
     pub tunneled: u64,
+    /// SIP messages that came in HEP packets.
+    pub hep: u64,
     pub sip_messages: u64,
     pub malformed: u64,
     pub skipped: std::collections::BTreeMap<&'static str, u64>,
@@ -334,6 +336,7 @@ impl Engine {
         let net::NetStats {
             packets,
             tunneled,
+            hep,
             skipped,
         } = self.ingest.decoder.stats(source);
         let (sip_messages, malformed) = self.model.counts.get(&source).copied().unwrap_or_default();
@@ -341,6 +344,7 @@ impl Engine {
             name: name.to_string(),
             packets,
             tunneled,
+            hep,
             sip_messages,
             malformed,
             skipped,

@@ -22,6 +22,7 @@ pub mod diagnose;
 pub mod engine;
 pub mod export;
 pub mod flow;
+pub mod hep;
 pub mod net;
 pub mod sanitize;
 pub mod sip;

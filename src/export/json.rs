@@ -90,6 +90,17 @@ impl Serialize for MessageView<'_> {
         if let Some(sdp) = m.sdp() {
             map.serialize_entry("sdp", &sdp)?;
         }
+        if let Some(h) = m.hep() {
+            map.serialize_entry(
+                "hep",
+                &serde_json::json!({
+                    "version": h.version,
+                    "capture_id": h.capture_id,
+                    "node": h.node.as_deref(),
+                    "correlation_id": h.correlation_id.as_deref(),
+                }),
+            )?;
+        }
         // Malformed messages always carry their bytes (the evidence of what was wrong).
         if (self.opts.raw || m.is_malformed())
             && let Some(raw) = m.raw()

@@ -75,6 +75,18 @@ pub struct Extra {
     /// Every frame that carried the message, when that is more than `packet` alone (IP
     /// fragments, a message over several TCP segments).
     pub frames: Option<Box<[u64]>>,
+    /// The HEP agent that shipped the message, when it came in HEP.
+    pub hep: Option<HepInfo>,
+}
+
+/// What a HEP agent said about a message it shipped (node name and correlation id as text,
+/// cut like any header value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HepInfo {
+    pub version: u8,
+    pub capture_id: Option<u32>,
+    pub node: Option<CompactString>,
+    pub correlation_id: Option<CompactString>,
 }
 
 /// Longest header value kept in the model; longer values are cut (the raw bytes keep all).
@@ -221,8 +233,15 @@ impl SipMessage {
                 let raw = (keep_raw || malformed).then(|| msg.raw.to_vec().into_boxed_slice());
                 let rseq = rseq.filter(|_| requires_100rel);
                 let frames = (pdu.frames != [pdu.frame]).then(|| pdu.frames.into());
+                let hep = pdu.hep.map(|h| HepInfo {
+                    version: h.version,
+                    capture_id: h.capture_id,
+                    node: h.node.map(text),
+                    correlation_id: h.correlation_id.map(text),
+                });
                 let any = reason_header.is_some()
                     || frames.is_some()
+                    || hep.is_some()
                     || warning.is_some()
                     || sdp_body.is_some()
                     || !msg.issues.is_empty()
@@ -245,6 +264,7 @@ impl SipMessage {
                         min_se,
                         retry_after,
                         frames,
+                        hep,
                     })
                 })
             },
@@ -252,6 +272,11 @@ impl SipMessage {
             dialog: None,
             retransmission: false,
         }
+    }
+
+    /// The HEP agent that shipped the message, if it came in HEP.
+    pub fn hep(&self) -> Option<&HepInfo> {
+        self.extra.as_ref().and_then(|x| x.hep.as_ref())
     }
 
     /// Every frame (within its source) that carried a byte of the message, in stream order.

@@ -67,6 +67,18 @@ pub struct SipPdu<'a> {
     pub dst: SocketAddr,
     pub transport: Transport,
     pub bytes: &'a [u8],
+    /// Set when the message came encapsulated in HEP: the addresses, ports and time above are
+    /// those the HEP agent captured, and this is what it said about itself.
+    pub hep: Option<HepMeta<'a>>,
+}
+
+/// What a HEP agent says about a message it shipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HepMeta<'a> {
+    pub version: u8,
+    pub capture_id: Option<u32>,
+    pub node: Option<&'a [u8]>,
+    pub correlation_id: Option<&'a [u8]>,
 }
 
 /// Frame numbers (within one source): the frames that carried a message.
@@ -82,6 +94,8 @@ pub struct NetStats {
     /// Packets found inside a tunnel (IP-in-IP, GRE, ERSPAN, VXLAN, GTP-U, PPPoE) and decoded;
     /// one per tunnel level opened.
     pub tunneled: u64,
+    /// SIP messages that came encapsulated in HEP.
+    pub hep: u64,
     /// Frames or byte runs not turned into SIP messages, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
 }
@@ -345,6 +359,14 @@ impl Decoder {
                         let inner = ip.map(tunnel::Inner::Ip);
                         return self.inner(frame, inner, frames, depth, out);
                     }
+                    // HEP: v3 by its magic on any port; v1 and v2, whose header is too
+                    // plain to recognise alone, on the HEP port.
+                    if payload.starts_with(b"HEP3")
+                        || (ports.contains(&crate::hep::DEFAULT_PORT)
+                            && crate::hep::looks_like_hep(payload))
+                    {
+                        return self.hep(frame, payload, frames, out);
+                    }
                     let reason = if rest.iter().all(|b| *b == 0) {
                         "keepalive"
                     } else {
@@ -361,6 +383,7 @@ impl Decoder {
                     dst,
                     transport: Transport::Udp,
                     bytes: rest,
+                    hep: None,
                 });
             }
             6 => {
@@ -405,6 +428,48 @@ impl Decoder {
         }
     }
 
+    /// A HEP packet: the SIP message inside, with the addresses, ports, transport and time the
+    /// agent captured it with.
+    fn hep(&mut self, frame: &Frame<'_>, payload: &[u8], frames: &[u64], out: &mut Sink<'_>) {
+        let p = match crate::hep::decode(payload) {
+            Ok(p) => p,
+            Err(crate::hep::HepError::NotHep) => {
+                return self.stats_mut(frame.source).skip("not_sip");
+            }
+            Err(_) => return self.stats_mut(frame.source).skip("hep_damaged"),
+        };
+        if p.payload_type != crate::hep::PAYLOAD_SIP {
+            return self.stats_mut(frame.source).skip("hep_not_sip");
+        }
+        let start = framing::leading_crlf(&p.payload);
+        let rest = p.payload.get(start..).unwrap_or(&[]);
+        if !framing::starts_with_start_line(rest) {
+            return self.stats_mut(frame.source).skip("hep_not_sip");
+        }
+        let transport = match p.ip_protocol {
+            6 => Transport::Tcp,
+            132 => Transport::Sctp,
+            _ => Transport::Udp,
+        };
+        self.stats_mut(frame.source).hep += 1;
+        out(SipPdu {
+            source: frame.source,
+            frame: frame.number,
+            frames,
+            time: p.time_ns.map_or(frame.time, Timestamp),
+            src: p.src,
+            dst: p.dst,
+            transport,
+            bytes: rest,
+            hep: Some(HepMeta {
+                version: p.version,
+                capture_id: p.capture_id,
+                node: p.node,
+                correlation_id: p.correlation_id,
+            }),
+        });
+    }
+
     /// SIP over SCTP: each DATA chunk's user message (reassembled when fragmented) that begins
     /// with a SIP start line is a PDU; the parser splits it if it holds several messages.
     fn sctp(&mut self, frame: &Frame<'_>, addrs: &Addrs, bytes: &[u8], out: &mut Sink<'_>) {
@@ -440,6 +505,7 @@ impl Decoder {
                         dst,
                         transport: Transport::Sctp,
                         bytes: rest,
+                        hep: None,
                     });
                 },
             );
@@ -515,6 +581,7 @@ impl Decoder {
                 dst,
                 transport,
                 bytes: m,
+                hep: None,
             })
         }
     }
