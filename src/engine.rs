@@ -37,6 +37,10 @@ pub struct EngineConfig {
     pub linger_ms: i64,
     /// How long a call that is not over (an answered call without BYE) may stay idle.
     pub idle_ms: i64,
+    /// Not streaming, but long-running (the live UI): calls that are over are forgotten
+    /// `linger_ms` after their last message (and counted in `calls_forgotten`) instead of being
+    /// kept for ever.
+    pub forget_finished: bool,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +54,7 @@ impl Default for EngineConfig {
             max_orphans: 10_000,
             linger_ms: T1_X64_MS,
             idle_ms: 3_600_000,
+            forget_finished: false,
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct SourceStats {
 pub struct EngineCounters {
     /// Calls dropped from the table because `max_calls` was reached.
     pub calls_evicted: u64,
+    /// Calls forgotten after they were over (`forget_finished`, the live UI).
+    pub calls_forgotten: u64,
     /// Messages dropped because their call reached `max_messages_per_call`.
     pub messages_dropped: u64,
     /// Orphan messages not kept because `max_orphans` was reached.
@@ -133,7 +140,11 @@ pub enum Prepared {
 pub struct Ingest {
     decoder: Decoder,
     preparer: Preparer,
+    tap: Option<Tap>,
 }
+
+/// Sees every SIP PDU as the decoder delivers it (the HEP sender forwards them).
+pub type Tap = Box<dyn FnMut(&crate::net::SipPdu<'_>) + Send>;
 
 /// Parses what the decoder delivers into [`Prepared`] messages.
 ///
@@ -212,21 +223,30 @@ impl Ingest {
                 hasher,
                 max_seen: config.max_calls.max(1024),
             },
+            tap: None,
         }
     }
 
     /// Decodes one frame and prepares every SIP message it completes.
     pub fn feed(&mut self, frame: &Frame<'_>, out: &mut Vec<Prepared>) {
-        let preparer = &mut self.preparer;
-        self.decoder
-            .feed(frame, &mut |pdu| preparer.prepare_all(&pdu, out));
+        let (preparer, tap) = (&mut self.preparer, &mut self.tap);
+        self.decoder.feed(frame, &mut |pdu| {
+            if let Some(tap) = tap {
+                tap(&pdu);
+            }
+            preparer.prepare_all(&pdu, out)
+        });
     }
 
     /// End of input: flushes reassembly buffers.
     pub fn finish(&mut self, out: &mut Vec<Prepared>) {
-        let preparer = &mut self.preparer;
-        self.decoder
-            .finish(&mut |pdu| preparer.prepare_all(&pdu, out));
+        let (preparer, tap) = (&mut self.preparer, &mut self.tap);
+        self.decoder.finish(&mut |pdu| {
+            if let Some(tap) = tap {
+                tap(&pdu);
+            }
+            preparer.prepare_all(&pdu, out)
+        });
     }
 }
 
@@ -262,6 +282,11 @@ impl Engine {
         &self.model.config
     }
 
+    /// Shows every SIP PDU to `tap` as it is decoded (before correlation).
+    pub fn set_tap(&mut self, tap: Tap) {
+        self.ingest.tap = Some(tap);
+    }
+
     pub fn counters(&self) -> EngineCounters {
         self.model.counters
     }
@@ -285,7 +310,7 @@ impl Engine {
         for p in batch.drain(..) {
             self.model.apply(p);
         }
-        if self.model.config.streaming {
+        if self.model.config.streaming || self.model.config.forget_finished {
             self.model.expire(self.now);
         }
     }
@@ -415,7 +440,7 @@ impl Model {
             }
         };
         self.counters.messages_dropped += dropped;
-        if self.config.streaming {
+        if self.config.streaming || self.config.forget_finished {
             self.linger
                 .push_back((time.saturating_add_millis(self.config.linger_ms), key));
         }
@@ -466,7 +491,11 @@ impl Model {
         let idle_over = quiet_for >= self.config.idle_ms.saturating_mul(1_000_000);
         if call.is_over(now) || idle_over {
             if let Some(call) = self.calls.remove(&id) {
-                self.finished.push(call);
+                if self.config.streaming {
+                    self.finished.push(call);
+                } else {
+                    self.counters.calls_forgotten += 1;
+                }
             }
             // The creation order (for eviction) keeps entries of calls already handed out;
             // drop them once they outnumber the live calls, so it stays bounded.
@@ -506,9 +535,18 @@ const IN_FLIGHT: usize = 8;
 pub fn run_pipelined(
     source: &mut (dyn FrameSource + Send),
     config: EngineConfig,
+    each: impl FnMut(&mut Engine, u64) -> anyhow::Result<()>,
+) -> anyhow::Result<Engine> {
+    run_pipelined_with(source, Engine::new(config), each)
+}
+
+/// [`run_pipelined`] with an engine made by the caller (with a tap, say).
+pub fn run_pipelined_with(
+    source: &mut (dyn FrameSource + Send),
+    mut engine: Engine,
     mut each: impl FnMut(&mut Engine, u64) -> anyhow::Result<()>,
 ) -> anyhow::Result<Engine> {
-    let mut engine = Engine::new(config);
+    let config = engine.model.config;
     let mut ingest = std::mem::replace(&mut engine.ingest, Ingest::new(&config));
     let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Prepared>, Timestamp, u64)>(IN_FLIGHT);
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Prepared>>();
@@ -523,8 +561,10 @@ pub fn run_pipelined(
                 last = last.max(frame.time);
                 ingest.feed(&frame, &mut batch);
                 frames += 1;
-                // Frames carry time forward even when they hold no SIP (streaming timers).
-                if batch.len() >= BATCH || frames.is_multiple_of(BATCH as u64 * 4) {
+                // Frames carry time forward even when they hold no SIP (streaming timers). A
+                // live input's tick (a quiet network) sends what there is at once.
+                let tick = frame.link == crate::capture::LinkType::TICK;
+                if tick || batch.len() >= BATCH || frames.is_multiple_of(BATCH as u64 * 4) {
                     let next = back_rx
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(BATCH));
@@ -609,6 +649,36 @@ Content-Length: 0\r\n\r\n"
             engine.source_stats(0, "t", Default::default()).sip_messages,
             2
         );
+    }
+
+    /// The live UI forgets calls that are over, counted; a tick (no packet) moves time on.
+    #[test]
+    fn forgotten_calls_are_counted_and_ticks_move_time() {
+        let mut engine = Engine::new(EngineConfig {
+            forget_finished: true,
+            linger_ms: 60_000,
+            ..EngineConfig::default()
+        });
+        engine.feed(&udp_frame_at(options("short").as_bytes(), 1_000).as_frame());
+        assert_eq!(engine.calls().len(), 1);
+        let tick = |ms: i64| OwnedFrame {
+            source: 0,
+            number: 0,
+            time: Timestamp::from_millis(ms),
+            link: LinkType::TICK,
+            data: Vec::new(),
+            orig_len: 0,
+        };
+        engine.feed(&tick(50_000).as_frame());
+        assert_eq!(engine.calls().len(), 1, "kept for the linger");
+        engine.feed(&tick(200_000).as_frame());
+        assert!(engine.calls().is_empty());
+        assert_eq!(engine.counters().calls_forgotten, 1);
+        assert!(
+            engine.take_finished().is_empty(),
+            "forgotten, not handed out"
+        );
+        assert_eq!(engine.source_stats(0, "t", Default::default()).packets, 1);
     }
 
     #[test]

@@ -292,8 +292,16 @@ fn unusable_input_gets_one_clear_line() {
     one_line_error(&[empty.to_str().unwrap()], "empty file");
     one_line_error(&[garbage_gz.to_str().unwrap()], "gzip data");
     one_line_error(&["/nonexistent/file.pcap"], "No such file");
+    // Regression: the cause was printed twice ("…: No such file…: No such file…").
+    let out = sipscope().arg("/nonexistent/file.pcap").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .matches("No such file")
+            .count(),
+        1
+    );
     one_line_error(&[dir.path().to_str().unwrap()], "is a directory");
-    one_line_error(&[], "no capture file given");
+    one_line_error(&[], "no capture file or live input given");
     one_line_error(&["--status", "9xx", &sample("busy-486.pcap")], "--status");
     one_line_error(
         &["--since", "yesterday", &sample("busy-486.pcap")],

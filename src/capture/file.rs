@@ -25,8 +25,10 @@ const MAX_RECORD: usize = 64 << 20;
 /// Why a capture could not be opened at all. Each renders as one line for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
+    // Not named `source`: thiserror would make it the error's cause, and the one-line
+    // message would repeat it ("…: No such file…: No such file…").
+    #[error("{path}: {error}")]
+    Io { path: String, error: io::Error },
     #[error("{path}: empty file, not a capture")]
     Empty { path: String },
     #[error("{path}: not a pcap or pcapng capture (it starts with {start})")]
@@ -109,9 +111,9 @@ impl FileSource {
     /// Opens `path` (`-` for standard input) as source number `index`.
     pub fn open(path: &str, index: usize) -> Result<FileSource, OpenError> {
         let bytes_read = Arc::new(AtomicU64::new(0));
-        let io_err = |source| OpenError::Io {
+        let io_err = |error| OpenError::Io {
             path: path.to_string(),
-            source,
+            error,
         };
         let (raw, total): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
             (Box::new(io::stdin()), None)

@@ -72,6 +72,55 @@ impl FrameSource for MergedSource {
     }
 }
 
+/// Files first, then live inputs: what is recorded is read before what is arriving (merging
+/// them by time would make the files wait for the network). Frames are copied (one at a time),
+/// as in a merge.
+pub struct ChainSource {
+    sources: Vec<Box<dyn FrameSource + Send>>,
+    at: usize,
+    current: Option<OwnedFrame>,
+}
+
+impl ChainSource {
+    pub fn new(sources: Vec<Box<dyn FrameSource + Send>>) -> ChainSource {
+        ChainSource {
+            sources,
+            at: 0,
+            current: None,
+        }
+    }
+}
+
+impl FrameSource for ChainSource {
+    fn next_frame(&mut self) -> Option<Frame<'_>> {
+        loop {
+            let source = self.sources.get_mut(self.at)?;
+            match source.next_frame() {
+                Some(f) => {
+                    self.current = Some(f.to_owned());
+                    break;
+                }
+                None => self.at += 1,
+            }
+        }
+        self.current.as_ref().map(OwnedFrame::as_frame)
+    }
+    /// Damage is a file's: the first source holds the files.
+    fn damage(&self, source: usize) -> CaptureDamage {
+        self.sources
+            .first()
+            .map(|s| s.damage(source))
+            .unwrap_or_default()
+    }
+    fn progress(&self) -> (u64, Option<u64>) {
+        let done = self.sources.iter().map(|s| s.progress().0).sum();
+        (done, None)
+    }
+    fn live_stats(&self) -> Vec<super::InputStats> {
+        self.sources.iter().flat_map(|s| s.live_stats()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

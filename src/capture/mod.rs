@@ -6,11 +6,16 @@
 //! It knows nothing about what is inside a frame: link-layer decoding belongs to [`crate::net`].
 
 mod file;
+pub mod filter;
+pub mod hep;
+pub mod interface;
+pub mod live;
 mod merge;
 pub mod writer;
 
 pub use file::{FileSource, OpenError};
-pub use merge::MergedSource;
+pub use live::{InputStats, LiveSource};
+pub use merge::{ChainSource, MergedSource};
 pub use writer::{CaptureFormat, CaptureWriter, FrameTraits, WriteError, WriterOptions};
 
 use std::fmt;
@@ -85,6 +90,9 @@ impl LinkType {
     /// DLT_RAW as some BSD-derived writers number it in the pcap header.
     pub const RAW_BSD_12: LinkType = LinkType(12);
     pub const RAW_BSD_14: LinkType = LinkType(14);
+    /// Not a link type: a frame with no packet that only tells the engine that time passed
+    /// (live inputs yield it while the network is quiet).
+    pub const TICK: LinkType = LinkType(u32::MAX);
 }
 
 /// One captured frame, with where it came from. Borrowed from the source's buffer: reading a
@@ -165,6 +173,11 @@ pub trait FrameSource {
 
     /// Bytes read so far and the total if known, for progress reporting.
     fn progress(&self) -> (u64, Option<u64>);
+
+    /// Counters of live inputs (received, dropped by the kernel or by us); none for files.
+    fn live_stats(&self) -> Vec<InputStats> {
+        Vec::new()
+    }
 }
 
 /// A source over frames already in memory; used by tests and the synthetic generator.

@@ -1,7 +1,9 @@
 //! The command line: parses arguments (clap), opens the inputs, runs the engine and hands the
 //! model to an exporter. No analysis happens here.
 
+mod capture;
 mod filter;
+mod live;
 mod pcap;
 
 use crate::capture::{FileSource, FrameSource, MergedSource};
@@ -23,7 +25,12 @@ Examples:
   sipscope stats trace.pcap --format json            counts, answer-seizure ratio, PDD
   sipscope export trace.pcap --format json -o calls.json --raw
   sipscope export trace.pcap --status 486 --format pcap -o busy.pcap   the calls' own frames
-  tcpdump -w - port 5060 | sipscope export - --format ndjson";
+  tcpdump -w - port 5060 | sipscope export - --format ndjson
+  sudo sipscope -i eth0 -f 'port 5060'                   the live UI on an interface
+  sipscope export -i any --format ndjson --duration 60   calls as they end, for a minute
+  sipscope --hep-listen udp:0.0.0.0:9060                 a HEP collector (kamailio siptrace, heplify)
+  sipscope capture -i eth0 -w trunk.pcap --rotate-size 100
+  sipscope diagnose -i eth0 --hep-send udp:homer:9060 --hep-node edge-1";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,6 +66,9 @@ enum Command {
     /// Statistics: messages by method and status, outcomes, anomalies, ASR, PDD, setup time.
     #[command(after_help = EXAMPLES)]
     Stats(StatsArgs),
+    /// Write live traffic (interfaces, HEP listeners) to capture files, with rotation.
+    #[command(after_help = EXAMPLES)]
+    Capture(capture::CaptureArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -78,8 +88,14 @@ struct InputArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Live terminal UI: forget calls this many seconds after they are over (counted in the
+    /// status bar), so that memory stays flat on a long run. 0 keeps them all.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+    forget_after: f64,
     #[command(flatten)]
     thresholds: Thresholds,
+    #[command(flatten)]
+    live: live::LiveArgs,
 }
 
 /// Thresholds of the anomaly rules (see docs/anomalies.md).
@@ -196,9 +212,31 @@ enum ExportFormat {
     Pcap,
 }
 
+/// A bad command line: one line on stderr and status 2 (help and version print as usual).
+fn usage_error(e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("bad arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("sipscope: {first} (try `sipscope --help`)");
+    std::process::ExitCode::from(2)
+}
+
 /// Entry point used by `main.rs`. Returns the process exit code.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -226,6 +264,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Export(args)) => export(args),
         Some(Command::Diagnose(args)) => diagnose(args),
         Some(Command::Stats(args)) => stats(args),
+        Some(Command::Capture(args)) => capture::run(args),
         // A person at a terminal gets the UI; a pipe or a file gets the call table.
         None if io::stdout().is_terminal() && !cli.default.no_ui => ui(cli.default),
         None => calls(cli.default),
@@ -233,7 +272,14 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn ui(args: CallsArgs) -> Result<()> {
-    let inputs = open(&args.input)?;
+    // The UI's loader holds the engine's lock while it reads: a live source must not wait.
+    let mut inputs = open_waiting(&args.input, std::time::Duration::ZERO, false)?;
+    let mut config = config(&args.input, true, false);
+    // A long live run keeps memory flat: calls that are over are forgotten after a while.
+    if inputs.live && args.input.forget_after > 0.0 {
+        config.forget_finished = true;
+        config.linger_ms = ((args.input.forget_after * 1000.0) as i64).max(config.linger_ms);
+    }
     let (filter, dropped) = args.input.filters.ui_filter();
     if dropped {
         anyhow::bail!(
@@ -243,21 +289,34 @@ fn ui(args: CallsArgs) -> Result<()> {
     crate::ui::run(
         inputs.source,
         inputs.names,
-        config(&args.input, true, false),
+        config,
         args.input.thresholds.config(),
         filter,
+        inputs.tap.take(),
     )
 }
 
 /// The opened inputs and their names.
 struct Inputs {
     source: Box<dyn FrameSource + Send>,
+    /// Files, then live inputs: one per source index.
     names: Vec<String>,
+    /// Live inputs are read (until Ctrl-C or --duration).
+    live: bool,
+    /// The HEP sender's tap, taken by the engine that runs.
+    tap: Option<crate::engine::Tap>,
+    sender: Option<std::sync::Arc<crate::hep::SenderCounters>>,
 }
 
 fn open(input: &InputArgs) -> Result<Inputs> {
-    if input.files.is_empty() {
-        anyhow::bail!("no capture file given (try `sipscope --help`)");
+    open_waiting(input, std::time::Duration::from_millis(20), true)
+}
+
+/// Opens files and live inputs; a live source waits `wait` for a frame before a tick, and
+/// stops on Ctrl-C when `signals` (the terminal UI handles its signals itself).
+fn open_waiting(input: &InputArgs, wait: std::time::Duration, signals: bool) -> Result<Inputs> {
+    if input.files.is_empty() && !input.live.any() {
+        anyhow::bail!("no capture file or live input given (try `sipscope --help`)");
     }
     if input.files.iter().filter(|f| *f == "-").count() > 1 {
         anyhow::bail!("standard input (`-`) can be read only once");
@@ -266,14 +325,39 @@ fn open(input: &InputArgs) -> Result<Inputs> {
     for (i, f) in input.files.iter().enumerate() {
         sources.push(Box::new(FileSource::open(f, i)?));
     }
-    let source: Box<dyn FrameSource + Send> = if sources.len() == 1 {
-        sources.pop().context("no input")?
+    let mut names = input.files.clone();
+    let files: Option<Box<dyn FrameSource + Send>> = match sources.len() {
+        0 => None,
+        1 => sources.pop(),
+        _ => Some(Box::new(MergedSource::new(sources))),
+    };
+    let sender = input.live.sender()?;
+    let counters = sender.as_ref().map(|s| std::sync::Arc::clone(&s.counters));
+    let tap = sender.map(crate::hep::HepSender::into_tap);
+    let source: Box<dyn FrameSource + Send> = if input.live.any() {
+        let stop = if signals {
+            live::stop_on_signals()?
+        } else {
+            std::sync::Arc::default()
+        };
+        let (live_source, live_names) = input.live.open(names.len(), stop, wait)?;
+        names.extend(live_names);
+        match files {
+            Some(f) => Box::new(crate::capture::ChainSource::new(vec![
+                f,
+                Box::new(live_source),
+            ])),
+            None => Box::new(live_source),
+        }
     } else {
-        Box::new(MergedSource::new(sources))
+        files.context("no input")?
     };
     Ok(Inputs {
         source,
-        names: input.files.clone(),
+        names,
+        live: input.live.any(),
+        tap,
+        sender: counters,
     })
 }
 
@@ -297,12 +381,17 @@ fn analyse(
     mut each: impl FnMut(&mut Engine) -> Result<()>,
 ) -> Result<Engine> {
     let progress = progress_bar(input, inputs.source.progress().1);
-    let engine = crate::engine::run_pipelined(inputs.source.as_mut(), config, |engine, done| {
-        if let Some(p) = &progress {
-            p.set_position(done);
-        }
-        each(engine)
-    })?;
+    let mut engine = Engine::new(config);
+    if let Some(tap) = inputs.tap.take() {
+        engine.set_tap(tap);
+    }
+    let engine =
+        crate::engine::run_pipelined_with(inputs.source.as_mut(), engine, |engine, done| {
+            if let Some(p) = &progress {
+                p.set_position(done);
+            }
+            each(engine)
+        })?;
     if let Some(p) = progress {
         p.finish_and_clear();
     }
@@ -356,7 +445,10 @@ fn sources(engine: &Engine, inputs: &Inputs) -> Vec<SourceStats> {
 }
 
 /// Damage and limits are reported on stderr in one line per source, never silently.
-fn report(stats: &[SourceStats], engine: &Engine) {
+fn report(stats: &[SourceStats], engine: &Engine, inputs: &Inputs) {
+    if inputs.live || inputs.sender.is_some() {
+        live::report(&inputs.source.live_stats(), inputs.sender.as_deref());
+    }
     let mut err = io::stderr();
     for s in stats {
         let mut notes = Vec::new();
@@ -444,7 +536,7 @@ fn calls(args: CallsArgs) -> Result<()> {
         }
     }
     out.flush()?;
-    report(&stats, &engine);
+    report(&stats, &engine, &inputs);
     Ok(())
 }
 
@@ -473,7 +565,7 @@ fn flow(args: FlowArgs) -> Result<()> {
     };
     ladder::write(&calls, &nows, &diagnose, format, &mut out)?;
     out.flush()?;
-    report(&sources(&engine, &inputs), &engine);
+    report(&sources(&engine, &inputs), &engine, &inputs);
     Ok(())
 }
 
@@ -514,11 +606,13 @@ fn export(args: ExportArgs) -> Result<()> {
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
             out.flush()?;
-            report(&stats, &engine);
+            report(&stats, &engine, &inputs);
         }
         ExportFormat::Pcap => {} // written by pcap::export, above
         ExportFormat::Ndjson => {
-            // Streaming: each call is written as soon as it is over, then forgotten.
+            // Streaming: each call is written as soon as it is over, then forgotten; live, each
+            // line is flushed at once so that a reader of the pipe sees the call when it ends.
+            let live = inputs.live;
             let engine =
                 stream_matching(&args.input, &mut inputs, &matcher, args.raw, |call, now| {
                     serde_json::to_writer(
@@ -530,10 +624,13 @@ fn export(args: ExportArgs) -> Result<()> {
                         },
                     )?;
                     writeln!(out)?;
+                    if live {
+                        out.flush()?;
+                    }
                     Ok(())
                 })?;
             out.flush()?;
-            report(&sources(&engine, &inputs), &engine);
+            report(&sources(&engine, &inputs), &engine, &inputs);
         }
     }
     Ok(())
@@ -603,7 +700,7 @@ fn diagnose(args: DiagnoseArgs) -> Result<()> {
         }
     }
     out.flush()?;
-    report(&stats, &engine);
+    report(&stats, &engine, &inputs);
     Ok(())
 }
 
@@ -633,6 +730,6 @@ fn stats(args: StatsArgs) -> Result<()> {
         }
     }
     out.flush()?;
-    report(&stats, &engine);
+    report(&stats, &engine, &inputs);
     Ok(())
 }

@@ -52,6 +52,12 @@ pub(super) fn export(input: &InputArgs, path: Option<&str>) -> Result<()> {
              save the capture to a file first"
         );
     }
+    if input.live.any() {
+        anyhow::bail!(
+            "export --format pcap copies frames from capture files; to write live traffic to a \
+             file use `sipscope capture -i IFACE -w PATH`"
+        );
+    }
     if path.is_none() && io::stdout().is_terminal() {
         anyhow::bail!("refusing to write a capture file to the terminal: use -o PATH or a pipe");
     }
@@ -80,6 +86,6 @@ pub(super) fn export(input: &InputArgs, path: Option<&str>) -> Result<()> {
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
     pcap_export::write_frames(&inputs.names, &wanted, Some(traits), format, out)?;
-    report(&stats, &engine);
+    report(&stats, &engine, &inputs);
     Ok(())
 }

@@ -179,6 +179,11 @@ impl Decoder {
 
     /// Decodes one frame, appending any SIP messages it completes to `out`.
     pub fn feed(&mut self, frame: &Frame<'_>, out: &mut Sink<'_>) {
+        if frame.link == crate::capture::LinkType::TICK {
+            // No packet: only time passing on a live input (timeouts still fall due).
+            self.last_time = self.last_time.max(frame.time);
+            return self.maybe_sweep(frame.source, frame.time, out);
+        }
         self.stats_mut(frame.source).packets += 1;
         self.last_time = self.last_time.max(frame.time);
         self.maybe_sweep(frame.source, frame.time, out);

@@ -221,6 +221,19 @@ pub struct Progress {
     pub done: u64,
     pub total: Option<u64>,
     pub finished: bool,
+    /// Live capture counters, summed over the live inputs.
+    pub live: Option<LiveCounts>,
+}
+
+/// What live inputs received and what was dropped (shown in the status bar).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub received: u64,
+    pub dropped_kernel: u64,
+    pub dropped_internal: u64,
+    /// Calls forgotten after they were over, and evicted at the call limit.
+    pub forgotten: u64,
+    pub evicted: u64,
 }
 
 pub struct App {

@@ -72,8 +72,9 @@ pub fn run(
     config: EngineConfig,
     diagnose: crate::diagnose::DiagnoseConfig,
     filter: String,
+    tap: Option<crate::engine::Tap>,
 ) -> Result<()> {
-    match run_ui(source, names, config, diagnose, filter) {
+    match run_ui(source, names, config, diagnose, filter, tap) {
         // Writing to a terminal that hung up fails: that is the end of the session, as if
         // SIGHUP had come first, not an error to report (there is nowhere to report it).
         Err(e) if !e.is::<Interrupted>() && hung_up() => {
@@ -108,10 +109,15 @@ fn run_ui(
     config: EngineConfig,
     diagnose: crate::diagnose::DiagnoseConfig,
     filter: String,
+    tap: Option<crate::engine::Tap>,
 ) -> Result<()> {
     let title = names.join(" ");
+    let mut engine = Engine::new(config);
+    if let Some(tap) = tap {
+        engine.set_tap(tap);
+    }
     let shared = Arc::new(Shared {
-        engine: Mutex::new(Engine::new(config)),
+        engine: Mutex::new(engine),
         progress: Mutex::new(Progress::default()),
         damage: Mutex::new(Vec::new()),
         ui_waiting: AtomicBool::new(false),
@@ -329,9 +335,17 @@ fn load(source: &mut (dyn FrameSource + Send), shared: &Shared, stop: &AtomicBoo
         let mut engine = lock(&shared.engine);
         let started = Instant::now();
         let mut ended = false;
+        let mut quiet = false;
         for _ in 0..4096 {
             match source.next_frame() {
-                Some(frame) => engine.feed(&frame),
+                Some(frame) => {
+                    engine.feed(&frame);
+                    // A live input has nothing more for now: wait outside the lock.
+                    if frame.link == crate::capture::LinkType::TICK {
+                        quiet = true;
+                        break;
+                    }
+                }
                 None => {
                     ended = true;
                     break;
@@ -344,16 +358,28 @@ fn load(source: &mut (dyn FrameSource + Send), shared: &Shared, stop: &AtomicBoo
         if ended {
             engine.finish();
         }
+        let counters = engine.counters();
         drop(engine);
         while shared.ui_waiting.load(Ordering::Acquire) {
             std::thread::yield_now();
         }
         let (done, total) = source.progress();
+        let live = source.live_stats();
         *lock(&shared.progress) = Progress {
             done,
             total,
             finished: ended,
+            live: (!live.is_empty()).then(|| crate::ui::app::LiveCounts {
+                received: live.iter().map(|s| s.received).sum(),
+                dropped_kernel: live.iter().map(|s| s.dropped_kernel).sum(),
+                dropped_internal: live.iter().map(|s| s.dropped_internal).sum(),
+                forgotten: counters.calls_forgotten,
+                evicted: counters.calls_evicted,
+            }),
         };
+        if quiet {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         if ended {
             *lock(&shared.damage) = (0..sources).map(|i| source.damage(i)).collect();
             return;

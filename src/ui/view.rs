@@ -90,7 +90,22 @@ impl App {
         if !self.marked.is_empty() {
             spans.push(Span::raw(format!("  {} selected", self.marked.len())));
         }
-        if !self.progress.finished {
+        if let Some(live) = self.progress.live.filter(|_| !self.progress.finished) {
+            let drops = live.dropped_kernel + live.dropped_internal;
+            spans.push(Span::styled(
+                format!(
+                    "  ● live {} packets · dropped {} kernel, {} sipscope",
+                    live.received, live.dropped_kernel, live.dropped_internal
+                ),
+                self.style(if drops > 0 { Color::Red } else { Color::Green }),
+            ));
+            if live.forgotten + live.evicted > 0 {
+                spans.push(Span::raw(format!(
+                    " · {} ended calls forgotten, {} evicted",
+                    live.forgotten, live.evicted
+                )));
+            }
+        } else if !self.progress.finished {
             let pct = match self.progress.total {
                 Some(t) if t > 0 => (self.progress.done.min(t) * 100 / t) as usize,
                 _ => 0,

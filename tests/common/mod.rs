@@ -74,3 +74,9 @@ pub fn require(tool: &str) -> bool {
     eprintln!("skipped: {tool} is not installed");
     false
 }
+
+/// True when `tool` is on the PATH (for tools without a `--version` that exits 0).
+pub fn have_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+}
