@@ -279,6 +279,47 @@ fn saves_calls_to_pcap() {
     assert_eq!(saved, std::fs::read(&cli).unwrap());
 }
 
+/// The UI on a live input: a HEP listener. Calls appear as packets arrive, the title bar says
+/// what was received and dropped, and `q` ends the capture and the UI.
+#[test]
+fn the_ui_shows_live_hep_calls() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = format!("udp:127.0.0.1:{port}");
+    let mut s = Session::start(&["--hep-listen", &spec]);
+    s.wait_for(&["live 0 packets"]);
+    let config = sipscope::engine::EngineConfig {
+        keep_raw: true,
+        ..Default::default()
+    };
+    let path = std::path::PathBuf::from(sample("busy-486.pcap"));
+    let mut src = sipscope::capture::FileSource::open(path.to_str().unwrap(), 0).unwrap();
+    let mut engine = sipscope::engine::Engine::new(config);
+    engine.run(&mut src);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = sipscope::hep::SenderIdentity::default();
+    let mut n = 0;
+    for c in engine.calls() {
+        for m in &c.messages {
+            let p = sipscope::hep::encode(m.src, m.dst, 17, m.time.0, m.raw().unwrap(), None, &me)
+                .unwrap();
+            sock.send_to(&p, ("127.0.0.1", port)).unwrap();
+            n += 1;
+        }
+    }
+    s.wait_for(&[
+        "busy",
+        "486",
+        &format!("live {n} packets"),
+        "dropped 0 kernel, 0 sipscope",
+    ]);
+    s.keys("q");
+    assert_eq!(s.exit_code(), 0);
+}
+
 /// Regression: when its terminal went away, the UI never exited and spun a core at 100%:
 /// crossterm's event reader loops for ever on a hung-up terminal (crossterm-rs/crossterm#793)
 /// and never returned to the loop that checks for SIGHUP. A watchdog now ends the process.

@@ -111,7 +111,14 @@ fn deliver(feed: &Feed, from: SocketAddr, to: SocketAddr, hep: &[u8]) -> bool {
     match wrap(from, to, hep) {
         Some(data) => {
             let len = data.len() as u32;
-            feed.send(LinkType::RAW, data, len, now())
+            // The frame is stamped with the agent's capture time, the time of the message it
+            // carries: the engine's clock must agree with its messages (regression: stamped on
+            // arrival, an agent's messages looked hours old and the live UI forgot them).
+            let time = crate::hep::decode(hep)
+                .ok()
+                .and_then(|p| p.time_ns)
+                .map_or_else(now, super::Timestamp);
+            feed.send(LinkType::RAW, data, len, time)
         }
         None => {
             feed.counters.errors.fetch_add(1, Ordering::Relaxed);

@@ -183,9 +183,13 @@ impl LiveSource {
     }
 
     fn tick(&mut self) -> Frame<'_> {
+        // Before the first frame there is no clock to continue: a tick at time zero moves
+        // nothing (the engine keeps the latest time it has seen). Starting from the wall clock
+        // instead would put a HEP agent's first messages, stamped by its own clock, in the past
+        // (regression: the live UI forgot calls as they arrived).
         let time = match self.clock {
             Some((t, at)) => Timestamp(t.0.saturating_add(at.elapsed().as_nanos() as i64)),
-            None => now(),
+            None => Timestamp(0),
         };
         self.current = Some(OwnedFrame {
             source: self.first_source,

@@ -90,7 +90,7 @@ struct InputArgs {
     no_progress: bool,
     /// Live terminal UI: forget calls this many seconds after they are over (counted in the
     /// status bar), so that memory stays flat on a long run. 0 keeps them all.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     forget_after: f64,
     #[command(flatten)]
     thresholds: Thresholds,
