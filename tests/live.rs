@@ -251,13 +251,29 @@ fn unusable_live_inputs_get_one_clear_line() {
         ],
         "--rotate-size",
     );
-    one_line_error(
-        &["calls", "-i", "lo", "-f", "ether host 1:2:3:4:5:6"],
-        "not supported without libpcap",
-    );
+    if cfg!(feature = "libpcap") {
+        // Full BPF: libpcap's compiler rejects the expression.
+        one_line_error(
+            &["calls", "-i", "lo", "-f", "port", "--duration", "1"],
+            "port",
+        );
+    } else {
+        one_line_error(
+            &[
+                "calls",
+                "-i",
+                "lo",
+                "-f",
+                "ether host 1:2:3:4:5:6",
+                "--duration",
+                "1",
+            ],
+            "not supported without libpcap",
+        );
+    }
     // A missing interface: "no such interface" as root, the privilege fix otherwise.
     let out = Command::new(env!("CARGO_BIN_EXE_sipscope"))
-        .args(["calls", "-i", "no-such-if0"])
+        .args(["calls", "-i", "no-such-if0", "--duration", "1"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -266,6 +282,7 @@ fn unusable_live_inputs_get_one_clear_line() {
     assert!(
         err.contains("no such interface")
             || err.contains("No such device")
+            || err.contains("doesn't exist")
             || err.contains("setcap cap_net_raw"),
         "{err}"
     );

@@ -101,7 +101,8 @@ struct InputArgs {
 /// Thresholds of the anomaly rules (see docs/anomalies.md).
 #[derive(Args, Debug, Clone)]
 struct Thresholds {
-    /// RFC 3261 timer T1 in milliseconds; transactions may wait 64·T1 (Timers B, F, H).
+    /// RFC 3261 timer T1 in milliseconds; transactions may wait 64·T1 (Timers B, F, H), and a
+    /// call that is over is kept 64·T1 for late retransmissions before it streams out.
     #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=60_000))]
     t1: i64,
     /// Post-dial delay (INVITE to first 18x) above which a call is `slow_setup`, seconds.
@@ -369,6 +370,8 @@ fn config(input: &InputArgs, keep_raw: bool, streaming: bool) -> EngineConfig {
         ..EngineConfig::default()
     };
     c.net.tcp.max_message = input.max_message_size.max(1024);
+    // A call that is over is kept 64·T1 for late retransmissions before it is handed out.
+    c.linger_ms = input.thresholds.t1.saturating_mul(64);
     c
 }
 
