@@ -20,9 +20,9 @@ pub(super) struct LiveArgs {
     /// `setcap cap_net_raw,cap_net_admin=eip` on the binary. Ends with Ctrl-C or --duration.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interfaces: Vec<String>,
-    /// Capture filter applied in the kernel before any parsing (see README: host, net, port,
-    /// portrange, udp, tcp, ip, ip6, and/or/not, parentheses; full BPF with the `libpcap`
-    /// build).
+    /// Capture filter, applied to each packet before it is queued or parsed: host, net, port,
+    /// portrange, udp, tcp, sctp, ip, ip6, and/or/not, parentheses (see README); full BPF, in
+    /// the kernel, with the `libpcap` build.
     #[arg(short = 'f', long = "capture-filter", value_name = "EXPR")]
     pub capture_filter: Option<String>,
     /// Receive HEP (v1/v2/v3) from agents: `udp:ADDR:PORT` or `tcp:ADDR:PORT` (repeatable).
