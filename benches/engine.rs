@@ -1,6 +1,13 @@
 //! Throughput benchmarks: the SIP parser alone, and the whole engine (decode, reassemble,
 //! parse, correlate) over a generated capture held in memory. Run with `cargo bench`;
 //! whole-process figures against sngrep come from `scripts/compare-sngrep.sh`.
+// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sipscope::capture::FileSource;

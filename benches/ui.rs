@@ -7,6 +7,13 @@
 //! The million rows are the rows of 2,000 real calls (a generated capture through the engine,
 //! diagnosed as the UI does) repeated with fresh numbers and Call-IDs: a frame only reads the
 //! rows it shows, so what matters is that the list holds a million of them.
+// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;

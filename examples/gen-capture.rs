@@ -4,6 +4,13 @@
 //!
 //! Options: --calls N, --seed N, --cps N (calls per second), --tcp SHARE, --fragments SHARE,
 //! --retransmissions SHARE, --hold SECONDS, -o PATH (default: standard output).
+// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use sipscope::synth::{SynthConfig, write_pcap};
 use std::io::Write;

@@ -1,5 +1,12 @@
 //! Times the pipeline stage by stage on a capture (a development aid for performance work):
 //!     cargo run --release --example stages -- FILE
+// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 use sipscope::capture::{FileSource, FrameSource};
 use sipscope::net::{Decoder, NetLimits};
 use std::time::Instant;

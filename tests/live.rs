@@ -1,6 +1,13 @@
 //! Live inputs from the command line, without privileges: HEP listeners (UDP and TCP) feeding
 //! `export`, `calls` and `capture -w`, `--duration`, and the errors for unusable live inputs.
 //! (Interface capture needs root: `tests/live_peers.rs`.)
+// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 

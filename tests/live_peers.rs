@@ -5,6 +5,13 @@
 //!
 //! Needs root (packet capture) and sipp, kamailio, tcpdump, sngrep: skipped without them, except
 //! in CI, where `.ci/run` installs them and runs as root.
+// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 

@@ -35,7 +35,8 @@ pub fn parse(b: &[u8]) -> Option<(u16, u16, Vec<DataChunk<'_>>, bool)> {
         b.get(at),
         b.get(at + 1),
         b.get(at + 2..at + 4)
-            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))),
+            .and_then(|l| l.try_into().ok())
+            .map(|l: [u8; 2]| usize::from(u16::from_be_bytes(l))),
     ) {
         let Some(chunk) = b.get(at..at + len).filter(|_| len >= 4) else {
             damaged = true;
@@ -43,10 +44,12 @@ pub fn parse(b: &[u8]) -> Option<(u16, u16, Vec<DataChunk<'_>>, bool)> {
         };
         if kind == 0 {
             // DATA: TSN, stream id, stream sequence number, payload protocol id, user data.
-            match chunk.get(16..) {
-                Some(data) if len >= 16 => chunks.push(DataChunk {
-                    tsn: u32::from_be_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]),
-                    stream: u16::from_be_bytes([chunk[8], chunk[9]]),
+            let tsn = chunk.get(4..8).and_then(|b| b.try_into().ok());
+            let stream = chunk.get(8..10).and_then(|b| b.try_into().ok());
+            match (chunk.get(16..), tsn, stream) {
+                (Some(data), Some(tsn), Some(stream)) => chunks.push(DataChunk {
+                    tsn: u32::from_be_bytes(tsn),
+                    stream: u16::from_be_bytes(stream),
                     begin: flags & 0x02 != 0,
                     end: flags & 0x01 != 0,
                     data,

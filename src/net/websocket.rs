@@ -164,8 +164,8 @@ impl WsDeframer {
             let end = first + total as u64;
             let mut payload = bytes.to_vec();
             if let Some(key) = frame.mask {
-                for (i, b) in payload.iter_mut().enumerate() {
-                    *b ^= key[i % 4];
+                for (b, k) in payload.iter_mut().zip(key.iter().cycle()) {
+                    *b ^= k;
                 }
             }
             at += total;

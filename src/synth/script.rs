@@ -23,6 +23,7 @@ impl Script {
 
     /// A UDP datagram from `src` to `dst` (`"ip:port"`, `"[v6]:port"`) `ms` milliseconds after
     /// the start. Panics on a bad address: scripts are written by tests, not read off the wire.
+    #[allow(clippy::panic)] // test scripts, see above
     pub fn udp(&mut self, ms: i64, src: &str, dst: &str, payload: &str) -> &mut Script {
         let (src, dst): (SocketAddr, SocketAddr) = (
             src.parse().unwrap_or_else(|_| panic!("bad address {src}")),

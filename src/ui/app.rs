@@ -745,7 +745,11 @@ pub(crate) fn rebuild_flow(
             let l = ladder::layout(c);
             for a in l.arrows {
                 let map = |i: usize, columns: &mut Vec<std::net::SocketAddr>| {
-                    let addr = l.columns[i];
+                    // Arrows index their own layout's columns; an index out of range (never
+                    // made by `layout`) maps to the first column rather than panicking.
+                    let Some(&addr) = l.columns.get(i) else {
+                        return 0;
+                    };
                     columns.iter().position(|x| *x == addr).unwrap_or_else(|| {
                         columns.push(addr);
                         columns.len() - 1

@@ -266,11 +266,15 @@ impl CallList {
     /// Applies the filter and the sort order again.
     pub fn rebuild_view(&mut self) {
         let rows = &self.rows;
-        self.view = (0..rows.len())
-            .filter(|&i| self.filter.matches(&rows[i]))
+        self.view = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| self.filter.matches(r))
+            .map(|(i, _)| i)
             .collect();
         if let Some(key) = self.sort {
-            self.view.sort_by_cached_key(|&i| key.key(&rows[i]));
+            self.view
+                .sort_by_cached_key(|&i| rows.get(i).map(|r| key.key(r)));
         }
         if self.reverse {
             self.view.reverse();

@@ -188,13 +188,16 @@ impl App {
             ("Anomalies", 28, 6),
         ];
         let mut order: Vec<usize> = (0..cols.len()).collect();
-        order.sort_by_key(|&i| cols[i].2);
+        order.sort_by_key(|&i| cols.get(i).map(|c| c.2));
         let mut used = 0u16;
         let mut keep = [false; 15];
         for i in order {
-            let w = cols[i].1 + 1;
-            if used + w <= area.width || cols[i].2 == 0 {
-                keep[i] = true;
+            let (Some(&(_, width, priority)), Some(k)) = (cols.get(i), keep.get_mut(i)) else {
+                continue;
+            };
+            let w = width + 1;
+            if used + w <= area.width || priority == 0 {
+                *k = true;
                 used += w;
             }
         }

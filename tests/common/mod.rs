@@ -1,5 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
+// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use sipscope::capture::{FileSource, FrameSource};
 use sipscope::engine::{Engine, EngineConfig};
