@@ -132,6 +132,9 @@ fn a_tcp_hep_listener_and_capture_to_a_file() {
     let port = free_port();
     let spec = format!("tcp:127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
+    // Run as root, sipscope writes as `nobody` once its sockets are open.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let file = dir.path().join("hep.pcap");
     let child = spawn(&[
         "capture",

@@ -135,6 +135,12 @@ fn live_capture_and_hep_agree_with_tcpdump() {
         live_log.contains("HEP sent: 140 messages, 0 failed"),
         "{live_log}"
     );
+    // sipscope dropped root once its sockets were open: its files belong to `nobody`.
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(dir.path().join("live.json"))
+        .unwrap()
+        .uid();
+    assert_ne!(owner, 0, "live.json was written after root was dropped");
     let kamailio = std::fs::read(dir.path().join("hep-kamailio.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&kamailio).unwrap();
     assert_eq!(doc["calls"][0]["messages"][0]["hep"]["capture_id"], 2001);

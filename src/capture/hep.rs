@@ -139,7 +139,10 @@ fn read_udp(socket: &UdpSocket, local: SocketAddr, feed: &Feed) -> Result<(), St
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        // glibc signals every thread when the process drops root (setuid).
+                        | std::io::ErrorKind::Interrupted
                 ) => {}
             Err(e) => return Err(e.to_string()),
         }
@@ -155,6 +158,7 @@ fn accept_tcp(listener: &TcpListener, local: SocketAddr, feed: &Feed) -> Result<
                 std::thread::spawn(move || read_tcp(stream, from, local, &feed));
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -176,7 +180,10 @@ fn read_tcp(mut stream: TcpStream, from: SocketAddr, local: SocketAddr, feed: &F
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        // glibc signals every thread when the process drops root (setuid).
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 continue;

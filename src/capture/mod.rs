@@ -11,6 +11,7 @@ pub mod hep;
 pub mod interface;
 pub mod live;
 mod merge;
+pub mod privilege;
 pub mod writer;
 
 pub use file::{FileSource, OpenError};

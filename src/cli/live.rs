@@ -5,7 +5,7 @@
 //! interfaces and sockets belongs to [`crate::capture`].
 
 use crate::capture::hep::HepListen;
-use crate::capture::{InputStats, LiveSource};
+use crate::capture::{InputStats, LiveSource, privilege};
 use crate::hep::{HepSender, SenderIdentity};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -43,6 +43,10 @@ pub(super) struct LiveArgs {
     /// Stop live capture after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+    /// Run as root, become this user once the capture sockets are open (default: the user
+    /// that ran sudo, else `nobody`; `root` stays root). Output files are created after that.
+    #[arg(short = 'Z', long = "user", value_name = "USER")]
+    pub user: Option<String>,
 }
 
 impl LiveArgs {
@@ -78,6 +82,12 @@ impl LiveArgs {
                 HepListen::Udp(_) => format!("hep udp:{bound}"),
                 HepListen::Tcp(_) => format!("hep tcp:{bound}"),
             });
+        }
+        // Every socket is open: root is not needed any more (tcpdump's -Z).
+        let who = privilege::target(self.user.as_deref())
+            .with_context(|| format!("--user {}", self.user.as_deref().unwrap_or("")))?;
+        if let Some(who) = who {
+            privilege::become_user(who).context("cannot drop root privileges")?;
         }
         Ok((live, names))
     }
