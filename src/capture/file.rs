@@ -110,7 +110,6 @@ fn is_capture_magic(b: &[u8]) -> bool {
 impl FileSource {
     /// Opens `path` (`-` for standard input) as source number `index`.
     pub fn open(path: &str, index: usize) -> Result<FileSource, OpenError> {
-        let bytes_read = Arc::new(AtomicU64::new(0));
         let io_err = |error| OpenError::Io {
             path: path.to_string(),
             error,
@@ -124,6 +123,23 @@ impl FileSource {
                 return Err(io_err(io::Error::other("is a directory")));
             }
             (Box::new(file), Some(meta.len()))
+        };
+        Self::from_reader(raw, path, index, total)
+    }
+
+    /// Reads a capture from any reader (`name` is used in messages; `total`, the size when
+    /// known, for progress). For tests and fuzzing, which have the bytes in memory.
+    pub fn from_reader(
+        raw: Box<dyn Read + Send>,
+        name: &str,
+        index: usize,
+        total: Option<u64>,
+    ) -> Result<FileSource, OpenError> {
+        let path = name;
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let io_err = |error| OpenError::Io {
+            path: path.to_string(),
+            error,
         };
         let counted = CountingReader {
             inner: raw,
