@@ -84,6 +84,15 @@ pub struct StreamFramer {
     base: u64,
 }
 
+/// Gives back the memory of a buffer that once held a large message and now holds little, so
+/// that a stream's footprint (counted against the total TCP budget) follows what it holds.
+pub(crate) fn shrink(buf: &mut Vec<u8>) {
+    const KEEP: usize = 16 << 10;
+    if buf.capacity() > 4 * KEEP && buf.len() < buf.capacity() / 4 {
+        buf.shrink_to(buf.len().max(KEEP));
+    }
+}
+
 /// While unsynchronised, keep at most this much of an unfinished line.
 const MAX_UNSYNCED_TAIL: usize = 8 << 10;
 
@@ -102,6 +111,11 @@ impl StreamFramer {
     /// Stream offset of the first byte the framer still holds.
     pub fn start(&self) -> u64 {
         self.base
+    }
+
+    /// Bytes of memory the framer holds (an unfinished message), for the total TCP budget.
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Stream offset just past the bytes the framer has been given.
@@ -232,6 +246,7 @@ impl StreamFramer {
         let consumed = consumed.min(self.buf.len());
         self.base += consumed as u64;
         self.buf.drain(..consumed);
+        shrink(&mut self.buf);
     }
 
     /// End of stream: an unfinished message is emitted as it is (the parser will flag it).

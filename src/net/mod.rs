@@ -535,6 +535,10 @@ impl Decoder {
             "tcp_stream_evicted",
             now.streams_evicted - before.streams_evicted,
         );
+        s.add(
+            "tcp_buffer_evicted",
+            now.buffer_evicted - before.buffer_evicted,
+        );
         // Text of flows not yet known to be SIP, forgotten because its cache was full.
         s.add(
             "tcp_untracked_evicted",

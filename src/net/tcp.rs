@@ -31,6 +31,9 @@ pub struct TcpLimits {
     pub idle_timeout_ms: i64,
     /// SIP messages larger than this are dropped and counted.
     pub max_message: usize,
+    /// Bytes held over all streams (out-of-order segments and unfinished messages); beyond
+    /// this the streams holding the most are dropped (counted) until a tenth is free.
+    pub max_buffered_total: usize,
 }
 
 impl Default for TcpLimits {
@@ -41,6 +44,7 @@ impl Default for TcpLimits {
             gap_timeout_ms: 10_000,
             idle_timeout_ms: 600_000,
             max_message: 1 << 20,
+            max_buffered_total: 256 << 20,
         }
     }
 }
@@ -52,6 +56,9 @@ pub struct TcpStats {
     /// Bytes never seen: holes skipped after the timeout or buffer limit.
     pub gap_bytes: u64,
     pub streams_evicted: u64,
+    /// Streams dropped, with what they held, because all streams together held more than
+    /// `max_buffered_total`.
+    pub buffer_evicted: u64,
     /// Remembered tails of untracked flows dropped because the cache was full.
     pub tails_evicted: u64,
     /// Early segments of untracked flows dropped because their budget was full.
@@ -157,6 +164,8 @@ struct Stream {
     unanchored: bool,
     /// At least one message came out of this stream.
     emitted: bool,
+    /// What this stream counted in the reassembler's total when last looked at.
+    accounted: usize,
 }
 
 /// Absolute offset of a byte in its stream.
@@ -188,7 +197,17 @@ impl Stream {
             max_message,
             unanchored: false,
             emitted: false,
+            accounted: 0,
         }
+    }
+
+    /// Bytes of memory the stream holds: out-of-order segments and the framer's buffer.
+    fn held(&self) -> usize {
+        self.pending_bytes
+            + match &self.framer {
+                Framer::Sip(f) => f.held(),
+                Framer::Ws(f) => f.held(),
+            }
     }
 
     fn deliver(
@@ -363,6 +382,8 @@ pub struct Reassembler {
     early_bytes: usize,
     /// Held segments are being replayed (they are not held again).
     replaying: bool,
+    /// Sum of every stream's `accounted` bytes, against `max_buffered_total`.
+    buffered: usize,
 }
 
 /// Drops the copies kept for a stream that no longer needs them.
@@ -410,6 +431,59 @@ impl Reassembler {
             early: WireMap::default(),
             early_bytes: 0,
             replaying: false,
+            buffered: 0,
+        }
+    }
+
+    /// Bytes held over all streams (see [`TcpLimits::max_buffered_total`]).
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Removes a stream and its bytes from the total.
+    fn take_stream(&mut self, key: &(SocketAddr, SocketAddr)) -> Option<Stream> {
+        let st = self.streams.remove(key)?;
+        self.buffered -= st.accounted;
+        Some(st)
+    }
+
+    /// Adds a stream (its bytes are counted by [`Reassembler::account`]), replacing any other.
+    fn put_stream(&mut self, key: (SocketAddr, SocketAddr), st: Stream) {
+        if let Some(old) = self.streams.insert(key, st) {
+            self.buffered -= old.accounted;
+        }
+    }
+
+    /// Brings a stream's bytes in the total up to date.
+    fn account(&mut self, key: &(SocketAddr, SocketAddr)) {
+        if let Some(st) = self.streams.get_mut(key) {
+            let held = st.held();
+            self.buffered = self.buffered - st.accounted + held;
+            st.accounted = held;
+        }
+    }
+
+    /// Over the total budget: the streams holding the most are dropped with what they hold
+    /// until a tenth of the budget is free. Their next SIP start line opens them again, as
+    /// after a capture that began mid-stream. Rare (only hostile or pathological traffic gets
+    /// here), so a sort of the streams is affordable.
+    fn shed(&mut self, stats: &mut TcpStats) {
+        let target = self.limits.max_buffered_total - self.limits.max_buffered_total / 10;
+        let mut by_size: Vec<(usize, (SocketAddr, SocketAddr))> = self
+            .streams
+            .iter()
+            .filter(|(_, st)| st.accounted > 0)
+            .map(|(k, st)| (st.accounted, *k))
+            .collect();
+        by_size.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        for (_, key) in by_size {
+            if self.buffered <= target {
+                break;
+            }
+            if let Some(st) = self.take_stream(&key) {
+                stats.buffer_evicted += 1;
+                stats.framer.skipped_bytes += st.pending_bytes as u64;
+            }
         }
     }
 
@@ -420,11 +494,26 @@ impl Reassembler {
     /// Feeds one segment. Returns false if the segment belongs to no SIP stream.
     pub fn segment(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
         let key = (seg.src, seg.dst);
+        let sip = self.segment_tracked(seg, stats, emit);
+        self.account(&key);
+        if self.buffered > self.limits.max_buffered_total {
+            self.shed(stats);
+        }
+        sip
+    }
+
+    fn segment_tracked(
+        &mut self,
+        seg: Segment<'_>,
+        stats: &mut TcpStats,
+        emit: &mut Emit<'_>,
+    ) -> bool {
+        let key = (seg.src, seg.dst);
         if self.restarts(&seg) {
             // Its bytes so far are held in `early` and are replayed into the new stream,
             // which begins at this segment's start line.
             let st = Stream::new(seg.seq, seg.meta.time, self.limits.max_message, false);
-            self.streams.insert(key, st);
+            self.put_stream(key, st);
             self.segment_in(seg, stats, emit);
             self.replay_early(key, stats, emit);
             return true;
@@ -573,7 +662,7 @@ impl Reassembler {
                 || (st.closed && !seg.payload.is_empty() && distance.abs() >= REUSE_DISTANCE);
             if reused {
                 // A new connection on the same addresses: finish the old one first.
-                if let Some(mut old) = self.streams.remove(&key) {
+                if let Some(mut old) = self.take_stream(&key) {
                     old.finish(key, seg.meta, stats, emit);
                 }
             }
@@ -625,7 +714,7 @@ impl Reassembler {
             if unanchored {
                 self.hold_early(key, &seg, stats);
             }
-            self.streams.insert(key, st);
+            self.put_stream(key, st);
         }
         let limits = self.limits;
         let Some(st) = self.streams.get_mut(&key) else {
@@ -763,10 +852,17 @@ impl Reassembler {
             }
         }
         for key in idle {
-            if let Some(mut st) = self.streams.remove(&key) {
+            if let Some(mut st) = self.take_stream(&key) {
                 st.finish(key, meta, stats, emit);
             }
         }
+        // Skipped holes gave bytes back: the total follows.
+        let mut total = 0;
+        for st in self.streams.values_mut() {
+            st.accounted = st.held();
+            total += st.accounted;
+        }
+        self.buffered = total;
     }
 
     /// Evicts the least recently active tenth of the streams (amortised: eviction is rare).
@@ -779,7 +875,7 @@ impl Reassembler {
         by_age.sort_by_key(|(_, t)| *t);
         let n = (self.streams.len() / 10).max(1);
         for (key, _) in by_age.into_iter().take(n) {
-            if let Some(mut st) = self.streams.remove(&key) {
+            if let Some(mut st) = self.take_stream(&key) {
                 st.finish(key, meta, stats, emit);
                 stats.streams_evicted += 1;
             }
@@ -802,7 +898,7 @@ impl Reassembler {
         let mut keys: Vec<_> = self.streams.keys().copied().collect();
         keys.sort();
         for key in keys {
-            if let Some(mut st) = self.streams.remove(&key) {
+            if let Some(mut st) = self.take_stream(&key) {
                 st.finish(key, meta, stats, emit);
             }
         }
@@ -854,6 +950,78 @@ mod tests {
                     out.push(m.to_vec())
                 })
         }
+    }
+
+    /// Many streams each holding out-of-order bytes and unfinished messages: the total held
+    /// never passes the budget by more than one segment, the streams dropped for it are
+    /// counted, and a stream that comes after still delivers its messages.
+    #[test]
+    fn the_total_buffer_budget_holds_over_many_streams() {
+        let limits = TcpLimits {
+            max_buffered_total: 1 << 20,
+            ..TcpLimits::default()
+        };
+        let mut r = Reassembler::new(limits);
+        let mut stats = TcpStats::default();
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let b = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060);
+        let head = b"INVITE sip:a@b SIP/2.0\r\nCall-ID: big\r\nContent-Length: 900000\r\n\r\n";
+        let filler = vec![b'x'; 16 << 10];
+        let mut most = 0;
+        for port in 0..400u16 {
+            let a = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 10_000 + port);
+            let meta = SegmentMeta {
+                source: 0,
+                frame: u64::from(port),
+                time: Timestamp::from_millis(i64::from(port)),
+            };
+            let mut feed = |seq: u32, syn: bool, payload: &[u8], r: &mut Reassembler| {
+                let seg = Segment {
+                    src: a,
+                    dst: b,
+                    seq,
+                    syn,
+                    fin: false,
+                    rst: false,
+                    payload,
+                    meta,
+                    frames: &[meta.frame],
+                };
+                r.segment(seg, &mut stats, &mut |_, _, _, _, _, m| {
+                    out.push(m.to_vec())
+                });
+            };
+            // An unfinished message in order, then a segment far ahead (held out of order).
+            feed(0, true, b"", &mut r);
+            feed(1, false, head, &mut r);
+            feed(1 + head.len() as u32, false, &filler, &mut r);
+            feed(100_000, false, &filler, &mut r);
+            most = most.max(r.buffered());
+        }
+        assert!(most <= (1 << 20) + 2 * filler.len(), "held {most}");
+        assert!(stats.buffer_evicted > 0);
+        // A fresh stream is not starved by the earlier ones.
+        let a = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9_999);
+        let seg = Segment {
+            src: a,
+            dst: b,
+            seq: 1,
+            syn: false,
+            fin: false,
+            rst: false,
+            payload: MSG,
+            meta: SegmentMeta {
+                source: 0,
+                frame: 9_999,
+                time: Timestamp::from_millis(9_999),
+            },
+            frames: &[9_999],
+        };
+        out.clear();
+        r.segment(seg, &mut stats, &mut |_, _, _, _, _, m| {
+            out.push(m.to_vec())
+        });
+        assert_eq!(out, vec![MSG.to_vec()]);
     }
 
     /// Each message lists the frames that carried its bytes: one segment, several, or a

@@ -76,6 +76,12 @@ impl WsDeframer {
         self.message_start.unwrap_or(self.base)
     }
 
+    /// Bytes of memory the deframer holds (unfinished frames and messages), for the total TCP
+    /// budget.
+    pub fn held(&self) -> usize {
+        self.buf.capacity() + self.message.capacity()
+    }
+
     /// Bytes were lost: frame boundaries are unknown from here on.
     pub fn gap(&mut self, missing: u64, stats: &mut FramerStats) {
         stats.skipped_bytes += self.buf.len() as u64 + self.message.len() as u64;
@@ -212,6 +218,8 @@ impl WsDeframer {
         }
         let used = at.min(self.buf.len());
         self.buf.drain(..used);
+        super::framing::shrink(&mut self.buf);
+        super::framing::shrink(&mut self.message);
         self.base += used as u64;
         if self.lost {
             stats.skipped_bytes += self.buf.len() as u64;
