@@ -10,6 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let b = "10.0.0.2:5060".parse().unwrap();
     let mut r = Reassembler::new(TcpLimits {
         max_pending_per_stream: 1 << 16,
+        // Small enough that the total budget's shedding runs too.
+        max_buffered_total: 1 << 17,
         ..TcpLimits::default()
     });
     let mut stats = TcpStats::default();
@@ -59,4 +61,6 @@ fuzz_target!(|data: &[u8]| {
         &mut stats,
         &mut |_, _, _, _, _, m| bytes += m.len(),
     );
+    // Every stream is gone, and so is every byte the total budget counted.
+    assert_eq!(r.buffered(), 0);
 });
