@@ -353,6 +353,37 @@ impl Engine {
         v
     }
 
+    /// Every limit reached so far (docs/security.md), by counter name, with how often: the
+    /// network's over all sources (by skip reason) and the call table's. (While
+    /// [`run_pipelined`] runs, the network half is on the reading thread and shows at the end.)
+    pub fn limits_reached(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut out = self.ingest.decoder.limits_reached();
+        let c = self.model.counters;
+        for (name, n) in [
+            ("calls_evicted", c.calls_evicted),
+            ("messages_dropped", c.messages_dropped),
+            ("orphans_dropped", c.orphans_dropped),
+        ] {
+            if n > 0 {
+                out.insert(name, n);
+            }
+        }
+        out
+    }
+
+    /// [`Engine::limits_reached`] as one line ("2 calls_evicted, 1 tcp_buffer_evicted"), or
+    /// `None` when no limit was reached.
+    pub fn limits_line(&self) -> Option<String> {
+        let reached = self.limits_reached();
+        (!reached.is_empty()).then(|| {
+            reached
+                .iter()
+                .map(|(name, n)| format!("{n} {name}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
     pub fn orphans(&self) -> &[Orphan] {
         &self.model.orphans
     }

@@ -46,6 +46,10 @@ pub enum HepError {
     Incomplete,
     #[error("HEP compressed payload that does not inflate")]
     BadCompression,
+    /// A gzip bomb, or a payload no SIP message needs: dropped whole and counted, rather than
+    /// cut and handed on as a message it is not.
+    #[error("HEP compressed payload inflates past 1 MiB")]
+    Oversized,
 }
 
 /// Largest payload inflated from a compressed chunk (a SIP message is far smaller).
@@ -166,10 +170,14 @@ fn decode_v3(b: &[u8]) -> Result<HepPacket<'_>, HepError> {
 fn inflate(data: &[u8]) -> Result<Vec<u8>, HepError> {
     use std::io::Read;
     let mut out = Vec::new();
+    // One byte more than the limit tells a payload at the limit from one past it.
     flate2::read::GzDecoder::new(data)
-        .take(MAX_INFLATED)
+        .take(MAX_INFLATED + 1)
         .read_to_end(&mut out)
         .map_err(|_| HepError::BadCompression)?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(HepError::Oversized);
+    }
     Ok(out)
 }
 
@@ -441,6 +449,26 @@ mod tests {
         let total = (b.len() as u16).to_be_bytes();
         b[4..6].copy_from_slice(&total);
         assert_eq!(&*decode(&b).unwrap().payload, SIP);
+    }
+
+    /// A compressed payload that inflates past the limit (a gzip bomb: 8 MiB of zeros in a
+    /// few KiB) is refused whole, never cut and handed on.
+    #[test]
+    fn a_gzip_bomb_is_refused() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![0u8; 8 << 20]).unwrap();
+        let zipped = gz.finish().unwrap();
+        assert!(zipped.len() < 60_000);
+        let src = "10.0.0.1:5060".parse().unwrap();
+        let mut b = encode(src, src, 17, 0, b"", None, &SenderIdentity::default()).unwrap();
+        b.truncate(b.len() - 6);
+        b.extend_from_slice(&[0, 0, 0, 16]);
+        b.extend_from_slice(&((zipped.len() + 6) as u16).to_be_bytes());
+        b.extend_from_slice(&zipped);
+        let total = (b.len() as u16).to_be_bytes();
+        b[4..6].copy_from_slice(&total);
+        assert_eq!(decode(&b).err(), Some(HepError::Oversized));
     }
 
     #[test]

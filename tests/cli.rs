@@ -330,6 +330,69 @@ fn bad_flags_are_usage_errors() {
         .code(2);
 }
 
+/// Every limit has a flag; a limit reached is reported on stderr (and counted in the JSON),
+/// and a value that is no size is a one-line usage error.
+#[test]
+fn limit_flags_are_applied_and_reported() {
+    let out = sipscope()
+        .args(["calls", "--max-calls", "1", "--max-messages-per-call", "3"])
+        .arg(sample("answered-udp.pcap"))
+        .arg(sample("busy-486.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("limits reached: ")
+            && err.contains(" calls_evicted, ")
+            && err.contains(" messages_dropped"),
+        "{err}"
+    );
+    let doc = json_out(&[
+        "export",
+        "--format",
+        "json",
+        "--max-messages-per-call",
+        "3",
+        &sample("answered-udp.pcap"),
+    ]);
+    assert!(doc["limits"]["messages_dropped"].as_u64().unwrap() > 0);
+    assert!(
+        doc["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["messages"].as_array().unwrap().len() <= 3)
+    );
+    for (flag, value) in [
+        ("--max-tcp-buffer", "lots"),
+        ("--max-message-size", "12X"),
+        ("--fragment-timeout", "nan"),
+        ("--max-tcp-streams", "many"),
+    ] {
+        let out = sipscope()
+            .args(["calls", flag, value, &sample("answered-udp.pcap")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(flag), "{err}");
+    }
+    // Sizes take suffixes.
+    sipscope()
+        .args([
+            "calls",
+            "--max-tcp-buffer",
+            "64M",
+            "--max-fragment-memory",
+            "512K",
+        ])
+        .arg(sample("answered-tcp.pcap"))
+        .assert()
+        .success();
+}
+
 #[test]
 fn help_has_examples() {
     sipscope()

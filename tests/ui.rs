@@ -174,7 +174,15 @@ fn filter_prompt_and_stats() {
     app.handle_key(key(KeyCode::F(5)), &calls);
     assert_eq!(app.list.view.len(), 8);
     app.handle_key(key(KeyCode::Char('i')), &calls);
-    insta::assert_snapshot!("stats", draw(&mut app, &calls, 100, 40));
+    let stats = draw(&mut app, &calls, 100, 40);
+    // Regression: the screen's line breaks were shown escaped, everything on one line.
+    assert!(!stats.contains("\\x0a"), "{stats}");
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("\"│answer-seizure ratio"))
+    );
+    insta::assert_snapshot!("stats", stats);
 }
 
 #[test]
@@ -336,4 +344,38 @@ fn clicks_on_the_ladder_follow_marker_lines() {
     let before = f.selected;
     click(&mut app, marker);
     assert_eq!(app.flow.as_ref().unwrap().selected, before);
+}
+
+/// A limit reached is never silent: the title bar says which, and so does the statistics
+/// screen (here the call table was limited to three calls while loading eight).
+#[test]
+fn limits_reached_show_in_the_title_and_the_stats() {
+    let sources: Vec<Box<dyn FrameSource + Send>> = ALL
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Box::new(FileSource::open(common::samples().join(f).to_str().unwrap(), i).unwrap())
+                as Box<dyn FrameSource + Send>
+        })
+        .collect();
+    let mut src = MergedSource::new(sources);
+    let mut engine = Engine::new(EngineConfig {
+        keep_raw: true,
+        max_calls: 3,
+        ..EngineConfig::default()
+    });
+    engine.run(&mut src);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    app.limits = engine.limits_line();
+    assert_eq!(app.limits.as_deref(), Some("5 calls_evicted"));
+    let screen = draw(&mut app, &calls, 140, 10);
+    let title = screen.lines().next().unwrap();
+    assert!(title.contains("limits: 5 calls_evicted"), "{title}");
+    app.handle_key(key(KeyCode::Char('i')), &calls);
+    let stats = draw(&mut app, &calls, 120, 60);
+    assert!(
+        stats.contains("Limits reached (see the Limits flags in --help): 5 calls_evicted"),
+        "{stats}"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod capture;
 mod filter;
+mod limits;
 mod live;
 mod pcap;
 
@@ -79,12 +80,6 @@ struct InputArgs {
     files: Vec<String>,
     #[command(flatten)]
     filters: Filters,
-    /// Largest SIP message accepted over TCP, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
-    max_message_size: usize,
-    /// Calls kept in memory; beyond this the oldest are evicted (and counted).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    max_calls: usize,
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -94,6 +89,8 @@ struct InputArgs {
     forget_after: f64,
     #[command(flatten)]
     thresholds: Thresholds,
+    #[command(flatten)]
+    limits: limits::LimitArgs,
     #[command(flatten)]
     live: live::LiveArgs,
 }
@@ -366,10 +363,9 @@ fn config(input: &InputArgs, keep_raw: bool, streaming: bool) -> EngineConfig {
     let mut c = EngineConfig {
         keep_raw,
         streaming,
-        max_calls: input.max_calls.max(1),
         ..EngineConfig::default()
     };
-    c.net.tcp.max_message = input.max_message_size.max(1024);
+    input.limits.apply(&mut c);
     // A call that is over is kept 64·T1 for late retransmissions before it is handed out.
     c.linger_ms = input.thresholds.t1.saturating_mul(64);
     c
@@ -479,12 +475,10 @@ fn report(stats: &[SourceStats], engine: &Engine, inputs: &Inputs) {
             );
         }
     }
-    let c = engine.counters();
-    if c.calls_evicted > 0 || c.messages_dropped > 0 {
+    if let Some(line) = engine.limits_line() {
         let _ = writeln!(
             err,
-            "sipscope: limits reached: {} calls evicted (--max-calls), {} messages dropped",
-            c.calls_evicted, c.messages_dropped
+            "sipscope: limits reached: {line} (see the Limits flags in --help)"
         );
     }
 }

@@ -81,6 +81,22 @@ pub struct HepMeta<'a> {
     pub correlation_id: Option<&'a [u8]>,
 }
 
+/// The skip reasons that mean a limit was reached (docs/security.md), as opposed to data that
+/// was damaged, lost before the capture point or not SIP (`tcp_gap_bytes` and
+/// `fragments_expired` are mostly capture loss): the summaries and the UI report these as
+/// limits.
+pub const LIMIT_REASONS: &[&str] = &[
+    "oversized_message",
+    "fragments_evicted",
+    "tcp_stream_buffer_full",
+    "tcp_stream_evicted",
+    "tcp_buffer_evicted",
+    "tcp_untracked_evicted",
+    "sctp_evicted",
+    "tunnel_depth",
+    "hep_oversized",
+];
+
 /// Frame numbers (within one source): the frames that carried a message.
 pub type Frames = smallvec::SmallVec<[u64; 2]>;
 
@@ -320,7 +336,14 @@ impl Decoder {
                     payload: payload.payload,
                     frame: frame.number,
                 };
-                if let Some((whole, frames)) = self.defrag.add(fragment, frame.time) {
+                let before = self.defrag.drops;
+                let whole = self.defrag.add(fragment, frame.time);
+                // Counted as they happen, in the source being read (the live UI shows them).
+                let d = self.defrag.drops;
+                let s = self.stats_mut(frame.source);
+                s.add("fragments_evicted", d.evicted - before.evicted);
+                s.add("fragments_invalid", d.invalid - before.invalid);
+                if let Some((whole, frames)) = whole {
                     self.transport(frame, &addrs, &whole, &frames, depth, out);
                 }
             }
@@ -441,6 +464,9 @@ impl Decoder {
             Err(crate::hep::HepError::NotHep) => {
                 return self.stats_mut(frame.source).skip("not_sip");
             }
+            Err(crate::hep::HepError::Oversized) => {
+                return self.stats_mut(frame.source).skip("hep_oversized");
+            }
             Err(_) => return self.stats_mut(frame.source).skip("hep_damaged"),
         };
         if p.payload_type != crate::hep::PAYLOAD_SIP {
@@ -539,6 +565,10 @@ impl Decoder {
             "tcp_buffer_evicted",
             now.buffer_evicted - before.buffer_evicted,
         );
+        s.add(
+            "tcp_stream_buffer_full",
+            now.stream_buffer_full - before.stream_buffer_full,
+        );
         // Text of flows not yet known to be SIP, forgotten because its cache was full.
         s.add(
             "tcp_untracked_evicted",
@@ -606,9 +636,18 @@ impl Decoder {
         self.fold_tcp_stats(source, before);
         let pending = self.defrag.pending() as u64;
         self.stats_mut(source).add("fragments_incomplete", pending);
-        let d = self.defrag.drops;
-        let s = self.stats_mut(source);
-        s.add("fragments_evicted", d.evicted);
-        s.add("fragments_invalid", d.invalid);
+    }
+
+    /// Every limit reached so far over all sources, by skip reason, with how often.
+    pub fn limits_reached(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = BTreeMap::new();
+        for s in self.stats.values() {
+            for (reason, n) in &s.skipped {
+                if LIMIT_REASONS.contains(reason) {
+                    *out.entry(*reason).or_insert(0) += n;
+                }
+            }
+        }
+        out
     }
 }

@@ -59,6 +59,9 @@ pub struct TcpStats {
     /// Streams dropped, with what they held, because all streams together held more than
     /// `max_buffered_total`.
     pub buffer_evicted: u64,
+    /// Holes given up because a stream's out-of-order bytes passed `max_pending_per_stream`
+    /// (their bytes are in `gap_bytes` too).
+    pub stream_buffer_full: u64,
     /// Remembered tails of untracked flows dropped because the cache was full.
     pub tails_evicted: u64,
     /// Early segments of untracked flows dropped because their budget was full.
@@ -475,7 +478,7 @@ impl Reassembler {
             .filter(|(_, st)| st.accounted > 0)
             .map(|(k, st)| (st.accounted, *k))
             .collect();
-        by_size.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        by_size.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         for (_, key) in by_size {
             if self.buffered <= target {
                 break;
@@ -761,6 +764,7 @@ impl Reassembler {
                     }
                 }
                 while st.pending_bytes > limits.max_pending_per_stream {
+                    stats.stream_buffer_full += 1;
                     st.skip_gap(key, stats, emit);
                 }
             }

@@ -247,6 +247,9 @@ pub struct App {
     pub help: bool,
     /// The statistics screen's text, computed when it is opened (every call is diagnosed).
     pub stats: Option<String>,
+    /// The limits reached so far ([`crate::engine::Engine::limits_line`]): in the title bar
+    /// and on the statistics screen, never silent.
+    pub limits: Option<String>,
     pub prompt: Option<Prompt>,
     pub status: Option<String>,
     pub progress: Progress,
@@ -272,6 +275,7 @@ impl App {
             flow: None,
             help: false,
             stats: None,
+            limits: None,
             prompt: None,
             status: None,
             progress: Progress::default(),
@@ -505,7 +509,13 @@ impl App {
                 self.list.rebuild_view();
             }
             KeyCode::Char('i') => {
-                self.stats = Some(stats_text(calls, self.now, &self.config));
+                let mut text = stats_text(calls, self.now, &self.config);
+                if let Some(limits) = &self.limits {
+                    text.push_str(&format!(
+                        "\nLimits reached (see the Limits flags in --help): {limits}\n"
+                    ));
+                }
+                self.stats = Some(text);
                 self.screen = Screen::Stats;
             }
             KeyCode::Char('s') | KeyCode::F(2) => {

@@ -194,6 +194,7 @@ fn run_ui(
             let calls = engine.calls();
             if due {
                 app.sync(&calls, engine.now(), progress);
+                app.limits = engine.limits_line();
                 last_sync = Instant::now();
                 sync_cost = started.elapsed();
             }
@@ -239,6 +240,7 @@ fn run_ui(
         ..app.progress
     };
     app.sync(&calls, engine.now(), progress);
+    app.limits = engine.limits_line();
     loop {
         interrupted()?;
         terminal.draw(|f| app.draw(f, &calls))?;

@@ -90,6 +90,12 @@ impl App {
         if !self.marked.is_empty() {
             spans.push(Span::raw(format!("  {} selected", self.marked.len())));
         }
+        if let Some(limits) = &self.limits {
+            spans.push(Span::styled(
+                format!("  limits: {}", clip(limits, 60)),
+                self.style(Color::Red),
+            ));
+        }
         if let Some(live) = self.progress.live.filter(|_| !self.progress.finished) {
             let drops = live.dropped_kernel + live.dropped_internal;
             spans.push(Span::styled(
@@ -411,8 +417,16 @@ impl App {
         let block = Block::default()
             .borders(Borders::ALL)
             .title(" statistics (as `sipscope stats`, when opened) ");
-        let text = terminal(self.stats.as_deref().unwrap_or("")).into_owned();
-        f.render_widget(Paragraph::new(text).block(block), area);
+        // Sanitized line by line: the text's own line breaks are layout, not wire data (the
+        // whole text at once showed them escaped, all on one line).
+        let lines: Vec<Line<'_>> = self
+            .stats
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .map(|l| Line::raw(terminal(l).into_owned()))
+            .collect();
+        f.render_widget(Paragraph::new(lines).block(block), area);
     }
 
     fn draw_help(&self, f: &mut Frame<'_>, area: Rect) {
