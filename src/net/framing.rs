@@ -93,6 +93,9 @@ pub(crate) fn shrink(buf: &mut Vec<u8>) {
     }
 }
 
+/// A Content-Length over this many times the message limit is not believed (see `push`).
+const LYING_FACTOR: u64 = 16;
+
 /// While unsynchronised, keep at most this much of an unfinished line.
 const MAX_UNSYNCED_TAIL: usize = 8 << 10;
 
@@ -220,10 +223,19 @@ impl StreamFramer {
             };
             let total = (h as u64).saturating_add(body);
             if total > self.max_message as u64 {
+                stats.oversized += 1;
+                if body > LYING_FACTOR.saturating_mul(self.max_message as u64) {
+                    // A length no SIP message has is a lie or garbage, not a body on its way:
+                    // throwing that much away would cost every message after it on the
+                    // connection. Skip the headers and resynchronise on the next start line.
+                    stats.skipped_bytes += h as u64;
+                    consumed += h;
+                    self.synced = false;
+                    continue;
+                }
                 // Throw the whole message away, body included: a body may hold lines that
                 // look like start lines (message/sipfrag), so resynchronising inside it
                 // would invent messages.
-                stats.oversized += 1;
                 let here = (rest.len() as u64).min(total);
                 stats.skipped_bytes += here;
                 consumed += here as usize;
@@ -343,5 +355,31 @@ mod tests {
         let (out, stats) = collect(&mut f, &[&big]);
         assert_eq!(out, vec![MSG.to_vec()]);
         assert_eq!(stats.oversized, 1);
+    }
+
+    /// A Content-Length no message has (hostile, or garbage) must not swallow the rest of the
+    /// connection: the messages after it survive, and the lie is counted as oversized.
+    #[test]
+    fn an_absurd_content_length_costs_only_its_own_message() {
+        for cl in ["99999999999", "9999999999999999999"] {
+            let mut data =
+                format!("INFO sip:a@b SIP/2.0\r\nContent-Length: {cl}\r\n\r\n").into_bytes();
+            data.extend_from_slice(b"short body\r\n");
+            data.extend_from_slice(MSG);
+            data.extend_from_slice(MSG);
+            let mut f = StreamFramer::new(1 << 20, true);
+            let chunks: Vec<&[u8]> = data.chunks(9).collect();
+            let (out, stats) = collect(&mut f, &chunks);
+            assert_eq!(out, vec![MSG.to_vec(), MSG.to_vec()], "{cl}");
+            assert_eq!(stats.oversized, 1, "{cl}");
+        }
+        // Unreadable (too long for a number): read as no body, the parser flags it, and the
+        // messages after it survive too.
+        let mut data =
+            b"INFO sip:a@b SIP/2.0\r\nContent-Length: 999999999999999999999999\r\n\r\n".to_vec();
+        data.extend_from_slice(MSG);
+        let mut f = StreamFramer::new(1 << 20, true);
+        let (out, _) = collect(&mut f, &[&data]);
+        assert_eq!(out.last(), Some(&MSG.to_vec()));
     }
 }
