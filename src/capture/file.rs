@@ -200,6 +200,18 @@ impl FileSource {
         })
     }
 
+    /// The next pcapng block is in the buffer whole, by its own length field.
+    fn whole_block_buffered(&self) -> bool {
+        if self.state.legacy.is_some() {
+            return false;
+        }
+        let data = self.reader.data();
+        data.get(4..8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_le_bytes(b) as usize)
+            .is_some_and(|len| len >= 12 && len % 4 == 0 && len <= data.len())
+    }
+
     /// After a block that cannot be parsed: skip it using its own length field when the
     /// format has one (pcapng), else stop reading this file.
     fn skip_damaged(&mut self) -> bool {
@@ -361,6 +373,9 @@ impl FrameSource for FileSource {
                     }
                 }
                 Err(PcapError::Eof) => Step::End,
+                // A pcapng block that is whole by its own length field yet wants more bytes
+                // (a packet's capture length past its block) is damaged, not unfinished:
+                // waiting for more would read the blocks after it as its rest.
                 Err(PcapError::Incomplete(_)) => Step::Refill,
                 Err(PcapError::UnexpectedEof) => {
                     self.state.damage.truncated_file = true;
@@ -368,6 +383,10 @@ impl FrameSource for FileSource {
                 }
                 Err(PcapError::BufferTooSmall) => Step::Grow,
                 Err(_) => Step::Damaged,
+            };
+            let step = match step {
+                Step::Refill if self.whole_block_buffered() => Step::Damaged,
+                other => other,
             };
             match step {
                 Step::End => self.finished = true,

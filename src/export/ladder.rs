@@ -24,24 +24,65 @@ pub struct Arrow {
     pub transport: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Layout {
     /// One column per endpoint address:port, in hop-graph order (caller left, proxies in
-    /// path order, callee right; then endpoints seen only in responses).
+    /// path order, callee right; then endpoints seen only in responses). At most
+    /// [`MAX_COLUMNS`].
     pub columns: Vec<SocketAddr>,
     pub arrows: Vec<Arrow>,
+    /// Endpoints beyond [`MAX_COLUMNS`], drawn in the last column with its own (a hostile or
+    /// broken call can have thousands: a ladder that wide is unreadable and unbounded).
+    pub folded: usize,
+}
+
+/// Columns a ladder draws at most; further endpoints share the last one ([`Layout::folded`]).
+pub const MAX_COLUMNS: usize = 64;
+
+impl Layout {
+    /// The label of column `i`: its address, and for the last column of a folded layout how
+    /// many more endpoints it stands for.
+    pub fn column_label(&self, i: usize) -> String {
+        let Some(c) = self.columns.get(i) else {
+            return String::new();
+        };
+        if self.folded > 0 && i + 1 == self.columns.len() {
+            format!("{c} +{}", self.folded)
+        } else {
+            c.to_string()
+        }
+    }
+
+    /// The note a renderer prints for a folded layout.
+    pub fn folded_note(&self) -> Option<String> {
+        (self.folded > 0).then(|| {
+            format!(
+                "{} more endpoints than the {MAX_COLUMNS} columns are drawn in the last column",
+                self.folded
+            )
+        })
+    }
 }
 
 pub fn layout(call: &Call) -> Layout {
     // Columns in hop-graph order: caller left, proxies in path order, callee right.
     let mut columns: Vec<SocketAddr> = crate::diagnose::HopGraph::build(call).endpoints;
-    let col = |a: SocketAddr, columns: &mut Vec<SocketAddr>| -> usize {
-        match columns.iter().position(|c| *c == a) {
-            Some(i) => i,
-            None => {
-                columns.push(a);
-                columns.len() - 1
-            }
+    let mut extra: std::collections::HashSet<SocketAddr, foldhash::fast::RandomState> =
+        columns.iter().skip(MAX_COLUMNS).copied().collect();
+    columns.truncate(MAX_COLUMNS);
+    let mut index: crate::WireMap<SocketAddr, usize> =
+        columns.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+    let mut col = |a: SocketAddr, columns: &mut Vec<SocketAddr>| -> usize {
+        if let Some(&i) = index.get(&a) {
+            return i;
+        }
+        if columns.len() < MAX_COLUMNS {
+            columns.push(a);
+            index.insert(a, columns.len() - 1);
+            columns.len() - 1
+        } else {
+            extra.insert(a);
+            MAX_COLUMNS - 1
         }
     };
     let mut arrows = Vec::with_capacity(call.messages.len());
@@ -61,7 +102,11 @@ pub fn layout(call: &Call) -> Layout {
         });
         prev = Some(m.time);
     }
-    Layout { columns, arrows }
+    Layout {
+        columns,
+        arrows,
+        folded: extra.len(),
+    }
 }
 
 /// Something that should have followed an arrow and was not seen at this capture point. It is
@@ -249,6 +294,9 @@ pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Resu
     writeln!(out, "Call-ID: {}", sanitize::terminal(&call.call_id))?;
     let header = header_line(l, LANE, TIME_WIDTH, |c| c.to_string());
     writeln!(out, "{}", header.trim_end())?;
+    if let Some(note) = l.folded_note() {
+        writeln!(out, "({note})")?;
+    }
     for row in &ladder.notes.rows {
         match *row {
             Row::Arrow(i) => {
@@ -481,6 +529,60 @@ mod tests {
         }
     }
 
+    /// A call with thousands of endpoints (hostile, or a scanner) draws at most
+    /// [`MAX_COLUMNS`] columns; the rest share the last one, and every renderer says so.
+    #[test]
+    fn endpoints_beyond_the_column_limit_share_the_last_column() {
+        let mut s = crate::synth::script::Script::new();
+        for i in 0..300u32 {
+            let src = format!("198.51.{}.{}:5060", i / 250, i % 250);
+            let m = crate::synth::script::sip(
+                "OPTIONS sip:b@x SIP/2.0",
+                &[
+                    ("Via", &format!("SIP/2.0/UDP {src};branch=z9hG4bK{i}")),
+                    ("From", "<sip:a@x>;tag=1"),
+                    ("To", "<sip:b@x>"),
+                    ("Call-ID", "scan"),
+                    ("CSeq", "1 OPTIONS"),
+                ],
+                "",
+            );
+            s.udp(i64::from(i), &src, "203.0.113.2:5060", &m);
+        }
+        let mut engine = crate::engine::Engine::new(Default::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let l = layout(calls[0]);
+        assert_eq!(l.columns.len(), MAX_COLUMNS);
+        assert_eq!(l.folded, 301 - MAX_COLUMNS);
+        assert!(
+            l.arrows
+                .iter()
+                .all(|a| a.from < MAX_COLUMNS && a.to < MAX_COLUMNS)
+        );
+        assert!(
+            l.column_label(MAX_COLUMNS - 1)
+                .ends_with(&format!(" +{}", l.folded))
+        );
+        let mut text = Vec::new();
+        write(
+            &calls,
+            &[engine.now()],
+            &Default::default(),
+            Format::Text,
+            &mut text,
+        )
+        .unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("237 more endpoints than the 64 columns"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn markers_follow_the_last_evidence_and_point_back() {
         let l = Layout {
@@ -494,6 +596,7 @@ mod tests {
                 arrow(2, 800, 1, 0, "200 OK"),
                 arrow(3, 900, 0, 1, "INVITE"),
             ],
+            folded: 0,
         };
         let anomalies = [
             anomaly(AnomalyKind::MissingAck, vec![1, 2]),
@@ -547,6 +650,7 @@ mod tests {
                 arrow(0, 0, 0, 1, "486 話中です"),
                 arrow(1, 0, 1, 2, "e\u{301}té"),
             ],
+            folded: 0,
         };
         let plain = lane_line(&l, &arrow(2, 0, 0, 1, "486 Busy"), 26);
         for a in &l.arrows {

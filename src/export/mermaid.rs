@@ -38,8 +38,11 @@ pub fn write_mermaid(calls: &[(&Call, Ladder)], out: &mut dyn Write) -> io::Resu
         let l = &ladder.layout;
         writeln!(out, "sequenceDiagram")?;
         writeln!(out, "    %% Call-ID: {}", text(&call.call_id))?;
-        for (i, c) in l.columns.iter().enumerate() {
-            writeln!(out, "    participant P{i} as {}", text(&c.to_string()))?;
+        if let Some(note) = l.folded_note() {
+            writeln!(out, "    %% {note}")?;
+        }
+        for i in 0..l.columns.len() {
+            writeln!(out, "    participant P{i} as {}", text(&l.column_label(i)))?;
         }
         let mut noted = std::collections::HashSet::new();
         for row in &ladder.notes.rows {

@@ -140,7 +140,7 @@ fn draw_call(s: &mut String, call: &Call, ladder: &Ladder, top: f64) {
     );
     let header_y = top + TITLE;
     let bottom = top + height_of(ladder) - ROW / 2.0;
-    for (i, c) in l.columns.iter().enumerate() {
+    for i in 0..l.columns.len() {
         let x = center(i);
         let _ = writeln!(
             s,
@@ -148,7 +148,7 @@ fn draw_call(s: &mut String, call: &Call, ladder: &Ladder, top: f64) {
             x - LANE / 2.0 + 8.0,
             LANE - 16.0,
             header_y + 17.0,
-            fit(&c.to_string(), LANE - 24.0)
+            fit(&l.column_label(i), LANE - 24.0)
         );
         let _ = writeln!(
             s,

@@ -9,6 +9,7 @@ use crate::WireMap;
 use crate::capture::Timestamp;
 use compact_str::CompactString;
 use serde::Serialize;
+use std::net::SocketAddr;
 
 /// RFC 3261 timer T1 (500 ms) times 64: how long a transaction may wait for its final response
 /// (Timer B/F) and how long a completed one lingers (Timer H/J).
@@ -99,7 +100,38 @@ pub struct Call {
     /// Messages not kept because the call reached its message limit.
     pub dropped_messages: u64,
     tx_index: WireMap<TransactionKey, usize>,
+    /// For transactions with many messages (hostile or broken peers), the first message of
+    /// each (transaction, src, dst, signature), so that telling a retransmission stays O(1);
+    /// small transactions are searched directly and cost nothing here.
+    retransmission_index: WireMap<(usize, SocketAddr, SocketAddr, u64), usize>,
     dialog_index: WireMap<(CompactString, CompactString), usize>,
+}
+
+/// Transactions with more messages than this get a retransmission index (a normal one has
+/// a handful: request, provisionals, final, ACK and their retransmissions).
+const INDEXED_AFTER: usize = 16;
+
+/// The retransmission test of §17.1.1.2 between two messages of one transaction.
+fn same_message(m: &SipMessage, msg: &SipMessage) -> bool {
+    m.src == msg.src
+        && m.dst == msg.dst
+        && m.kind == msg.kind
+        && (msg.is_request() || m.to_tag == msg.to_tag)
+}
+
+/// A hash of what [`same_message`] compares besides the addresses.
+fn signature(msg: &SipMessage) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    // Keyed per process, like every wire-keyed table: the index is verified against the
+    // message itself, so a collision costs only a search, and hostile traffic cannot aim at
+    // collisions to make every message cost one.
+    static KEY: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    let mut h = KEY.get_or_init(Default::default).build_hasher();
+    msg.kind.hash(&mut h);
+    if !msg.is_request() {
+        msg.to_tag.hash(&mut h);
+    }
+    h.finish()
 }
 
 fn party(na: Option<crate::sip::NameAddr<'_>>) -> Party {
@@ -150,6 +182,7 @@ impl Call {
             dropped_messages: 0,
             tx_index: WireMap::with_capacity_and_hasher(8, Default::default()),
             dialog_index: WireMap::default(),
+            retransmission_index: WireMap::default(),
         }
     }
 
@@ -220,15 +253,53 @@ impl Call {
         let Some(t) = self.transactions.get(tx) else {
             return false;
         };
+        if t.messages.len() > INDEXED_AFTER {
+            let key = (tx, msg.src, msg.dst, signature(msg));
+            match self.retransmission_index.get(&key) {
+                None => return false,
+                Some(&first)
+                    if self
+                        .messages
+                        .get(first)
+                        .is_some_and(|m| same_message(m, msg)) =>
+                {
+                    return true;
+                }
+                // A hash collision: fall back to the search below.
+                Some(_) => {}
+            }
+        }
         t.messages
             .iter()
             .filter_map(|&i| self.messages.get(i))
-            .any(|m| {
-                m.src == msg.src
-                    && m.dst == msg.dst
-                    && m.kind == msg.kind
-                    && (msg.is_request() || m.to_tag == msg.to_tag)
-            })
+            .any(|m| same_message(m, msg))
+    }
+
+    /// Records message `idx` of transaction `tx` in the retransmission index once the
+    /// transaction has grown past [`INDEXED_AFTER`] (indexing its earlier messages then).
+    fn index_for_retransmissions(&mut self, tx: usize, idx: usize, msg: &SipMessage) {
+        let Some(t) = self.transactions.get(tx) else {
+            return;
+        };
+        let n = t.messages.len();
+        if n <= INDEXED_AFTER {
+            return;
+        }
+        let earlier: &[usize] = if n == INDEXED_AFTER + 1 {
+            t.messages.get(..n - 1).unwrap_or(&[])
+        } else {
+            &[]
+        };
+        for &i in earlier {
+            if let Some(m) = self.messages.get(i) {
+                self.retransmission_index
+                    .entry((tx, m.src, m.dst, signature(m)))
+                    .or_insert(i);
+            }
+        }
+        self.retransmission_index
+            .entry((tx, msg.src, msg.dst, signature(msg)))
+            .or_insert(idx);
     }
 
     fn match_transaction(&mut self, msg: &mut SipMessage, idx: usize) -> Option<usize> {
@@ -330,6 +401,7 @@ impl Call {
                 tr.retransmissions += 1;
             }
         }
+        self.index_for_retransmissions(tx, idx, msg);
         Some(tx)
     }
 
@@ -552,5 +624,81 @@ impl Call {
                 || (d.state == DialogState::Early && silent_since(&d.messages))
         });
         tx_done && dialogs_done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{Engine, EngineConfig};
+    use crate::synth::script::{Script, sip};
+
+    /// A transaction that grows past the indexed size (here an INVITE answered by forty forked
+    /// 180s, each sent twice, from forty addresses) marks exactly the repeated messages as
+    /// retransmissions, as the direct search does below that size; regression for the
+    /// quadratic search that a 100,000-message transaction made take minutes.
+    #[test]
+    fn retransmissions_in_large_transactions_are_found_through_the_index() {
+        let headers = |tag: &str| {
+            vec![
+                (
+                    "Via".to_string(),
+                    "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKbig".to_string(),
+                ),
+                ("From".to_string(), "<sip:a@x>;tag=caller".to_string()),
+                ("To".to_string(), format!("<sip:b@x>{tag}")),
+                ("Call-ID".to_string(), "big".to_string()),
+                ("CSeq".to_string(), "1 INVITE".to_string()),
+            ]
+        };
+        let msg = |start: &str, tag: &str| {
+            let h = headers(tag);
+            let h: Vec<(&str, &str)> = h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            sip(start, &h, "")
+        };
+        let mut s = Script::new();
+        s.udp(
+            0,
+            "10.0.0.1:5060",
+            "10.0.0.2:5060",
+            &msg("INVITE sip:b@x SIP/2.0", ""),
+        );
+        s.udp(
+            1,
+            "10.0.0.1:5060",
+            "10.0.0.2:5060",
+            &msg("INVITE sip:b@x SIP/2.0", ""),
+        );
+        for round in 0..2 {
+            for i in 0..40 {
+                let from = format!("10.0.1.{i}:5060");
+                let tag = format!(";tag=fork{i}");
+                s.udp(
+                    10 + round * 100 + i,
+                    &from,
+                    "10.0.0.1:5060",
+                    &msg("SIP/2.0 180 Ringing", &tag),
+                );
+            }
+        }
+        let mut engine = Engine::new(EngineConfig::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let call = calls[0];
+        assert_eq!(call.transactions.len(), 1);
+        let tx = &call.transactions[0];
+        assert_eq!(tx.messages.len(), 82);
+        // The second INVITE and the second round of 180s.
+        assert_eq!(tx.retransmissions, 41);
+        let marked: Vec<usize> = call
+            .messages
+            .iter()
+            .filter(|m| m.retransmission)
+            .map(|m| m.index)
+            .collect();
+        let expected: Vec<usize> = std::iter::once(1).chain(42..82).collect();
+        assert_eq!(marked, expected);
     }
 }

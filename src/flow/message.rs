@@ -12,7 +12,7 @@ use crate::sip::{self, Issue, StartLine, sdp::SdpSummary};
 use compact_str::CompactString;
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Kind {
     Request {
         method: CompactString,

@@ -546,10 +546,7 @@ impl App {
             compressed: false,
             diagnosis_focus: false,
             diagnosis_selected: 0,
-            layout: Layout {
-                columns: Vec::new(),
-                arrows: Vec::new(),
-            },
+            layout: Layout::default(),
             diagnosis: None,
             messages: 0,
             members: vec![pos],
@@ -780,7 +777,11 @@ pub(crate) fn rebuild_flow(
             a.delta = prev.map_or(0.0, |p: Timestamp| a.time.seconds_since(p));
             prev = Some(a.time);
         }
-        layout = Layout { columns, arrows };
+        layout = Layout {
+            columns,
+            arrows,
+            folded: layout.folded,
+        };
     }
     if f.compressed {
         // One column per host: port 0 stands for "any port of this address".
