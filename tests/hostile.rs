@@ -1081,3 +1081,39 @@ fn every_case_is_run_on_shared_captures_too() {
         );
     }
 }
+
+/// One call of 50,000 distinct responses (reliable 183s never PRACKed, 481s, 491s, 488s, each
+/// with its own CSeq, from a private Contact): every rule stays linear (regression: the
+/// candidates were searched against the whole call, quadratic, minutes at this size), and the
+/// report lists a bounded number of findings, saying how many more were not examined.
+#[test]
+fn a_call_of_fifty_thousand_distinct_responses_is_diagnosed() {
+    let mut cap = Cap::default();
+    for i in 0..50_000u32 {
+        let (start, extra) = match i % 4 {
+            0 => (
+                "SIP/2.0 183 Session Progress",
+                format!("Require: 100rel\r\nRSeq: {i}\r\nContact: <sip:b@192.168.1.1>\r\n"),
+            ),
+            1 => ("SIP/2.0 481 Call/Transaction Does Not Exist", String::new()),
+            2 => ("SIP/2.0 491 Request Pending", String::new()),
+            _ => ("SIP/2.0 488 Not Acceptable Here", String::new()),
+        };
+        let m = msg(start, "flood", &format!("{i} INVITE"), true, &extra);
+        cap.udp(i64::from(i), B, A, m.as_bytes());
+    }
+    let engine = cap.engine(EngineConfig::default());
+    let calls = engine.calls();
+    assert_eq!(calls[0].messages.len(), 50_000);
+    let d = sipscope::diagnose::diagnose(calls[0], engine.now(), &Default::default());
+    assert!(d.anomalies.len() < 1_000, "{} findings", d.anomalies.len());
+    for kind in ["prack_missing", "transaction_does_not_exist", "glare"] {
+        assert!(
+            d.anomalies
+                .iter()
+                .any(|a| a.kind.as_str() == kind && a.summary.contains("not examined")),
+            "{kind}"
+        );
+    }
+    exercise(&engine);
+}

@@ -202,6 +202,63 @@ pub fn diagnose(call: &Call, now: Timestamp, config: &DiagnoseConfig) -> Diagnos
     }
 }
 
+/// Candidates of one kind a rule examines in one call. A finding often needs a search of the
+/// call (the request a response answers, the PRACK of a reliable 18x); capping the candidates
+/// keeps a hostile call of 100,000 messages linear, and its report readable. Past the cap,
+/// candidates are only counted, and one more finding says how many were not examined.
+pub(crate) const MAX_CANDIDATES: usize = 64;
+
+/// Counts the candidates of one rule against [`MAX_CANDIDATES`].
+pub(crate) struct Budget {
+    kind: AnomalyKind,
+    reference: &'static str,
+    examined: usize,
+    skipped: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(kind: AnomalyKind, reference: &'static str) -> Budget {
+        Budget {
+            kind,
+            reference,
+            examined: 0,
+            skipped: 0,
+        }
+    }
+
+    /// True when one more candidate may be examined; false (and counted) past the cap.
+    pub(crate) fn take(&mut self) -> bool {
+        if self.examined < MAX_CANDIDATES {
+            self.examined += 1;
+            true
+        } else {
+            self.skipped += 1;
+            false
+        }
+    }
+
+    /// Says, as a finding, how many candidates were not examined.
+    pub(crate) fn finish(self, out: &mut Vec<Anomaly>) {
+        if self.skipped > 0 {
+            out.push(Anomaly {
+                kind: self.kind,
+                severity: Severity::Info,
+                summary: format!(
+                    "{} more candidates for {} in this call were not examined (at most \
+                     {MAX_CANDIDATES} per call)",
+                    self.skipped,
+                    self.kind.as_str()
+                ),
+                messages: Vec::new(),
+                reference: self.reference,
+            });
+        }
+    }
+}
+
+/// A set for the rules' de-duplication (keyed per process, like every wire-keyed table).
+pub(crate) type Seen<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 /// What every rule reads: the call, the time reached, the thresholds and the call summary.
 pub struct Ctx<'a> {
     pub call: &'a Call,

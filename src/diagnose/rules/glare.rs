@@ -1,16 +1,18 @@
 //! `glare`: a 491 Request Pending. Both sides sent a re-INVITE (or UPDATE) at about the same
 //! time; each must wait a randomized time before trying again (RFC 3261 §14.1).
 
-use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe};
+use crate::diagnose::{Anomaly, AnomalyKind, Budget, Ctx, Seen, Severity, describe};
+
+const REFERENCE: &str = "RFC 3261 §14.1";
 
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
-    let mut seen: Vec<u32> = Vec::new();
+    let mut seen: Seen<u32> = Seen::default();
+    let mut budget = Budget::new(AnomalyKind::Glare, REFERENCE);
     for m in cx.call.messages.iter().filter(|m| m.status() == Some(491)) {
         let seq = m.cseq.as_ref().map_or(0, |(n, _)| *n);
-        if seen.contains(&seq) {
+        if !seen.insert(seq) || !budget.take() {
             continue;
         }
-        seen.push(seq);
         let messages = cx.with_request(m);
         out.push(Anomaly {
             kind: AnomalyKind::Glare,
@@ -22,7 +24,8 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 cx.at(m.time)
             ),
             messages,
-            reference: "RFC 3261 §14.1",
+            reference: REFERENCE,
         });
     }
+    budget.finish(out);
 }

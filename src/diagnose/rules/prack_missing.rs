@@ -3,11 +3,13 @@
 //! (§7.2). Until then the callee retransmits it (§3), and after 64·T1 it should reject the
 //! INVITE with a 5xx. Also flags 420 Bad Extension and 421 Extension Required (§4, §5).
 
-use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe};
+use crate::diagnose::{Anomaly, AnomalyKind, Budget, Ctx, Seen, Severity, describe};
 
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let call = cx.call;
-    let mut seen: Vec<(u32, u32)> = Vec::new();
+    let mut seen: Seen<(u32, u32)> = Seen::default();
+    // Each candidate searches the call (its copies, its PRACK, a final response after it).
+    let mut budget = Budget::new(AnomalyKind::PrackMissing, "RFC 3262 §3, §4, §7.2");
     for m in call.messages.iter() {
         let Some(rseq) = m.extra().and_then(|e| e.rseq) else {
             continue;
@@ -15,10 +17,9 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         let Some((seq, method)) = &m.cseq else {
             continue;
         };
-        if seen.contains(&(rseq, *seq)) || m.status().is_none_or(|s| s >= 200) {
+        if m.status().is_none_or(|s| s >= 200) || !seen.insert((rseq, *seq)) || !budget.take() {
             continue;
         }
-        seen.push((rseq, *seq));
         let copies: Vec<usize> = call
             .messages
             .iter()
@@ -67,6 +68,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             reference: "RFC 3262 §3, §4, §7.2",
         });
     }
+    budget.finish(out);
     for m in call
         .messages
         .iter()

@@ -37,6 +37,12 @@ pub fn is_public(ip: IpAddr) -> bool {
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     // (what, address) -> evidence, in order of first sight.
     let mut found: Vec<(&'static str, IpAddr, Vec<usize>, String)> = Vec::new();
+    // Each new (what, address) is looked up among those found: capped, so that a call with
+    // thousands of private addresses stays linear.
+    let mut budget = crate::diagnose::Budget::new(
+        AnomalyKind::PrivateAddress,
+        "RFC 3261 §18.2.1, §12.1.2; RFC 3581; RFC 3264 §5",
+    );
     for m in cx.call.messages.iter().filter(|m| !m.retransmission) {
         if !is_public(m.src.ip()) {
             continue;
@@ -47,12 +53,13 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             }
             match found.iter_mut().find(|(w, a, _, _)| *w == what && *a == ip) {
                 Some((_, _, ev, _)) => ev.push(m.index),
-                None => found.push((
+                None if budget.take() => found.push((
                     what,
                     ip,
                     vec![m.index],
                     format!("{} from {}", m.label(), m.src),
                 )),
+                None => {}
             }
         };
         if let Some(sdp) = m.sdp() {
@@ -101,6 +108,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             reference: "RFC 3261 §18.2.1, §12.1.2; RFC 3581; RFC 3264 §5",
         });
     }
+    budget.finish(out);
 }
 
 #[cfg(test)]

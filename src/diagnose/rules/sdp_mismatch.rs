@@ -6,27 +6,32 @@
 //! - An offer and an answer (RFC 3264 §6) whose media line counts differ, or where an
 //!   accepted stream (port not 0) has no payload type in common with the offer.
 
-use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe};
+use crate::diagnose::{Anomaly, AnomalyKind, Budget, Ctx, Seen, Severity, describe};
 use crate::flow::SipMessage;
 use crate::sip::sdp::SdpSummary;
 
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let call = cx.call;
-    let mut rejected_seen: Vec<u32> = Vec::new();
+    let mut rejected_seen: Seen<u32> = Seen::default();
+    // Each candidate looks for its request, offer and answer in its transactions.
+    let mut budget = Budget::new(
+        AnomalyKind::SdpMismatch,
+        "RFC 3261 §20.43, §21.4.26, §21.6.4; RFC 3264 §6",
+    );
     for m in call
         .messages
         .iter()
         .filter(|m| matches!(m.status(), Some(488) | Some(606) | Some(415)) && !m.retransmission)
     {
         let seq = m.cseq.as_ref().map_or(0, |(n, _)| *n);
-        if rejected_seen.contains(&seq) {
+        if rejected_seen.contains(&seq) || !budget.take() {
             continue;
         }
         let request = cx.request_for(m);
         if request.is_some_and(|r| r.sdp().is_none()) {
             continue; // no offer in the request: not a media disagreement
         }
-        rejected_seen.push(seq);
+        rejected_seen.insert(seq);
         let messages = cx.with_request(m);
         let offered = request
             .and_then(SipMessage::sdp)
@@ -50,9 +55,9 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     }
 
     // Offer/answer pairs, per INVITE (first hop where both are seen).
-    let mut pairs_seen: Vec<u32> = Vec::new();
+    let mut pairs_seen: Seen<u32> = Seen::default();
     for t in call.transactions.iter().filter(|t| t.is_invite()) {
-        if pairs_seen.contains(&t.cseq) {
+        if pairs_seen.contains(&t.cseq) || !budget.take() {
             continue;
         }
         let Some(request) = cx.request_of(t) else {
@@ -92,7 +97,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         let (Some(os), Some(asdp)) = (om.sdp(), am.sdp()) else {
             continue;
         };
-        pairs_seen.push(t.cseq);
+        pairs_seen.insert(t.cseq);
         let problem = if os.media.len() != asdp.media.len() {
             Some(format!(
                 "the answer has {} media lines, the offer {}",
@@ -127,6 +132,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             });
         }
     }
+    budget.finish(out);
 }
 
 fn formats(s: &SdpSummary) -> String {

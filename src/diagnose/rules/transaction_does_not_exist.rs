@@ -3,11 +3,15 @@
 //! dialog was never seen, or a CANCEL came after the INVITE's final response or matched no
 //! INVITE (RFC 3261 §12.2.2, §9.2).
 
-use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe};
+use crate::diagnose::{Anomaly, AnomalyKind, Budget, Ctx, Seen, Severity, describe};
+
+const REFERENCE: &str = "RFC 3261 §12.2.2, §9.2";
 
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let call = cx.call;
-    let mut seen: Vec<usize> = Vec::new();
+    let mut seen: Seen<usize> = Seen::default();
+    // Each candidate searches the call for the BYE or dialog that explains it.
+    let mut budget = Budget::new(AnomalyKind::TransactionDoesNotExist, REFERENCE);
     for m in call
         .messages
         .iter()
@@ -16,10 +20,9 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         let t = m.transaction.and_then(|t| cx.tx(t));
         // One finding per request, not per hop it was relayed over.
         let key = m.cseq.as_ref().map_or(usize::MAX, |(n, _)| *n as usize);
-        if seen.contains(&key) {
+        if !seen.insert(key) || !budget.take() {
             continue;
         }
-        seen.push(key);
         let request = cx.request_for(m);
         let mut messages = cx.with_request(m);
         let method = m.cseq_method().unwrap_or("?");
@@ -80,7 +83,8 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 cx.at(m.time)
             ),
             messages,
-            reference: "RFC 3261 §12.2.2, §9.2",
+            reference: REFERENCE,
         });
     }
+    budget.finish(out);
 }
