@@ -62,11 +62,15 @@ pub struct SynthStats {
     pub timeout: usize,
 }
 
-/// SplitMix64: a tiny deterministic generator; quality is ample for test traffic.
-struct Rng(u64);
+/// SplitMix64: a tiny deterministic generator; quality is ample for test traffic (and for the
+/// mutation test's damage).
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -74,10 +78,10 @@ impl Rng {
         z ^ (z >> 31)
     }
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
     }
     fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
@@ -202,19 +206,19 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
     };
     let a_proto = if tcp { "TCP" } else { "UDP" };
     let n = Names {
-        call_id: format!("{:016x}-{id}@{caller}", rng.next()),
-        from_tag: format!("{:08x}", rng.next() as u32),
-        to_tag: format!("{:08x}", rng.next() as u32),
+        call_id: format!("{:016x}-{id}@{caller}", rng.next_u64()),
+        from_tag: format!("{:08x}", rng.next_u64() as u32),
+        to_tag: format!("{:08x}", rng.next_u64() as u32),
         ruri: format!("sip:{}@{PROXY}", 2000 + id % 8000),
         caller_uri: format!("sip:{}@{caller}", 1000 + id % 9000),
         callee_uri: format!("sip:{}@{PROXY}", 2000 + id % 8000),
         via_a: format!(
             "SIP/2.0/{a_proto} {caller}:{caller_port};branch=z9hG4bKa{id}x{:x};rport",
-            rng.next() as u32
+            rng.next_u64() as u32
         ),
         via_p: format!(
             "SIP/2.0/UDP {PROXY}:5060;branch=z9hG4bKp{id}x{:x}",
-            rng.next() as u32
+            rng.next_u64() as u32
         ),
         rr: format!("<sip:{PROXY};lr;ftag=x{id}>"),
     };
@@ -752,10 +756,10 @@ fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie
         count += 1;
     };
     let mut up = TcpSide {
-        seq: (rng.next() as u32) | 0xFFFF_0000,
+        seq: (rng.next_u64() as u32) | 0xFFFF_0000,
     }; // near wrap-around on purpose
     let mut down = TcpSide {
-        seq: rng.next() as u32,
+        seq: rng.next_u64() as u32,
     };
     if call.tcp {
         emit(

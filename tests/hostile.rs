@@ -327,7 +327,7 @@ fn run_case_with(
     // The engine's memory is what the limits bound; what an export holds is the size of its
     // output (checked for validity below, not measured).
     let (engine, peak) = peak_of(|| cap.engine(config));
-    exercise(&engine);
+    common::exercise(&engine, Default::default());
     assert!(
         peak <= budget,
         "{case}: {} MB held, budget {} MB",
@@ -336,53 +336,6 @@ fn run_case_with(
     );
     assert_good_calls_survive(&engine, case);
     engine
-}
-
-/// What a user does with the model: diagnose every call, export JSON (valid, parsed back),
-/// print the table and the ladders.
-fn exercise(engine: &Engine) {
-    let now = engine.now();
-    let calls = engine.calls();
-    for call in &calls {
-        let d = sipscope::diagnose::diagnose(call, now, &Default::default());
-        assert!(!d.verdict.summary.is_empty());
-    }
-    // Ladders are as long as the call: checked as they are written, not kept.
-    struct NoEscapes(usize);
-    impl std::io::Write for NoEscapes {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            assert!(!b.contains(&0x1b), "an escape reached the ladder");
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut ladders = NoEscapes(0);
-    sipscope::export::ladder::write(
-        &calls,
-        &vec![now; calls.len()],
-        &Default::default(),
-        sipscope::export::ladder::Format::Text,
-        &mut ladders,
-    )
-    .unwrap();
-    assert!(calls.is_empty() || ladders.0 > 0);
-    let sources = vec![engine.source_stats(0, "hostile", Default::default())];
-    let doc = sipscope::export::json::Document {
-        sources: &sources,
-        calls: &calls,
-        orphans: engine.orphans(),
-        counters: engine.counters(),
-        now,
-        opts: sipscope::export::json::JsonOptions {
-            raw: true,
-            diagnose: Default::default(),
-        },
-    };
-    let text = serde_json::to_vec(&doc).unwrap();
-    serde_json::from_slice::<serde::de::IgnoredAny>(&text).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1071,7 +1024,7 @@ fn every_case_is_run_on_shared_captures_too() {
         let bytes = std::fs::read(&f).unwrap();
         let (result, peak) = peak_of(|| analyse_file(&bytes));
         if let Ok((engine, _)) = result {
-            exercise(&engine);
+            common::exercise(&engine, Default::default());
         }
         assert!(
             peak < 64 * MB + 4 * bytes.len(),
@@ -1115,5 +1068,5 @@ fn a_call_of_fifty_thousand_distinct_responses_is_diagnosed() {
             "{kind}"
         );
     }
-    exercise(&engine);
+    common::exercise(&engine, Default::default());
 }

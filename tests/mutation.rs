@@ -30,23 +30,15 @@ use std::time::{Duration, Instant};
 /// One mutant taking longer than this is a hang (a sample takes milliseconds).
 const HANG: Duration = Duration::from_secs(20);
 
-/// splitmix64: small, fast, and the same sequence everywhere.
-struct Rng(u64);
+/// The synthetic generator's SplitMix64: the same sequence everywhere.
+struct Rng(sipscope::synth::Rng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
+        self.0.below(n as u64) as usize
     }
 }
 
@@ -153,35 +145,7 @@ fn analyse(bytes: &[u8]) -> Result<(), String> {
         ..EngineConfig::default()
     });
     engine.run(&mut src);
-    let now = engine.now();
-    let calls = engine.calls();
-    for call in &calls {
-        let d = sipscope::diagnose::diagnose(call, now, &Default::default());
-        assert!(!d.verdict.summary.is_empty());
-    }
-    let sources = vec![engine.source_stats(0, "mutant", src.damage(0))];
-    let doc = sipscope::export::json::Document {
-        sources: &sources,
-        calls: &calls,
-        orphans: engine.orphans(),
-        counters: engine.counters(),
-        now,
-        opts: sipscope::export::json::JsonOptions {
-            raw: true,
-            diagnose: Default::default(),
-        },
-    };
-    let json = serde_json::to_vec(&doc).unwrap();
-    serde_json::from_slice::<serde::de::IgnoredAny>(&json).unwrap();
-    let mut text = Vec::new();
-    sipscope::export::ladder::write(
-        &calls,
-        &vec![now; calls.len()],
-        &Default::default(),
-        sipscope::export::ladder::Format::Text,
-        &mut text,
-    )
-    .unwrap();
+    common::exercise(&engine, src.damage(0));
     Ok(())
 }
 
@@ -257,7 +221,7 @@ fn damaged_copies_of_the_samples_never_panic_hang_or_crash() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(seed);
+    let mut rng = Rng(sipscope::synth::Rng::new(seed));
     let mut counts: std::collections::BTreeMap<Mutation, u64> = Default::default();
     let mut errors = 0u64;
     let mut through_binary = 0u64;

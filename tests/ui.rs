@@ -18,6 +18,16 @@ use sipscope::ui::{Action, App, Progress, Screen};
 
 /// The samples, merged into one engine as the UI would load them.
 fn engine_of(files: &[&str]) -> Engine {
+    engine_with(
+        files,
+        EngineConfig {
+            keep_raw: true,
+            ..EngineConfig::default()
+        },
+    )
+}
+
+fn engine_with(files: &[&str], config: EngineConfig) -> Engine {
     let sources: Vec<Box<dyn FrameSource + Send>> = files
         .iter()
         .enumerate()
@@ -27,10 +37,7 @@ fn engine_of(files: &[&str]) -> Engine {
         })
         .collect();
     let mut src = MergedSource::new(sources);
-    let mut engine = Engine::new(EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
-    });
+    let mut engine = Engine::new(config);
     engine.run(&mut src);
     engine
 }
@@ -350,21 +357,14 @@ fn clicks_on_the_ladder_follow_marker_lines() {
 /// screen (here the call table was limited to three calls while loading eight).
 #[test]
 fn limits_reached_show_in_the_title_and_the_stats() {
-    let sources: Vec<Box<dyn FrameSource + Send>> = ALL
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            Box::new(FileSource::open(common::samples().join(f).to_str().unwrap(), i).unwrap())
-                as Box<dyn FrameSource + Send>
-        })
-        .collect();
-    let mut src = MergedSource::new(sources);
-    let mut engine = Engine::new(EngineConfig {
-        keep_raw: true,
-        max_calls: 3,
-        ..EngineConfig::default()
-    });
-    engine.run(&mut src);
+    let engine = engine_with(
+        ALL,
+        EngineConfig {
+            keep_raw: true,
+            max_calls: 3,
+            ..EngineConfig::default()
+        },
+    );
     let calls = engine.calls();
     let mut app = app(&engine);
     app.limits = engine.limits_line();

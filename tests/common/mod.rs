@@ -87,3 +87,50 @@ pub fn have_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
 }
+
+/// What a user does with the model, for the tests of damaged and hostile input: diagnose every
+/// call, draw every ladder (no escape may reach it), export JSON (valid).
+pub fn exercise(engine: &Engine, damage: sipscope::capture::CaptureDamage) {
+    let now = engine.now();
+    let calls = engine.calls();
+    for call in &calls {
+        let d = sipscope::diagnose::diagnose(call, now, &Default::default());
+        assert!(!d.verdict.summary.is_empty());
+    }
+    // Ladders are as long as the call: checked as they are written, not kept.
+    struct NoEscapes(usize);
+    impl std::io::Write for NoEscapes {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            assert!(!b.contains(&0x1b), "an escape reached the ladder");
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut ladders = NoEscapes(0);
+    sipscope::export::ladder::write(
+        &calls,
+        &vec![now; calls.len()],
+        &Default::default(),
+        sipscope::export::ladder::Format::Text,
+        &mut ladders,
+    )
+    .unwrap();
+    assert!(calls.is_empty() || ladders.0 > 0);
+    let sources = vec![engine.source_stats(0, "input", damage)];
+    let doc = sipscope::export::json::Document {
+        sources: &sources,
+        calls: &calls,
+        orphans: engine.orphans(),
+        counters: engine.counters(),
+        now,
+        opts: sipscope::export::json::JsonOptions {
+            raw: true,
+            diagnose: Default::default(),
+        },
+    };
+    let text = serde_json::to_vec(&doc).unwrap();
+    serde_json::from_slice::<serde::de::IgnoredAny>(&text).unwrap();
+}
