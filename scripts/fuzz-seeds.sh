@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 sipscope=${SIPSCOPE:-$here/target/debug/sipscope}
 corpus=$here/fuzz/corpus
-mkdir -p "$corpus"/{capture_file,engine,net_frames,tcp_reassembly,sip_message,sdp,hep,websocket}
+mkdir -p "$corpus"/{capture_file,capture_filter,engine,net_frames,tcp_reassembly,sip_message,sdp,hep,websocket}
 for f in "$here"/samples/*.pcap; do
     cp "$f" "$corpus/capture_file/"
     cp "$f" "$corpus/engine/"
@@ -63,5 +63,20 @@ for path in sys.argv[2:]:
         at += 16 + incl
     with open(os.path.join(corpus, "net_frames", hashlib.sha1(out).hexdigest()), "wb") as f:
         f.write(out)
+PY
+# Capture-filter expressions as the README writes them, each with the first frame of a sample:
+# [length of the expression][expression][frame].
+python3 - "$corpus" "$here"/samples/answered-udp.pcap <<'PY'
+import struct, sys, os, hashlib
+corpus, path = sys.argv[1], sys.argv[2]
+b = open(path, "rb").read()
+incl = struct.unpack("<I", b[24 + 8:24 + 12])[0]
+frame = b[40:40 + incl]
+for expr in [b"udp port 5060", b"host 127.0.0.1 and (port 5060 or portrange 5060-5070)",
+             b"not tcp", b"net 10.0.0.0/8 or net 192.168.0.0/16", b"ip6 and src host ::1",
+             b"tcp dst port 5061 and not src net 127.0.0.0/8", b"sctp or (udp and port 9060)"]:
+    data = bytes([len(expr)]) + expr + frame
+    with open(os.path.join(corpus, "capture_filter", hashlib.sha1(data).hexdigest()), "wb") as f:
+        f.write(data)
 PY
 echo "fuzz-seeds: corpora in $corpus"
