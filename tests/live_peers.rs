@@ -18,13 +18,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// Per call: outcome and each message as `label src→dst`, in order.
 type Calls = BTreeMap<String, (String, Vec<String>)>;
 
@@ -79,7 +72,7 @@ fn from_capture(path: &Path) -> Calls {
 #[test]
 fn live_capture_and_hep_agree_with_tcpdump() {
     let tools = ["sipp", "kamailio", "tcpdump", "sngrep"];
-    if !is_root() || !tools.iter().all(|t| common::have_path(t)) {
+    if !common::is_root() || !tools.iter().all(|t| common::have_path(t)) {
         if std::env::var_os("CI").is_some() {
             panic!("CI runs as root with {tools:?} installed (.ci/run)");
         }

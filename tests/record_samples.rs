@@ -14,13 +14,6 @@ mod common;
 
 use sipscope::flow::Outcome;
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 #[test]
 fn recordings_from_real_peers_read_as_expected() {
     let tools = ["sipp", "kamailio", "tcpdump"];
@@ -29,11 +22,11 @@ fn recordings_from_real_peers_read_as_expected() {
         .copied()
         .filter(|t| which(t).is_none())
         .collect();
-    if !missing.is_empty() || !is_root() {
+    if !missing.is_empty() || !common::is_root() {
         if std::env::var_os("CI").is_some() {
             panic!(
                 "CI must record samples: missing {missing:?}, root: {}",
-                is_root()
+                common::is_root()
             );
         }
         eprintln!("skipped: needs root and {tools:?} (missing {missing:?})");

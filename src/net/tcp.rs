@@ -239,22 +239,15 @@ impl Stream {
             frames.iter().copied().collect(),
             meta,
         ));
-        let spans = &self.spans;
         let mut emitted = false;
-        let transport = self.framer.transport();
-        self.framer
-            .push(data, &mut stats.framer, &mut |at, end, m| {
-                emitted = true;
-                let (carried, done) = frames_of(spans, at, end);
-                emit(
-                    addrs.0,
-                    addrs.1,
-                    done.unwrap_or(meta),
-                    transport,
-                    &carried,
-                    m,
-                )
-            });
+        {
+            let mut out = framed(&self.spans, addrs, meta, self.framer.transport(), emit);
+            self.framer
+                .push(data, &mut stats.framer, &mut |at, end, m| {
+                    emitted = true;
+                    out(at, end, m)
+                });
+        }
         self.emitted |= emitted;
         self.forget_spans();
     }
@@ -322,20 +315,33 @@ impl Stream {
             self.skip_gap(addrs, stats, emit);
         }
         let meta = self.last_meta.unwrap_or(meta);
-        let spans = &self.spans;
-        let transport = self.framer.transport();
-        self.framer.finish(&mut stats.framer, &mut |at, end, m| {
-            let (carried, done) = frames_of(spans, at, end);
-            emit(
-                addrs.0,
-                addrs.1,
-                done.unwrap_or(meta),
-                transport,
-                &carried,
-                m,
-            )
-        });
+        {
+            let mut out = framed(&self.spans, addrs, meta, self.framer.transport(), emit);
+            self.framer.finish(&mut stats.framer, &mut out);
+        }
         self.spans.clear();
+    }
+}
+
+/// Hands a framed message (its stream offsets and bytes) on, with the frames that carried it
+/// and the segment that completed it (`meta` when the spans no longer know).
+fn framed<'a>(
+    spans: &'a VecDeque<Span>,
+    addrs: (SocketAddr, SocketAddr),
+    meta: SegmentMeta,
+    transport: Transport,
+    emit: &'a mut Emit<'_>,
+) -> impl FnMut(u64, u64, &[u8]) + 'a {
+    move |at, end, m| {
+        let (carried, done) = frames_of(spans, at, end);
+        emit(
+            addrs.0,
+            addrs.1,
+            done.unwrap_or(meta),
+            transport,
+            &carried,
+            m,
+        )
     }
 }
 

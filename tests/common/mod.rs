@@ -134,3 +134,11 @@ pub fn exercise(engine: &Engine, damage: sipscope::capture::CaptureDamage) {
     let text = serde_json::to_vec(&doc).unwrap();
     serde_json::from_slice::<serde::de::IgnoredAny>(&text).unwrap();
 }
+
+/// Recording and live capture need root (tcpdump, AF_PACKET, network namespaces).
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
