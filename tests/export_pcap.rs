@@ -168,31 +168,15 @@ fn exporting_one_call_writes_its_frames_only_and_tshark_reads_them() {
     if !common::require("tshark") {
         return;
     }
-    let seen = std::process::Command::new("tshark")
-        .arg("-r")
-        .arg(&out)
-        .args([
-            "-o",
-            "tcp.reassemble_out_of_order:TRUE",
-            "-Y",
-            "sip",
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=\n",
-            "-e",
-            "sip.Call-ID",
-        ])
-        .output()
-        .unwrap();
-    assert!(seen.status.success());
-    let ids: Vec<String> = String::from_utf8_lossy(&seen.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+    let ids: Vec<String> = common::tshark_fields(
+        &out,
+        &["-o", "tcp.reassemble_out_of_order:TRUE", "-Y", "sip"],
+        &["sip.Call-ID"],
+    )
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect();
     assert_eq!(ids.len(), messages, "tshark sees every message of the call");
     assert!(ids.iter().all(|i| i == call_id));
 }

@@ -17,7 +17,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 type PerFrame = BTreeMap<u64, (Vec<String>, Vec<String>)>;
 
@@ -46,63 +45,34 @@ const TSHARK_WRONG: &[(&str, u64, &str)] = &[
 ];
 
 fn tshark(path: &Path) -> PerFrame {
-    let out = Command::new("tshark")
-        .args(["-r"])
-        .arg(path)
-        .args([
-            "-o",
-            "tcp.try_heuristic_first:TRUE",
-            "-o",
-            "udp.try_heuristic_first:TRUE",
-            "-o",
-            "tcp.reassemble_out_of_order:TRUE",
-            "-Y",
-            "sip",
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=\u{1}",
-            "-E",
-            "separator=\u{2}",
-            "-e",
+    let mut options = common::TSHARK_AS_SIPSCOPE.to_vec();
+    options.extend(["-Y", "sip"]);
+    let rows = common::tshark_fields(
+        path,
+        &options,
+        &[
             "frame.number",
-            "-e",
             "frame.protocols",
-            "-e",
             "sip.Call-ID",
-            "-e",
             "sip.Method",
-            "-e",
             "sip.Status-Code",
-            "-e",
             "sip.Request-Line",
-            "-e",
             "sip.Status-Line",
-        ])
-        .output()
-        .expect("run tshark");
-    let text = String::from_utf8_lossy(&out.stdout);
+        ],
+    );
     let mut frames = PerFrame::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split('\u{2}').collect();
-        let list = |i: usize| -> Vec<String> {
-            f.get(i)
-                .map(|v| {
-                    v.split('\u{1}')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let Ok(frame) = f[0].parse::<u64>() else {
+    for f in rows {
+        let list = |i: usize| -> Vec<String> { f.get(i).cloned().unwrap_or_default() };
+        let Some(frame) = f
+            .first()
+            .and_then(|v| v.first())
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
             continue;
         };
         // SIP quoted inside an ICMP error is not a message (the packet never reached a SIP
         // stack); tshark decodes it anyway.
-        if f.get(1).is_some_and(|p| p.contains(":icmp:")) {
+        if list(1).iter().any(|p| p.contains(":icmp:")) {
             continue;
         }
         let starts = list(5).len() + list(6).len();
@@ -239,73 +209,49 @@ fn shared_captures_match_tshark() {
 type Carriers = BTreeMap<u64, BTreeSet<u64>>;
 
 fn tshark_carriers(path: &Path) -> Carriers {
-    let out = Command::new("tshark")
-        .args(["-r"])
-        .arg(path)
-        .args([
-            "-o",
-            "tcp.try_heuristic_first:TRUE",
-            "-o",
-            "udp.try_heuristic_first:TRUE",
-            // sipscope reassembles out-of-order segments; tshark does only when asked.
-            "-o",
-            "tcp.reassemble_out_of_order:TRUE",
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=,",
-            "-E",
-            "separator=;",
-            "-e",
+    let rows = common::tshark_fields(
+        path,
+        common::TSHARK_AS_SIPSCOPE,
+        &[
             "frame.number",
-            "-e",
             "frame.protocols",
-            "-e",
             "ip.fragment",
-            "-e",
             "ipv6.fragment",
-            "-e",
             "sctp.fragment",
-            "-e",
             "tcp.segment",
-            "-e",
             "sip.Request-Line",
-            "-e",
             "sip.Status-Line",
-        ])
-        .output()
-        .expect("run tshark");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let numbers = |s: Option<&str>| -> Vec<u64> {
-        s.map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
-            .unwrap_or_default()
+        ],
+    );
+    let numbers = |v: Option<&Vec<String>>| -> Vec<u64> {
+        v.into_iter()
+            .flatten()
+            .filter_map(|n| n.parse().ok())
+            .collect()
     };
     let mut fragments: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     let mut sip: Vec<(u64, Vec<u64>)> = Vec::new();
-    for line in text.lines() {
-        // Request and status lines may hold ';' (URI parameters): only the first six fields
-        // are read by position.
-        let f: Vec<&str> = line.splitn(7, ';').collect();
-        let Some(frame) = f.first().and_then(|n| n.parse::<u64>().ok()) else {
+    for f in rows {
+        let Some(frame) = f
+            .first()
+            .and_then(|v| v.first())
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
             continue;
         };
-        let mut frags = numbers(f.get(2).copied());
-        frags.extend(numbers(f.get(3).copied()));
-        let sctp = numbers(f.get(4).copied());
+        let mut frags = numbers(f.get(2));
+        frags.extend(numbers(f.get(3)));
+        let sctp = numbers(f.get(4));
         if !frags.is_empty() {
             fragments.insert(frame, frags);
         }
-        let is_sip = f
-            .get(1)
-            .is_some_and(|p| p.ends_with(":sip") || p.contains(":sip:"))
-            && !f.get(1).is_some_and(|p| p.contains(":icmp:"))
-            && f.get(6)
-                .is_some_and(|rest| !rest.trim_matches(';').is_empty());
+        let protocols = f.get(1).and_then(|v| v.first());
+        let is_sip = protocols.is_some_and(|p| p.ends_with(":sip") || p.contains(":sip:"))
+            && !protocols.is_some_and(|p| p.contains(":icmp:"))
+            && (f.get(6).is_some_and(|v| !v.is_empty()) || f.get(7).is_some_and(|v| !v.is_empty()));
         if is_sip {
             // An SCTP user message in several chunks: its frames, like a TCP message's.
-            let mut segments = numbers(f.get(5).copied());
+            let mut segments = numbers(f.get(5));
             segments.extend(sctp);
             sip.push((frame, segments));
         }

@@ -169,36 +169,13 @@ fn ours(path: &Path) -> (BTreeMap<u64, Vec<String>>, Vec<String>, u64) {
 }
 
 fn tshark(path: &Path) -> BTreeMap<u64, Vec<String>> {
-    let out = std::process::Command::new("tshark")
-        .arg("-r")
-        .arg(path)
-        .args([
-            "-Y",
-            "sip",
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=,",
-        ])
-        .args(["-e", "frame.number", "-e", "sip.Call-ID"])
-        .output()
-        .unwrap();
-    let mut frames = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let mut f = line.split('\t');
-        let n: u64 = f.next().unwrap().parse().unwrap();
-        let ids: Vec<String> = f
-            .next()
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        frames.insert(n, ids);
-    }
-    frames
+    common::tshark_fields(path, &["-Y", "sip"], &["frame.number", "sip.Call-ID"])
+        .into_iter()
+        .filter_map(|f| {
+            let n = f.first()?.first()?.parse().ok()?;
+            Some((n, f.get(1).cloned().unwrap_or_default()))
+        })
+        .collect()
 }
 
 #[test]

@@ -211,20 +211,17 @@ fn a_call_over_websocket() {
     if !common::require("tshark") {
         return;
     }
-    let out = std::process::Command::new("tshark")
-        .arg("-r")
-        .arg(&path)
-        .args(["-d", "tcp.port==8080,http", "-Y", "sip", "-T", "fields"])
-        .args(["-e", "frame.number", "-e", "sip.CSeq"])
-        .output()
-        .unwrap();
-    let theirs: BTreeMap<u64, String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (n, cseq) = l.split_once('\t')?;
-            Some((n.parse().ok()?, cseq.to_string()))
-        })
-        .collect();
+    let theirs: BTreeMap<u64, String> = common::tshark_fields(
+        &path,
+        &["-d", "tcp.port==8080,http", "-Y", "sip"],
+        &["frame.number", "sip.CSeq"],
+    )
+    .into_iter()
+    .filter_map(|f| {
+        let n = f.first()?.first()?.parse().ok()?;
+        Some((n, f.get(1)?.first()?.clone()))
+    })
+    .collect();
     let ours: BTreeMap<u64, String> = call
         .messages
         .iter()

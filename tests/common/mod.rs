@@ -142,3 +142,54 @@ pub fn is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+/// The tshark options of the differential tests: SIP found by content on any port (as sipscope
+/// does), and TCP reassembled out of order (as sipscope does; tshark only when asked).
+pub const TSHARK_AS_SIPSCOPE: &[&str] = &[
+    "-o",
+    "tcp.try_heuristic_first:TRUE",
+    "-o",
+    "udp.try_heuristic_first:TRUE",
+    "-o",
+    "tcp.reassemble_out_of_order:TRUE",
+];
+
+/// Runs tshark on a capture with `options` (say `TSHARK_AS_SIPSCOPE`, a `-Y` display filter,
+/// `-d` decode-as rules) and returns, per frame it prints, each of `fields` as the list of its
+/// occurrences.
+pub fn tshark_fields(path: &Path, options: &[&str], fields: &[&str]) -> Vec<Vec<Vec<String>>> {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.arg("-r").arg(path).args(options);
+    // Separators that no field value contains.
+    cmd.args([
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=\u{1}",
+    ]);
+    cmd.args(["-E", "separator=\u{2}"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            line.split('\u{2}')
+                .map(|v| {
+                    v.split('\u{1}')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
