@@ -327,6 +327,7 @@ fn run_case_with(
     // The engine's memory is what the limits bound; what an export holds is the size of its
     // output (checked for validity below, not measured).
     let (engine, peak) = peak_of(|| cap.engine(config));
+    eprintln!("{case}: {:.1} MB held (budget {} MB)", peak as f64 / MB as f64, budget / MB);
     common::exercise(&engine, Default::default());
     assert!(
         peak <= budget,
@@ -354,7 +355,7 @@ fn a_one_megabyte_call_id() {
         )
         .replace("Call-ID: CID", &format!("Call-ID: {id}"))
     };
-    let engine = run_case("1 MB Call-ID over TCP", 24 * MB, |cap| {
+    let engine = run_case("1 MB Call-ID over TCP", 8 * MB, |cap| {
         cap.tcp_stream(50, "203.0.113.1:40000", B, 7, with_id(&id).as_bytes(), 1400);
         // And as much as a UDP datagram holds.
         cap.udp(60, A, B, with_id(&id[..60_000]).as_bytes());
@@ -388,7 +389,7 @@ fn ten_thousand_via_headers() {
             )
         })
         .collect();
-    let engine = run_case("10,000 Via headers", 32 * MB, |cap| {
+    let engine = run_case("10,000 Via headers", 8 * MB, |cap| {
         let m = msg(
             "INVITE sip:bob@example.com SIP/2.0",
             "vias",
@@ -413,7 +414,7 @@ fn content_length_huge_negative_and_not_a_number() {
         "4294967296",
         "",
     ];
-    run_case("lying Content-Length", 16 * MB, |cap| {
+    run_case("lying Content-Length", 4 * MB, |cap| {
         for (i, cl) in lengths.iter().enumerate() {
             let m = msg(
                 "MESSAGE sip:bob@example.com SIP/2.0",
@@ -451,7 +452,7 @@ fn content_length_huge_negative_and_not_a_number() {
 
 #[test]
 fn lying_content_length_keeps_the_next_message_on_the_connection() {
-    let engine = run_case("huge Content-Length over TCP", 16 * MB, |cap| {
+    let engine = run_case("huge Content-Length over TCP", 4 * MB, |cap| {
         let lie = msg(
             "MESSAGE sip:bob@example.com SIP/2.0",
             "lie",
@@ -578,7 +579,7 @@ Contact: <sip:{evil}@203.0.113.1>\r\nSubject: {evil}\r\n"
 
 #[test]
 fn invalid_utf8_and_nul_bytes() {
-    run_case("invalid UTF-8 and NUL", 8 * MB, |cap| {
+    run_case("invalid UTF-8 and NUL", 4 * MB, |cap| {
         let m = msg(
             "INVITE sip:bob@example.com SIP/2.0",
             "utf8",
@@ -620,7 +621,7 @@ fn invalid_utf8_and_nul_bytes() {
 /// budget, and the good calls around the flood survive.
 #[test]
 fn sixty_five_thousand_fragments_of_one_datagram() {
-    let engine = run_case("65,535 fragments", 48 * MB, |cap| {
+    let engine = run_case("65,535 fragments", 8 * MB, |cap| {
         for i in 0..65_535u32 {
             let offset = (i % 8191) as u16;
             cap.fragment(50, 0xBEEF, offset, true, &[b'f'; 8]);
@@ -644,7 +645,7 @@ fn sixty_five_thousand_fragments_of_one_datagram() {
 fn fragment_floods_respect_the_fragment_budget() {
     let mut config = EngineConfig::default();
     config.net.defrag.max_bytes = 4 * MB;
-    let engine = run_case_with("fragment flood", 16 * MB, config, |cap| {
+    let engine = run_case_with("fragment flood", 12 * MB, config, |cap| {
         for id in 0..20_000u16 {
             cap.fragment(50, id, 0, true, &[b'f'; 1400]);
         }
@@ -662,7 +663,7 @@ fn fragment_floods_respect_the_fragment_budget() {
 /// disagree: whatever comes of them, the good calls survive.
 #[test]
 fn overlapping_fragments() {
-    let engine = run_case("overlapping fragments", 8 * MB, |cap| {
+    let engine = run_case("overlapping fragments", 4 * MB, |cap| {
         let m = msg(
             "MESSAGE sip:bob@example.com SIP/2.0",
             "frag",
@@ -721,7 +722,7 @@ fn overlapping_fragments() {
 
 #[test]
 fn tcp_sequence_wrap_around() {
-    let engine = run_case("TCP wrap-around", 8 * MB, |cap| {
+    let engine = run_case("TCP wrap-around", 4 * MB, |cap| {
         let mut stream = Vec::new();
         for i in 0..20 {
             stream.extend_from_slice(
@@ -781,7 +782,7 @@ fn a_hundred_thousand_simultaneous_tcp_flows() {
 fn unfinished_messages_on_many_connections_respect_the_tcp_budget() {
     let mut config = EngineConfig::default();
     config.net.tcp.max_buffered_total = 8 * MB;
-    let engine = run_case_with("TCP buffer flood", 32 * MB, config, |cap| {
+    let engine = run_case_with("TCP buffer flood", 16 * MB, config, |cap| {
         let head = msg(
             "MESSAGE sip:bob@example.com SIP/2.0",
             "big",
