@@ -327,7 +327,11 @@ fn run_case_with(
     // The engine's memory is what the limits bound; what an export holds is the size of its
     // output (checked for validity below, not measured).
     let (engine, peak) = peak_of(|| cap.engine(config));
-    eprintln!("{case}: {:.1} MB held (budget {} MB)", peak as f64 / MB as f64, budget / MB);
+    eprintln!(
+        "{case}: {:.1} MB held (budget {} MB)",
+        peak as f64 / MB as f64,
+        budget / MB
+    );
     common::exercise(&engine, Default::default());
     assert!(
         peak <= budget,
