@@ -200,16 +200,17 @@ impl FileSource {
         })
     }
 
-    /// The next pcapng block is in the buffer whole, by its own length field.
-    fn whole_block_buffered(&self) -> bool {
+    /// The length of the next pcapng block by its own length field, when that length is
+    /// sound and the whole block is in the buffer (a pcap file has no block lengths).
+    fn buffered_block_len(&self) -> Option<usize> {
         if self.state.legacy.is_some() {
-            return false;
+            return None;
         }
         let data = self.reader.data();
         data.get(4..8)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map(|b| u32::from_le_bytes(b) as usize)
-            .is_some_and(|len| len >= 12 && len % 4 == 0 && len <= data.len())
+            .filter(|&len| len >= 12 && len % 4 == 0 && len <= data.len())
     }
 
     /// After a block that cannot be parsed: skip it using its own length field when the
@@ -222,18 +223,13 @@ impl FileSource {
                 Some("damaged pcap record header; the rest of the file cannot be read".into());
             return false;
         }
-        let data = self.reader.data();
-        let len = data
-            .get(4..8)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(|b| u32::from_le_bytes(b) as usize);
-        match len {
-            Some(len) if len >= 12 && len % 4 == 0 && len <= data.len() => {
+        match self.buffered_block_len() {
+            Some(len) => {
                 self.reader.consume(len);
                 true
             }
-            _ => {
-                damage.stopped_early =
+            None => {
+                self.state.damage.stopped_early =
                     Some("damaged pcapng block; the rest of the file cannot be read".into());
                 false
             }
@@ -373,9 +369,6 @@ impl FrameSource for FileSource {
                     }
                 }
                 Err(PcapError::Eof) => Step::End,
-                // A pcapng block that is whole by its own length field yet wants more bytes
-                // (a packet's capture length past its block) is damaged, not unfinished:
-                // waiting for more would read the blocks after it as its rest.
                 Err(PcapError::Incomplete(_)) => Step::Refill,
                 Err(PcapError::UnexpectedEof) => {
                     self.state.damage.truncated_file = true;
@@ -384,8 +377,11 @@ impl FrameSource for FileSource {
                 Err(PcapError::BufferTooSmall) => Step::Grow,
                 Err(_) => Step::Damaged,
             };
+            // A pcapng block that is whole by its own length field yet wants more bytes (a
+            // packet's capture length past its block) is damaged, not unfinished: waiting for
+            // more would read the blocks after it as its rest.
             let step = match step {
-                Step::Refill if self.whole_block_buffered() => Step::Damaged,
+                Step::Refill if self.buffered_block_len().is_some() => Step::Damaged,
                 other => other,
             };
             match step {

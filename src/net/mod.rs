@@ -340,9 +340,11 @@ impl Decoder {
                 let whole = self.defrag.add(fragment, frame.time);
                 // Counted as they happen, in the source being read (the live UI shows them).
                 let d = self.defrag.drops;
-                let s = self.stats_mut(frame.source);
-                s.add("fragments_evicted", d.evicted - before.evicted);
-                s.add("fragments_invalid", d.invalid - before.invalid);
+                if d != before {
+                    let s = self.stats_mut(frame.source);
+                    s.add("fragments_evicted", d.evicted - before.evicted);
+                    s.add("fragments_invalid", d.invalid - before.invalid);
+                }
                 if let Some((whole, frames)) = whole {
                     self.transport(frame, &addrs, &whole, &frames, depth, out);
                 }

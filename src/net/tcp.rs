@@ -108,6 +108,12 @@ impl Framer {
             Framer::Ws(_) => Transport::Ws,
         }
     }
+    fn held(&self) -> usize {
+        match self {
+            Framer::Sip(f) => f.held(),
+            Framer::Ws(f) => f.held(),
+        }
+    }
     fn start(&self) -> u64 {
         match self {
             Framer::Sip(f) => f.start(),
@@ -206,11 +212,7 @@ impl Stream {
 
     /// Bytes of memory the stream holds: out-of-order segments and the framer's buffer.
     fn held(&self) -> usize {
-        self.pending_bytes
-            + match &self.framer {
-                Framer::Sip(f) => f.held(),
-                Framer::Ws(f) => f.held(),
-            }
+        self.pending_bytes + self.framer.held()
     }
 
     fn deliver(
@@ -504,9 +506,13 @@ impl Reassembler {
     pub fn segment(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
         let key = (seg.src, seg.dst);
         let sip = self.segment_tracked(seg, stats, emit);
-        self.account(&key);
-        if self.buffered > self.limits.max_buffered_total {
-            self.shed(stats);
+        // A segment of no SIP stream changed no stream's bytes (a stream it ended left the
+        // total through `take_stream`): most packets of a busy non-SIP link pay nothing here.
+        if sip {
+            self.account(&key);
+            if self.buffered > self.limits.max_buffered_total {
+                self.shed(stats);
+            }
         }
         sip
     }
