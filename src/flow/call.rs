@@ -2,14 +2,13 @@
 //! outcome derived from them. Correlation happens here, one message at a time, in capture
 //! order; nothing is looked up across calls.
 
-use super::dialog::{Dialog, DialogState, creates_dialog, dialog_key};
+use super::dialog::{Dialog, DialogState, creates_dialog};
 use super::message::SipMessage;
 use super::transaction::{Transaction, TransactionKey};
 use crate::WireMap;
 use crate::capture::Timestamp;
 use compact_str::CompactString;
 use serde::Serialize;
-use std::net::SocketAddr;
 
 /// RFC 3261 timer T1 (500 ms) times 64: how long a transaction may wait for its final response
 /// (Timer B/F) and how long a completed one lingers (Timer H/J).
@@ -99,17 +98,71 @@ pub struct Call {
     pub linked_call_id: Option<CompactString>,
     /// Messages not kept because the call reached its message limit.
     pub dropped_messages: u64,
-    tx_index: WireMap<TransactionKey, usize>,
+    /// The keyed hash of each transaction's key ([`TransactionKey`]), by transaction: a call
+    /// has a handful, and scanning one cache line of hashes is cheaper than a hash table per
+    /// call (which cost more memory than the call's messages and a cache miss per probe).
+    tx_keys: Vec<u64>,
+    /// The keyed hash of each dialog's tag pair, by dialog (as `tx_keys`).
+    dialog_keys: Vec<u64>,
+    /// Past [`INDEXED_AFTER`] transactions or dialogs (hostile or broken peers), hash tables
+    /// over the two lists above, so that a lookup stays O(1); a normal call never builds them.
+    large: Option<Box<LargeIndex>>,
+    /// [`signature`] of each message, by message: the retransmission test compares these
+    /// before it reads a message record.
+    signatures: Vec<u64>,
     /// For transactions with many messages (hostile or broken peers), the first message of
-    /// each (transaction, src, dst, signature), so that telling a retransmission stays O(1);
-    /// small transactions are searched directly and cost nothing here.
-    retransmission_index: WireMap<(usize, SocketAddr, SocketAddr, u64), usize>,
-    dialog_index: WireMap<(CompactString, CompactString), usize>,
+    /// each (transaction, signature), so that telling a retransmission stays O(1); small
+    /// transactions are searched directly and cost nothing here.
+    retransmission_index: WireMap<(usize, u64), usize>,
+}
+
+/// Hash tables for calls with many transactions or dialogs: key hash → the first
+/// transaction or dialog with that hash (a lookup that finds another key falls back to the
+/// list scan, so a collision costs time, never a wrong match).
+#[derive(Debug, Clone, Default)]
+struct LargeIndex {
+    transactions: WireMap<u64, usize>,
+    dialogs: WireMap<u64, usize>,
 }
 
 /// Transactions with more messages than this get a retransmission index (a normal one has
-/// a handful: request, provisionals, final, ACK and their retransmissions).
+/// a handful: request, provisionals, final, ACK and their retransmissions); calls with more
+/// transactions or dialogs than this get hash tables for them.
 const INDEXED_AFTER: usize = 16;
+
+/// The per-process key of every hash in this module. The hashes are always verified against
+/// the messages themselves, so a collision costs only a search, and hostile traffic cannot
+/// aim at collisions to make every message cost one.
+fn hasher() -> impl std::hash::Hasher {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    KEY.get_or_init(Default::default).build_hasher()
+}
+
+/// The keyed hash of [`TransactionKey::of`]`(msg, method)`, without building the key.
+fn tx_hash(msg: &SipMessage, method: &str) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = hasher();
+    match (&msg.branch, &msg.via_sent_by) {
+        (Some(b), Some(sent_by)) if b.starts_with("z9hG4bK") => {
+            (0u8, b.as_str(), sent_by.as_str(), method).hash(&mut h)
+        }
+        _ => {
+            let (cseq, _) = msg.cseq.as_ref()?;
+            (1u8, msg.from_tag.as_deref(), *cseq, method).hash(&mut h);
+            (msg.via_sent_by.as_deref(), msg.branch.as_deref()).hash(&mut h);
+        }
+    }
+    Some(h.finish())
+}
+
+/// The keyed hash of a dialog's unordered tag pair.
+fn dialog_hash(a: &str, b: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = hasher();
+    if a <= b { (a, b) } else { (b, a) }.hash(&mut h);
+    h.finish()
+}
 
 /// The retransmission test of §17.1.1.2 between two messages of one transaction.
 fn same_message(m: &SipMessage, msg: &SipMessage) -> bool {
@@ -119,14 +172,11 @@ fn same_message(m: &SipMessage, msg: &SipMessage) -> bool {
         && (msg.is_request() || m.to_tag == msg.to_tag)
 }
 
-/// A hash of what [`same_message`] compares besides the addresses.
+/// A hash of what [`same_message`] compares.
 fn signature(msg: &SipMessage) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    // Keyed per process, like every wire-keyed table: the index is verified against the
-    // message itself, so a collision costs only a search, and hostile traffic cannot aim at
-    // collisions to make every message cost one.
-    static KEY: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
-    let mut h = KEY.get_or_init(Default::default).build_hasher();
+    use std::hash::{Hash, Hasher};
+    let mut h = hasher();
+    (msg.src, msg.dst).hash(&mut h);
     msg.kind.hash(&mut h);
     if !msg.is_request() {
         msg.to_tag.hash(&mut h);
@@ -180,8 +230,10 @@ impl Call {
             to: init.to,
             linked_call_id: init.linked_call_id,
             dropped_messages: 0,
-            tx_index: WireMap::with_capacity_and_hasher(8, Default::default()),
-            dialog_index: WireMap::default(),
+            tx_keys: Vec::with_capacity(8),
+            dialog_keys: Vec::new(),
+            large: None,
+            signatures: Vec::with_capacity(16),
             retransmission_index: WireMap::default(),
         }
     }
@@ -210,13 +262,50 @@ impl Call {
         }
         let idx = self.messages.len();
         msg.index = idx;
-        let tx = self.match_transaction(&mut msg, idx);
+        let sig = signature(&msg);
+        let tx = self.match_transaction(&mut msg, idx, sig);
         msg.transaction = tx;
         msg.dialog = self.match_dialog(&msg, idx);
         self.messages.push(msg);
+        self.signatures.push(sig);
     }
 
-    fn new_transaction(&mut self, key: TransactionKey, method: &str, msg: &SipMessage) -> usize {
+    /// The transaction `TransactionKey::of(msg, method)` names: `None` when the message has
+    /// no such key, else its hash and the transaction if there is one.
+    fn find_transaction(&self, msg: &SipMessage, method: &str) -> Option<(u64, Option<usize>)> {
+        let hash = tx_hash(msg, method)?;
+        let is = |t: usize| self.transaction_is(t, msg, method);
+        let indexed = self
+            .large
+            .as_ref()
+            .and_then(|l| l.transactions.get(&hash).copied())
+            .filter(|&t| is(t));
+        let found = indexed.or_else(|| {
+            self.tx_keys
+                .iter()
+                .enumerate()
+                .filter(|&(_, &k)| k == hash)
+                .map(|(t, _)| t)
+                .find(|&t| is(t))
+        });
+        Some((hash, found))
+    }
+
+    /// Whether transaction `t` has the key `TransactionKey::of(msg, method)`: compared with
+    /// the message that created it, which carried that key.
+    fn transaction_is(&self, t: usize, msg: &SipMessage, method: &str) -> bool {
+        let Some(tr) = self.transactions.get(t) else {
+            return false;
+        };
+        tr.method == method
+            && tr
+                .messages
+                .first()
+                .and_then(|&i| self.messages.get(i))
+                .is_some_and(|first| TransactionKey::same(first, msg))
+    }
+
+    fn new_transaction(&mut self, hash: u64, method: &str, msg: &SipMessage) -> usize {
         let id = self.transactions.len();
         let request = msg.is_request();
         let (client, server) = if request {
@@ -244,40 +333,42 @@ impl Call {
             acknowledges: None,
             in_dialog: request && msg.to_tag.is_some(),
         });
-        self.tx_index.insert(key, id);
+        self.tx_keys.push(hash);
+        if self.tx_keys.len() > INDEXED_AFTER {
+            let large = self.large.get_or_insert_with(Default::default);
+            if large.transactions.is_empty() {
+                for (t, &k) in self.tx_keys.iter().enumerate() {
+                    large.transactions.entry(k).or_insert(t);
+                }
+            } else {
+                large.transactions.entry(hash).or_insert(id);
+            }
+        }
         id
     }
 
     /// Same transaction, same direction, same message: a SIP retransmission (§17.1.1.2).
-    fn is_retransmission(&self, tx: usize, msg: &SipMessage) -> bool {
+    fn is_retransmission(&self, tx: usize, msg: &SipMessage, sig: u64) -> bool {
         let Some(t) = self.transactions.get(tx) else {
             return false;
         };
+        let same = |i: usize| self.messages.get(i).is_some_and(|m| same_message(m, msg));
         if t.messages.len() > INDEXED_AFTER {
-            let key = (tx, msg.src, msg.dst, signature(msg));
-            match self.retransmission_index.get(&key) {
+            match self.retransmission_index.get(&(tx, sig)) {
                 None => return false,
-                Some(&first)
-                    if self
-                        .messages
-                        .get(first)
-                        .is_some_and(|m| same_message(m, msg)) =>
-                {
-                    return true;
-                }
+                Some(&first) if same(first) => return true,
                 // A hash collision: fall back to the search below.
                 Some(_) => {}
             }
         }
         t.messages
             .iter()
-            .filter_map(|&i| self.messages.get(i))
-            .any(|m| same_message(m, msg))
+            .any(|&i| self.signatures.get(i) == Some(&sig) && same(i))
     }
 
     /// Records message `idx` of transaction `tx` in the retransmission index once the
     /// transaction has grown past [`INDEXED_AFTER`] (indexing its earlier messages then).
-    fn index_for_retransmissions(&mut self, tx: usize, idx: usize, msg: &SipMessage) {
+    fn index_for_retransmissions(&mut self, tx: usize, idx: usize, sig: u64) {
         let Some(t) = self.transactions.get(tx) else {
             return;
         };
@@ -291,25 +382,22 @@ impl Call {
             &[]
         };
         for &i in earlier {
-            if let Some(m) = self.messages.get(i) {
-                self.retransmission_index
-                    .entry((tx, m.src, m.dst, signature(m)))
-                    .or_insert(i);
+            if let Some(&s) = self.signatures.get(i) {
+                self.retransmission_index.entry((tx, s)).or_insert(i);
             }
         }
-        self.retransmission_index
-            .entry((tx, msg.src, msg.dst, signature(msg)))
-            .or_insert(idx);
+        self.retransmission_index.entry((tx, sig)).or_insert(idx);
     }
 
-    fn match_transaction(&mut self, msg: &mut SipMessage, idx: usize) -> Option<usize> {
+    fn match_transaction(&mut self, msg: &mut SipMessage, idx: usize, sig: u64) -> Option<usize> {
         let tx = match msg.method() {
             Some("ACK") => {
                 // An ACK with its INVITE's branch acknowledges a non-2xx final and belongs to
                 // that transaction (§17.1.1.3). The ACK for a 2xx has a new branch and is a
                 // transaction of its own, tied to the INVITE through the dialog and CSeq.
-                let invite = TransactionKey::of(msg, "INVITE")
-                    .and_then(|k| self.tx_index.get(&k).copied())
+                let invite = self
+                    .find_transaction(msg, "INVITE")
+                    .and_then(|(_, t)| t)
                     .filter(|&t| {
                         self.transactions.get(t).is_some_and(|t| {
                             !t.final_status().is_some_and(|s| (200..300).contains(&s))
@@ -317,38 +405,33 @@ impl Call {
                     });
                 match invite {
                     Some(t) => {
-                        msg.retransmission = self.is_retransmission(t, msg);
+                        msg.retransmission = self.is_retransmission(t, msg, sig);
                         if let Some(tr) = self.transactions.get_mut(t) {
                             tr.ack.get_or_insert(idx);
                         }
                         t
                     }
-                    None => {
-                        let key = TransactionKey::of(msg, "ACK")?;
-
-                        match self.tx_index.get(&key).copied() {
-                            Some(t) => {
-                                msg.retransmission = self.is_retransmission(t, msg);
-                                t
-                            }
-                            None => {
-                                let t = self.new_transaction(key, "ACK", msg);
-                                let acked = self.find_acknowledged_invite(msg);
-                                if let Some(tr) = self.transactions.get_mut(t) {
-                                    tr.acknowledges = acked;
-                                }
-                                t
-                            }
+                    None => match self.find_transaction(msg, "ACK")? {
+                        (_, Some(t)) => {
+                            msg.retransmission = self.is_retransmission(t, msg, sig);
+                            t
                         }
-                    }
+                        (hash, None) => {
+                            let t = self.new_transaction(hash, "ACK", msg);
+                            let acked = self.find_acknowledged_invite(msg);
+                            if let Some(tr) = self.transactions.get_mut(t) {
+                                tr.acknowledges = acked;
+                            }
+                            t
+                        }
+                    },
                 }
             }
             Some(method) => {
-                let method = method.to_string();
-                let key = TransactionKey::of(msg, &method)?;
-                match self.tx_index.get(&key).copied() {
-                    Some(t) => {
-                        msg.retransmission = self.is_retransmission(t, msg);
+                let method = CompactString::from(method);
+                match self.find_transaction(msg, &method)? {
+                    (_, Some(t)) => {
+                        msg.retransmission = self.is_retransmission(t, msg, sig);
                         if let Some(tr) = self.transactions.get_mut(t)
                             && !tr.request_seen
                         {
@@ -357,12 +440,11 @@ impl Call {
                         }
                         t
                     }
-                    None => {
-                        let t = self.new_transaction(key, &method, msg);
+                    (hash, None) => {
+                        let t = self.new_transaction(hash, &method, msg);
                         if method == "CANCEL" {
                             // §9.2: a CANCEL matches the INVITE with the same top Via.
-                            let invite = TransactionKey::of(msg, "INVITE")
-                                .and_then(|k| self.tx_index.get(&k).copied());
+                            let invite = self.find_transaction(msg, "INVITE").and_then(|(_, t)| t);
                             if let Some(inv) = invite {
                                 if let Some(tr) = self.transactions.get_mut(t) {
                                     tr.cancels = Some(inv);
@@ -377,14 +459,13 @@ impl Call {
                 }
             }
             None => {
-                let method = msg.cseq_method()?.to_string();
+                let method = CompactString::from(msg.cseq_method()?);
                 let code = msg.status()?;
-                let key = TransactionKey::of(msg, &method)?;
-                let t = match self.tx_index.get(&key).copied() {
-                    Some(t) => t,
-                    None => self.new_transaction(key, &method, msg),
+                let t = match self.find_transaction(msg, &method)? {
+                    (_, Some(t)) => t,
+                    (hash, None) => self.new_transaction(hash, &method, msg),
                 };
-                msg.retransmission = self.is_retransmission(t, msg);
+                msg.retransmission = self.is_retransmission(t, msg, sig);
                 if let Some(tr) = self.transactions.get_mut(t) {
                     if code >= 200 {
                         tr.final_response.get_or_insert((code, msg.time));
@@ -401,7 +482,7 @@ impl Call {
                 tr.retransmissions += 1;
             }
         }
-        self.index_for_retransmissions(tx, idx, msg);
+        self.index_for_retransmissions(tx, idx, sig);
         Some(tx)
     }
 
@@ -422,14 +503,35 @@ impl Call {
             .map(|t| t.id)
     }
 
+    /// The dialog of the tag pair (either order), whose keyed hash is `hash`.
+    fn find_dialog(&self, hash: u64, a: &str, b: &str) -> Option<usize> {
+        let is = |d: usize| {
+            self.dialogs.get(d).is_some_and(|d| {
+                (d.local_tag == a && d.remote_tag == b) || (d.local_tag == b && d.remote_tag == a)
+            })
+        };
+        self.large
+            .as_ref()
+            .and_then(|l| l.dialogs.get(&hash).copied())
+            .filter(|&d| is(d))
+            .or_else(|| {
+                self.dialog_keys
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &k)| k == hash)
+                    .map(|(d, _)| d)
+                    .find(|&d| is(d))
+            })
+    }
+
     fn match_dialog(&mut self, msg: &SipMessage, idx: usize) -> Option<usize> {
         let (Some(ft), Some(tt)) = (&msg.from_tag, &msg.to_tag) else {
             return None;
         };
-        let key = dialog_key(ft, tt);
+        let hash = dialog_hash(ft, tt);
         let method = msg.cseq_method().unwrap_or("");
         let status = msg.status();
-        let id = match self.dialog_index.get(&key).copied() {
+        let id = match self.find_dialog(hash, ft, tt) {
             Some(d) => d,
             None => {
                 let creates = match status {
@@ -454,7 +556,17 @@ impl Call {
                     method: method.into(),
                     messages: Vec::new(),
                 });
-                self.dialog_index.insert(key, id);
+                self.dialog_keys.push(hash);
+                if self.dialog_keys.len() > INDEXED_AFTER {
+                    let large = self.large.get_or_insert_with(Default::default);
+                    if large.dialogs.is_empty() {
+                        for (d, &k) in self.dialog_keys.iter().enumerate() {
+                            large.dialogs.entry(k).or_insert(d);
+                        }
+                    } else {
+                        large.dialogs.entry(hash).or_insert(id);
+                    }
+                }
                 id
             }
         };
@@ -700,5 +812,60 @@ mod tests {
             .collect();
         let expected: Vec<usize> = std::iter::once(1).chain(42..82).collect();
         assert_eq!(marked, expected);
+    }
+
+    /// A call with more transactions and dialogs than the lists are scanned for (here 40
+    /// OPTIONS-like INVITE attempts, each answered 180 then 486 on its own branch and tag)
+    /// matches every response to its own transaction and dialog through the hash tables, as
+    /// the scan does below that size.
+    #[test]
+    fn calls_with_many_transactions_and_dialogs_match_through_the_index() {
+        let msg = |start: &str, branch: usize, tag: Option<usize>| {
+            let to = match tag {
+                Some(t) => format!("<sip:b@x>;tag=t{t}"),
+                None => "<sip:b@x>".to_string(),
+            };
+            let via = format!("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}");
+            let cseq = format!("{} INVITE", branch + 1);
+            sip(
+                start,
+                &[
+                    ("Via", via.as_str()),
+                    ("From", "<sip:a@x>;tag=caller"),
+                    ("To", to.as_str()),
+                    ("Call-ID", "many"),
+                    ("CSeq", cseq.as_str()),
+                ],
+                "",
+            )
+        };
+        let mut s = Script::new();
+        let (a, b) = ("10.0.0.1:5060", "10.0.0.2:5060");
+        for i in 0..40 {
+            let t = i as i64 * 10;
+            s.udp(t, a, b, &msg("INVITE sip:b@x SIP/2.0", i, None));
+            s.udp(t + 1, b, a, &msg("SIP/2.0 180 Ringing", i, Some(i)));
+            s.udp(t + 2, b, a, &msg("SIP/2.0 486 Busy Here", i, Some(i)));
+            s.udp(t + 3, b, a, &msg("SIP/2.0 486 Busy Here", i, Some(i)));
+        }
+        let mut engine = Engine::new(EngineConfig::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let call = calls[0];
+        assert_eq!(call.transactions.len(), 40);
+        assert_eq!(call.dialogs.len(), 40);
+        for (i, tx) in call.transactions.iter().enumerate() {
+            assert_eq!(tx.messages, vec![4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
+            assert_eq!(tx.final_status(), Some(486));
+            assert_eq!(tx.retransmissions, 1, "the second 486 of transaction {i}");
+        }
+        for (i, d) in call.dialogs.iter().enumerate() {
+            assert_eq!(d.remote_tag, format!("t{i}"));
+            assert_eq!(d.messages, vec![4 * i + 1, 4 * i + 2, 4 * i + 3]);
+            assert_eq!(d.state, crate::flow::DialogState::Terminated);
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Dialogs (RFC 3261 §12): identified by Call-ID + the two tags. The call owns its dialogs,
-//! so the key here is the tag pair, unordered (in-dialog requests from the callee swap From
+//! so its key is the tag pair, unordered (in-dialog requests from the callee swap From
 //! and To). Forking gives several dialogs, one per To tag.
 
 use compact_str::CompactString;
@@ -27,15 +27,6 @@ pub struct Dialog {
     /// The method that created it (INVITE, SUBSCRIBE, REFER, or what first showed both tags).
     pub method: CompactString,
     pub messages: Vec<usize>,
-}
-
-/// Unordered pair of tags: the same dialog whichever side sends.
-pub fn dialog_key(a: &CompactString, b: &CompactString) -> (CompactString, CompactString) {
-    if a <= b {
-        (a.clone(), b.clone())
-    } else {
-        (b.clone(), a.clone())
-    }
 }
 
 /// Methods whose 2xx (or 1xx with To tag, for INVITE) create a dialog (§12.1, RFC 6665).

@@ -29,6 +29,28 @@ pub enum TransactionKey {
 }
 
 impl TransactionKey {
+    /// Whether two messages have the same key for any one method: what [`TransactionKey::of`]
+    /// compares, without building the keys.
+    pub fn same(a: &SipMessage, b: &SipMessage) -> bool {
+        fn cookie(m: &SipMessage) -> Option<(&CompactString, &CompactString)> {
+            match (&m.branch, &m.via_sent_by) {
+                (Some(b), Some(s)) if b.starts_with("z9hG4bK") => Some((b, s)),
+                _ => None,
+            }
+        }
+        match (cookie(a), cookie(b)) {
+            (Some(x), Some(y)) => x == y,
+            (None, None) => {
+                a.cseq.is_some()
+                    && a.cseq.as_ref().map(|c| c.0) == b.cseq.as_ref().map(|c| c.0)
+                    && a.from_tag == b.from_tag
+                    && a.via_sent_by == b.via_sent_by
+                    && a.branch == b.branch
+            }
+            _ => false,
+        }
+    }
+
     /// The key of `msg` when the transaction's method is `method` (its CSeq method, or INVITE
     /// for an ACK being matched to its INVITE).
     pub fn of(msg: &SipMessage, method: &str) -> Option<TransactionKey> {
