@@ -127,13 +127,40 @@ pub enum Prepared {
         source: usize,
     },
     Message {
-        /// `None` when the message has no Call-ID (it becomes an orphan).
-        call_id: Option<Box<str>>,
+        /// Where the Call-ID is in its batch's [`Batch::text`]; `None` when the message has
+        /// no Call-ID (it becomes an orphan).
+        call_id: Option<std::ops::Range<usize>>,
         msg: SipMessage,
         /// The parties, with the first message of a call (see [`Ingest`]).
         init: Option<Box<CallInit>>,
         malformed: bool,
     },
+}
+
+/// Prepared messages in the order they were decoded, with the text they refer to. The
+/// Call-IDs travel in one buffer per batch rather than one allocation per message (which the
+/// correlating thread then freed: a cross-thread free for every message).
+#[derive(Default)]
+pub struct Batch {
+    pub items: Vec<Prepared>,
+    pub text: String,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Batch {
+        Batch {
+            items: Vec::with_capacity(n),
+            text: String::with_capacity(n * 48),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
 }
 
 /// The first half of the engine: frames in, [`Prepared`] messages out.
@@ -161,12 +188,13 @@ struct Preparer {
 
 impl Preparer {
     /// Parses every message in the PDU (a datagram may carry several).
-    fn prepare_all(&mut self, pdu: &SipPdu<'_>, out: &mut Vec<Prepared>) {
+    fn prepare_all(&mut self, pdu: &SipPdu<'_>, out: &mut Batch) {
         let mut rest = pdu.bytes;
         loop {
             match sip::Message::parse(rest) {
                 Ok((parsed, used)) => {
-                    out.push(self.prepare(pdu, &parsed));
+                    let p = self.prepare(pdu, &parsed, &mut out.text);
+                    out.items.push(p);
                     let after = rest.get(used.max(1)..).unwrap_or(&[]);
                     let skip = crate::net::framing::leading_crlf(after);
                     rest = after.get(skip..).unwrap_or(&[]);
@@ -177,27 +205,34 @@ impl Preparer {
                 Err(_) => {
                     // The decoder only hands over bytes that start with a start line, so this
                     // is rare (a start line the parser still rejects); counted as malformed.
-                    out.push(Prepared::Unparsable { source: pdu.source });
+                    out.items.push(Prepared::Unparsable { source: pdu.source });
                     return;
                 }
             }
         }
     }
 
-    fn prepare(&mut self, pdu: &SipPdu<'_>, parsed: &sip::Message<'_>) -> Prepared {
+    fn prepare(
+        &mut self,
+        pdu: &SipPdu<'_>,
+        parsed: &sip::Message<'_>,
+        text: &mut String,
+    ) -> Prepared {
         let msg = SipMessage::from_parsed(pdu, parsed, self.keep_raw);
         let malformed = msg.is_malformed();
-        let call_id: Option<Box<str>> =
-            parsed.call_id().map(|raw| match std::str::from_utf8(raw) {
-                Ok(s) if s.len() <= crate::flow::message::MAX_VALUE => Box::from(s),
-                _ => crate::flow::message::text(raw)
-                    .into_string()
-                    .into_boxed_str(),
-            });
-        let first_sight = call_id.as_ref().is_some_and(|id| {
+        let call_id = parsed.call_id().map(|raw| {
+            let start = text.len();
+            match std::str::from_utf8(raw) {
+                Ok(s) if s.len() <= crate::flow::message::MAX_VALUE => text.push_str(s),
+                _ => text.push_str(&crate::flow::message::text(raw)),
+            }
+            start..text.len()
+        });
+        let first_sight = call_id.as_ref().is_some_and(|range| {
             if self.seen.len() >= self.max_seen {
                 self.seen.clear();
             }
+            let id = text.get(range.clone()).unwrap_or("");
             self.seen
                 .insert(std::hash::BuildHasher::hash_one(&self.hasher, id))
         });
@@ -228,7 +263,7 @@ impl Ingest {
     }
 
     /// Decodes one frame and prepares every SIP message it completes.
-    pub fn feed(&mut self, frame: &Frame<'_>, out: &mut Vec<Prepared>) {
+    pub fn feed(&mut self, frame: &Frame<'_>, out: &mut Batch) {
         let (preparer, tap) = (&mut self.preparer, &mut self.tap);
         self.decoder.feed(frame, &mut |pdu| {
             if let Some(tap) = tap {
@@ -239,7 +274,7 @@ impl Ingest {
     }
 
     /// End of input: flushes reassembly buffers.
-    pub fn finish(&mut self, out: &mut Vec<Prepared>) {
+    pub fn finish(&mut self, out: &mut Batch) {
         let (preparer, tap) = (&mut self.preparer, &mut self.tap);
         self.decoder.finish(&mut |pdu| {
             if let Some(tap) = tap {
@@ -254,14 +289,14 @@ pub struct Engine {
     ingest: Ingest,
     model: Model,
     now: Timestamp,
-    scratch: Vec<Prepared>,
+    scratch: Batch,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             ingest: Ingest::new(&config),
-            scratch: Vec::new(),
+            scratch: Batch::default(),
             model: Model {
                 config,
                 calls: WireMap::default(),
@@ -305,11 +340,12 @@ impl Engine {
     }
 
     /// Applies prepared messages (the second half), then the streaming timers at `time`.
-    fn apply(&mut self, time: Timestamp, batch: &mut Vec<Prepared>) {
+    fn apply(&mut self, time: Timestamp, batch: &mut Batch) {
         self.now = self.now.max(time);
-        for p in batch.drain(..) {
-            self.model.apply(p);
+        for p in batch.items.drain(..) {
+            self.model.apply(p, &batch.text);
         }
+        batch.text.clear();
         if self.model.config.streaming || self.model.config.forget_finished {
             self.model.expire(self.now);
         }
@@ -414,7 +450,7 @@ impl Model {
         self.counts.entry(source).or_default()
     }
 
-    fn apply(&mut self, p: Prepared) {
+    fn apply(&mut self, p: Prepared, text: &str) {
         let (call_id, msg, init, malformed) = match p {
             Prepared::Unparsable { source } => {
                 let c = self.count(source);
@@ -434,7 +470,7 @@ impl Model {
             c.0 += 1;
             c.1 += u64::from(malformed);
         }
-        let Some(call_id) = call_id else {
+        let Some(call_id) = call_id.map(|r| text.get(r).unwrap_or("")) else {
             if self.orphans.len() < self.config.max_orphans {
                 self.orphans.push(Orphan {
                     message: msg,
@@ -448,7 +484,7 @@ impl Model {
         let time = msg.time;
         let max_messages = self.config.max_messages_per_call;
         // One lookup per message: the call keeps its own (shared) Call-ID for the queues.
-        let (key, dropped) = match self.calls.get_mut(call_id.as_ref()) {
+        let (key, dropped) = match self.calls.get_mut(call_id) {
             Some(call) => {
                 let before = call.dropped_messages;
                 call.add(msg, max_messages);
@@ -579,13 +615,13 @@ pub fn run_pipelined_with(
 ) -> anyhow::Result<Engine> {
     let config = engine.model.config;
     let mut ingest = std::mem::replace(&mut engine.ingest, Ingest::new(&config));
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Prepared>, Timestamp, u64)>(IN_FLIGHT);
-    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Prepared>>();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Batch, Timestamp, u64)>(IN_FLIGHT);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch>();
     let reading: &mut (dyn FrameSource + Send) = &mut *source;
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
         let reader = scope.spawn(move || {
             let source = reading;
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut batch = Batch::with_capacity(BATCH);
             let mut last = Timestamp::default();
             let mut frames = 0u64;
             while let Some(frame) = source.next_frame() {
@@ -598,7 +634,7 @@ pub fn run_pipelined_with(
                 if tick || batch.len() >= BATCH || frames.is_multiple_of(BATCH as u64 * 4) {
                     let next = back_rx
                         .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                        .unwrap_or_else(|_| Batch::with_capacity(BATCH));
                     let full = std::mem::replace(&mut batch, next);
                     if tx.send((full, last, source.progress().0)).is_err() {
                         return ingest; // the consumer stopped (an output error)
