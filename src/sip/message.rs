@@ -12,10 +12,11 @@ pub enum StartLine<'a> {
     Response { code: u16, reason: &'a [u8] },
 }
 
-/// One header line (with its folded continuation lines) as written.
+/// One header line (with its folded continuation lines) as written. The name is not kept,
+/// only its kind: this is 24 bytes, so a message's inline table of them is small to move,
+/// and no reader of the model needs the names of headers it does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
-    pub name: &'a [u8],
     pub kind: HeaderKind,
     /// The value after the colon; may contain folding CR/LF + whitespace.
     pub value: &'a [u8],
@@ -229,6 +230,10 @@ impl<'a> Message<'a> {
         let mut headers: smallvec::SmallVec<[Header<'a>; 24]> = smallvec::SmallVec::new();
         let mut ended = false;
         let mut line_no = 1;
+        // Mandatory headers seen (Call-ID, CSeq, From, To, Via) and the first Content-Length,
+        // noted as the headers go by rather than looked up again afterwards.
+        let mut seen = [false; 5];
+        let mut content_length: Option<usize> = None;
         while let Some((line, after, lf)) = next_line(rest) {
             line_no += 1;
             lf_only |= lf;
@@ -256,11 +261,19 @@ impl<'a> Message<'a> {
                 Some(colon) => {
                     let name = trim(line.get(..colon).unwrap_or(&[]));
                     let value = line.get(colon + 1..).unwrap_or(&[]);
-                    headers.push(Header {
-                        name,
-                        kind: HeaderKind::of(name),
-                        value,
-                    });
+                    let kind = HeaderKind::of(name);
+                    match kind {
+                        HeaderKind::CallId => seen[0] = true,
+                        HeaderKind::CSeq => seen[1] = true,
+                        HeaderKind::From => seen[2] = true,
+                        HeaderKind::To => seen[3] = true,
+                        HeaderKind::Via => seen[4] = true,
+                        HeaderKind::ContentLength if content_length.is_none() => {
+                            content_length = Some(headers.len())
+                        }
+                        _ => {}
+                    }
+                    headers.push(Header { kind, value });
                 }
                 None => issues.push(Issue::HeaderWithoutColon { line: line_no }),
             }
@@ -273,14 +286,8 @@ impl<'a> Message<'a> {
         if !ended {
             issues.push(Issue::NoEndOfHeaders);
         }
-        let mut msg = Message {
-            raw: buf,
-            start,
-            headers,
-            body: &[],
-            issues,
-        };
-        let declared = match msg.header(HeaderKind::ContentLength) {
+        // The value is read after the loop: a folded continuation may still have extended it.
+        let declared = match content_length.and_then(|i| headers.get(i)).map(|h| h.value) {
             Some(v) => match trim(v) {
                 d if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
                     // Saturate absurd values: they are a mismatch, not an overflow.
@@ -292,7 +299,7 @@ impl<'a> Message<'a> {
                     )
                 }
                 _ => {
-                    msg.issues.push(Issue::BadContentLength);
+                    issues.push(Issue::BadContentLength);
                     None
                 }
             },
@@ -302,7 +309,7 @@ impl<'a> Message<'a> {
         let body_len = match declared {
             Some(d) => {
                 if d > available as u64 {
-                    msg.issues.push(Issue::ContentLengthMismatch {
+                    issues.push(Issue::ContentLengthMismatch {
                         declared: d,
                         actual: available,
                     });
@@ -316,7 +323,7 @@ impl<'a> Message<'a> {
                         let is_next_message =
                             next_line(after).is_some_and(|(l, _, _)| looks_like_start(l));
                         if !is_next_message {
-                            msg.issues.push(Issue::ContentLengthMismatch {
+                            issues.push(Issue::ContentLengthMismatch {
                                 declared: d as u64,
                                 actual: available,
                             });
@@ -327,29 +334,26 @@ impl<'a> Message<'a> {
             }
             None => available,
         };
-        msg.body = rest.get(..body_len).unwrap_or(rest);
         let used = header_len + body_len;
-        msg.raw = buf.get(..used).unwrap_or(buf);
-        let mut seen = [false; 5];
-        for h in &msg.headers {
-            match h.kind {
-                HeaderKind::CallId => seen[0] = true,
-                HeaderKind::CSeq => seen[1] = true,
-                HeaderKind::From => seen[2] = true,
-                HeaderKind::To => seen[3] = true,
-                HeaderKind::Via => seen[4] = true,
-                _ => {}
-            }
-        }
         for (present, name) in seen
             .into_iter()
             .zip(["Call-ID", "CSeq", "From", "To", "Via"])
         {
             if !present {
-                msg.issues.push(Issue::MissingHeader { name });
+                issues.push(Issue::MissingHeader { name });
             }
         }
-        Ok((msg, used))
+        // Built once, here: the header table is most of the value's size.
+        Ok((
+            Message {
+                raw: buf.get(..used).unwrap_or(buf),
+                start,
+                headers,
+                body: rest.get(..body_len).unwrap_or(rest),
+                issues,
+            },
+            used,
+        ))
     }
 
     /// The first header of that kind.
@@ -494,7 +498,11 @@ f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1
         assert_eq!(m.via_count(), 2);
         assert_eq!(m.call_id(), Some(&b"abc"[..]));
         assert_eq!(m.to().unwrap().tag, Some(&b"2"[..]));
-        let subject = m.headers.iter().find(|h| h.name == b"Subject").unwrap();
+        let subject = m
+            .headers
+            .iter()
+            .find(|h| h.kind == HeaderKind::Other)
+            .unwrap();
         assert_eq!(trim(subject.value), b"hello\n\tworld");
         assert_eq!(m.issues, vec![Issue::LfLineEndings]);
     }
