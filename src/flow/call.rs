@@ -255,6 +255,9 @@ impl Call {
     }
 
     /// Adds a message (in capture order) and correlates it.
+    // Inlined into the engine's one call so that the message record is copied fewer times on
+    // its way into the call (each copy is a 352-byte memmove per message).
+    #[inline]
     pub fn add(&mut self, mut msg: SipMessage, max_messages: usize) {
         if self.messages.len() >= max_messages {
             self.dropped_messages += 1;
