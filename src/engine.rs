@@ -176,15 +176,19 @@ pub type Tap = Box<dyn FnMut(&crate::net::SipPdu<'_>) + Send>;
 /// Parses what the decoder delivers into [`Prepared`] messages.
 ///
 /// It remembers (by a keyed hash) which Call-IDs it has sent, so that the parties are built
-/// and sent only with the first message of a call. The set is a hint, cleared when it grows
-/// past the call limit: sending parties again is harmless (the model uses them only for a new
-/// call), and so memory stays bounded.
+/// and sent only with the first message of a call. The memory is a hint: a direct-mapped
+/// table of hashes, where a Call-ID whose slot another took is simply sent with its parties
+/// again, which is harmless (the model uses them only for a new call). So it has a fixed size
+/// and costs one cache line per message, where a growing set cost a probe and a resize.
 struct Preparer {
     keep_raw: bool,
-    seen: std::collections::HashSet<u64, foldhash::fast::FixedState>,
+    seen: Box<[u64]>,
     hasher: foldhash::fast::FixedState,
-    max_seen: usize,
 }
+
+/// Slots in [`Preparer`]'s table (512 KiB): far more than the calls in flight at once on a
+/// busy link, so that a call's parties are rarely built twice.
+const SEEN_SLOTS: usize = 1 << 16;
 
 impl Preparer {
     /// Parses every message in the PDU (a datagram may carry several).
@@ -229,12 +233,17 @@ impl Preparer {
             start..text.len()
         });
         let first_sight = call_id.as_ref().is_some_and(|range| {
-            if self.seen.len() >= self.max_seen {
-                self.seen.clear();
-            }
             let id = text.get(range.clone()).unwrap_or("");
-            self.seen
-                .insert(std::hash::BuildHasher::hash_one(&self.hasher, id))
+            // 0 marks an empty slot.
+            let hash = std::hash::BuildHasher::hash_one(&self.hasher, id).max(1);
+            match self.seen.get_mut(hash as usize % SEEN_SLOTS) {
+                Some(slot) if *slot == hash => false,
+                Some(slot) => {
+                    *slot = hash;
+                    true
+                }
+                None => true,
+            }
         });
         Prepared::Message {
             call_id,
@@ -254,9 +263,8 @@ impl Ingest {
             decoder: Decoder::new(config.net),
             preparer: Preparer {
                 keep_raw: config.keep_raw,
-                seen: std::collections::HashSet::with_hasher(hasher.clone()),
+                seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
                 hasher,
-                max_seen: config.max_calls.max(1024),
             },
             tap: None,
         }

@@ -459,10 +459,15 @@ impl<'a> CSeq<'a> {
 
 /// Parses a decimal u32 with no sign, no spaces, no overflow.
 pub fn parse_u32(v: &[u8]) -> Option<u32> {
-    if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
+    if v.is_empty() || v.len() > 10 {
         return None;
     }
-    std::str::from_utf8(v).ok()?.parse().ok()
+    // By hand: this runs for several numbers of every message, and going through `str`
+    // validated the bytes twice.
+    v.iter().try_fold(0u32, |n, &b| {
+        let d = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u32::from(d))
+    })
 }
 
 #[cfg(test)]
@@ -632,6 +637,25 @@ mod tests {
                 (b"C", Some(b"2")),
             ]
         );
+    }
+
+    #[test]
+    fn numbers_are_decimal_u32_only() {
+        assert_eq!(parse_u32(b"0"), Some(0));
+        assert_eq!(parse_u32(b"0012"), Some(12));
+        assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));
+        for bad in [
+            &b""[..],
+            b"4294967296",
+            b"99999999999",
+            b"+1",
+            b"-1",
+            b"1a",
+            b" 1",
+            b"\xd9\xa1",
+        ] {
+            assert_eq!(parse_u32(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
