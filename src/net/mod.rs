@@ -203,6 +203,16 @@ impl Decoder {
         self.stats_mut(frame.source).packets += 1;
         self.last_time = self.last_time.max(frame.time);
         self.maybe_sweep(frame.source, frame.time, out);
+        if frame.link == crate::capture::LinkType::ETHERNET
+            && let Some((src, dst, proto, payload)) = link::plain_ethernet_ipv4(frame.data)
+        {
+            let addrs = Addrs {
+                src: IpAddr::V4(src),
+                dst: IpAddr::V4(dst),
+                proto,
+            };
+            return self.transport(frame, &addrs, payload, &[frame.number], 0, out);
+        }
         let pkt = match link::slice(frame.link, frame.data) {
             Ok(p) => p,
             Err(link::LinkSkip::Unsupported) => {
