@@ -100,6 +100,24 @@ pub(crate) fn text(v: &[u8]) -> CompactString {
     CompactString::from_utf8_lossy(v)
 }
 
+/// [`text`] of a slice of `block` whose UTF-8 validity is known (`valid`, the block as a
+/// `str`): the value is then taken from the `str` (an O(1) boundary check) rather than
+/// validated again. Anything else, a slice from elsewhere or a block that is not UTF-8, goes
+/// through [`text`]; the result is the same either way.
+fn text_in(block: &[u8], valid: Option<&str>, v: &[u8]) -> CompactString {
+    let v = sip::header::trim(v);
+    let v = v.get(..MAX_VALUE).unwrap_or(v);
+    let off = (v.as_ptr() as usize).wrapping_sub(block.as_ptr() as usize);
+    let within = off
+        .checked_add(v.len())
+        .filter(|end| *end <= block.len())
+        .and_then(|end| valid?.get(off..end));
+    match within {
+        Some(s) => CompactString::new(s),
+        None => CompactString::from_utf8_lossy(v),
+    }
+}
+
 fn boxed(v: &[u8]) -> Box<str> {
     text(v).into_string().into_boxed_str()
 }
@@ -108,6 +126,14 @@ impl SipMessage {
     /// Builds the record from a parsed message. `None` without a Call-ID: such a message
     /// belongs to no call and is reported as malformed by the engine.
     pub fn from_parsed(pdu: &SipPdu, msg: &sip::Message<'_>, keep_raw: bool) -> SipMessage {
+        // The start line and headers are checked as UTF-8 once (they nearly always are), not
+        // value by value: six values or more of every message are turned into text.
+        let head = msg
+            .raw
+            .get(..msg.raw.len().saturating_sub(msg.body.len()))
+            .unwrap_or(msg.raw);
+        let valid = std::str::from_utf8(head).ok();
+        let text = |v: &[u8]| text_in(head, valid, v);
         let kind = match msg.start {
             StartLine::Request { method, uri } => Kind::Request {
                 method: text(method),
@@ -370,5 +396,33 @@ impl SipMessage {
     /// True for issues that make the message malformed (not just unusual).
     pub fn is_malformed(&self) -> bool {
         self.issues().iter().any(Issue::is_malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Taking a value from the block checked once gives what checking the value alone gives:
+    /// for every slice of a valid block, of a block with bytes that are not UTF-8 (the value
+    /// itself valid or not), and for slices from outside the block.
+    #[test]
+    fn values_from_a_checked_block_are_the_same_text() {
+        let blocks: [&[u8]; 3] = [
+            b"INVITE sip:b@x SIP/2.0\r\nFrom: \"\xc3\xa9t\xc3\xa9\" <sip:a@x>;tag=1\r\n",
+            b"SIP/2.0 200 OK\r\nTo: <sip:b@x>;tag=\xff\xfe2\r\nVia: SIP/2.0/UDP h\r\n",
+            b"  \t",
+        ];
+        let elsewhere = b"sip:c@y".to_vec();
+        for block in blocks {
+            let valid = std::str::from_utf8(block).ok();
+            for a in 0..=block.len() {
+                for b in a..=block.len() {
+                    let v = &block[a..b];
+                    assert_eq!(text_in(block, valid, v), text(v), "{a}..{b} of {block:?}");
+                }
+            }
+            assert_eq!(text_in(block, valid, &elsewhere), text(&elsewhere));
+        }
     }
 }
