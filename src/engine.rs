@@ -195,10 +195,12 @@ impl Preparer {
     fn prepare_all(&mut self, pdu: &SipPdu<'_>, out: &mut Batch) {
         let mut rest = pdu.bytes;
         loop {
-            match sip::Message::parse(rest) {
+            // Matched by reference: moving the parsed message (600 bytes) out of the result
+            // would copy it.
+            match &sip::Message::parse(rest) {
                 Ok((parsed, used)) => {
-                    let p = self.prepare(pdu, &parsed, &mut out.text);
-                    out.items.push(p);
+                    let used = *used;
+                    self.prepare(pdu, parsed, out);
                     let after = rest.get(used.max(1)..).unwrap_or(&[]);
                     let skip = crate::net::framing::leading_crlf(after);
                     rest = after.get(skip..).unwrap_or(&[]);
@@ -216,12 +218,9 @@ impl Preparer {
         }
     }
 
-    fn prepare(
-        &mut self,
-        pdu: &SipPdu<'_>,
-        parsed: &sip::Message<'_>,
-        text: &mut String,
-    ) -> Prepared {
+    /// Builds the message's record and pushes it to `out`.
+    fn prepare(&mut self, pdu: &SipPdu<'_>, parsed: &sip::Message<'_>, out: &mut Batch) {
+        let text = &mut out.text;
         let msg = SipMessage::from_parsed(pdu, parsed, self.keep_raw);
         let malformed = msg.is_malformed();
         let call_id = parsed.call_id().map(|raw| {
@@ -245,12 +244,12 @@ impl Preparer {
                 None => true,
             }
         });
-        Prepared::Message {
+        out.items.push(Prepared::Message {
             call_id,
             msg,
             init: first_sight.then(|| Box::new(CallInit::from_message(parsed))),
             malformed,
-        }
+        });
     }
 }
 

@@ -225,9 +225,16 @@ impl<'a> Message<'a> {
         }
         let (first, mut rest, first_lf) = next_line(buf).ok_or(ParseError::Empty)?;
         let start = parse_start(first).ok_or(ParseError::NotSip)?;
-        let mut issues = Vec::new();
         let mut lf_only = first_lf;
-        let mut headers: smallvec::SmallVec<[Header<'a>; 24]> = smallvec::SmallVec::new();
+        // Built first and filled in place: the header table is most of the value's size, and
+        // moving it into the value afterwards was a copy per message.
+        let mut msg = Message {
+            raw: buf,
+            start,
+            headers: smallvec::SmallVec::new(),
+            body: &[],
+            issues: Vec::new(),
+        };
         let mut ended = false;
         let mut line_no = 1;
         // Mandatory headers seen (Call-ID, CSeq, From, To, Via) and the first Content-Length,
@@ -244,7 +251,7 @@ impl<'a> Message<'a> {
             }
             if matches!(line.first(), Some(b' ') | Some(b'\t')) {
                 // Folded continuation (RFC 3261 §7.3.1): extend the previous value's span.
-                match headers.last_mut() {
+                match msg.headers.last_mut() {
                     Some(last) => {
                         let value_start = last.value.as_ptr() as usize - buf.as_ptr() as usize;
                         let line_end = line.as_ptr() as usize - buf.as_ptr() as usize + line.len();
@@ -252,7 +259,9 @@ impl<'a> Message<'a> {
                             last.value = v;
                         }
                     }
-                    None => issues.push(Issue::ContinuationWithoutHeader { line: line_no }),
+                    None => msg
+                        .issues
+                        .push(Issue::ContinuationWithoutHeader { line: line_no }),
                 }
                 rest = after;
                 continue;
@@ -269,25 +278,28 @@ impl<'a> Message<'a> {
                         HeaderKind::To => seen[3] = true,
                         HeaderKind::Via => seen[4] = true,
                         HeaderKind::ContentLength if content_length.is_none() => {
-                            content_length = Some(headers.len())
+                            content_length = Some(msg.headers.len())
                         }
                         _ => {}
                     }
-                    headers.push(Header { kind, value });
+                    msg.headers.push(Header { kind, value });
                 }
-                None => issues.push(Issue::HeaderWithoutColon { line: line_no }),
+                None => msg.issues.push(Issue::HeaderWithoutColon { line: line_no }),
             }
             rest = after;
         }
         if lf_only {
-            issues.push(Issue::LfLineEndings);
+            msg.issues.push(Issue::LfLineEndings);
         }
         let header_len = buf.len() - rest.len();
         if !ended {
-            issues.push(Issue::NoEndOfHeaders);
+            msg.issues.push(Issue::NoEndOfHeaders);
         }
         // The value is read after the loop: a folded continuation may still have extended it.
-        let declared = match content_length.and_then(|i| headers.get(i)).map(|h| h.value) {
+        let declared = match content_length
+            .and_then(|i| msg.headers.get(i))
+            .map(|h| h.value)
+        {
             Some(v) => match trim(v) {
                 d if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
                     // Saturate absurd values: they are a mismatch, not an overflow.
@@ -299,7 +311,7 @@ impl<'a> Message<'a> {
                     )
                 }
                 _ => {
-                    issues.push(Issue::BadContentLength);
+                    msg.issues.push(Issue::BadContentLength);
                     None
                 }
             },
@@ -309,7 +321,7 @@ impl<'a> Message<'a> {
         let body_len = match declared {
             Some(d) => {
                 if d > available as u64 {
-                    issues.push(Issue::ContentLengthMismatch {
+                    msg.issues.push(Issue::ContentLengthMismatch {
                         declared: d,
                         actual: available,
                     });
@@ -323,7 +335,7 @@ impl<'a> Message<'a> {
                         let is_next_message =
                             next_line(after).is_some_and(|(l, _, _)| looks_like_start(l));
                         if !is_next_message {
-                            issues.push(Issue::ContentLengthMismatch {
+                            msg.issues.push(Issue::ContentLengthMismatch {
                                 declared: d as u64,
                                 actual: available,
                             });
@@ -340,20 +352,12 @@ impl<'a> Message<'a> {
             .zip(["Call-ID", "CSeq", "From", "To", "Via"])
         {
             if !present {
-                issues.push(Issue::MissingHeader { name });
+                msg.issues.push(Issue::MissingHeader { name });
             }
         }
-        // Built once, here: the header table is most of the value's size.
-        Ok((
-            Message {
-                raw: buf.get(..used).unwrap_or(buf),
-                start,
-                headers,
-                body: rest.get(..body_len).unwrap_or(rest),
-                issues,
-            },
-            used,
-        ))
+        msg.raw = buf.get(..used).unwrap_or(buf);
+        msg.body = rest.get(..body_len).unwrap_or(rest);
+        Ok((msg, used))
     }
 
     /// The first header of that kind.
