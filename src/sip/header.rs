@@ -256,20 +256,31 @@ impl<'a> Via<'a> {
     pub fn parse(v: &'a [u8]) -> Option<Via<'a>> {
         let v = trim(v);
         // sent-protocol = "SIP" / "2.0" / transport, with optional LWS around the slashes.
+        // Nearly every Via starts exactly `SIP/2.0/`: read that directly, the rest field by
+        // field.
         let mut rest = v;
         let mut fields: [&[u8]; 3] = [&[]; 3];
-        for (i, slot) in fields.iter_mut().enumerate() {
-            rest = trim_start(rest);
-            let end = if i < 2 {
-                memchr::memchr(b'/', rest)?
-            } else {
-                rest.iter().position(|b| is_lws(*b)).unwrap_or(rest.len())
-            };
-            *slot = trim(rest.get(..end)?);
-            rest = rest.get(if i < 2 { end + 1 } else { end }..)?;
-        }
-        if !fields[0].eq_ignore_ascii_case(b"SIP") {
-            return None;
+        if let Some(after) = v
+            .strip_prefix(b"SIP/2.0/")
+            .filter(|a| a.first().is_some_and(|b| !is_lws(*b)))
+        {
+            let end = after.iter().position(|b| is_lws(*b)).unwrap_or(after.len());
+            fields[2] = after.get(..end)?;
+            rest = after.get(end..)?;
+        } else {
+            for (i, slot) in fields.iter_mut().enumerate() {
+                rest = trim_start(rest);
+                let end = if i < 2 {
+                    memchr::memchr(b'/', rest)?
+                } else {
+                    rest.iter().position(|b| is_lws(*b)).unwrap_or(rest.len())
+                };
+                *slot = trim(rest.get(..end)?);
+                rest = rest.get(if i < 2 { end + 1 } else { end }..)?;
+            }
+            if !fields[0].eq_ignore_ascii_case(b"SIP") {
+                return None;
+            }
         }
         let rest = trim_start(rest);
         let semi = memchr::memchr(b';', rest).unwrap_or(rest.len());
@@ -637,6 +648,25 @@ mod tests {
                 (b"C", Some(b"2")),
             ]
         );
+    }
+
+    /// `SIP/2.0/UDP` read directly gives what the field-by-field reading gives, LWS around
+    /// the slashes included.
+    #[test]
+    fn via_sent_protocol_forms() {
+        for (v, transport, sent_by) in [
+            ("SIP/2.0/UDP host:5060;branch=z9hG4bK1", "UDP", "host:5060"),
+            ("SIP/2.0/ UDP host;branch=z9hG4bK1", "UDP", "host"),
+            ("SIP / 2.0 / TCP  host", "TCP", "host"),
+            ("sip/2.0/tls [::1]:5061;rport", "tls", "[::1]:5061"),
+            ("SIP/2.0/WSS\thost", "WSS", "host"),
+        ] {
+            let via = Via::parse(v.as_bytes()).unwrap();
+            assert_eq!(via.transport, transport.as_bytes(), "{v}");
+            assert_eq!(via.sent_by, sent_by.as_bytes(), "{v}");
+        }
+        assert_eq!(Via::parse(b"SIP/2.0/"), None);
+        assert_eq!(Via::parse(b"SIP/2.0/UDP"), None);
     }
 
     #[test]
