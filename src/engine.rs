@@ -460,20 +460,32 @@ impl Model {
     // Inlined (one caller) for the same reason as `Call::add`: fewer copies of each record.
     #[inline]
     fn apply(&mut self, p: Prepared, text: &str) {
-        let (call_id, msg, init, malformed) = match p {
+        match p {
             Prepared::Unparsable { source } => {
                 let c = self.count(source);
                 c.0 += 1;
                 c.1 += 1;
-                return;
             }
             Prepared::Message {
                 call_id,
                 msg,
                 init,
                 malformed,
-            } => (call_id, msg, init, malformed),
-        };
+            } => self.apply_message(call_id, msg, init, malformed, text),
+        }
+    }
+
+    /// A prepared message, its fields moved straight out of the batch entry (gathering them
+    /// into a tuple first copied the record once more).
+    #[inline]
+    fn apply_message(
+        &mut self,
+        call_id: Option<std::ops::Range<usize>>,
+        msg: SipMessage,
+        init: Option<Box<CallInit>>,
+        malformed: bool,
+        text: &str,
+    ) {
         {
             let c = self.count(msg.source);
             c.0 += 1;
