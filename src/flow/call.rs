@@ -98,15 +98,10 @@ pub struct Call {
     pub linked_call_id: Option<CompactString>,
     /// Messages not kept because the call reached its message limit.
     pub dropped_messages: u64,
-    /// The keyed hash of each transaction's key ([`TransactionKey`]), by transaction: a call
-    /// has a handful, and scanning one cache line of hashes is cheaper than a hash table per
-    /// call (which cost more memory than the call's messages and a cache miss per probe).
-    tx_keys: Vec<u64>,
-    /// The keyed hash of each dialog's tag pair, by dialog (as `tx_keys`).
-    dialog_keys: Vec<u64>,
-    /// Past [`INDEXED_AFTER`] transactions or dialogs (hostile or broken peers), hash tables
-    /// over the two lists above, so that a lookup stays O(1); a normal call never builds them.
-    large: Option<Box<LargeIndex>>,
+    /// The keyed hash of each transaction's key ([`TransactionKey`]), by transaction.
+    tx_keys: KeyList,
+    /// The keyed hash of each dialog's tag pair, by dialog.
+    dialog_keys: KeyList,
     /// [`signature`] of each message, by message: the retransmission test compares these
     /// before it reads a message record.
     signatures: Vec<u64>,
@@ -116,13 +111,68 @@ pub struct Call {
     retransmission_index: WireMap<(usize, u64), usize>,
 }
 
-/// Hash tables for calls with many transactions or dialogs: key hash → the first
-/// transaction or dialog with that hash (a lookup that finds another key falls back to the
-/// list scan, so a collision costs time, never a wrong match).
+/// The keyed hashes of a call's transaction or dialog keys, by position. A call has a
+/// handful, and scanning one cache line of hashes is cheaper than a hash table per call
+/// (which cost more memory than the call's messages and a cache miss per probe). Past
+/// [`INDEXED_AFTER`] entries (hostile or broken peers) a hash table from each hash to its first
+/// entry keeps a lookup O(1); a normal call never builds it. `find` checks every match with
+/// the caller's `is`, so a collision costs a search, never a wrong match.
 #[derive(Debug, Clone, Default)]
-struct LargeIndex {
-    transactions: WireMap<u64, usize>,
-    dialogs: WireMap<u64, usize>,
+struct KeyList {
+    hashes: Vec<u64>,
+    index: Option<Box<WireMap<u64, usize>>>,
+    /// Scans of `hashes` made by `find`, for the tests.
+    #[cfg(test)]
+    scans: std::cell::Cell<usize>,
+}
+
+impl KeyList {
+    fn with_capacity(n: usize) -> KeyList {
+        KeyList {
+            hashes: Vec::with_capacity(n),
+            ..KeyList::default()
+        }
+    }
+
+    /// Adds the next entry's hash.
+    fn push(&mut self, hash: u64) {
+        let at = self.hashes.len();
+        self.hashes.push(hash);
+        if let Some(index) = &mut self.index {
+            index.entry(hash).or_insert(at);
+        } else if self.hashes.len() > INDEXED_AFTER {
+            let mut index = WireMap::default();
+            for (i, &h) in self.hashes.iter().enumerate() {
+                index.entry(h).or_insert(i);
+            }
+            self.index = Some(Box::new(index));
+        }
+    }
+
+    /// The first entry with this hash for which `is` holds.
+    fn find(&self, hash: u64, is: impl Fn(usize) -> bool) -> Option<usize> {
+        let from = match &self.index {
+            // Every hash is in the index: a miss means no such entry, with no scan.
+            Some(index) => {
+                let first = *index.get(&hash)?;
+                if is(first) {
+                    return Some(first);
+                }
+                // A collision (two keys, one hash): the others come after the first.
+                first + 1
+            }
+            None => 0,
+        };
+        #[cfg(test)]
+        self.scans.set(self.scans.get() + 1);
+        self.hashes
+            .iter()
+            .enumerate()
+            .skip(from)
+            .filter(|&(_, &h)| h == hash)
+            .map(|(i, _)| i)
+            .find(|&i| is(i))
+    }
 }
 
 /// Transactions with more messages than this get a retransmission index (a normal one has
@@ -230,9 +280,8 @@ impl Call {
             to: init.to,
             linked_call_id: init.linked_call_id,
             dropped_messages: 0,
-            tx_keys: Vec::with_capacity(8),
-            dialog_keys: Vec::new(),
-            large: None,
+            tx_keys: KeyList::with_capacity(8),
+            dialog_keys: KeyList::default(),
             signatures: Vec::with_capacity(16),
             retransmission_index: WireMap::default(),
         }
@@ -277,20 +326,9 @@ impl Call {
     /// no such key, else its hash and the transaction if there is one.
     fn find_transaction(&self, msg: &SipMessage, method: &str) -> Option<(u64, Option<usize>)> {
         let hash = tx_hash(msg, method)?;
-        let is = |t: usize| self.transaction_is(t, msg, method);
-        let indexed = self
-            .large
-            .as_ref()
-            .and_then(|l| l.transactions.get(&hash).copied())
-            .filter(|&t| is(t));
-        let found = indexed.or_else(|| {
-            self.tx_keys
-                .iter()
-                .enumerate()
-                .filter(|&(_, &k)| k == hash)
-                .map(|(t, _)| t)
-                .find(|&t| is(t))
-        });
+        let found = self
+            .tx_keys
+            .find(hash, |t| self.transaction_is(t, msg, method));
         Some((hash, found))
     }
 
@@ -337,16 +375,6 @@ impl Call {
             in_dialog: request && msg.to_tag.is_some(),
         });
         self.tx_keys.push(hash);
-        if self.tx_keys.len() > INDEXED_AFTER {
-            let large = self.large.get_or_insert_with(Default::default);
-            if large.transactions.is_empty() {
-                for (t, &k) in self.tx_keys.iter().enumerate() {
-                    large.transactions.entry(k).or_insert(t);
-                }
-            } else {
-                large.transactions.entry(hash).or_insert(id);
-            }
-        }
         id
     }
 
@@ -508,23 +536,11 @@ impl Call {
 
     /// The dialog of the tag pair (either order), whose keyed hash is `hash`.
     fn find_dialog(&self, hash: u64, a: &str, b: &str) -> Option<usize> {
-        let is = |d: usize| {
+        self.dialog_keys.find(hash, |d| {
             self.dialogs.get(d).is_some_and(|d| {
                 (d.local_tag == a && d.remote_tag == b) || (d.local_tag == b && d.remote_tag == a)
             })
-        };
-        self.large
-            .as_ref()
-            .and_then(|l| l.dialogs.get(&hash).copied())
-            .filter(|&d| is(d))
-            .or_else(|| {
-                self.dialog_keys
-                    .iter()
-                    .enumerate()
-                    .filter(|&(_, &k)| k == hash)
-                    .map(|(d, _)| d)
-                    .find(|&d| is(d))
-            })
+        })
     }
 
     fn match_dialog(&mut self, msg: &SipMessage, idx: usize) -> Option<usize> {
@@ -560,16 +576,6 @@ impl Call {
                     messages: Vec::new(),
                 });
                 self.dialog_keys.push(hash);
-                if self.dialog_keys.len() > INDEXED_AFTER {
-                    let large = self.large.get_or_insert_with(Default::default);
-                    if large.dialogs.is_empty() {
-                        for (d, &k) in self.dialog_keys.iter().enumerate() {
-                            large.dialogs.entry(k).or_insert(d);
-                        }
-                    } else {
-                        large.dialogs.entry(hash).or_insert(id);
-                    }
-                }
                 id
             }
         };
@@ -815,6 +821,51 @@ mod tests {
             .collect();
         let expected: Vec<usize> = std::iter::once(1).chain(42..82).collect();
         assert_eq!(marked, expected);
+    }
+
+    /// Past the indexed size a lookup reads the index only: a key not there costs no scan
+    /// and no check (regression: a miss fell back to scanning every hash, so a call with
+    /// 100,000 transactions paid 100,000 comparisons for each new one), and a collision is
+    /// still resolved by the check.
+    #[test]
+    fn indexed_key_lists_do_not_scan() {
+        use super::KeyList;
+        use std::cell::Cell;
+        let mut keys = KeyList::default();
+        for h in 0..100u64 {
+            keys.push(h * 7);
+        }
+        keys.push(14); // a second entry (100) whose hash collides with entry 2
+        assert!(keys.index.is_some());
+        let checks = Cell::new(0);
+        let count = |ok: bool| {
+            checks.set(checks.get() + 1);
+            ok
+        };
+        assert_eq!(keys.find(5, |_| count(true)), None);
+        assert_eq!(checks.get(), 0);
+        assert_eq!(keys.scans.get(), 0, "a miss is decided by the index alone");
+        assert_eq!(keys.find(21, |i| count(i == 3)), Some(3));
+        assert_eq!(
+            (checks.get(), keys.scans.get()),
+            (1, 0),
+            "a hit is checked once"
+        );
+        assert_eq!(
+            keys.find(14, |i| i == 100),
+            Some(100),
+            "the colliding entry"
+        );
+        assert_eq!(keys.scans.get(), 1, "only a collision scans");
+        let small = {
+            let mut k = KeyList::default();
+            k.push(1);
+            k.push(1);
+            k
+        };
+        assert!(small.index.is_none());
+        assert_eq!(small.find(1, |i| i == 1), Some(1));
+        assert_eq!(small.scans.get(), 1, "small lists are scanned");
     }
 
     /// A call with more transactions and dialogs than the lists are scanned for (here 40
