@@ -160,19 +160,25 @@ impl LiveSource {
             return source;
         };
         let feed = Feed {
-            tx,
+            tx: tx.clone(),
             source,
             stop: Arc::clone(&self.stop),
             counters,
             number: Arc::new(AtomicU64::new(0)),
         };
         let errors = Arc::clone(&self.errors);
+        // `run` drops its `Feed` (and its sender) when it returns. This second sender keeps the
+        // channel open until the error is recorded: the source ends when the channel closes,
+        // and whoever then reads `errors` must find it (regression: a failed input's error was
+        // sometimes missing from the exit report, and the unit test below failed in CI).
+        let open_until_reported = tx;
         self.threads.push(std::thread::spawn(move || {
             if let Err(e) = run(feed)
                 && let Ok(mut errors) = errors.lock()
             {
                 errors.push(format!("{name}: {e}"));
             }
+            drop(open_until_reported);
         }));
         source
     }
@@ -321,6 +327,39 @@ mod tests {
         release.store(true, Ordering::Relaxed);
         while live.next_frame().is_some() {}
         assert_eq!(live.errors(), vec!["test: ended".to_string()]);
+    }
+
+    #[test]
+    fn an_input_error_is_recorded_before_the_source_ends() {
+        // Regression: the input's sender went away when `run` returned, before its error was
+        // recorded, so a reader that saw the end could miss the error. Holding the error list
+        // here stalls the input thread between the two; the source must not end meanwhile.
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut live = LiveSource::new(Arc::clone(&stop), None, 0);
+        live.set_wait(Duration::from_millis(1));
+        let errors = Arc::clone(&live.errors);
+        let held = errors.lock().unwrap();
+        let returned = Arc::new(AtomicBool::new(false));
+        let r = Arc::clone(&returned);
+        live.spawn("failing".into(), move |_feed| {
+            r.store(true, Ordering::Relaxed);
+            Err("gone".into())
+        });
+        while !returned.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(50) {
+            let f = live.next_frame().map(|f| f.link);
+            assert_eq!(
+                f,
+                Some(LinkType::TICK),
+                "the source ended before the error was kept"
+            );
+        }
+        drop(held);
+        while live.next_frame().is_some() {}
+        assert_eq!(live.errors(), vec!["failing: gone".to_string()]);
     }
 
     #[test]
