@@ -127,6 +127,17 @@ fn deliver(feed: &Feed, from: SocketAddr, to: SocketAddr, hep: &[u8]) -> bool {
     }
 }
 
+/// A read that ended without data or failure: the poll timeout, or a signal (glibc signals
+/// every thread when the process drops root with setuid).
+fn nothing_yet(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 fn read_udp(socket: &UdpSocket, local: SocketAddr, feed: &Feed) -> Result<(), String> {
     let mut buf = vec![0u8; 65_536];
     while !feed.stopped() {
@@ -136,14 +147,7 @@ fn read_udp(socket: &UdpSocket, local: SocketAddr, feed: &Feed) -> Result<(), St
                     return Ok(());
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        // glibc signals every thread when the process drops root (setuid).
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if nothing_yet(&e) => {}
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -177,17 +181,7 @@ fn read_tcp(mut stream: TcpStream, from: SocketAddr, local: SocketAddr, feed: &F
         match stream.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or(&[])),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        // glibc signals every thread when the process drops root (setuid).
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
+            Err(e) if nothing_yet(&e) => continue,
             Err(_) => return,
         }
         let mut at = 0;
