@@ -107,20 +107,11 @@ fn ours(path: &Path) -> PerFrame {
     };
     for call in engine.calls() {
         for m in &call.messages {
-            let label = m
-                .method()
-                .map(str::to_string)
-                .unwrap_or_else(|| m.status().unwrap_or(0).to_string());
-            add(m.packet, Some(&*call.call_id), label);
+            add(m.packet, Some(&*call.call_id), label(m));
         }
     }
     for o in engine.orphans() {
-        let m = &o.message;
-        let label = m
-            .method()
-            .map(str::to_string)
-            .unwrap_or_else(|| m.status().unwrap_or(0).to_string());
-        add(m.packet, None, label);
+        add(o.message.packet, None, label(&o.message));
     }
     for v in frames.values_mut() {
         v.0.sort();
@@ -129,20 +120,36 @@ fn ours(path: &Path) -> PerFrame {
     frames
 }
 
-fn compare(root: &Path, path: &Path) -> Vec<String> {
-    let rel = path
-        .strip_prefix(root)
+/// A method, or a status code, as tshark's `sip.Method` / `sip.Status-Code` show it.
+fn label(m: &sipscope::flow::SipMessage) -> String {
+    m.method()
+        .map(str::to_string)
+        .unwrap_or_else(|| m.status().unwrap_or(0).to_string())
+}
+
+/// A capture's path below `root`, with `/` between folders, as the tables above name it.
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
         .unwrap_or(path)
         .to_string_lossy()
-        .replace('\\', "/");
-    let theirs = tshark(path);
-    let mine = ours(path);
-    let later = LATER.iter().any(|(f, _)| *f == rel);
-    let wrong: BTreeSet<u64> = TSHARK_WRONG
+        .replace('\\', "/")
+}
+
+/// The frames of `rel` where tshark is wrong ([`TSHARK_WRONG`]).
+fn tshark_wrong(rel: &str) -> BTreeSet<u64> {
+    TSHARK_WRONG
         .iter()
         .filter(|(f, _, _)| *f == rel)
         .map(|(_, n, _)| *n)
-        .collect();
+        .collect()
+}
+
+fn compare(root: &Path, path: &Path) -> Vec<String> {
+    let rel = relative(root, path);
+    let theirs = tshark(path);
+    let mine = ours(path);
+    let later = LATER.iter().any(|(f, _)| *f == rel);
+    let wrong = tshark_wrong(&rel);
     let mut problems = Vec::new();
     let frames: BTreeSet<u64> = theirs.keys().chain(mine.keys()).copied().collect();
     for f in frames {
@@ -170,16 +177,17 @@ fn check_dir(root: &Path) {
     for f in &files {
         problems.extend(compare(root, f));
     }
+    assert_none(&problems, "frames differ from tshark");
+}
+
+/// Fails listing the first 40 problems, when there are any.
+fn assert_none(problems: &[String], what: &str) {
+    let first: Vec<&str> = problems.iter().take(40).map(String::as_str).collect();
     assert!(
         problems.is_empty(),
-        "{} frames differ from tshark:\n{}",
+        "{} {what}:\n{}",
         problems.len(),
-        problems
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        first.join("\n")
     );
 }
 
@@ -293,21 +301,13 @@ fn our_carriers(path: &Path) -> Carriers {
 }
 
 fn compare_carriers(root: &Path, path: &Path) -> Vec<String> {
-    let rel = path
-        .strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/");
+    let rel = relative(root, path);
     if LATER.iter().any(|(f, _)| *f == rel) {
         return Vec::new();
     }
     let theirs = tshark_carriers(path);
     let mine = our_carriers(path);
-    let wrong: BTreeSet<u64> = TSHARK_WRONG
-        .iter()
-        .filter(|(f, _, _)| *f == rel)
-        .map(|(_, n, _)| *n)
-        .collect();
+    let wrong = tshark_wrong(&rel);
     let mut problems = Vec::new();
     for (frame, t) in &theirs {
         if wrong.contains(frame) {
@@ -327,17 +327,7 @@ fn check_carriers(root: &Path, files: &[std::path::PathBuf]) {
     for f in files {
         problems.extend(compare_carriers(root, f));
     }
-    assert!(
-        problems.is_empty(),
-        "{} frames carry different frame lists:\n{}",
-        problems.len(),
-        problems
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_none(&problems, "frames carry different frame lists");
 }
 
 /// Every message lists the frames that carried it (each IP fragment, each TCP segment), the
