@@ -23,16 +23,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let sources = vec![engine.source_stats(0, "fuzz", Default::default())];
     let calls = engine.calls();
-    let doc = sipscope::export::json::Document {
-        sources: &sources,
-        calls: &calls,
-        orphans: engine.orphans(),
-        counters: engine.counters(),
-        now,
-        opts: sipscope::export::json::JsonOptions {
-            raw: true,
-            diagnose: rules,
-        },
+    let opts = sipscope::export::json::JsonOptions {
+        raw: true,
+        diagnose: rules,
     };
+    let doc = sipscope::export::json::Document::of(&engine, &sources, &calls, opts);
     let _ = serde_json::to_vec(&doc);
 });

@@ -592,14 +592,7 @@ fn export(args: ExportArgs) -> Result<()> {
                 .into_iter()
                 .filter(|c| matcher.matches(c, now))
                 .collect();
-            let doc = json::Document {
-                sources: &stats,
-                calls: &calls,
-                orphans: engine.orphans(),
-                counters: engine.counters(),
-                now,
-                opts,
-            };
+            let doc = json::Document::of(&engine, &stats, &calls, opts);
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
             out.flush()?;

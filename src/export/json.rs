@@ -265,6 +265,26 @@ pub struct Document<'a> {
     pub opts: JsonOptions,
 }
 
+impl<'a> Document<'a> {
+    /// The document of `calls` (all or some of the engine's), with the engine's orphans,
+    /// counters and clock.
+    pub fn of(
+        engine: &'a crate::engine::Engine,
+        sources: &'a [SourceStats],
+        calls: &'a [&'a Call],
+        opts: JsonOptions,
+    ) -> Self {
+        Document {
+            sources,
+            calls,
+            orphans: engine.orphans(),
+            counters: engine.counters(),
+            now: engine.now(),
+            opts,
+        }
+    }
+}
+
 impl Serialize for Document<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;

@@ -438,17 +438,11 @@ fn save(
                 .enumerate()
                 .map(|(i, n)| engine.source_stats(i, n, damage.get(i).cloned().unwrap_or_default()))
                 .collect();
-            let doc = json::Document {
-                sources: &stats,
-                calls: &picked,
-                orphans: engine.orphans(),
-                counters: engine.counters(),
-                now: engine.now(),
-                opts: json::JsonOptions {
-                    raw: true,
-                    diagnose: app.config,
-                },
+            let opts = json::JsonOptions {
+                raw: true,
+                diagnose: app.config,
             };
+            let doc = json::Document::of(engine, &stats, &picked, opts);
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         } else {

@@ -120,17 +120,11 @@ pub fn exercise(engine: &Engine, damage: sipscope::capture::CaptureDamage) {
     .unwrap();
     assert!(calls.is_empty() || ladders.0 > 0);
     let sources = vec![engine.source_stats(0, "input", damage)];
-    let doc = sipscope::export::json::Document {
-        sources: &sources,
-        calls: &calls,
-        orphans: engine.orphans(),
-        counters: engine.counters(),
-        now,
-        opts: sipscope::export::json::JsonOptions {
-            raw: true,
-            diagnose: Default::default(),
-        },
+    let opts = sipscope::export::json::JsonOptions {
+        raw: true,
+        diagnose: Default::default(),
     };
+    let doc = sipscope::export::json::Document::of(engine, &sources, &calls, opts);
     let text = serde_json::to_vec(&doc).unwrap();
     serde_json::from_slice::<serde::de::IgnoredAny>(&text).unwrap();
 }
