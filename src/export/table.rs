@@ -4,29 +4,42 @@
 use crate::capture::Timestamp;
 use crate::flow::Call;
 use crate::sanitize;
+use compact_str::CompactString;
 use serde::Serialize;
 use std::io::{self, Write};
+use std::sync::Arc;
 
-/// One call as a row.
+/// One call as a row. Rows of a whole capture are kept until the table is written, so they
+/// hold little: the time as a number, the Call-ID shared with the call, short strings inline.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallRow {
     pub index: usize,
-    pub start: String,
-    pub call_id: String,
-    pub from: String,
-    pub to: String,
-    pub first_method: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub start: Timestamp,
+    #[serde(serialize_with = "text")]
+    pub call_id: Arc<str>,
+    pub from: CompactString,
+    pub to: CompactString,
+    pub first_method: CompactString,
     pub messages: usize,
     pub outcome: &'static str,
     pub final_status: Option<u16>,
-    pub final_reason: Option<String>,
+    pub final_reason: Option<CompactString>,
     pub setup_time: Option<f64>,
     pub duration: Option<f64>,
 }
 
+fn rfc3339<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339())
+}
+
+fn text<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
 /// Who, as a person would read it: the user part, else the URI.
-fn who(p: &crate::flow::Party) -> String {
-    p.user.as_ref().unwrap_or(&p.uri).to_string()
+fn who(p: &crate::flow::Party) -> CompactString {
+    p.user.as_ref().unwrap_or(&p.uri).clone()
 }
 
 impl CallRow {
@@ -34,15 +47,15 @@ impl CallRow {
         let s = call.summary(now);
         CallRow {
             index,
-            start: call.start().to_rfc3339(),
-            call_id: call.call_id.to_string(),
+            start: call.start(),
+            call_id: Arc::clone(&call.call_id),
             from: who(&call.from),
             to: who(&call.to),
-            first_method: call.first_method().to_string(),
+            first_method: CompactString::from(call.first_method()),
             messages: call.messages.len(),
             outcome: s.outcome.as_str(),
             final_status: s.final_status,
-            final_reason: s.final_reason.map(|r| r.to_string()),
+            final_reason: s.final_reason,
             setup_time: s.setup_time,
             duration: s.duration,
         }
@@ -83,7 +96,7 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
         .map(|r| {
             [
                 r.index.to_string(),
-                short_time(&r.start),
+                short_time(&r.start.to_rfc3339()),
                 sanitize::clip(&r.call_id, MAX_CALL_ID),
                 sanitize::clip(&r.from, MAX_PARTY),
                 sanitize::clip(&r.to, MAX_PARTY),
@@ -137,7 +150,7 @@ pub fn write_csv(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
     for r in rows {
         let fields = [
             r.index.to_string(),
-            r.start.clone(),
+            r.start.to_rfc3339(),
             sanitize::csv_cell(&r.call_id),
             sanitize::csv_cell(&r.from),
             sanitize::csv_cell(&r.to),
