@@ -98,8 +98,10 @@ pub struct EngineCounters {
 struct Model {
     config: EngineConfig,
     /// Calls by Call-ID. The key is shared with the queues below (`Arc`): a queue entry per
-    /// message must not cost an allocation.
-    calls: WireMap<Arc<str>, Call>,
+    /// message must not cost an allocation. Boxed: a call is 400 bytes, which the table would
+    /// otherwise hold in its buckets, probe through and move on every insertion, growth and
+    /// removal.
+    calls: WireMap<Arc<str>, Box<Call>>,
     next_seq: u64,
     /// (sip_messages, malformed) per source.
     counts: std::collections::BTreeMap<usize, (u64, u64)>,
@@ -385,13 +387,13 @@ impl Engine {
 
     /// The calls kept, in order of their first message.
     pub fn calls(&self) -> Vec<&Call> {
-        let mut v: Vec<&Call> = self.model.calls.values().collect();
+        let mut v: Vec<&Call> = self.model.calls.values().map(|c| &**c).collect();
         v.sort_by_key(|c| c.seq);
         v
     }
 
     pub fn into_calls(self) -> Vec<Call> {
-        let mut v: Vec<Call> = self.model.calls.into_values().collect();
+        let mut v: Vec<Call> = self.model.calls.into_values().map(|c| *c).collect();
         v.sort_by_key(|c| c.seq);
         v
     }
@@ -519,7 +521,7 @@ impl Model {
                 self.next_seq += 1;
                 let init = init.map(|b| *b).unwrap_or_default();
                 let key: Arc<str> = Arc::from(call_id);
-                let mut call = Call::new(key.clone(), seq, init);
+                let mut call = Box::new(Call::new(key.clone(), seq, init));
                 call.add(msg, max_messages);
                 let dropped = call.dropped_messages;
                 self.calls.insert(key.clone(), call);
@@ -542,7 +544,7 @@ impl Model {
                 if let Some(call) = self.calls.remove(&id) {
                     self.counters.calls_evicted += 1;
                     if self.config.streaming {
-                        self.finished.push(call);
+                        self.finished.push(*call);
                     }
                 }
                 return;
@@ -580,7 +582,7 @@ impl Model {
         if call.is_over(now) || idle_over {
             if let Some(call) = self.calls.remove(&id) {
                 if self.config.streaming {
-                    self.finished.push(call);
+                    self.finished.push(*call);
                 } else {
                     self.counters.calls_forgotten += 1;
                 }
@@ -602,7 +604,7 @@ impl Model {
 
     /// End of input in streaming mode: every call left is handed out, oldest first.
     fn hand_out_all(&mut self) {
-        let mut rest: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
+        let mut rest: Vec<Call> = self.calls.drain().map(|(_, c)| *c).collect();
         rest.sort_by_key(|c| c.seq);
         self.finished.extend(rest);
         self.linger.clear();
