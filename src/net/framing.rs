@@ -149,10 +149,40 @@ impl StreamFramer {
             self.base += n as u64;
             data = data.get(n..).unwrap_or(&[]);
         }
+        if self.buf.is_empty() {
+            // Nearly always: the segment begins where the last message ended. Its messages are
+            // read from it where it is and only an unfinished tail is copied, so a connection
+            // at rest holds no buffer (thousands of long-lived connections each kept one).
+            let consumed = self.scan(data, stats, emit).min(data.len());
+            self.base += consumed as u64;
+            self.buf
+                .extend_from_slice(data.get(consumed..).unwrap_or(&[]));
+            return;
+        }
         self.buf.extend_from_slice(data);
+        let buf = std::mem::take(&mut self.buf);
+        let consumed = self.scan(&buf, stats, emit).min(buf.len());
+        self.buf = buf;
+        self.base += consumed as u64;
+        self.buf.drain(..consumed);
+        if self.buf.is_empty() {
+            self.buf = Vec::new();
+        }
+        shrink(&mut self.buf);
+    }
+
+    /// Emits the complete messages at the start of `bytes` (the framer's own buffer, or a
+    /// segment when that is empty), which begin at stream offset `self.base`; returns how
+    /// many bytes were used up (emitted or skipped).
+    fn scan(
+        &mut self,
+        bytes: &[u8],
+        stats: &mut FramerStats,
+        emit: &mut dyn FnMut(u64, &[u8]),
+    ) -> usize {
         let mut consumed = 0;
         loop {
-            let rest = self.buf.get(consumed..).unwrap_or(&[]);
+            let rest = bytes.get(consumed..).unwrap_or(&[]);
             let crlf = leading_crlf(rest);
             if crlf > 0 {
                 stats.keepalives += 1;
@@ -255,10 +285,7 @@ impl StreamFramer {
             );
             consumed += total;
         }
-        let consumed = consumed.min(self.buf.len());
-        self.base += consumed as u64;
-        self.buf.drain(..consumed);
-        shrink(&mut self.buf);
+        consumed
     }
 
     /// End of stream: an unfinished message is emitted as it is (the parser will flag it).
@@ -298,6 +325,24 @@ mod tests {
         }
         assert_eq!(f.position(), whole.len() as u64);
         (out, stats)
+    }
+
+    /// A connection at rest holds no buffer, whether its last message came in one segment
+    /// or in pieces: thousands of long-lived connections each kept the capacity of their
+    /// largest message.
+    #[test]
+    fn a_framer_between_messages_holds_no_memory() {
+        let mut f = StreamFramer::new(65536, true);
+        let (out, _) = collect_at(&mut f, &[MSG, MSG]);
+        assert_eq!((out.len(), f.held()), (2, 0));
+        let mut f = StreamFramer::new(65536, true);
+        let split: Vec<&[u8]> = MSG.chunks(10).chain([MSG]).collect();
+        let (out, _) = collect_at(&mut f, &split);
+        assert_eq!((out.len(), f.held()), (2, 0));
+        let mut f = StreamFramer::new(65536, true);
+        let (out, _) = collect_at(&mut f, &[MSG, &MSG[..20]]);
+        assert_eq!(out.len(), 1);
+        assert!(f.held() >= 20);
     }
 
     #[test]
