@@ -9,7 +9,9 @@
 //! The work splits in two halves with one narrow interface, [`Prepared`]: [`Ingest`] turns
 //! frames into parsed message records (decoding, reassembly, parsing), the call model
 //! correlates them. [`Engine::feed`] runs both in turn; [`run_pipelined`] runs them on two
-//! threads for whole files, with the same results.
+//! threads for whole files, with the same results. Parsing is most of the first half's work, so
+//! when the correlating thread runs out of work the reading thread hands it some messages
+//! unparsed ([`Prepared::Deferred`]), and each thread stays busy.
 
 use crate::WireMap;
 use crate::capture::{CaptureDamage, Frame, FrameSource, Timestamp};
@@ -137,6 +139,56 @@ pub enum Prepared {
         init: Option<Box<CallInit>>,
         malformed: bool,
     },
+    /// SIP bytes left for the consumer to parse: the PDU, its bytes and frames kept in the
+    /// batch's [`Batch::raw`] and [`Batch::frames`].
+    Deferred(DeferredPdu),
+}
+
+/// A [`SipPdu`] whose bytes and frame list are ranges into its batch.
+pub struct DeferredPdu {
+    source: usize,
+    frame: u64,
+    frames: std::ops::Range<usize>,
+    time: Timestamp,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    transport: net::Transport,
+    bytes: std::ops::Range<usize>,
+}
+
+impl DeferredPdu {
+    /// Keeps what `pdu` holds in `out`, to be parsed on the other side. Not for HEP (its
+    /// agent's details borrow the packet).
+    fn keep(pdu: &SipPdu<'_>, out: &mut Batch) -> DeferredPdu {
+        let at = out.raw.len();
+        out.raw.extend_from_slice(pdu.bytes);
+        let frames_at = out.frames.len();
+        out.frames.extend_from_slice(pdu.frames);
+        DeferredPdu {
+            source: pdu.source,
+            frame: pdu.frame,
+            frames: frames_at..out.frames.len(),
+            time: pdu.time,
+            src: pdu.src,
+            dst: pdu.dst,
+            transport: pdu.transport,
+            bytes: at..out.raw.len(),
+        }
+    }
+
+    fn pdu<'a>(&self, raw: &'a [u8], frames: &'a [u64]) -> SipPdu<'a> {
+        SipPdu {
+            source: self.source,
+            frame: self.frame,
+            frames: frames.get(self.frames.clone()).unwrap_or(&[]),
+            time: self.time,
+            src: self.src,
+            dst: self.dst,
+            transport: self.transport,
+            bytes: raw.get(self.bytes.clone()).unwrap_or(&[]),
+            hep: None,
+        }
+    }
 }
 
 /// Prepared messages in the order they were decoded, with the text they refer to. The
@@ -146,6 +198,9 @@ pub enum Prepared {
 pub struct Batch {
     pub items: Vec<Prepared>,
     pub text: String,
+    /// The bytes and frame lists of deferred PDUs.
+    raw: Vec<u8>,
+    frames: Vec<u64>,
 }
 
 impl Batch {
@@ -153,6 +208,8 @@ impl Batch {
         Batch {
             items: Vec::with_capacity(n),
             text: String::with_capacity(n * 48),
+            raw: Vec::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -170,7 +227,28 @@ pub struct Ingest {
     decoder: Decoder,
     preparer: Preparer,
     tap: Option<Tap>,
+    defer: Defer,
 }
+
+/// When [`Ingest`] leaves PDUs for the consumer to parse.
+#[derive(Clone)]
+enum Defer {
+    Never,
+    /// When fewer than [`DEFER_BELOW`] batches wait for the consumer (this counts them): it
+    /// is about to run out of work while this side still has plenty.
+    WhenIdle(Arc<std::sync::atomic::AtomicUsize>),
+    /// Every PDU (tests: the deferred path must give the same results).
+    #[cfg(test)]
+    Always,
+}
+
+/// See [`Defer::WhenIdle`].
+const DEFER_BELOW: usize = 2;
+/// Larger PDUs are parsed where they are rather than copied.
+const DEFER_UP_TO: usize = 8 << 10;
+/// A batch goes as soon as it holds this many deferred bytes, so that the bytes between the
+/// threads stay bounded whatever the messages' size.
+const BATCH_BYTES: usize = 1 << 20;
 
 /// Sees every SIP PDU as the decoder delivers it (the HEP sender forwards them).
 pub type Tap = Box<dyn FnMut(&crate::net::SipPdu<'_>) + Send>;
@@ -268,17 +346,31 @@ impl Ingest {
                 hasher,
             },
             tap: None,
+            defer: Defer::Never,
         }
     }
 
     /// Decodes one frame and prepares every SIP message it completes.
     pub fn feed(&mut self, frame: &Frame<'_>, out: &mut Batch) {
+        let defer = match &self.defer {
+            Defer::Never => false,
+            Defer::WhenIdle(waiting) => {
+                waiting.load(std::sync::atomic::Ordering::Relaxed) < DEFER_BELOW
+            }
+            #[cfg(test)]
+            Defer::Always => true,
+        };
         let (preparer, tap) = (&mut self.preparer, &mut self.tap);
         self.decoder.feed(frame, &mut |pdu| {
             if let Some(tap) = tap {
                 tap(&pdu);
             }
-            preparer.prepare_all(&pdu, out)
+            if defer && pdu.hep.is_none() && pdu.bytes.len() <= DEFER_UP_TO {
+                let d = DeferredPdu::keep(&pdu, out);
+                out.items.push(Prepared::Deferred(d));
+            } else {
+                preparer.prepare_all(&pdu, out)
+            }
         });
     }
 
@@ -299,6 +391,8 @@ pub struct Engine {
     model: Model,
     now: Timestamp,
     scratch: Batch,
+    /// What deferred PDUs parse into, applied at once.
+    deferred: Batch,
 }
 
 impl Engine {
@@ -306,6 +400,7 @@ impl Engine {
         Engine {
             ingest: Ingest::new(&config),
             scratch: Batch::default(),
+            deferred: Batch::default(),
             model: Model {
                 config,
                 calls: WireMap::default(),
@@ -351,10 +446,30 @@ impl Engine {
     /// Applies prepared messages (the second half), then the streaming timers at `time`.
     fn apply(&mut self, time: Timestamp, batch: &mut Batch) {
         self.now = self.now.max(time);
-        for p in batch.items.drain(..) {
-            self.model.apply(p, &batch.text);
+        let Batch {
+            items,
+            text,
+            raw,
+            frames,
+        } = batch;
+        for p in items.drain(..) {
+            match p {
+                // Parsed here, in order, by this engine's own preparer (the reading thread
+                // has the other).
+                Prepared::Deferred(d) => {
+                    let out = &mut self.deferred;
+                    self.ingest.preparer.prepare_all(&d.pdu(raw, frames), out);
+                    for q in out.items.drain(..) {
+                        self.model.apply(q, &out.text);
+                    }
+                    out.text.clear();
+                }
+                p => self.model.apply(p, text),
+            }
         }
-        batch.text.clear();
+        text.clear();
+        raw.clear();
+        frames.clear();
         if self.model.config.streaming || self.model.config.forget_finished {
             self.model.expire(self.now);
         }
@@ -474,6 +589,8 @@ impl Model {
                 init,
                 malformed,
             } => self.apply_message(call_id, msg, init, malformed, text),
+            // Parsed by `Engine::apply` before they reach the model.
+            Prepared::Deferred(_) => {}
         }
     }
 
@@ -638,6 +755,11 @@ pub fn run_pipelined_with(
 ) -> anyhow::Result<Engine> {
     let config = engine.model.config;
     let mut ingest = std::mem::replace(&mut engine.ingest, Ingest::new(&config));
+    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counting = Arc::clone(&waiting);
+    if matches!(ingest.defer, Defer::Never) {
+        ingest.defer = Defer::WhenIdle(Arc::clone(&waiting));
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<(Batch, Timestamp, u64)>(IN_FLIGHT);
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch>();
     let reading: &mut (dyn FrameSource + Send) = &mut *source;
@@ -654,22 +776,30 @@ pub fn run_pipelined_with(
                 // Frames carry time forward even when they hold no SIP (streaming timers). A
                 // live input's tick (a quiet network) sends what there is at once.
                 let tick = frame.link == crate::capture::LinkType::TICK;
-                if tick || batch.len() >= BATCH || frames.is_multiple_of(BATCH as u64 * 4) {
+                if tick
+                    || batch.len() >= BATCH
+                    || batch.raw.len() >= BATCH_BYTES
+                    || frames.is_multiple_of(BATCH as u64 * 4)
+                {
                     let next = back_rx
                         .try_recv()
                         .unwrap_or_else(|_| Batch::with_capacity(BATCH));
                     let full = std::mem::replace(&mut batch, next);
+                    // Counted before it is sent, so that the consumer never counts it first.
+                    counting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if tx.send((full, last, source.progress().0)).is_err() {
                         return ingest; // the consumer stopped (an output error)
                     }
                 }
             }
             ingest.finish(&mut batch);
+            counting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = tx.send((batch, last, source.progress().0));
             ingest
         });
         let mut failure = None;
         for (mut batch, time, progress) in rx.iter() {
+            waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             if failure.is_some() {
                 continue; // drain so the reader can finish
             }
@@ -725,6 +855,57 @@ mod tests {
 From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\n\
 Content-Length: 0\r\n\r\n"
         )
+    }
+
+    /// The calls of a generated capture (TCP split at random, IP fragments, retransmissions)
+    /// as JSON, from an engine that `run` fed.
+    fn calls_json(run: impl FnOnce(&mut (dyn FrameSource + Send), Engine) -> Engine) -> String {
+        let cfg = crate::synth::SynthConfig {
+            calls: 400,
+            tcp_share: 0.5,
+            fragment_share: 0.3,
+            retransmit_share: 0.3,
+            ..crate::synth::SynthConfig::default()
+        };
+        let mut pcap = Vec::new();
+        crate::synth::write_pcap(&cfg, &mut pcap).unwrap();
+        let reader = Box::new(std::io::Cursor::new(pcap));
+        let mut src = crate::capture::FileSource::from_reader(reader, "synth", 0, None).unwrap();
+        let config = EngineConfig {
+            keep_raw: true,
+            ..EngineConfig::default()
+        };
+        let engine = run(&mut src, Engine::new(config));
+        let calls = engine.calls();
+        assert_eq!(calls.len(), 400);
+        let opts = crate::export::json::JsonOptions {
+            raw: true,
+            diagnose: Default::default(),
+        };
+        let sources = [engine.source_stats(0, "synth", Default::default())];
+        serde_json::to_string(&crate::export::json::Document::of(
+            &engine, &sources, &calls, opts,
+        ))
+        .unwrap()
+    }
+
+    /// Messages the reading thread leaves unparsed for the correlating one give the same
+    /// calls, message for message, as those it parses itself, and as one thread does.
+    #[test]
+    fn deferred_parsing_gives_the_same_calls() {
+        let one_thread = calls_json(|src, mut engine| {
+            engine.run(src);
+            engine
+        });
+        let pipelined = |defer: Defer| {
+            calls_json(move |src, mut engine| {
+                engine.ingest.defer = defer;
+                run_pipelined_with(src, engine, |_, _| Ok(())).unwrap()
+            })
+        };
+        assert_eq!(pipelined(Defer::Always), one_thread);
+        // As `calls` runs it: deferring whenever the correlating thread runs short.
+        assert_eq!(pipelined(Defer::Never), one_thread);
     }
 
     #[test]
