@@ -248,7 +248,7 @@ const DEFER_BELOW: usize = 2;
 const DEFER_UP_TO: usize = 8 << 10;
 /// A batch goes as soon as it holds this many deferred bytes, so that the bytes between the
 /// threads stay bounded whatever the messages' size.
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Sees every SIP PDU as the decoder delivers it (the HEP sender forwards them).
 pub type Tap = Box<dyn FnMut(&crate::net::SipPdu<'_>) + Send>;
