@@ -225,7 +225,7 @@ impl FileSource {
         }
         match self.buffered_block_len() {
             Some(len) => {
-                self.reader.consume(len);
+                self.reader.consume_noshift(len);
                 true
             }
             None => {
@@ -345,8 +345,11 @@ impl BlockDecoder {
 impl FrameSource for FileSource {
     fn next_frame(&mut self) -> Option<Frame<'_>> {
         // The previous frame was lent from the buffer; only now may the reader move on.
+        // Without shifting: `consume` moved the unread half of the buffer to its front each
+        // time half of it had been read (a second copy of the whole file); `refill` moves
+        // what is left of it when it must, by then a partial record.
         if self.pending_consume > 0 {
-            self.reader.consume(self.pending_consume);
+            self.reader.consume_noshift(self.pending_consume);
             self.pending_consume = 0;
         }
         let mut stalls = 0u32;
@@ -363,7 +366,7 @@ impl FrameSource for FileSource {
                             break;
                         }
                         None => {
-                            self.reader.consume(offset);
+                            self.reader.consume_noshift(offset);
                             continue;
                         }
                     }
