@@ -33,6 +33,9 @@ const MAX_FORMATS: usize = 32;
 const MAX_FIELD: usize = 64;
 
 fn clip(s: &str) -> String {
+    if s.len() <= MAX_FIELD {
+        return s.to_string(); // nearly always: no need to count characters
+    }
     s.chars().take(MAX_FIELD).collect()
 }
 

@@ -28,13 +28,13 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             continue;
         }
         let request = cx.request_for(m);
-        if request.is_some_and(|r| r.sdp().is_none()) {
+        let offer = request.and_then(SipMessage::sdp);
+        if request.is_some() && offer.is_none() {
             continue; // no offer in the request: not a media disagreement
         }
         rejected_seen.insert(seq);
         let messages = cx.with_request(m);
-        let offered = request
-            .and_then(SipMessage::sdp)
+        let offered = offer
             .map(|s| format!("; offered {}", formats(&s)))
             .unwrap_or_default();
         let warning = m
@@ -63,38 +63,34 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         let Some(request) = cx.request_of(t) else {
             continue;
         };
+        // Each body is summarised once: a summary is a parse of the whole body.
+        let with_sdp = |m: &SipMessage| m.sdp().map(|s| (m.index, s));
         let answer_in = |t| {
             cx.messages_of(t)
-                .find(|m| m.status().is_some_and(|s| s > 100 && s < 300) && m.sdp().is_some())
-                .map(|m| m.index)
+                .filter(|m| m.status().is_some_and(|s| s > 100 && s < 300))
+                .find_map(with_sdp)
         };
-        let (offer, answer) = match request.sdp() {
-            Some(_) => (Some(request.index), answer_in(t)),
+        let (offer, answer) = match with_sdp(request) {
+            Some(offer) => (Some(offer), answer_in(t)),
             None => {
                 // Late offer: the 2xx offers, the ACK answers.
                 let offer = cx
                     .messages_of(t)
-                    .find(|m| {
-                        m.status().is_some_and(|s| (200..300).contains(&s)) && m.sdp().is_some()
-                    })
-                    .map(|m| m.index);
+                    .filter(|m| m.status().is_some_and(|s| (200..300).contains(&s)))
+                    .find_map(with_sdp);
                 let ack = call
                     .transactions
                     .iter()
                     .filter(|a| a.acknowledges == Some(t.id))
                     .flat_map(|a| cx.messages_of(a))
-                    .find(|m| m.sdp().is_some())
-                    .map(|m| m.index);
+                    .find_map(with_sdp);
                 (offer, ack)
             }
         };
-        let (Some(o), Some(a)) = (offer, answer) else {
+        let (Some((o, os)), Some((a, asdp))) = (offer, answer) else {
             continue;
         };
         let (Some(om), Some(am)) = (cx.msg(o), cx.msg(a)) else {
-            continue;
-        };
-        let (Some(os), Some(asdp)) = (om.sdp(), am.sdp()) else {
             continue;
         };
         pairs_seen.insert(t.cseq);
