@@ -93,10 +93,6 @@ pub(crate) fn shrink(buf: &mut Vec<u8>) {
     }
 }
 
-/// What a buffer is first given when a message starts to arrive in pieces: most SIP messages
-/// are smaller.
-const TAIL_ROOM: usize = 4 << 10;
-
 /// A Content-Length over this many times the message limit is not believed (see `push`).
 const LYING_FACTOR: u64 = 16;
 
@@ -159,13 +155,8 @@ impl StreamFramer {
             // at rest holds no buffer (thousands of long-lived connections each kept one).
             let consumed = self.scan(data, stats, emit).min(data.len());
             self.base += consumed as u64;
-            let tail = data.get(consumed..).unwrap_or(&[]);
-            if !tail.is_empty() {
-                // Room for the rest of a typical message, so that it does not reallocate
-                // (and copy) at every segment.
-                self.buf.reserve(tail.len().max(TAIL_ROOM));
-                self.buf.extend_from_slice(tail);
-            }
+            self.buf
+                .extend_from_slice(data.get(consumed..).unwrap_or(&[]));
             return;
         }
         self.buf.extend_from_slice(data);
