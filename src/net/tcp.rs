@@ -853,22 +853,35 @@ impl Reassembler {
             !list.is_empty()
         });
         self.early_bytes -= freed;
-        let mut idle = Vec::new();
-        for (key, st) in self.streams.iter_mut() {
-            while st
-                .gap_since
+        let gap_due = |st: &Stream| {
+            st.gap_since
                 .is_some_and(|t| now.0.saturating_sub(t.0) > gap_ns)
-            {
-                st.skip_gap(*key, stats, emit);
-            }
-            // A closed stream lingers briefly to absorb late retransmissions, then goes.
+        };
+        // A closed stream lingers briefly to absorb late retransmissions, then goes.
+        let idle = |st: &Stream| {
             let limit = if st.closed { CLOSED_LINGER_NS } else { idle_ns };
-            if now.0.saturating_sub(st.last_seen.0) > limit {
-                idle.push(*key);
+            now.0.saturating_sub(st.last_seen.0) > limit
+        };
+        // Streams with work to do, in key order: both may emit messages, and the table's own
+        // order is random per run, so two runs over one capture (or the one-thread and the
+        // pipelined engine) put such messages in different orders within their calls.
+        let mut due: Vec<_> = self
+            .streams
+            .iter()
+            .filter(|(_, st)| gap_due(st) || idle(st))
+            .map(|(key, _)| *key)
+            .collect();
+        due.sort();
+        for key in due {
+            let Some(st) = self.streams.get_mut(&key) else {
+                continue;
+            };
+            while gap_due(st) {
+                st.skip_gap(key, stats, emit);
             }
-        }
-        for key in idle {
-            if let Some(mut st) = self.take_stream(&key) {
+            if idle(st)
+                && let Some(mut st) = self.take_stream(&key)
+            {
                 st.finish(key, meta, stats, emit);
             }
         }
@@ -888,7 +901,8 @@ impl Reassembler {
             .iter()
             .map(|(k, s)| (*k, s.last_seen))
             .collect();
-        by_age.sort_by_key(|(_, t)| *t);
+        // Ties in key order, not the table's (random) order: see `sweep`.
+        by_age.sort_by_key(|&(k, t)| (t, k));
         let n = (self.streams.len() / 10).max(1);
         for (key, _) in by_age.into_iter().take(n) {
             if let Some(mut st) = self.take_stream(&key) {
@@ -1212,6 +1226,55 @@ mod tests {
         );
         assert_eq!(h.out.len(), 2, "the message after the hole is found");
         assert_eq!(h.stats.gap_bytes, 20);
+    }
+
+    /// Regression: a sweep skipped the holes of its streams in the stream table's order,
+    /// which is random per run, so messages that several streams released in one sweep
+    /// reached their calls in a different order from run to run (and the pipelined engine
+    /// disagreed with the one-thread one on damaged captures).
+    #[test]
+    fn a_sweep_releases_streams_in_the_same_order_every_run() {
+        let release_order = || {
+            let mut r = Reassembler::new(TcpLimits::default());
+            let mut stats = TcpStats::default();
+            let b = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060);
+            let mut seg = |r: &mut Reassembler, port: u16, seq: u32, syn: bool, payload: &[u8]| {
+                let seg = Segment {
+                    src: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+                    dst: b,
+                    seq,
+                    syn,
+                    fin: false,
+                    rst: false,
+                    payload,
+                    meta: SegmentMeta {
+                        source: 0,
+                        frame: 1,
+                        time: Timestamp::from_millis(1),
+                    },
+                    frames: &[1],
+                };
+                r.segment(seg, &mut stats, &mut |_, _, _, _, _, _| {});
+            };
+            // Each stream: a message behind a hole of 20 bytes.
+            for port in 40_000..40_064 {
+                seg(&mut r, port, 1, true, &[]);
+                seg(&mut r, port, 2 + 20, false, MSG);
+            }
+            let mut order = Vec::new();
+            r.sweep(
+                Timestamp::from_millis(60_000),
+                0,
+                &mut stats,
+                &mut |src, _, _, _, _, _| order.push(src.port()),
+            );
+            order
+        };
+        let first = release_order();
+        assert_eq!(first, (40_000..40_064).collect::<Vec<u16>>());
+        for _ in 0..8 {
+            assert_eq!(release_order(), first);
+        }
     }
 
     #[test]
