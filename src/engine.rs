@@ -231,7 +231,6 @@ pub struct Ingest {
 }
 
 /// When [`Ingest`] leaves PDUs for the consumer to parse.
-#[derive(Clone)]
 enum Defer {
     Never,
     /// When fewer than [`DEFER_BELOW`] batches wait for the consumer (this counts them): it
@@ -857,9 +856,8 @@ Content-Length: 0\r\n\r\n"
         )
     }
 
-    /// The calls of a generated capture (TCP split at random, IP fragments, retransmissions)
-    /// as JSON, from an engine that `run` fed.
-    fn calls_json(run: impl FnOnce(&mut (dyn FrameSource + Send), Engine) -> Engine) -> String {
+    /// A generated capture: TCP split at random, IP fragments, retransmissions.
+    fn synthetic_pcap() -> Vec<u8> {
         let cfg = crate::synth::SynthConfig {
             calls: 400,
             tcp_share: 0.5,
@@ -869,7 +867,16 @@ Content-Length: 0\r\n\r\n"
         };
         let mut pcap = Vec::new();
         crate::synth::write_pcap(&cfg, &mut pcap).unwrap();
-        let reader = Box::new(std::io::Cursor::new(pcap));
+        pcap
+    }
+
+    /// Everything the engine found in `pcap` (calls, orphans, counters, source statistics) as
+    /// JSON, from an engine that `run` fed.
+    fn engine_json(
+        pcap: &[u8],
+        run: impl FnOnce(&mut (dyn FrameSource + Send), Engine) -> Engine,
+    ) -> String {
+        let reader = Box::new(std::io::Cursor::new(pcap.to_vec()));
         let mut src = crate::capture::FileSource::from_reader(reader, "synth", 0, None).unwrap();
         let config = EngineConfig {
             keep_raw: true,
@@ -877,7 +884,6 @@ Content-Length: 0\r\n\r\n"
         };
         let engine = run(&mut src, Engine::new(config));
         let calls = engine.calls();
-        assert_eq!(calls.len(), 400);
         let opts = crate::export::json::JsonOptions {
             raw: true,
             diagnose: Default::default(),
@@ -889,23 +895,81 @@ Content-Length: 0\r\n\r\n"
         .unwrap()
     }
 
-    /// Messages the reading thread leaves unparsed for the correlating one give the same
-    /// calls, message for message, as those it parses itself, and as one thread does.
-    #[test]
-    fn deferred_parsing_gives_the_same_calls() {
-        let one_thread = calls_json(|src, mut engine| {
+    /// One thread, deferring every PDU, and deferring on demand (as `calls` runs it) give the
+    /// same JSON for `pcap`.
+    fn assert_deferral_changes_nothing(pcap: &[u8]) {
+        let one_thread = engine_json(pcap, |src, mut engine| {
             engine.run(src);
             engine
         });
         let pipelined = |defer: Defer| {
-            calls_json(move |src, mut engine| {
+            engine_json(pcap, move |src, mut engine| {
                 engine.ingest.defer = defer;
                 run_pipelined_with(src, engine, |_, _| Ok(())).unwrap()
             })
         };
-        assert_eq!(pipelined(Defer::Always), one_thread);
-        // As `calls` runs it: deferring whenever the correlating thread runs short.
-        assert_eq!(pipelined(Defer::Never), one_thread);
+        for (how, got) in [
+            ("deferring every PDU", pipelined(Defer::Always)),
+            ("deferring on demand", pipelined(Defer::Never)),
+        ] {
+            // The documents are long: show where they part.
+            if let Some(at) = got
+                .bytes()
+                .zip(one_thread.bytes())
+                .position(|(a, b)| a != b)
+            {
+                let around = |s: &str| {
+                    s.get(at.saturating_sub(300)..(at + 300).min(s.len()))
+                        .unwrap_or("")
+                        .to_string()
+                };
+                panic!(
+                    "{how}: {}\none thread: {}",
+                    around(&got),
+                    around(&one_thread)
+                );
+            }
+            assert_eq!(got.len(), one_thread.len(), "{how}");
+        }
+    }
+
+    /// Messages the reading thread leaves unparsed for the correlating one give the same
+    /// calls, message for message, as those it parses itself, and as one thread does.
+    #[test]
+    fn deferred_parsing_gives_the_same_calls() {
+        let pcap = synthetic_pcap();
+        assert!(
+            engine_json(&pcap, |src, mut engine| {
+                engine.run(src);
+                engine
+            })
+            .contains("\"call_id\"")
+        );
+        assert_deferral_changes_nothing(&pcap);
+    }
+
+    /// The same on damaged data: bytes overwritten past each frame's Ethernet header (IP, UDP
+    /// and TCP headers, SIP text) and the file cut short in the middle of a record.
+    #[test]
+    fn deferred_parsing_of_damaged_frames_gives_the_same_results() {
+        let mut pcap = synthetic_pcap();
+        let mut rng = crate::synth::Rng::new(5);
+        let mut at = 24; // the pcap file header
+        while let Some(header) = pcap.get(at..at + 16) {
+            let len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
+            let data = at + 16..(at + 16 + len).min(pcap.len());
+            if len > 14 && rng.below(10) < 3 {
+                for _ in 0..1 + rng.below(4) {
+                    let i = data.start + 14 + rng.below((len - 14) as u64) as usize;
+                    if let Some(b) = pcap.get_mut(i) {
+                        *b = rng.below(256) as u8;
+                    }
+                }
+            }
+            at = data.end;
+        }
+        pcap.truncate(pcap.len() - 100);
+        assert_deferral_changes_nothing(&pcap);
     }
 
     #[test]

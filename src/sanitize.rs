@@ -58,6 +58,10 @@ pub fn clip(s: &str, width: usize) -> String {
 
 /// [`clip`], appended to `out`.
 pub fn clip_into(out: &mut String, s: &str, width: usize) {
+    if plain(s) && s.len() <= width {
+        out.push_str(s); // nearly always: one pass over the value
+        return;
+    }
     let safe = terminal(s);
     if self::width(&safe) <= width {
         out.push_str(&safe);

@@ -144,7 +144,7 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
         }
     }
     let mut line = String::new();
-    let mut write_line = |line: &mut String, row: &mut dyn Iterator<Item = (&str, usize)>| {
+    let mut write_line = |row: &mut dyn Iterator<Item = (&str, usize)>| {
         line.clear();
         for (i, ((cell, width), w)) in row.zip(widths.iter()).enumerate() {
             if i > 0 {
@@ -164,7 +164,7 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
         out.write_all(line.trim_end().as_bytes())?;
         out.write_all(b"\n")
     };
-    write_line(&mut line, &mut HEADERS.iter().map(|h| (*h, h.len())))?;
+    write_line(&mut HEADERS.iter().map(|h| (*h, h.len())))?;
     let mut start = 0;
     for row in cells.chunks(COLUMNS) {
         let mut row = row.iter().map(|&(end, width)| {
@@ -172,7 +172,7 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
             start = end;
             (cell, width)
         });
-        write_line(&mut line, &mut row)?;
+        write_line(&mut row)?;
     }
     Ok(())
 }
