@@ -56,7 +56,11 @@ fn main() {
     while let Some(f) = src.next_frame() {
         dec.feed(&f, &mut |p| {
             if let Ok((m, _)) = sipscope::sip::Message::parse(p.bytes) {
-                let rec = sipscope::flow::SipMessage::from_parsed(&p, &m, false);
+                let rec = sipscope::flow::SipMessage::from_parsed(
+                    &p,
+                    &m,
+                    sipscope::flow::message::Keep::DETAIL,
+                );
                 built += std::hint::black_box(rec).size as usize;
             }
         });

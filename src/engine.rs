@@ -27,6 +27,10 @@ use std::sync::Arc;
 pub struct EngineConfig {
     /// Keep each message's raw bytes (needed for `--raw` and the ladder's message view).
     pub keep_raw: bool,
+    /// Keep each message's SDP body and frame list ([`crate::flow::message::Keep::detail`]).
+    /// Only the call table goes without: it reads the summary alone, and then most messages
+    /// cost no allocation beyond their record.
+    pub keep_detail: bool,
     /// Hand out calls as soon as they are over instead of keeping them all.
     pub streaming: bool,
     pub net: NetLimits,
@@ -49,6 +53,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             keep_raw: false,
+            keep_detail: true,
             streaming: false,
             net: NetLimits::default(),
             max_calls: 1_000_000,
@@ -260,7 +265,7 @@ pub type Tap = Box<dyn FnMut(&crate::net::SipPdu<'_>) + Send>;
 /// again, which is harmless (the model uses them only for a new call). So it has a fixed size
 /// and costs one cache line per message, where a growing set cost a probe and a resize.
 struct Preparer {
-    keep_raw: bool,
+    keep: crate::flow::message::Keep,
     seen: Box<[u64]>,
     hasher: foldhash::fast::FixedState,
 }
@@ -300,7 +305,7 @@ impl Preparer {
     /// Builds the message's record and pushes it to `out`.
     fn prepare(&mut self, pdu: &SipPdu<'_>, parsed: &sip::Message<'_>, out: &mut Batch) {
         let text = &mut out.text;
-        let msg = SipMessage::from_parsed(pdu, parsed, self.keep_raw);
+        let msg = SipMessage::from_parsed(pdu, parsed, self.keep);
         let malformed = msg.is_malformed();
         let call_id = parsed.call_id().map(|raw| {
             let start = text.len();
@@ -340,7 +345,10 @@ impl Ingest {
         Ingest {
             decoder: Decoder::new(config.net),
             preparer: Preparer {
-                keep_raw: config.keep_raw,
+                keep: crate::flow::message::Keep {
+                    raw: config.keep_raw,
+                    detail: config.keep_detail,
+                },
                 seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
                 hasher,
             },
@@ -970,6 +978,49 @@ Content-Length: 0\r\n\r\n"
         }
         pcap.truncate(pcap.len() - 100);
         assert_deferral_changes_nothing(&pcap);
+    }
+
+    /// Without the detail (SDP bodies, frame lists), as the call table runs it, every call
+    /// has the same summary, parties and messages, and no message keeps a body or frame list.
+    #[test]
+    fn calls_without_detail_have_the_same_summaries() {
+        let pcap = synthetic_pcap();
+        let run = |keep_detail: bool| {
+            let reader = Box::new(std::io::Cursor::new(pcap.clone()));
+            let mut src =
+                crate::capture::FileSource::from_reader(reader, "synth", 0, None).unwrap();
+            let config = EngineConfig {
+                keep_detail,
+                ..EngineConfig::default()
+            };
+            run_pipelined(&mut src, config, |_, _| Ok(())).unwrap()
+        };
+        let (full, lean) = (run(true), run(false));
+        let end = full.now();
+        let (full, lean) = (full.calls(), lean.calls());
+        assert_eq!(full.len(), 400);
+        assert_eq!(full.len(), lean.len());
+        let kept = |c: &Call| c.messages.iter().filter(|m| m.extra.is_some()).count();
+        assert!(full.iter().map(|c| kept(c)).sum::<usize>() > 400);
+        for (a, b) in full.iter().zip(&lean) {
+            assert_eq!(a.call_id, b.call_id);
+            assert_eq!(a.summary(end), b.summary(end), "{}", a.call_id);
+            assert_eq!((&a.from, &a.to), (&b.from, &b.to));
+            let brief = |c: &Call| -> Vec<_> {
+                c.messages
+                    .iter()
+                    .map(|m| (m.time, m.packet, m.transaction, m.dialog, m.retransmission))
+                    .collect()
+            };
+            assert_eq!(brief(a), brief(b));
+            for m in &b.messages {
+                assert!(
+                    m.sdp().is_none() && m.frames() == [m.packet],
+                    "{}",
+                    b.call_id
+                );
+            }
+        }
     }
 
     #[test]

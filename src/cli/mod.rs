@@ -405,9 +405,20 @@ fn stream_matching(
     inputs: &mut Inputs,
     matcher: &filter::Matcher,
     keep_raw: bool,
+    keep: impl FnMut(crate::flow::Call, crate::capture::Timestamp) -> Result<()>,
+) -> Result<Engine> {
+    stream_calls(input, inputs, matcher, config(input, keep_raw, true), keep)
+}
+
+/// [`stream_matching`] with an engine configuration of the caller's (streaming).
+fn stream_calls(
+    input: &InputArgs,
+    inputs: &mut Inputs,
+    matcher: &filter::Matcher,
+    config: EngineConfig,
     mut keep: impl FnMut(crate::flow::Call, crate::capture::Timestamp) -> Result<()>,
 ) -> Result<Engine> {
-    analyse(input, inputs, config(input, keep_raw, true), |engine| {
+    analyse(input, inputs, config, |engine| {
         let now = engine.now();
         for call in engine.take_finished() {
             if matcher.matches(&call, now) {
@@ -503,7 +514,10 @@ fn calls(args: CallsArgs) -> Result<()> {
     // Streaming: each call becomes a row as soon as it is over and its messages are
     // forgotten, so memory follows the calls in progress, not the size of the capture.
     let mut rows: Vec<(u64, table::CallRow)> = Vec::new();
-    let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
+    // The table reads only each call's summary: no SDP bodies or frame lists are kept.
+    let mut config = config(&args.input, false, true);
+    config.keep_detail = false;
+    let engine = stream_calls(&args.input, &mut inputs, &matcher, config, |call, now| {
         rows.push((call.seq, table::CallRow::new(0, &call, now)));
         Ok(())
     })?;

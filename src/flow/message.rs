@@ -118,6 +118,26 @@ fn text_in(block: &[u8], valid: Option<&str>, v: &[u8]) -> CompactString {
     }
 }
 
+/// What a record keeps beyond the fields that correlation and the call summary read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// The message's bytes (`--raw`, the ladder's message view). A malformed message keeps
+    /// them whatever this says: they are the evidence.
+    pub raw: bool,
+    /// The SDP body (the exporters and the SDP rules) and the list of frames that carried the
+    /// message (JSON `frames`, pcap export). Off for the call table, which reads neither: most
+    /// messages then need no [`Extra`] at all.
+    pub detail: bool,
+}
+
+impl Keep {
+    /// Everything but the raw bytes: what the exporters and the diagnosis read.
+    pub const DETAIL: Keep = Keep {
+        raw: false,
+        detail: true,
+    };
+}
+
 fn boxed(v: &[u8]) -> Box<str> {
     text(v).into_string().into_boxed_str()
 }
@@ -125,7 +145,7 @@ fn boxed(v: &[u8]) -> Box<str> {
 impl SipMessage {
     /// Builds the record from a parsed message. `None` without a Call-ID: such a message
     /// belongs to no call and is reported as malformed by the engine.
-    pub fn from_parsed(pdu: &SipPdu, msg: &sip::Message<'_>, keep_raw: bool) -> SipMessage {
+    pub fn from_parsed(pdu: &SipPdu, msg: &sip::Message<'_>, keep: Keep) -> SipMessage {
         // The start line and headers are checked as UTF-8 once (they nearly always are), not
         // value by value: six values or more of every message are turned into text.
         let head = msg
@@ -223,7 +243,7 @@ impl SipMessage {
             }
         }
         // Bounded: a hostile body is not kept whole just because it claims to be SDP.
-        let sdp_body = msg.has_sdp().then(|| {
+        let sdp_body = (keep.detail && msg.has_sdp()).then(|| {
             msg.body
                 .get(..MAX_SDP)
                 .unwrap_or(msg.body)
@@ -256,9 +276,9 @@ impl SipMessage {
             extra: {
                 // A malformed message keeps its bytes always: they are the evidence, and rare.
                 let malformed = msg.issues.iter().any(Issue::is_malformed);
-                let raw = (keep_raw || malformed).then(|| msg.raw.to_vec().into_boxed_slice());
+                let raw = (keep.raw || malformed).then(|| msg.raw.to_vec().into_boxed_slice());
                 let rseq = rseq.filter(|_| requires_100rel);
-                let frames = (pdu.frames != [pdu.frame]).then(|| pdu.frames.into());
+                let frames = (keep.detail && pdu.frames != [pdu.frame]).then(|| pdu.frames.into());
                 let hep = pdu.hep.map(|h| HepInfo {
                     version: h.version,
                     capture_id: h.capture_id,
