@@ -120,7 +120,9 @@ struct Model {
     /// Streaming: calls that were not over when their linger ran out (an answered call with no
     /// BYE yet), looked at again after the idle limit. Few, and out of order: a heap.
     idle: BinaryHeap<Reverse<(Timestamp, Arc<str>)>>,
-    finished: Vec<Call>,
+    /// Boxed as the table holds them: handing out a call moves a pointer, not the record.
+    #[allow(clippy::vec_box)]
+    finished: Vec<Box<Call>>,
     /// Creation order of calls, for eviction of the oldest (entries may be stale).
     creation: VecDeque<(u64, Arc<str>)>,
     counters: EngineCounters,
@@ -147,7 +149,17 @@ pub enum Prepared {
     /// SIP bytes left for the consumer to parse: the PDU, its bytes and frames kept in the
     /// batch's [`Batch::raw`] and [`Batch::frames`].
     Deferred(DeferredPdu),
+    /// Capture time has moved on to here: the streaming timers run (see [`TICK_MS`]).
+    Tick(Timestamp),
 }
+
+/// How far capture time moves between two [`Prepared::Tick`]s, at most (one frame's time
+/// past the last tick brings the next). The timers run at these ticks and nowhere else, so
+/// that which calls are handed out, and in what order, follows from the frames alone: when
+/// they ran at the end of each batch, it followed from where batches ended, which depends on
+/// how the two threads kept pace, and the NDJSON export of one capture came out in a
+/// different order from run to run.
+const TICK_MS: i64 = 1_000;
 
 /// A [`SipPdu`] whose bytes and frame list are ranges into its batch.
 pub struct DeferredPdu {
@@ -233,6 +245,9 @@ pub struct Ingest {
     preparer: Preparer,
     tap: Option<Tap>,
     defer: Defer,
+    /// Whether the model runs timers ([`Prepared::Tick`]), and when the next tick is due.
+    ticks: bool,
+    next_tick: Timestamp,
 }
 
 /// When [`Ingest`] leaves PDUs for the consumer to parse.
@@ -354,6 +369,8 @@ impl Ingest {
             },
             tap: None,
             defer: Defer::Never,
+            ticks: config.streaming || config.forget_finished,
+            next_tick: Timestamp(i64::MIN),
         }
     }
 
@@ -379,6 +396,10 @@ impl Ingest {
                 preparer.prepare_all(&pdu, out)
             }
         });
+        if self.ticks && frame.time >= self.next_tick {
+            out.items.push(Prepared::Tick(frame.time));
+            self.next_tick = frame.time.saturating_add_millis(TICK_MS);
+        }
     }
 
     /// End of input: flushes reassembly buffers.
@@ -450,7 +471,8 @@ impl Engine {
         self.scratch = batch;
     }
 
-    /// Applies prepared messages (the second half), then the streaming timers at `time`.
+    /// Applies prepared messages (the second half), and the streaming timers at their ticks;
+    /// `time` is the capture time reached.
     fn apply(&mut self, time: Timestamp, batch: &mut Batch) {
         self.now = self.now.max(time);
         let Batch {
@@ -477,9 +499,6 @@ impl Engine {
         text.clear();
         raw.clear();
         frames.clear();
-        if self.model.config.streaming || self.model.config.forget_finished {
-            self.model.expire(self.now);
-        }
     }
 
     /// Feeds every frame of a source, then finishes.
@@ -503,7 +522,7 @@ impl Engine {
     }
 
     /// Streaming: calls that are over since the last call, in the order they ended.
-    pub fn take_finished(&mut self) -> Vec<Call> {
+    pub fn take_finished(&mut self) -> Vec<Box<Call>> {
         std::mem::take(&mut self.model.finished)
     }
 
@@ -598,6 +617,11 @@ impl Model {
             } => self.apply_message(call_id, msg, init, malformed, text),
             // Parsed by `Engine::apply` before they reach the model.
             Prepared::Deferred(_) => {}
+            Prepared::Tick(time) => {
+                if self.config.streaming || self.config.forget_finished {
+                    self.expire(time);
+                }
+            }
         }
     }
 
@@ -668,7 +692,7 @@ impl Model {
                 if let Some(call) = self.calls.remove(&id) {
                     self.counters.calls_evicted += 1;
                     if self.config.streaming {
-                        self.finished.push(*call);
+                        self.finished.push(call);
                     }
                 }
                 return;
@@ -706,7 +730,7 @@ impl Model {
         if call.is_over(now) || idle_over {
             if let Some(call) = self.calls.remove(&id) {
                 if self.config.streaming {
-                    self.finished.push(*call);
+                    self.finished.push(call);
                 } else {
                     self.counters.calls_forgotten += 1;
                 }
@@ -728,7 +752,7 @@ impl Model {
 
     /// End of input in streaming mode: every call left is handed out, oldest first.
     fn hand_out_all(&mut self) {
-        let mut rest: Vec<Call> = self.calls.drain().map(|(_, c)| *c).collect();
+        let mut rest: Vec<Box<Call>> = self.calls.drain().map(|(_, c)| c).collect();
         rest.sort_by_key(|c| c.seq);
         self.finished.extend(rest);
         self.linger.clear();
@@ -978,6 +1002,56 @@ Content-Length: 0\r\n\r\n"
         }
         pcap.truncate(pcap.len() - 100);
         assert_deferral_changes_nothing(&pcap);
+    }
+
+    /// Streaming hands out the same calls in the same order whether the frames are fed one
+    /// by one or through the two threads, with or without deferred parsing. Regression: the
+    /// timers ran at the end of each batch, so the order followed where batches ended, and
+    /// the NDJSON export of one capture differed from run to run.
+    #[test]
+    fn streaming_hands_out_calls_in_one_order() {
+        let cfg = crate::synth::SynthConfig {
+            calls: 3_000,
+            tcp_share: 0.3,
+            retransmit_share: 0.2,
+            ..crate::synth::SynthConfig::default()
+        };
+        let mut pcap = Vec::new();
+        crate::synth::write_pcap(&cfg, &mut pcap).unwrap();
+        let config = EngineConfig {
+            streaming: true,
+            ..EngineConfig::default()
+        };
+        let source = || {
+            let reader = Box::new(std::io::Cursor::new(pcap.clone()));
+            crate::capture::FileSource::from_reader(reader, "synth", 0, None).unwrap()
+        };
+        let order = |engine: &mut Engine, out: &mut Vec<(String, usize)>| {
+            for c in engine.take_finished() {
+                out.push((c.call_id.to_string(), c.messages.len()));
+            }
+        };
+        let mut one_by_one = Vec::new();
+        let mut engine = Engine::new(config);
+        let mut src = source();
+        while let Some(frame) = src.next_frame() {
+            engine.feed(&frame);
+            order(&mut engine, &mut one_by_one);
+        }
+        engine.finish();
+        order(&mut engine, &mut one_by_one);
+        assert_eq!(one_by_one.len(), 3_000);
+        for defer in [Defer::Never, Defer::Always] {
+            let mut engine = Engine::new(config);
+            engine.ingest.defer = defer;
+            let mut piped = Vec::new();
+            run_pipelined_with(&mut source(), engine, |engine, _| {
+                order(engine, &mut piped);
+                Ok(())
+            })
+            .unwrap();
+            assert!(piped == one_by_one, "the order of hand-out differs");
+        }
     }
 
     /// Without the detail (SDP bodies, frame lists), as the call table runs it, every call

@@ -405,8 +405,9 @@ fn stream_matching(
     inputs: &mut Inputs,
     matcher: &filter::Matcher,
     keep_raw: bool,
-    keep: impl FnMut(crate::flow::Call, crate::capture::Timestamp) -> Result<()>,
+    mut keep: impl FnMut(crate::flow::Call, crate::capture::Timestamp) -> Result<()>,
 ) -> Result<Engine> {
+    let keep = move |call: Box<crate::flow::Call>, now| keep(*call, now);
     stream_calls(input, inputs, matcher, config(input, keep_raw, true), keep)
 }
 
@@ -416,7 +417,7 @@ fn stream_calls(
     inputs: &mut Inputs,
     matcher: &filter::Matcher,
     config: EngineConfig,
-    mut keep: impl FnMut(crate::flow::Call, crate::capture::Timestamp) -> Result<()>,
+    mut keep: impl FnMut(Box<crate::flow::Call>, crate::capture::Timestamp) -> Result<()>,
 ) -> Result<Engine> {
     analyse(input, inputs, config, |engine| {
         let now = engine.now();
@@ -513,23 +514,15 @@ fn calls(args: CallsArgs) -> Result<()> {
     let mut inputs = open(&args.input)?;
     // Streaming: each call becomes a row as soon as it is over and its messages are
     // forgotten, so memory follows the calls in progress, not the size of the capture.
-    let mut rows: Vec<(u64, table::CallRow)> = Vec::new();
+    let mut rows = table::CallRows::default();
     // The table reads only each call's summary: no SDP bodies or frame lists are kept.
     let mut config = config(&args.input, false, true);
     config.keep_detail = false;
     let engine = stream_calls(&args.input, &mut inputs, &matcher, config, |call, now| {
-        rows.push((call.seq, table::CallRow::new(0, &call, now)));
+        rows.push(call.seq, table::CallRow::new(0, &call, now));
         Ok(())
     })?;
-    rows.sort_by_key(|(seq, _)| *seq);
-    let rows: Vec<table::CallRow> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, (_, mut row))| {
-            row.index = i + 1;
-            row
-        })
-        .collect();
+    let rows = rows.into_rows();
     let stats = sources(&engine, &inputs);
     let mut out = stdout_writer();
     match args.format {
