@@ -292,7 +292,7 @@ impl<'a> Ctx<'a> {
     pub fn request_for(&self, response: &SipMessage) -> Option<&'a SipMessage> {
         response
             .transaction
-            .and_then(|t| self.tx(t))
+            .and_then(|t| self.tx(t as usize))
             .and_then(|t| self.request_of(t))
     }
 

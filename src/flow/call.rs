@@ -271,10 +271,10 @@ impl Call {
         Call {
             call_id,
             seq,
-            // A typical call through one proxy has 9 to 14 messages and 4 to 6 transactions:
+            // A typical call through one proxy has 9 to 14 messages and 2 to 6 transactions:
             // sized so that it never reallocates (and never copies its messages).
             messages: Vec::with_capacity(16),
-            transactions: Vec::with_capacity(8),
+            transactions: Vec::with_capacity(6),
             dialogs: Vec::new(),
             from: init.from,
             to: init.to,
@@ -316,8 +316,10 @@ impl Call {
         msg.index = idx;
         let sig = signature(&msg);
         let tx = self.match_transaction(&mut msg, idx, sig);
-        msg.transaction = tx;
-        msg.dialog = self.match_dialog(&msg, idx);
+        msg.transaction = tx.and_then(|t| u32::try_from(t).ok());
+        msg.dialog = self
+            .match_dialog(&msg, idx)
+            .and_then(|d| u32::try_from(d).ok());
         self.messages.push(msg);
         self.signatures.push(sig);
     }

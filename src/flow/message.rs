@@ -49,9 +49,10 @@ pub struct SipMessage {
     pub size: u32,
     /// What most messages do not have, boxed so that the common record stays small.
     pub extra: Option<Box<Extra>>,
-    /// Set by correlation.
-    pub transaction: Option<usize>,
-    pub dialog: Option<usize>,
+    /// Set by correlation: positions in the call's transactions and dialogs (a call holds at
+    /// most `max_messages_per_call` of either; u32 keeps the record 16 bytes smaller).
+    pub transaction: Option<u32>,
+    pub dialog: Option<u32>,
     pub retransmission: bool,
 }
 

@@ -17,7 +17,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         .iter()
         .filter(|m| m.status() == Some(481) && !m.retransmission)
     {
-        let t = m.transaction.and_then(|t| cx.tx(t));
+        let t = m.transaction.and_then(|t| cx.tx(t as usize));
         // One finding per request, not per hop it was relayed over.
         let key = m.cseq.as_ref().map_or(usize::MAX, |(n, _)| *n as usize);
         if !seen.insert(key) || !budget.take() {
