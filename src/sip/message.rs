@@ -196,7 +196,8 @@ pub fn find_start_line(buf: &[u8]) -> Option<usize> {
     // Only complete lines count: a line still missing its end may yet become a start line.
     while let Some((len, term)) = buf.get(offset..).and_then(line_end) {
         let line = buf.get(offset..offset + len).unwrap_or(&[]);
-        let within = start_within_line(line);
+        // The search inside the line (fifteen substring searches) only when the line itself
+        // is no known start line: a stream nearly always resumes at one.
         if let Some(start) = parse_start(line) {
             // "xxxxMESSAGE sip:..." is a valid request line with method "xxxxMESSAGE", but
             // when resynchronising, a known method glued to the tail of a body is likelier.
@@ -204,9 +205,14 @@ pub fn find_start_line(buf: &[u8]) -> Option<usize> {
                 StartLine::Request { method, .. } => KNOWN_METHODS.contains(&method),
                 StartLine::Response { .. } => true,
             };
-            return Some(offset + if known { 0 } else { within.unwrap_or(0) });
+            let within = if known {
+                0
+            } else {
+                start_within_line(line).unwrap_or(0)
+            };
+            return Some(offset + within);
         }
-        if let Some(p) = within {
+        if let Some(p) = start_within_line(line) {
             return Some(offset + p);
         }
         offset += len + term;
