@@ -1060,8 +1060,9 @@ Content-Length: 0\r\n\r\n"
         }
     }
 
-    /// Without the detail (SDP bodies, frame lists), as the call table runs it, every call
-    /// has the same summary, parties and messages, and no message keeps a body or frame list.
+    /// Without the detail (SDP bodies, frame lists, Contact addresses, Via depth), as the call
+    /// table runs it, every call has the same summary, parties and messages (the same top
+    /// Via), and no message keeps what it went without.
     #[test]
     fn calls_without_detail_have_the_same_summaries() {
         let pcap = synthetic_pcap();
@@ -1093,7 +1094,13 @@ Content-Length: 0\r\n\r\n"
                     .collect()
             };
             assert_eq!(brief(a), brief(b));
-            for m in &b.messages {
+            for (m, full) in b.messages.iter().zip(&a.messages) {
+                assert!(m.contact_ip.is_none(), "{}", b.call_id);
+                assert_eq!(m.via_count.min(1), full.via_count.min(1));
+                assert_eq!(
+                    (&m.branch, &m.via_sent_by),
+                    (&full.branch, &full.via_sent_by)
+                );
                 assert!(
                     m.sdp().is_none() && m.frames() == [m.packet],
                     "{}",

@@ -125,9 +125,11 @@ pub struct Keep {
     /// The message's bytes (`--raw`, the ladder's message view). A malformed message keeps
     /// them whatever this says: they are the evidence.
     pub raw: bool,
-    /// The SDP body (the exporters and the SDP rules) and the list of frames that carried the
-    /// message (JSON `frames`, pcap export). Off for the call table, which reads neither: most
-    /// messages then need no [`Extra`] at all.
+    /// What only the exporters and the diagnosis read: the SDP body, the list of frames that
+    /// carried the message (JSON `frames`, pcap export), the Contact address (`contact_ip`)
+    /// and the depth of the Via stack (`via_count`; without the detail it is 1 when there is
+    /// a Via at all). Off for the call table, which reads none of them: most messages then
+    /// need no [`Extra`], and only the top Via is parsed.
     pub detail: bool,
 }
 
@@ -184,6 +186,15 @@ impl SipMessage {
         };
         for h in &msg.headers {
             match h.kind {
+                // The top Via only: the first value of the first Via with one, as below.
+                sip::HeaderKind::Via if !keep.detail => {
+                    if via_count == 0
+                        && let Some(v) = sip::header::split_commas(h.value).next()
+                    {
+                        via = sip::Via::parse(v);
+                        via_count = 1;
+                    }
+                }
                 sip::HeaderKind::Via => {
                     for v in sip::header::split_commas(h.value) {
                         if via_count == 0 {
@@ -207,7 +218,7 @@ impl SipMessage {
                 sip::HeaderKind::Authorization | sip::HeaderKind::ProxyAuthorization => {
                     has_credentials = true
                 }
-                sip::HeaderKind::Contact if contact_ip.is_none() => {
+                sip::HeaderKind::Contact if keep.detail && contact_ip.is_none() => {
                     contact_ip = sip::header::split_commas(h.value)
                         .next()
                         .and_then(|c| sip::NameAddr::parse(c).host().and_then(sip::header::ip_of))
