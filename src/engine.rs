@@ -279,14 +279,25 @@ pub type Tap = Box<dyn FnMut(&crate::net::SipPdu<'_>) + Send>;
 
 /// Parses what the decoder delivers into [`Prepared`] messages.
 ///
-/// It remembers (by a keyed hash) which Call-IDs it has sent, so that the parties are built
-/// and sent only with the first message of a call. The memory is a hint: a direct-mapped
-/// table of hashes, where a Call-ID whose slot another took is simply sent with its parties
-/// again, which is harmless (the model uses them only for a new call). So it has a fixed size
-/// and costs one cache line per message, where a growing set cost a probe and a resize.
+/// It remembers (by a keyed hash) which Call-IDs it has sent, and when, so that the parties
+/// are built and sent only with the first message of a call. The memory is a hint: a
+/// direct-mapped table of hashes, where a Call-ID whose slot another took is simply sent with
+/// its parties again, which is harmless (the model uses them only for a new call). So it has
+/// a fixed size and costs one cache line per message, where a growing set cost a probe and a
+/// resize.
+///
+/// A Call-ID silent for the linger is sent with its parties again: the model may have handed
+/// its call out meanwhile (streaming), and the next message then begins a new call, which
+/// needs them. (Regression: such a call, a REGISTER refreshed with the same Call-ID, had no
+/// From or To.)
 struct Preparer {
     keep: crate::flow::message::Keep,
+    /// Per slot: the upper half of the Call-ID's hash (never 0: 0 is an empty slot) and the
+    /// capture second it was last sent in.
     seen: Box<[u64]>,
+    /// Seconds of silence after which a Call-ID counts as unseen: one less than the linger,
+    /// so that it is never later than the model's hand-out.
+    forget_after: u32,
     hasher: foldhash::fast::FixedState,
 }
 
@@ -337,12 +348,23 @@ impl Preparer {
         });
         let first_sight = call_id.as_ref().is_some_and(|range| {
             let id = text.get(range.clone()).unwrap_or("");
-            // 0 marks an empty slot.
-            let hash = std::hash::BuildHasher::hash_one(&self.hasher, id).max(1);
+            let hash = std::hash::BuildHasher::hash_one(&self.hasher, id);
+            // The slot is chosen by the low bits, the tag is the high ones.
+            let tag = (hash >> 32) | 1;
+            // Wrapping seconds: a time that goes backwards counts as a long silence, which
+            // only sends the parties once more.
+            let second = pdu.time.secs() as u32;
+            let entry = tag << 32 | u64::from(second);
             match self.seen.get_mut(hash as usize % SEEN_SLOTS) {
-                Some(slot) if *slot == hash => false,
+                Some(slot)
+                    if *slot >> 32 == tag
+                        && second.wrapping_sub(*slot as u32) < self.forget_after =>
+                {
+                    *slot = entry;
+                    false
+                }
                 Some(slot) => {
-                    *slot = hash;
+                    *slot = entry;
                     true
                 }
                 None => true,
@@ -370,6 +392,9 @@ impl Ingest {
                     detail: config.keep_detail,
                 },
                 seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
+                forget_after: u32::try_from(config.linger_ms / 1_000)
+                    .unwrap_or(u32::MAX)
+                    .saturating_sub(1),
                 hasher,
             },
             tap: None,
@@ -389,6 +414,12 @@ impl Ingest {
             #[cfg(test)]
             Defer::Always => true,
         };
+        // Before the frame's messages: the timers that ran out by its time go first, so that a
+        // message after a call was over and quiet for the linger begins a new call.
+        if self.ticks && frame.time >= self.next_tick {
+            out.items.push(Prepared::Tick(frame.time));
+            self.next_tick = frame.time.saturating_add_millis(TICK_MS);
+        }
         let (preparer, tap) = (&mut self.preparer, &mut self.tap);
         self.decoder.feed(frame, &mut |pdu| {
             if let Some(tap) = tap {
@@ -401,10 +432,6 @@ impl Ingest {
                 preparer.prepare_all(&pdu, out)
             }
         });
-        if self.ticks && frame.time >= self.next_tick {
-            out.items.push(Prepared::Tick(frame.time));
-            self.next_tick = frame.time.saturating_add_millis(TICK_MS);
-        }
     }
 
     /// End of input: flushes reassembly buffers.
@@ -1008,6 +1035,50 @@ Content-Length: 0\r\n\r\n"
         }
         pcap.truncate(pcap.len() - 100);
         assert_deferral_changes_nothing(&pcap);
+    }
+
+    /// A Call-ID that comes back after its call was handed out (a registration refreshed
+    /// with the same Call-ID) begins a call with its parties, one by one and pipelined.
+    /// Regression: the reader remembered the Call-ID and sent no parties, so the new call had
+    /// no From or To.
+    #[test]
+    fn a_call_id_back_after_its_call_was_handed_out_has_its_parties() {
+        let frames: Vec<OwnedFrame> = [1_000, 300_000, 400_000]
+            .into_iter()
+            .map(|ms| udp_frame_at(options("refresh").as_bytes(), ms))
+            .collect();
+        let config = EngineConfig {
+            streaming: true,
+            ..EngineConfig::default()
+        };
+        let check = |calls: Vec<Box<Call>>| {
+            assert_eq!(calls.len(), 3);
+            for c in calls {
+                assert_eq!(c.from.uri, "sip:a@x");
+                assert_eq!(c.to.uri, "sip:b@x");
+            }
+        };
+        let mut engine = Engine::new(config);
+        let mut calls = Vec::new();
+        for f in &frames {
+            engine.feed(&f.as_frame());
+            calls.extend(engine.take_finished());
+        }
+        engine.finish();
+        calls.extend(engine.take_finished());
+        check(calls);
+        for defer in [Defer::Never, Defer::Always] {
+            let mut source = crate::capture::VecSource::new(frames.clone());
+            let mut engine = Engine::new(config);
+            engine.ingest.defer = defer;
+            let mut calls = Vec::new();
+            run_pipelined_with(&mut source, engine, |engine, _| {
+                calls.extend(engine.take_finished());
+                Ok(())
+            })
+            .unwrap();
+            check(calls);
+        }
     }
 
     /// Streaming hands out the same calls in the same order whether the frames are fed one
