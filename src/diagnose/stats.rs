@@ -108,19 +108,35 @@ impl Stats {
             self.messages += 1;
             self.retransmissions += u64::from(m.retransmission);
             match (m.method(), m.status()) {
-                (Some(method), _) => {
-                    // Wire data as a map key: bounded so that a hostile capture cannot make
-                    // the table huge with invented methods.
-                    let known = self.requests.contains_key(method) || self.requests.len() < 64;
-                    let key = if known { method } else { "(other)" };
-                    *self.requests.entry(key.to_string()).or_default() += 1;
-                }
+                // Counted in place when the key is there (nearly always): a key string made
+                // for every message was an allocation each.
+                (Some(method), _) => match self.requests.get_mut(method) {
+                    Some(n) => *n += 1,
+                    None => {
+                        // Wire data as a map key: bounded so that a hostile capture cannot
+                        // make the table huge with invented methods.
+                        let key = if self.requests.len() < 64 {
+                            method
+                        } else {
+                            "(other)"
+                        };
+                        *self.requests.entry(key.to_string()).or_default() += 1;
+                    }
+                },
                 (None, Some(code)) => {
                     *self.statuses.entry(code).or_default() += 1;
-                    *self
-                        .status_classes
-                        .entry(format!("{}xx", code / 100))
-                        .or_default() += 1;
+                    const CLASSES: [&str; 7] = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx"];
+                    let class = CLASSES.get(usize::from(code / 100));
+                    match class.and_then(|c| self.status_classes.get_mut(*c)) {
+                        Some(n) => *n += 1,
+                        None => {
+                            let key = match class {
+                                Some(c) => c.to_string(),
+                                None => format!("{}xx", code / 100),
+                            };
+                            *self.status_classes.entry(key).or_default() += 1;
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -164,6 +180,50 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts by method stay bounded: after 64 distinct methods the rest go to "(other)"; the
+    /// methods already counted go on being counted, and responses count by code and class.
+    #[test]
+    fn method_counts_are_bounded_and_classes_counted() {
+        use crate::engine::{Engine, EngineConfig};
+        use crate::synth::script::{Script, sip};
+        let mut s = Script::new();
+        let mut t = 0;
+        let mut send = |s: &mut Script, start: &str| {
+            let h = [
+                ("Via", "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKb"),
+                ("From", "<sip:a@x>;tag=1"),
+                ("To", "<sip:b@x>"),
+                ("Call-ID", "many"),
+                ("CSeq", "1 X"),
+            ];
+            t += 1;
+            s.udp(t, "10.0.0.1:5060", "10.0.0.2:5060", &sip(start, &h, ""));
+        };
+        for i in 0..70 {
+            send(&mut s, &format!("M{i} sip:b@x SIP/2.0"));
+        }
+        send(&mut s, "M3 sip:b@x SIP/2.0");
+        send(&mut s, "SIP/2.0 486 Busy Here");
+        send(&mut s, "SIP/2.0 404 Not Found");
+        let mut engine = Engine::new(EngineConfig::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let mut stats = Stats::default();
+        let end = engine.now();
+        stats.add(
+            calls[0],
+            &crate::diagnose::diagnose(calls[0], end, &Default::default()),
+        );
+        assert_eq!(stats.requests.len(), 65);
+        assert_eq!(stats.requests.get("(other)"), Some(&6));
+        assert_eq!(stats.requests.get("M3"), Some(&2));
+        assert_eq!(stats.status_classes.get("4xx"), Some(&2));
+        assert_eq!(stats.statuses.get(&486), Some(&1));
+    }
 
     #[test]
     fn distribution_quantiles_and_bounded_samples() {
