@@ -761,7 +761,8 @@ impl Model {
             return; // newer activity has its own entry further back
         }
         let idle_over = quiet_for >= self.config.idle_ms.saturating_mul(1_000_000);
-        if call.is_over(now) || idle_over {
+        let over_at = call.waiting_until();
+        if over_at.is_some_and(|t| now >= t) || idle_over {
             if let Some(call) = self.calls.remove(&id) {
                 if self.config.streaming {
                     self.finished.push(call);
@@ -777,9 +778,10 @@ impl Model {
                     .retain(|(seq, id)| calls.get(id).is_some_and(|c| c.seq == *seq));
             }
         } else {
-            // Not over yet (an answered call without BYE): look again when it has been idle
-            // for long enough.
-            let again = last.saturating_add_millis(self.config.idle_ms);
+            // Not over yet: look again when it will be (a ringing INVITE, after Timer C), or
+            // when it has been idle for long enough (an answered call without BYE).
+            let idle = last.saturating_add_millis(self.config.idle_ms);
+            let again = over_at.map_or(idle, |t| t.min(idle));
             self.idle.push(Reverse((again, id)));
         }
     }
@@ -1250,6 +1252,71 @@ Content-Length: 0\r\n\r\n"
             done[0].summary(engine.now()).outcome,
             crate::flow::Outcome::Timeout
         );
+    }
+
+    /// A phone that rings for a minute is one call: an INVITE that has had a provisional
+    /// response waits for its final response past 64·T1 (Timer C). Regression: the call was
+    /// handed out 32 s after the 180 as timed out, and the 200 began a second call; on small
+    /// captures this showed once the timers ran at ticks.
+    #[test]
+    fn a_call_that_rings_for_a_minute_is_one_call() {
+        let frames = [
+            udp_frame_at(
+                msg("INVITE sip:b@x SIP/2.0", None, "1 INVITE").as_bytes(),
+                1_000,
+            ),
+            udp_frame_at(
+                msg("SIP/2.0 180 Ringing", Some("t"), "1 INVITE").as_bytes(),
+                2_000,
+            ),
+            udp_frame_at(b"\r\n\r\n", 40_000),
+            udp_frame_at(
+                msg("SIP/2.0 200 OK", Some("t"), "1 INVITE").as_bytes(),
+                61_000,
+            ),
+        ];
+        let mut engine = Engine::new(EngineConfig {
+            streaming: true,
+            ..EngineConfig::default()
+        });
+        let mut calls = Vec::new();
+        for f in &frames {
+            engine.feed(&f.as_frame());
+            calls.extend(engine.take_finished());
+        }
+        engine.finish();
+        calls.extend(engine.take_finished());
+        assert_eq!(calls.len(), 1);
+        let s = calls[0].summary(engine.now());
+        assert_eq!(s.outcome, crate::flow::Outcome::Answered);
+        assert_eq!(s.setup_time, Some(60.0));
+    }
+
+    /// The same call with nothing after the 180 is handed out once Timer C has run out.
+    #[test]
+    fn a_call_that_rings_unanswered_is_handed_out_after_timer_c() {
+        let mut engine = Engine::new(EngineConfig {
+            streaming: true,
+            ..EngineConfig::default()
+        });
+        engine.feed(
+            &udp_frame_at(
+                msg("INVITE sip:b@x SIP/2.0", None, "1 INVITE").as_bytes(),
+                1_000,
+            )
+            .as_frame(),
+        );
+        engine.feed(
+            &udp_frame_at(
+                msg("SIP/2.0 180 Ringing", Some("t"), "1 INVITE").as_bytes(),
+                2_000,
+            )
+            .as_frame(),
+        );
+        engine.feed(&udp_frame_at(b"\r\n\r\n", 150_000).as_frame());
+        assert!(engine.take_finished().is_empty(), "still ringing at 148 s");
+        engine.feed(&udp_frame_at(b"\r\n\r\n", 183_000).as_frame());
+        assert_eq!(engine.take_finished().len(), 1, "handed out after Timer C");
     }
 
     fn msg(start: &str, to_tag: Option<&str>, cseq: &str) -> String {

@@ -14,6 +14,12 @@ use serde::Serialize;
 /// (Timer B/F) and how long a completed one lingers (Timer H/J).
 pub const T1_X64_MS: i64 = 32_000;
 
+/// How long an INVITE that has had a provisional response may wait for its final response:
+/// Timer B runs only until the first provisional (RFC 3261 §17.1.1.2, the Calling state), and
+/// a ringing phone may ring for minutes; a proxy gives up after its Timer C, more than three
+/// minutes (§16.6, step 11).
+pub const TIMER_C_MS: i64 = 180_000;
+
 /// How a call ended, from the final response the originating side received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -726,27 +732,41 @@ impl Call {
 
     /// True when nothing more is expected at `now`: every transaction whose request was seen
     /// has a final response (ACKs have none) or has been silent for 64·T1 (Timer B/F: the
-    /// client gave up, RFC 3261 §17.1.1.2, §17.1.2.2), and no INVITE dialog is confirmed or
-    /// still early (an early dialog silent for 64·T1 died with its INVITE).
+    /// client gave up, RFC 3261 §17.1.1.2, §17.1.2.2), or for Timer C when it is an INVITE
+    /// that had a provisional response (it rings); and no INVITE dialog is confirmed or still
+    /// early (an early dialog silent for Timer C died with its INVITE).
     pub fn is_over(&self, now: Timestamp) -> bool {
-        let silent_since = |indexes: &[usize]| {
-            indexes
-                .last()
-                .and_then(|&i| self.messages.get(i))
-                .is_some_and(|m| now.0.saturating_sub(m.time.0) >= T1_X64_MS * 1_000_000)
+        self.waiting_until().is_some_and(|t| now >= t)
+    }
+
+    /// When the call will be over if nothing more arrives ([`Call::is_over`]), or `None` while
+    /// it waits for a message (a confirmed INVITE dialog waits for its BYE).
+    pub fn waiting_until(&self) -> Option<Timestamp> {
+        // The time `ms` after the last of `indexes` (none: it waits for ever).
+        let silent_for = |indexes: &[usize], ms: i64| {
+            let last = indexes.last().and_then(|&i| self.messages.get(i))?;
+            Some(last.time.saturating_add_millis(ms))
         };
-        let tx_done = self.transactions.iter().all(|t| {
-            t.method == "ACK"
-                || t.final_response.is_some()
-                || !t.request_seen
-                || silent_since(&t.messages)
-        });
-        let dialogs_done = self.dialogs.iter().all(|d| {
-            d.state == DialogState::Terminated
-                || d.method != "INVITE"
-                || (d.state == DialogState::Early && silent_since(&d.messages))
-        });
-        tx_done && dialogs_done
+        let mut until = Timestamp(i64::MIN);
+        for t in &self.transactions {
+            if t.method == "ACK" || t.final_response.is_some() || !t.request_seen {
+                continue;
+            }
+            let rings = t.is_invite() && t.first_provisional.is_some();
+            until = until.max(silent_for(
+                &t.messages,
+                if rings { TIMER_C_MS } else { T1_X64_MS },
+            )?);
+        }
+        for d in &self.dialogs {
+            match d.state {
+                DialogState::Terminated => {}
+                _ if d.method != "INVITE" => {}
+                DialogState::Early => until = until.max(silent_for(&d.messages, TIMER_C_MS)?),
+                DialogState::Confirmed => return None,
+            }
+        }
+        Some(until)
     }
 }
 
