@@ -139,7 +139,7 @@ impl Default for DiagnoseConfig {
     fn default() -> Self {
         DiagnoseConfig {
             t1_ms: 500,
-            timer_c_ms: 180_000,
+            timer_c_ms: crate::flow::call::TIMER_C_MS,
             pdd_threshold: 5.0,
             setup_threshold: 30.0,
             auth_challenges: 3,
