@@ -27,9 +27,10 @@ use std::sync::Arc;
 pub struct EngineConfig {
     /// Keep each message's raw bytes (needed for `--raw` and the ladder's message view).
     pub keep_raw: bool,
-    /// Keep each message's SDP body and frame list ([`crate::flow::message::Keep::detail`]).
-    /// Only the call table goes without: it reads the summary alone, and then most messages
-    /// cost no allocation beyond their record.
+    /// Keep what only the exporters and the diagnosis read: SDP bodies, frame lists, Contact
+    /// addresses, Via depth ([`crate::flow::message::Keep::detail`]). Only the call table goes
+    /// without: it reads the summary alone, and then most messages cost no allocation beyond
+    /// their record.
     pub keep_detail: bool,
     /// Hand out calls as soon as they are over instead of keeping them all.
     pub streaming: bool,
@@ -651,11 +652,8 @@ impl Model {
             } => self.apply_message(call_id, msg, init, malformed, text),
             // Parsed by `Engine::apply` before they reach the model.
             Prepared::Deferred(_) => {}
-            Prepared::Tick(time) => {
-                if self.config.streaming || self.config.forget_finished {
-                    self.expire(time);
-                }
-            }
+            // `Ingest` sends ticks only when the timers run (streaming, or forgetting).
+            Prepared::Tick(time) => self.expire(time),
         }
     }
 
@@ -1041,6 +1039,24 @@ Content-Length: 0\r\n\r\n"
         assert_deferral_changes_nothing(&pcap);
     }
 
+    /// Streams `source` through an engine fed frame by frame, as the live UI runs it, and
+    /// returns every call it hands out, in order, with the engine.
+    #[allow(clippy::vec_box)] // what `take_finished` hands out
+    fn stream_one_by_one(source: &mut dyn FrameSource) -> (Vec<Box<Call>>, Engine) {
+        let mut engine = Engine::new(EngineConfig {
+            streaming: true,
+            ..EngineConfig::default()
+        });
+        let mut calls = Vec::new();
+        while let Some(frame) = source.next_frame() {
+            engine.feed(&frame);
+            calls.extend(engine.take_finished());
+        }
+        engine.finish();
+        calls.extend(engine.take_finished());
+        (calls, engine)
+    }
+
     /// A Call-ID that comes back after its call was handed out (a registration refreshed
     /// with the same Call-ID) begins a call with its parties, one by one and pipelined.
     /// Regression: the reader remembered the Call-ID and sent no parties, so the new call had
@@ -1062,15 +1078,7 @@ Content-Length: 0\r\n\r\n"
                 assert_eq!(c.to.uri, "sip:b@x");
             }
         };
-        let mut engine = Engine::new(config);
-        let mut calls = Vec::new();
-        for f in &frames {
-            engine.feed(&f.as_frame());
-            calls.extend(engine.take_finished());
-        }
-        engine.finish();
-        calls.extend(engine.take_finished());
-        check(calls);
+        check(stream_one_by_one(&mut crate::capture::VecSource::new(frames.clone())).0);
         for defer in [Defer::Never, Defer::Always] {
             let mut source = crate::capture::VecSource::new(frames.clone());
             let mut engine = Engine::new(config);
@@ -1107,27 +1115,19 @@ Content-Length: 0\r\n\r\n"
             let reader = Box::new(std::io::Cursor::new(pcap.clone()));
             crate::capture::FileSource::from_reader(reader, "synth", 0, None).unwrap()
         };
-        let order = |engine: &mut Engine, out: &mut Vec<(String, usize)>| {
-            for c in engine.take_finished() {
-                out.push((c.call_id.to_string(), c.messages.len()));
-            }
-        };
-        let mut one_by_one = Vec::new();
-        let mut engine = Engine::new(config);
-        let mut src = source();
-        while let Some(frame) = src.next_frame() {
-            engine.feed(&frame);
-            order(&mut engine, &mut one_by_one);
-        }
-        engine.finish();
-        order(&mut engine, &mut one_by_one);
+        let brief = |c: Box<Call>| (c.call_id.to_string(), c.messages.len());
+        let one_by_one: Vec<_> = stream_one_by_one(&mut source())
+            .0
+            .into_iter()
+            .map(brief)
+            .collect();
         assert_eq!(one_by_one.len(), 3_000);
         for defer in [Defer::Never, Defer::Always] {
             let mut engine = Engine::new(config);
             engine.ingest.defer = defer;
             let mut piped = Vec::new();
             run_pipelined_with(&mut source(), engine, |engine, _| {
-                order(engine, &mut piped);
+                piped.extend(engine.take_finished().into_iter().map(brief));
                 Ok(())
             })
             .unwrap();
@@ -1275,17 +1275,8 @@ Content-Length: 0\r\n\r\n"
                 61_000,
             ),
         ];
-        let mut engine = Engine::new(EngineConfig {
-            streaming: true,
-            ..EngineConfig::default()
-        });
-        let mut calls = Vec::new();
-        for f in &frames {
-            engine.feed(&f.as_frame());
-            calls.extend(engine.take_finished());
-        }
-        engine.finish();
-        calls.extend(engine.take_finished());
+        let (calls, engine) =
+            stream_one_by_one(&mut crate::capture::VecSource::new(frames.to_vec()));
         assert_eq!(calls.len(), 1);
         let s = calls[0].summary(engine.now());
         assert_eq!(s.outcome, crate::flow::Outcome::Answered);

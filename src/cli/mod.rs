@@ -515,7 +515,7 @@ fn calls(args: CallsArgs) -> Result<()> {
     // Streaming: each call becomes a row as soon as it is over and its messages are
     // forgotten, so memory follows the calls in progress, not the size of the capture.
     let mut rows = table::CallRows::default();
-    // The table reads only each call's summary: no SDP bodies or frame lists are kept.
+    // The table reads only each call's summary: lean records (`EngineConfig::keep_detail`).
     let mut config = config(&args.input, false, true);
     config.keep_detail = false;
     let engine = stream_calls(&args.input, &mut inputs, &matcher, config, |call, now| {
