@@ -114,12 +114,19 @@ struct Model {
     /// (sip_messages, malformed) per source.
     counts: std::collections::BTreeMap<usize, (u64, u64)>,
     orphans: Vec<Orphan>,
-    /// Streaming: when to look at a call again, one entry per message in arrival order.
-    /// Deadlines are (nearly) increasing, so a FIFO serves: O(1) and sequential in memory,
-    /// where a heap of one entry per message cost a cache miss per level on every pop.
+    /// Streaming: when to look at a call again, for a message that moved its timer earlier
+    /// (its first, or one after the call had gone quiet), in arrival order. Deadlines are
+    /// (nearly) increasing, so a FIFO serves: O(1) and sequential in memory.
+    ///
+    /// A call has one live entry, here or in `idle`: the one whose deadline is its
+    /// [`Call::wake`]; any other is stale and passed over. (One entry per message cost an
+    /// atomic count on the shared Call-ID and a table lookup per message, a fifth of the
+    /// correlating thread's time; the timer runs out at the same moment either way, the last
+    /// message's time plus the linger, because a call not yet quiet is looked at again then.)
     linger: VecDeque<(Timestamp, Arc<str>)>,
-    /// Streaming: calls that were not over when their linger ran out (an answered call with no
-    /// BYE yet), looked at again after the idle limit. Few, and out of order: a heap.
+    /// Streaming: calls looked at again later than their first entry said: not yet quiet for
+    /// the linger, or quiet but not over (an answered call with no BYE yet, a ringing INVITE).
+    /// Out of order: a heap, of about one entry per call.
     idle: BinaryHeap<Reverse<(Timestamp, Arc<str>)>>,
     /// Boxed as the table holds them: handing out a call moves a pointer, not the record.
     #[allow(clippy::vec_box)]
@@ -684,14 +691,21 @@ impl Model {
             }
             return;
         };
-        let time = msg.time;
+        let timers = self.config.streaming || self.config.forget_finished;
+        let due = msg.time.saturating_add_millis(self.config.linger_ms);
         let max_messages = self.config.max_messages_per_call;
         // One lookup per message: the call keeps its own (shared) Call-ID for the queues.
-        let (key, dropped) = match self.calls.get_mut(call_id) {
+        let dropped = match self.calls.get_mut(call_id) {
             Some(call) => {
                 let before = call.dropped_messages;
                 call.add(msg, max_messages);
-                (call.call_id.clone(), call.dropped_messages - before)
+                // Nearly always the call's timer already runs out sooner; only a message after
+                // the call went quiet (the BYE of an answered call) brings it forward.
+                if timers && due < call.wake {
+                    call.wake = due;
+                    self.linger.push_back((due, call.call_id.clone()));
+                }
+                call.dropped_messages - before
             }
             None => {
                 if self.calls.len() >= self.config.max_calls {
@@ -704,16 +718,16 @@ impl Model {
                 let mut call = Box::new(Call::new(key.clone(), seq, init));
                 call.add(msg, max_messages);
                 let dropped = call.dropped_messages;
+                if timers {
+                    call.wake = due;
+                    self.linger.push_back((due, key.clone()));
+                }
                 self.calls.insert(key.clone(), call);
-                self.creation.push_back((seq, key.clone()));
-                (key, dropped)
+                self.creation.push_back((seq, key));
+                dropped
             }
         };
         self.counters.messages_dropped += dropped;
-        if self.config.streaming || self.config.forget_finished {
-            self.linger
-                .push_back((time.saturating_add_millis(self.config.linger_ms), key));
-        }
     }
 
     /// Evicts the oldest call. In streaming mode it is handed out (nothing is lost); otherwise
@@ -735,28 +749,34 @@ impl Model {
     /// Streaming: hands out calls whose timers have run out.
     fn expire(&mut self, now: Timestamp) {
         loop {
-            let id = if self.linger.front().is_some_and(|(d, _)| *d <= now) {
-                self.linger.pop_front().map(|(_, id)| id)
+            let entry = if self.linger.front().is_some_and(|(d, _)| *d <= now) {
+                self.linger.pop_front()
             } else if self.idle.peek().is_some_and(|Reverse((d, _))| *d <= now) {
-                self.idle.pop().map(|Reverse((_, id))| id)
+                self.idle.pop().map(|Reverse(entry)| entry)
             } else {
                 break;
             };
-            if let Some(id) = id {
-                self.revisit(id, now);
+            if let Some((deadline, id)) = entry {
+                self.revisit(id, deadline, now);
             }
         }
     }
 
     /// A call's timer ran out: hand it out if it is over, else look again later.
-    fn revisit(&mut self, id: Arc<str>, now: Timestamp) {
-        let Some(call) = self.calls.get(&id) else {
+    fn revisit(&mut self, id: Arc<str>, deadline: Timestamp, now: Timestamp) {
+        let Some(call) = self.calls.get_mut(&id) else {
             return; // already handed out or evicted
         };
+        if call.wake != deadline {
+            return; // stale: a message brought the timer forward, and that entry decided
+        }
         let last = call.end();
         let quiet_for = now.0.saturating_sub(last.0);
         if quiet_for < self.config.linger_ms.saturating_mul(1_000_000) {
-            return; // newer activity has its own entry further back
+            // Newer activity: the linger counts from the last message.
+            call.wake = last.saturating_add_millis(self.config.linger_ms);
+            self.idle.push(Reverse((call.wake, id)));
+            return;
         }
         let idle_over = quiet_for >= self.config.idle_ms.saturating_mul(1_000_000);
         let over_at = call.waiting_until();
@@ -780,6 +800,7 @@ impl Model {
             // when it has been idle for long enough (an answered call without BYE).
             let idle = last.saturating_add_millis(self.config.idle_ms);
             let again = over_at.map_or(idle, |t| t.min(idle));
+            call.wake = again;
             self.idle.push(Reverse((again, id)));
         }
     }
@@ -1281,6 +1302,62 @@ Content-Length: 0\r\n\r\n"
         let s = calls[0].summary(engine.now());
         assert_eq!(s.outcome, crate::flow::Outcome::Answered);
         assert_eq!(s.setup_time, Some(60.0));
+    }
+
+    /// A call keeps one streaming timer entry however many messages it has, and is handed out
+    /// its linger after its last message, also when that message (a BYE) comes long after the
+    /// call had gone quiet. (Each message had its own entry, with an atomic count on the
+    /// shared Call-ID and a table lookup when it ran out.)
+    #[test]
+    fn a_call_has_one_timer_and_ends_a_linger_after_its_last_message() {
+        let mut engine = Engine::new(EngineConfig {
+            streaming: true,
+            ..EngineConfig::default()
+        });
+        let with_branch = |m: String, branch: &str| m.replace("z9hG4bKinv", branch);
+        let mut frames = vec![
+            (1_000, msg("INVITE sip:b@x SIP/2.0", None, "1 INVITE")),
+            (2_000, msg("SIP/2.0 200 OK", Some("t"), "1 INVITE")),
+            (
+                2_100,
+                with_branch(msg("ACK sip:b@x SIP/2.0", Some("t"), "1 ACK"), "z9hG4bKack"),
+            ),
+        ];
+        for n in 2..32 {
+            let branch = format!("z9hG4bKinfo{n}");
+            let cseq = format!("{n} INFO");
+            let at = 1_000 * i64::from(n) + 1_000;
+            let info = msg("INFO sip:b@x SIP/2.0", Some("t"), &cseq);
+            frames.push((at, with_branch(info, &branch)));
+            let ok = msg("SIP/2.0 200 OK", Some("t"), &cseq);
+            frames.push((at + 10, with_branch(ok, &branch)));
+        }
+        for (at, m) in &frames {
+            engine.feed(&udp_frame_at(m.as_bytes(), *at).as_frame());
+        }
+        let queued = |e: &Engine| e.model.linger.len() + e.model.idle.len();
+        assert_eq!(queued(&engine), 1, "one entry for 63 messages");
+        // Quiet from 32 s: answered, so not over; it waits for its BYE.
+        engine.feed(&udp_frame_at(b"\r\n\r\n", 100_000).as_frame());
+        assert!(engine.take_finished().is_empty());
+        assert_eq!(queued(&engine), 1);
+        let bye = |start: &str| with_branch(msg(start, Some("t"), "40 BYE"), "z9hG4bKbye");
+        engine.feed(&udp_frame_at(bye("BYE sip:b@x SIP/2.0").as_bytes(), 200_000).as_frame());
+        engine.feed(&udp_frame_at(bye("SIP/2.0 200 OK").as_bytes(), 200_100).as_frame());
+        engine.feed(&udp_frame_at(b"\r\n\r\n", 232_000).as_frame());
+        assert!(
+            engine.take_finished().is_empty(),
+            "32 s after the BYE, not after its 200"
+        );
+        engine.feed(&udp_frame_at(b"\r\n\r\n", 233_000).as_frame());
+        let done = engine.take_finished();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].messages.len(), 65);
+        assert_eq!(
+            done[0].summary(engine.now()).outcome,
+            crate::flow::Outcome::Answered
+        );
+        assert!(engine.calls().is_empty());
     }
 
     /// The same call with nothing after the 180 is handed out once Timer C has run out.

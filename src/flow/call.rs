@@ -115,6 +115,10 @@ pub struct Call {
     /// each (transaction, signature), so that telling a retransmission stays O(1); small
     /// transactions are searched directly and cost nothing here.
     retransmission_index: WireMap<(usize, u64), usize>,
+    /// The engine's streaming timer for this call: the deadline of its one live queue entry
+    /// (`engine::Model`). Kept here because the engine holds the call already when it needs
+    /// it; nothing in `flow` reads it.
+    pub(crate) wake: Timestamp,
 }
 
 /// The keyed hashes of a call's transaction or dialog keys, by position. A call has a
@@ -290,6 +294,7 @@ impl Call {
             dialog_keys: KeyList::default(),
             signatures: Vec::with_capacity(16),
             retransmission_index: WireMap::default(),
+            wake: Timestamp::default(),
         }
     }
 
