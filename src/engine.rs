@@ -346,12 +346,10 @@ impl Preparer {
         let text = &mut out.text;
         // (The record's issues are the parser's.)
         let malformed = parsed.issues.iter().any(sip::Issue::is_malformed);
+        let head = crate::flow::message::Head::of(parsed);
         let call_id = parsed.call_id().map(|raw| {
             let start = text.len();
-            match std::str::from_utf8(raw) {
-                Ok(s) if s.len() <= crate::flow::message::MAX_VALUE => text.push_str(s),
-                _ => text.push_str(&crate::flow::message::text(raw)),
-            }
+            head.push_text(raw, text);
             start..text.len()
         });
         let first_sight = call_id.as_ref().is_some_and(|range| {
@@ -378,11 +376,11 @@ impl Preparer {
                 None => true,
             }
         });
-        let init = first_sight.then(|| Box::new(CallInit::from_message(parsed)));
         // Built in the push: a record made first and moved in was one more 336-byte copy.
+        let (msg, init) = SipMessage::build(pdu, parsed, self.keep, &head, first_sight);
         out.items.push(Prepared::Message {
             call_id,
-            msg: SipMessage::from_parsed(pdu, parsed, self.keep),
+            msg,
             init,
             malformed,
         });

@@ -244,8 +244,7 @@ fn signature(msg: &SipMessage) -> u64 {
     h.finish()
 }
 
-fn party(na: Option<crate::sip::NameAddr<'_>>) -> Party {
-    use super::message::text;
+fn party(na: Option<crate::sip::NameAddr<'_>>, text: &dyn Fn(&[u8]) -> CompactString) -> Party {
     match na {
         Some(na) => Party {
             display: na.display.map(text).filter(|d| !d.is_empty()),
@@ -266,12 +265,27 @@ pub struct CallInit {
 
 impl CallInit {
     pub fn from_message(first: &crate::sip::Message<'_>) -> CallInit {
+        CallInit::from_parts(
+            first.from(),
+            first.to(),
+            first.header(crate::sip::HeaderKind::XCallId),
+            &super::message::text,
+        )
+    }
+
+    /// From the first message's From and To and X-Call-ID value, already read, with `text`
+    /// turning header bytes into model text ([`super::message::text`] or the same from a head
+    /// checked once).
+    pub fn from_parts(
+        from: Option<crate::sip::NameAddr<'_>>,
+        to: Option<crate::sip::NameAddr<'_>>,
+        linked_call_id: Option<&[u8]>,
+        text: &dyn Fn(&[u8]) -> CompactString,
+    ) -> CallInit {
         CallInit {
-            from: party(first.from()),
-            to: party(first.to()),
-            linked_call_id: first
-                .header(crate::sip::HeaderKind::XCallId)
-                .map(super::message::text),
+            from: party(from, text),
+            to: party(to, text),
+            linked_call_id: linked_call_id.map(text),
         }
     }
 }

@@ -106,17 +106,21 @@ pub(crate) fn text(v: &[u8]) -> CompactString {
 /// validated again. Anything else, a slice from elsewhere or a block that is not UTF-8, goes
 /// through [`text`]; the result is the same either way.
 fn text_in(block: &[u8], valid: Option<&str>, v: &[u8]) -> CompactString {
+    match within(block, valid, v) {
+        Some(s) => CompactString::new(s),
+        None => text(v),
+    }
+}
+
+/// The trimmed, cut value as a slice of `valid` when it lies in `block` and cuts on a
+/// character boundary; `None` sends the caller to [`text`].
+fn within<'a>(block: &[u8], valid: Option<&'a str>, v: &[u8]) -> Option<&'a str> {
     let v = sip::header::trim(v);
     let v = v.get(..MAX_VALUE).unwrap_or(v);
     let off = (v.as_ptr() as usize).wrapping_sub(block.as_ptr() as usize);
-    let within = off
-        .checked_add(v.len())
+    off.checked_add(v.len())
         .filter(|end| *end <= block.len())
-        .and_then(|end| valid?.get(off..end));
-    match within {
-        Some(s) => CompactString::new(s),
-        None => CompactString::from_utf8_lossy(v),
-    }
+        .and_then(|end| valid?.get(off..end))
 }
 
 /// What a record keeps beyond the fields that correlation and the call summary read.
@@ -145,20 +149,60 @@ fn boxed(v: &[u8]) -> Box<str> {
     text(v).into_string().into_boxed_str()
 }
 
-impl SipMessage {
-    /// Builds the record from a parsed message. `None` without a Call-ID: such a message
-    /// belongs to no call and is reported as malformed by the engine.
-    pub fn from_parsed(pdu: &SipPdu, msg: &sip::Message<'_>, keep: Keep) -> SipMessage {
-        // The start line and headers are checked as UTF-8 once (they nearly always are), not
-        // value by value: six values or more of every message are turned into text.
-        let head = msg
+/// A parsed message's head (start line and headers), checked as UTF-8 once (it nearly always
+/// is) rather than value by value: the Call-ID and six values or more of every message are
+/// turned into text.
+pub struct Head<'a> {
+    bytes: &'a [u8],
+    valid: Option<&'a str>,
+}
+
+impl<'a> Head<'a> {
+    pub fn of(msg: &sip::Message<'a>) -> Head<'a> {
+        let bytes = msg
             .raw
             .get(..msg.raw.len().saturating_sub(msg.body.len()))
             .unwrap_or(msg.raw);
         // simdutf8: a third of a byte's worth of instructions where std's check takes one and
         // a half, on every byte of every message's head (3% of a run's instructions).
-        let valid = simdutf8::basic::from_utf8(head).ok();
-        let text = |v: &[u8]| text_in(head, valid, v);
+        Head {
+            bytes,
+            valid: simdutf8::basic::from_utf8(bytes).ok(),
+        }
+    }
+
+    /// [`text`] of a value, from the checked head when it lies in it.
+    pub fn text(&self, v: &[u8]) -> CompactString {
+        text_in(self.bytes, self.valid, v)
+    }
+
+    /// Writes [`text`] of a value to `out` (without a `CompactString` between, which a
+    /// value longer than 24 bytes would allocate).
+    pub fn push_text(&self, v: &[u8], out: &mut String) {
+        match within(self.bytes, self.valid, v) {
+            Some(s) => out.push_str(s),
+            None => out.push_str(&text(v)),
+        }
+    }
+}
+
+impl SipMessage {
+    /// Builds the record from a parsed message.
+    pub fn from_parsed(pdu: &SipPdu, msg: &sip::Message<'_>, keep: Keep) -> SipMessage {
+        SipMessage::build(pdu, msg, keep, &Head::of(msg), false).0
+    }
+
+    /// [`SipMessage::from_parsed`] with the head already checked, and with `init` the call's
+    /// parties too ([`CallInit`], for a Call-ID seen for the first time), from the From and To
+    /// the record reads anyway.
+    pub fn build(
+        pdu: &SipPdu,
+        msg: &sip::Message<'_>,
+        keep: Keep,
+        head: &Head<'_>,
+        init: bool,
+    ) -> (SipMessage, Option<Box<crate::flow::CallInit>>) {
+        let text = |v: &[u8]| head.text(v);
         let kind = match msg.start {
             StartLine::Request { method, uri } => Kind::Request {
                 method: text(method),
@@ -176,6 +220,7 @@ impl SipMessage {
         let (mut reason_header, mut warning, mut has_credentials) = (None, None, false);
         let (mut contact_ip, mut requires_100rel, mut rseq, mut rack) = (None, false, None, None);
         let (mut session_expires, mut min_se, mut retry_after) = (None, None, None);
+        let mut linked_call_id = None;
         let number = |v: &[u8]| {
             let v = sip::header::trim(v);
             let end = v
@@ -249,6 +294,9 @@ impl SipMessage {
                     session_expires =
                         number(h.value.get(..semi).unwrap_or(&[])).map(|n| (n, refresher));
                 }
+                sip::HeaderKind::XCallId if linked_call_id.is_none() => {
+                    linked_call_id = Some(h.value)
+                }
                 sip::HeaderKind::MinSe if min_se.is_none() => min_se = number(h.value),
                 sip::HeaderKind::RetryAfter if retry_after.is_none() => {
                     retry_after = number(h.value)
@@ -264,7 +312,15 @@ impl SipMessage {
                 .to_vec()
                 .into_boxed_slice()
         });
-        SipMessage {
+        let init = init.then(|| {
+            Box::new(crate::flow::CallInit::from_parts(
+                from.clone(),
+                to.clone(),
+                linked_call_id,
+                &text,
+            ))
+        });
+        let record = SipMessage {
             index: 0,
             source: pdu.source,
             packet: pdu.frame,
@@ -331,7 +387,8 @@ impl SipMessage {
             transaction: None,
             dialog: None,
             retransmission: false,
-        }
+        };
+        (record, init)
     }
 
     /// The HEP agent that shipped the message, if it came in HEP.
@@ -454,9 +511,34 @@ mod tests {
                 for b in a..=block.len() {
                     let v = &block[a..b];
                     assert_eq!(text_in(block, valid, v), text(v), "{a}..{b} of {block:?}");
+                    let head = Head {
+                        bytes: block,
+                        valid,
+                    };
+                    let mut pushed = String::from("before");
+                    head.push_text(v, &mut pushed);
+                    assert_eq!(
+                        pushed,
+                        format!("before{}", text(v)),
+                        "{a}..{b} of {block:?}"
+                    );
                 }
             }
             assert_eq!(text_in(block, valid, &elsewhere), text(&elsewhere));
         }
+        // A value longer than the model keeps, cut inside a two-byte character.
+        let mut long = b"Call-ID: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', MAX_VALUE - 1));
+        long.extend("\u{e9}\u{e9}".as_bytes());
+        let valid = std::str::from_utf8(&long).ok();
+        let value = &long[9..];
+        assert_eq!(text_in(&long, valid, value), text(value));
+        let mut pushed = String::new();
+        Head {
+            bytes: &long,
+            valid,
+        }
+        .push_text(value, &mut pushed);
+        assert_eq!(pushed, text(value));
     }
 }
