@@ -121,19 +121,20 @@ fn parse_start(line: &[u8]) -> Option<StartLine<'_>> {
             reason: trim(line.get(11..).unwrap_or(&[])),
         });
     }
-    let sp1 = line.iter().position(|b| *b == b' ')?;
+    let sp1 = header::find_any(line, [b' '])?;
     let method = line.get(..sp1)?;
     if method.is_empty() || method.len() > 32 || !method.iter().all(|b| is_token_char(*b)) {
         return None;
     }
+    // `Method SP Request-URI SP SIP-Version`: the version has no space, so the line ends in
+    // " SIP/2.0" after its last space, and the URI is what lies between.
     let rest = line.get(sp1 + 1..)?;
-    let sp2 = rest.iter().rposition(|b| *b == b' ')?;
+    let sp2 = rest.len().checked_sub(8)?;
     let uri = rest.get(..sp2)?;
-    let version = rest.get(sp2 + 1..)?;
-    if !version.eq_ignore_ascii_case(b"SIP/2.0")
+    if !rest.get(sp2..)?.eq_ignore_ascii_case(b" SIP/2.0")
         || uri.is_empty()
-        || uri.contains(&b' ')
-        || !uri.contains(&b':')
+        || header::find_any(uri, [b' ']).is_some()
+        || header::find_any(uri, [b':']).is_none()
     {
         return None;
     }
@@ -272,7 +273,7 @@ impl<'a> Message<'a> {
                 rest = after;
                 continue;
             }
-            match line.iter().position(|b| *b == b':') {
+            match header::find_any(line, [b':']) {
                 Some(colon) => {
                     let name = trim(line.get(..colon).unwrap_or(&[]));
                     let value = line.get(colon + 1..).unwrap_or(&[]);
@@ -599,6 +600,59 @@ Route: <sip:r1;lr>\r\nm: \"Bob, Jr\" <sip:bob@10.0.0.2:5060;transport=tcp>;expir
         assert_eq!(find_start_line(buf), Some(17));
         let buf = b"v=0 tailSIP/2.0 200 OK\r\n";
         assert_eq!(find_start_line(buf), Some(8));
+    }
+
+    /// The request-line reading (the line's end checked for " SIP/2.0", eight-byte scans)
+    /// against the plain one (last space, then the version), on random lines made of the
+    /// pieces that matter.
+    #[test]
+    fn request_lines_match_the_plain_definition() {
+        fn plain(line: &[u8]) -> Option<(&[u8], &[u8])> {
+            let sp1 = line.iter().position(|b| *b == b' ')?;
+            let method = line.get(..sp1)?;
+            if method.is_empty() || method.len() > 32 || !method.iter().all(|b| is_token_char(*b)) {
+                return None;
+            }
+            let rest = line.get(sp1 + 1..)?;
+            let sp2 = rest.iter().rposition(|b| *b == b' ')?;
+            let (uri, version) = (rest.get(..sp2)?, rest.get(sp2 + 1..)?);
+            (version.eq_ignore_ascii_case(b"SIP/2.0")
+                && !uri.is_empty()
+                && !uri.contains(&b' ')
+                && uri.contains(&b':'))
+            .then_some((method, uri))
+        }
+        let methods: [&[u8]; 4] = [b"INVITE", b"", b"IN\tVITE", b"BYE "];
+        let uri_parts: [&[u8]; 5] = [b"sip:", b"a@b", b":", b" ", b"x"];
+        let versions: [&[u8]; 6] = [
+            b"SIP/2.0",
+            b"sip/2.0",
+            b"SIP/2.0 ",
+            b"SIP/2.",
+            b"",
+            b" SIP/2.0",
+        ];
+        let mut rng = crate::synth::Rng::new(5);
+        let pick = |rng: &mut crate::synth::Rng, from: &[&'static [u8]]| {
+            from[rng.below(from.len() as u64) as usize]
+        };
+        let mut accepted = 0;
+        for _ in 0..100_000 {
+            let mut line = pick(&mut rng, &methods).to_vec();
+            line.push(b' ');
+            for _ in 0..rng.below(4) {
+                line.extend(pick(&mut rng, &uri_parts));
+            }
+            line.push(b' ');
+            line.extend(pick(&mut rng, &versions));
+            let got = match parse_start(&line) {
+                Some(StartLine::Request { method, uri }) => Some((method, uri)),
+                _ => None,
+            };
+            assert_eq!(got, plain(&line), "{:?}", String::from_utf8_lossy(&line));
+            accepted += usize::from(got.is_some());
+        }
+        assert!(accepted > 1_000, "{accepted} request lines");
     }
 
     #[test]
