@@ -382,7 +382,7 @@ impl<'a> Via<'a> {
             }
         }
         let rest = trim_start(rest);
-        let semi = memchr::memchr(b';', rest).unwrap_or(rest.len());
+        let semi = find_any(rest, [b';']).unwrap_or(rest.len());
         let sent_by = trim(rest.get(..semi)?);
         if sent_by.is_empty() {
             return None;
@@ -431,7 +431,7 @@ impl<'a> NameAddr<'a> {
         let v = trim(v);
         if let Some(lt) = find_unquoted(v, b'<') {
             let after = v.get(lt + 1..).unwrap_or(&[]);
-            let gt = memchr::memchr(b'>', after).unwrap_or(after.len());
+            let gt = find_any(after, [b'>']).unwrap_or(after.len());
             let uri = trim(after.get(..gt).unwrap_or(&[]));
             let params = after.get(gt + 1..).unwrap_or(&[]);
             let display = trim(v.get(..lt).unwrap_or(&[]));
@@ -455,13 +455,13 @@ impl<'a> NameAddr<'a> {
     /// The host of a sip:/sips: URI (IPv6 references without their brackets).
     pub fn host(&self) -> Option<&'a [u8]> {
         let uri = self.uri;
-        let colon = memchr::memchr(b':', uri)?;
+        let colon = find_any(uri, [b':'])?;
         let scheme = uri.get(..colon)?;
         if !scheme.eq_ignore_ascii_case(b"sip") && !scheme.eq_ignore_ascii_case(b"sips") {
             return None;
         }
         let rest = uri.get(colon + 1..)?;
-        let rest = match memchr::memchr(b'@', rest) {
+        let rest = match find_any(rest, [b'@']) {
             Some(at) => rest.get(at + 1..)?,
             None => rest,
         };

@@ -311,9 +311,10 @@ impl<'a> Message<'a> {
                 d if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
                     // Saturate absurd values: they are a mismatch, not an overflow.
                     Some(
-                        std::str::from_utf8(d)
-                            .ok()
-                            .and_then(|s| s.parse::<u64>().ok())
+                        d.iter()
+                            .try_fold(0u64, |n, b| {
+                                n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+                            })
                             .unwrap_or(u64::MAX),
                     )
                 }
@@ -539,10 +540,31 @@ f: <sip:a@x>;tag=1\nt: <sip:b@y>;tag=2\ni: abc\nSubject: hello\n\tworld\nCSeq: 1
         let raw = b"SIP/2.0 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nabc";
         let (m, used) = Message::parse(raw).unwrap();
         assert_eq!(used, raw.len());
-        assert!(matches!(
+        assert_eq!(
             m.issues[0],
-            Issue::ContentLengthMismatch { actual: 3, .. }
-        ));
+            Issue::ContentLengthMismatch {
+                declared: u64::MAX,
+                actual: 3
+            }
+        );
+        // The largest that fits is read exactly, and a leading zero is a digit like others.
+        let raw = b"SIP/2.0 200 OK\r\nContent-Length: 018446744073709551615\r\n\r\n";
+        let (m, _) = Message::parse(raw).unwrap();
+        assert_eq!(
+            m.issues[0],
+            Issue::ContentLengthMismatch {
+                declared: u64::MAX,
+                actual: 0
+            }
+        );
+        let raw = b"SIP/2.0 200 OK\r\nContent-Length: 0003\r\n\r\nabc";
+        let (m, used) = Message::parse(raw).unwrap();
+        assert_eq!((m.body, used), (&b"abc"[..], raw.len()));
+        assert!(
+            !m.issues
+                .iter()
+                .any(|i| matches!(i, Issue::ContentLengthMismatch { .. }))
+        );
     }
 
     #[test]
