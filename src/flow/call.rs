@@ -280,18 +280,8 @@ pub struct CallInit {
 }
 
 impl CallInit {
-    pub fn from_message(first: &crate::sip::Message<'_>) -> CallInit {
-        CallInit::from_parts(
-            first.from(),
-            first.to(),
-            first.header(crate::sip::HeaderKind::XCallId),
-            &super::message::text,
-        )
-    }
-
-    /// From the first message's From and To and X-Call-ID value, already read, with `text`
-    /// turning header bytes into model text ([`super::message::text`] or the same from a head
-    /// checked once).
+    /// From the first message's From and To and X-Call-ID value, as the record read them
+    /// ([`super::SipMessage::build`]), with `text` turning header bytes into model text.
     pub fn from_parts(
         from: Option<crate::sip::NameAddr<'_>>,
         to: Option<crate::sip::NameAddr<'_>>,

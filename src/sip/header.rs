@@ -162,26 +162,22 @@ impl<'a> Iterator for Params<'a> {
                 return split.next().map(name_value);
             }
             let v = self.rest?;
-            // One scan finds the end of the piece and its first `=`.
-            let (mut eq, mut end, mut quote) = (None, None, false);
-            let mut stop = find_any(v, [b';', b'"', b'=']);
-            if let Some(at) = stop
-                && v.get(at) == Some(&b'=')
-            {
-                eq = Some(at);
-                stop = find_any(v.get(at + 1..).unwrap_or(&[]), [b';', b'"']).map(|p| at + 1 + p);
-            }
-            match stop.and_then(|at| Some((at, *v.get(at)?))) {
-                Some((at, b';')) => end = Some(at),
-                Some(_) => quote = true,
-                None => {}
-            }
-            let piece = match end {
-                Some(i) => {
-                    self.rest = v.get(i + 1..);
-                    v.get(..i).unwrap_or(&[])
+            // One scan finds the end of the piece and its first `=` on the way.
+            let first = find_any(v, [b';', b'"', b'=']);
+            let eq = first.filter(|&at| v.get(at) == Some(&b'='));
+            let stop = match eq {
+                Some(at) => {
+                    find_any(v.get(at + 1..).unwrap_or(&[]), [b';', b'"']).map(|p| at + 1 + p)
                 }
-                None if quote => {
+                None => first,
+            };
+            let piece = match stop {
+                Some(at) if v.get(at) == Some(&b';') => {
+                    self.rest = v.get(at + 1..);
+                    v.get(..at).unwrap_or(&[])
+                }
+                Some(_) => {
+                    // A quote: the quote-aware split takes the rest from this piece on.
                     self.quoted = Some(Split {
                         rest: Some(v),
                         delim: b';',
