@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-process comparison: `sipscope calls` against `sngrep -N -q -l 100000 -I` on the same
-# capture, wall time (best of N runs, file in the page cache) and peak RSS, and the ratio.
+# capture, wall time (best and median of N runs each, the two tools taking turns, file in the
+# page cache) and peak RSS, and the ratio.
 #
 #   scripts/compare-sngrep.sh                 generate 20,000 calls and compare
 #   scripts/compare-sngrep.sh CAPTURE [RUNS]  compare on an existing capture
@@ -23,27 +24,37 @@ else
 fi
 cat "$capture" >/dev/null # into the page cache: compare processing, not the disk
 
-measure() { # name command... -> "best_seconds max_rss_kb"
-    local best="" rss=0
-    for _ in $(seq "$runs"); do
-        local out report
-        report=$(mktemp)
-        /usr/bin/time -o "$report" -f "%e %M" "$@" >/dev/null 2>&1
-        out=$(tail -1 "$report")
-        rm -f "$report"
-        local t=${out% *} m=${out#* }
-        if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-        [ "$m" -gt "$rss" ] && rss=$m
-    done
-    echo "$best $rss"
+# One run under GNU time: "seconds max_rss_kb".
+run_once() {
+    local report out
+    report=$(mktemp)
+    /usr/bin/time -o "$report" -f "%e %M" "$@" >/dev/null 2>&1
+    out=$(tail -1 "$report")
+    rm -f "$report"
+    echo "$out"
 }
 
-read -r s_time s_rss < <(measure "$here/target/release/sipscope" calls "$capture")
-read -r g_time g_rss < <(measure sngrep -N -q -l 100000 -I "$capture")
+# The two tools take turns, one run each per round: a host that slows down for a while then
+# slows both, rather than whichever happened to be running.
+s_runs=() g_runs=()
+for _ in $(seq "$runs"); do
+    s_runs+=("$(run_once "$here/target/release/sipscope" calls "$capture")")
+    g_runs+=("$(run_once sngrep -N -q -l 100000 -I "$capture")")
+done
+
+# "best median max_rss_kb" of a list of "seconds rss" runs.
+summary() {
+    printf '%s\n' "$@" | sort -n | awk '{t[NR]=$1; if ($2 > m) m = $2}
+        END {med = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
+             printf "%s %.3f %d\n", t[1], med, m}'
+}
+read -r s_time s_med s_rss < <(summary "${s_runs[@]}")
+read -r g_time g_med g_rss < <(summary "${g_runs[@]}")
 
 size=$(stat -c %s "$capture")
 echo "capture: $capture ($((size / 1000000)) MB)"
-printf "%-10s %10s %14s\n" tool "wall (s)" "peak RSS (MB)"
-printf "%-10s %10s %14d\n" sipscope "$s_time" $((s_rss / 1024))
-printf "%-10s %10s %14d\n" sngrep "$g_time" $((g_rss / 1024))
-awk "BEGIN{printf \"sipscope is %.1fx faster, with %.2fx the peak RSS\n\", $g_time / $s_time, $s_rss / $g_rss}"
+echo "runs: $runs of each, taking turns"
+printf "%-10s %10s %12s %14s\n" tool "best (s)" "median (s)" "peak RSS (MB)"
+printf "%-10s %10s %12s %14d\n" sipscope "$s_time" "$s_med" $((s_rss / 1024))
+printf "%-10s %10s %12s %14d\n" sngrep "$g_time" "$g_med" $((g_rss / 1024))
+awk "BEGIN{printf \"sipscope is %.1fx faster (best against best; %.1fx median against median), with %.2fx the peak RSS\n\", $g_time / $s_time, $g_med / $s_med, $s_rss / $g_rss}"

@@ -11,20 +11,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// entry; libmimalloc-sys names its neighbours 14 and 16 but not this one).
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
-/// How long freed memory stays with the process before mimalloc hands it back to the kernel.
-/// The default, 10 ms, is shorter than a call lasts: pages freed as calls end went back and
-/// were faulted in again, zeroed, for the next calls (5–7% of the samples of `calls` on the
-/// benchmark capture in the kernel's `clear_page_erms`; about 1% at one second, with no more
-/// peak memory; docs/performance.md, session 12). Memory is still returned, a second later.
-const PURGE_DELAY_MS: std::ffi::c_long = 1000;
+/// Freed memory stays with the process: mimalloc never hands it back to the kernel. With any
+/// purge delay (10 ms by default, 1 s tried too) pages freed as calls end went back and were
+/// faulted in again, zeroed two megabytes at a time (transparent huge pages), for the next
+/// calls: 5–9% of the samples of `calls` on the benchmark capture were the kernel's
+/// `clear_page_erms`, 1–3% without purging, at the same peak RSS (docs/performance.md, session
+/// 12). The process holds its high-water mark until it exits; every cache of the engine is
+/// bounded, so that mark is too.
+const PURGE_DELAY_NEVER: std::ffi::c_long = -1;
 
 fn main() -> std::process::ExitCode {
     // The environment variable still wins, as mimalloc documents it.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: `mi_option_set` stores an integer in mimalloc's option table and has no
-        // other precondition; it runs before any thread of ours starts, and the value is in
-        // the documented range (-1 for never, 0 for at once, or milliseconds).
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+        // other precondition; it runs before any thread of ours starts, and -1 is the
+        // documented value for never.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_NEVER) };
     }
     sipscope::cli::main()
 }

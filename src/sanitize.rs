@@ -56,16 +56,17 @@ pub fn clip(s: &str, width: usize) -> String {
     out
 }
 
-/// [`clip`], appended to `out`.
-pub fn clip_into(out: &mut String, s: &str, width: usize) {
+/// [`clip`], appended to `out`. Returns the display width of what it appended.
+pub fn clip_into(out: &mut String, s: &str, width: usize) -> usize {
     if plain(s) && s.len() <= width {
         out.push_str(s); // nearly always: one pass over the value
-        return;
+        return s.len();
     }
     let safe = terminal(s);
-    if self::width(&safe) <= width {
+    let full = self::width(&safe);
+    if full <= width {
         out.push_str(&safe);
-        return;
+        return full;
     }
     let mut used = 0;
     for c in safe.chars() {
@@ -79,7 +80,9 @@ pub fn clip_into(out: &mut String, s: &str, width: usize) {
     }
     if width > 0 {
         out.push(ELLIPSIS);
+        used += 1;
     }
+    used
 }
 
 /// Display width of a string in terminal columns.
@@ -106,6 +109,27 @@ pub fn csv_cell(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_into_returns_the_width_it_appended() {
+        for (value, width) in [
+            ("plain", 10),
+            ("plain but long", 5),
+            ("wide 日本語 text", 9),
+            ("wide 日本語 text", 40),
+            ("esc \x1b[2J", 20),
+            ("esc \x1b[2J", 6),
+            ("", 3),
+            ("anything", 0),
+        ] {
+            let mut out = String::from("before|");
+            let got = clip_into(&mut out, value, width);
+            let appended = out.strip_prefix("before|").unwrap_or_default();
+            assert_eq!(got, self::width(appended), "{value:?} in {width}");
+            assert_eq!(appended, clip(value, width));
+            assert!(got <= width, "{value:?} in {width}: {got}");
+        }
+    }
 
     #[test]
     fn escapes_control_and_bidi() {
