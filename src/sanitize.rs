@@ -85,6 +85,14 @@ pub fn clip_into(out: &mut String, s: &str, width: usize) -> usize {
     used
 }
 
+/// The width [`clip_into`] would append, without appending it.
+pub fn clip_width(s: &str, width: usize) -> usize {
+    if plain(s) && s.len() <= width {
+        return s.len();
+    }
+    clip_into(&mut String::new(), s, width)
+}
+
 /// Display width of a string in terminal columns.
 pub fn width(s: &str) -> usize {
     if plain(s) { s.len() } else { s.width() }
@@ -128,6 +136,7 @@ mod tests {
             assert_eq!(got, self::width(appended), "{value:?} in {width}");
             assert_eq!(appended, clip(value, width));
             assert!(got <= width, "{value:?} in {width}: {got}");
+            assert_eq!(clip_width(value, width), got, "{value:?} in {width}");
         }
     }
 

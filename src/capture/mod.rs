@@ -85,27 +85,26 @@ impl Timestamp {
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
-        let mut digits = |value: i64, width: usize, then: u8| {
-            let mut buf = [b'0'; 6];
+        // Written into a fixed buffer, then appended at once: 27 ASCII bytes.
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        let mut digits = |value: i64, at: usize, width: usize| {
             let mut v = value.unsigned_abs();
-            for slot in buf.iter_mut().take(width).rev() {
+            for slot in buf.iter_mut().skip(at).take(width).rev() {
                 *slot = b'0' + (v % 10) as u8;
                 v /= 10;
             }
-            for &b in buf.iter().take(width) {
-                out.push(char::from(b));
-            }
-            if then != 0 {
-                out.push(char::from(then));
-            }
         };
-        digits(year, 4, b'-');
-        digits(month, 2, b'-');
-        digits(day, 2, b'T');
-        digits(of_day / 3_600, 2, b':');
-        digits(of_day / 60 % 60, 2, b':');
-        digits(of_day % 60, 2, b'.');
-        digits(i64::from(micros), 6, b'Z');
+        digits(year, 0, 4);
+        digits(month, 5, 2);
+        digits(day, 8, 2);
+        digits(of_day / 3_600, 11, 2);
+        digits(of_day / 60 % 60, 14, 2);
+        digits(of_day % 60, 17, 2);
+        digits(i64::from(micros), 20, 6);
+        // Digits and the template's punctuation: always ASCII.
+        if let Ok(text) = std::str::from_utf8(&buf) {
+            out.push_str(text);
+        }
     }
 }
 

@@ -66,7 +66,9 @@ impl CallRow {
 /// nearly in that order but not quite, and a row is 200 bytes. So they are kept in chunks of a
 /// fixed size and moved once, into place, by their sorted keys: a growing vector copied every
 /// row at each doubling, into fresh memory, and sorting the rows themselves moved each one
-/// a dozen times, all of it at the end of the run when nothing else is left to do.
+/// a dozen times, all of it at the end of the run when nothing else is left to do. (Handing
+/// them out by reference in key order instead made every later pass over them a jump through
+/// memory.)
 #[derive(Default)]
 pub struct CallRows {
     chunks: Vec<Vec<Option<CallRow>>>,
@@ -112,10 +114,13 @@ fn secs(v: Option<f64>) -> String {
 }
 
 /// `2026-11-22T04:21:51.123456Z` shown as `2026-11-22 04:21:51.123`.
+/// A short time's width: [`Timestamp::push_rfc3339`] always writes four-digit years.
+const SHORT_TIME_WIDTH: usize = 23;
+
 fn push_short_time(out: &mut String, t: Timestamp) {
     let at = out.len();
     t.push_rfc3339(out);
-    out.truncate(at + 23);
+    out.truncate(at + SHORT_TIME_WIDTH);
     out.replace_range(at + 10..at + 11, " "); // the `T`; the text is ASCII
 }
 
@@ -137,63 +142,32 @@ const COLUMNS: usize = 11;
 const NUMERIC: [usize; 5] = [0, 6, 8, 9, 10];
 
 /// Widest a wire value may be in the text table; longer ones are cut with a marker.
+const MAX_METHOD: usize = 12;
 const MAX_CALL_ID: usize = 44;
 const MAX_PARTY: usize = 24;
 
-/// The text table, columns as wide as their widest cell in terminal columns. The cells of all
-/// rows are formatted once into one buffer: as eleven strings a row, the table of a large
-/// capture was a quarter of a million allocations at the end of the run, when memory is at its
-/// peak. This runs after the last packet, on one thread, so it is all wall time: numbers are
-/// written without `fmt` (a fifth of the table's instructions went to formatting floats) and
-/// each cell's width comes from whoever wrote it, not from a second pass over it.
+/// The text table, columns as wide as their widest cell in terminal columns: one pass over
+/// the rows for the widths, one that writes the lines. This runs after the last packet, on one
+/// thread, so all of it is wall time: no cell is kept between the passes (the buffers for them
+/// were ten megabytes of fresh pages, faulted in at the end of the run), numbers are written
+/// without `fmt` (a fifth of the table's instructions went to formatting floats), and a cell's
+/// width comes from whoever wrote it, not from a second look at it.
 pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
-    let mut text = String::with_capacity(rows.len() * 128);
-    // Where each cell ends in `text`, and its width.
-    let mut cells: Vec<(usize, usize)> = Vec::with_capacity(rows.len() * COLUMNS);
     let mut widths: [usize; COLUMNS] = HEADERS.map(str::len);
-    // An ASCII cell we wrote ourselves: as wide as it is long.
-    let mut end_cell = |text: &String, cells: &mut Vec<(usize, usize)>, width: Option<usize>| {
-        let start = cells.last().map_or(0, |c| c.0);
-        let width = width.unwrap_or(text.len() - start);
-        if let Some(w) = widths.get_mut(cells.len() % COLUMNS) {
-            *w = (*w).max(width);
-        }
-        cells.push((text.len(), width));
-    };
-    let mut number = itoa::Buffer::new();
+    let mut scratch = String::new();
     for r in rows {
-        text.push_str(number.format(r.index));
-        end_cell(&text, &mut cells, None);
-        push_short_time(&mut text, r.start);
-        end_cell(&text, &mut cells, None);
-        for (value, width) in [
-            (&*r.call_id, MAX_CALL_ID),
-            (&r.from, MAX_PARTY),
-            (&r.to, MAX_PARTY),
-            (&r.first_method, 12),
-        ] {
-            let width = sanitize::clip_into(&mut text, value, width);
-            end_cell(&text, &mut cells, Some(width));
-        }
-        text.push_str(number.format(r.messages));
-        end_cell(&text, &mut cells, None);
-        text.push_str(r.outcome);
-        end_cell(&text, &mut cells, None);
-        if let Some(s) = r.final_status {
-            text.push_str(number.format(s));
-        }
-        end_cell(&text, &mut cells, None);
-        for v in [r.setup_time, r.duration] {
-            if let Some(v) = v {
-                push_millis(&mut text, v);
-            }
-            end_cell(&text, &mut cells, None);
+        for (w, width) in widths.iter_mut().zip(row_widths(r, &mut scratch)) {
+            *w = (*w).max(width);
         }
     }
     let mut line = String::new();
-    let mut write_line = |row: &mut dyn Iterator<Item = (&str, usize)>| {
+    let mut cells_text = String::new();
+    let mut write_line = |cells: [(usize, usize); COLUMNS], text: &str| {
         line.clear();
-        for (i, ((cell, width), w)) in row.zip(widths.iter()).enumerate() {
+        let mut start = 0;
+        for (i, ((end, width), w)) in cells.into_iter().zip(widths).enumerate() {
+            let cell = text.get(start..end).unwrap_or("");
+            start = end;
             if i > 0 {
                 line.push_str("  ");
             }
@@ -211,17 +185,92 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
         out.write_all(line.trim_end().as_bytes())?;
         out.write_all(b"\n")
     };
-    write_line(&mut HEADERS.iter().map(|h| (*h, h.len())))?;
-    let mut start = 0;
-    for row in cells.chunks(COLUMNS) {
-        let mut row = row.iter().map(|&(end, width)| {
-            let cell = text.get(start..end).unwrap_or("");
-            start = end;
-            (cell, width)
-        });
-        write_line(&mut row)?;
+    let mut header = String::new();
+    let mut cells = [(0, 0); COLUMNS];
+    for (cell, h) in cells.iter_mut().zip(HEADERS) {
+        header.push_str(h);
+        *cell = (header.len(), h.len());
+    }
+    write_line(cells, &header)?;
+    for r in rows {
+        cells_text.clear();
+        let cells = row_cells(r, &mut cells_text);
+        write_line(cells, &cells_text)?;
     }
     Ok(())
+}
+
+/// The widths of the cells [`row_cells`] writes, mostly without writing them: the first pass
+/// of [`write_text`] over every row.
+fn row_widths(r: &CallRow, scratch: &mut String) -> [usize; COLUMNS] {
+    let mut number = itoa::Buffer::new();
+    let mut millis = |v: Option<f64>| {
+        scratch.clear();
+        if let Some(v) = v {
+            push_millis(scratch, v);
+        }
+        scratch.len()
+    };
+    [
+        number.format(r.index).len(),
+        SHORT_TIME_WIDTH,
+        sanitize::clip_width(&r.call_id, MAX_CALL_ID),
+        sanitize::clip_width(&r.from, MAX_PARTY),
+        sanitize::clip_width(&r.to, MAX_PARTY),
+        sanitize::clip_width(&r.first_method, MAX_METHOD),
+        number.format(r.messages).len(),
+        r.outcome.len(),
+        r.final_status.map_or(0, |s| number.format(s).len()),
+        millis(r.setup_time),
+        millis(r.duration),
+    ]
+}
+
+/// Writes a row's cells one after another into `text`; returns where each ends and its width
+/// in terminal columns.
+fn row_cells(r: &CallRow, text: &mut String) -> [(usize, usize); COLUMNS] {
+    let mut cells = [(0, 0); COLUMNS];
+    let mut n: usize = 0;
+    // An ASCII cell we wrote ourselves: as wide as it is long.
+    let mut end_cell = |text: &String, width: Option<usize>| {
+        let start = n
+            .checked_sub(1)
+            .and_then(|p| cells.get(p))
+            .map_or(0, |c| c.0);
+        if let Some(cell) = cells.get_mut(n) {
+            *cell = (text.len(), width.unwrap_or(text.len() - start));
+        }
+        n += 1;
+    };
+    let mut number = itoa::Buffer::new();
+    text.push_str(number.format(r.index));
+    end_cell(text, None);
+    push_short_time(text, r.start);
+    end_cell(text, None);
+    for (value, width) in [
+        (&*r.call_id, MAX_CALL_ID),
+        (&r.from, MAX_PARTY),
+        (&r.to, MAX_PARTY),
+        (&r.first_method, MAX_METHOD),
+    ] {
+        let width = sanitize::clip_into(text, value, width);
+        end_cell(text, Some(width));
+    }
+    text.push_str(number.format(r.messages));
+    end_cell(text, None);
+    text.push_str(r.outcome);
+    end_cell(text, None);
+    if let Some(s) = r.final_status {
+        text.push_str(number.format(s));
+    }
+    end_cell(text, None);
+    for v in [r.setup_time, r.duration] {
+        if let Some(v) = v {
+            push_millis(text, v);
+        }
+        end_cell(text, None);
+    }
+    cells
 }
 
 fn push_spaces(out: &mut String, mut n: usize) {
@@ -320,7 +369,7 @@ mod tests {
             0.0005,
             0.0015,
             2.675,
-            999_999.9995,
+            999_999.999_5,
             1e6,
             1e300,
             f64::MIN_POSITIVE,
@@ -329,6 +378,46 @@ mod tests {
             f64::NAN,
         ] {
             check(v);
+        }
+    }
+
+    /// The first pass's widths are those of the cells the second pass writes, whatever the
+    /// values: wide characters, escapes, cut values, empty and absent fields, extreme times.
+    #[test]
+    fn row_widths_are_the_widths_of_the_cells() {
+        let mut rows = vec![
+            row(1, "alice"),
+            row(22, "张伟张伟张伟张伟张伟张伟张伟张伟"),
+            row(333, "a\x1bb"),
+        ];
+        rows[1].call_id = Arc::from("x".repeat(100).as_str());
+        rows[1].first_method = "\u{202e}INVITE-AND-MORE".into();
+        rows[2].final_status = None;
+        rows[2].setup_time = None;
+        rows[2].duration = Some(123_456.789_5);
+        rows[2].messages = usize::MAX;
+        rows[0].start = Timestamp(i64::MIN);
+        rows[1].start = Timestamp(i64::MAX);
+        rows[2].from = String::new().into();
+        let mut scratch = String::new();
+        for r in &rows {
+            let mut text = String::new();
+            let cells = row_cells(r, &mut text);
+            let mut start = 0;
+            let written: Vec<usize> = cells
+                .iter()
+                .map(|&(end, width)| {
+                    assert_eq!(
+                        width,
+                        sanitize::width(&text[start..end]),
+                        "{}",
+                        &text[start..end]
+                    );
+                    start = end;
+                    width
+                })
+                .collect();
+            assert_eq!(row_widths(r, &mut scratch).to_vec(), written, "{text}");
         }
     }
 
