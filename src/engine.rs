@@ -700,8 +700,8 @@ impl Model {
                 call.add(msg, max_messages);
                 // Nearly always the call's timer already runs out sooner; only a message after
                 // the call went quiet (the BYE of an answered call) brings it forward.
-                if timers && due < call.wake {
-                    call.wake = due;
+                if timers && due < call.clock.wake {
+                    call.clock.wake = due;
                     self.linger.push_back((due, call.call_id.clone()));
                 }
                 call.dropped_messages - before
@@ -718,7 +718,7 @@ impl Model {
                 call.add(msg, max_messages);
                 let dropped = call.dropped_messages;
                 if timers {
-                    call.wake = due;
+                    call.clock.wake = due;
                     self.linger.push_back((due, key.clone()));
                 }
                 self.calls.insert(key.clone(), call);
@@ -766,15 +766,15 @@ impl Model {
         let Some(call) = self.calls.get_mut(&id) else {
             return; // already handed out or evicted
         };
-        if call.wake != deadline {
+        if call.clock.wake != deadline {
             return; // stale: a message brought the timer forward, and that entry decided
         }
-        let last = call.end();
+        let last = call.clock.last;
         let quiet_for = now.0.saturating_sub(last.0);
         if quiet_for < self.config.linger_ms.saturating_mul(1_000_000) {
             // Newer activity: the linger counts from the last message.
-            call.wake = last.saturating_add_millis(self.config.linger_ms);
-            self.idle.push(Reverse((call.wake, id)));
+            call.clock.wake = last.saturating_add_millis(self.config.linger_ms);
+            self.idle.push(Reverse((call.clock.wake, id)));
             return;
         }
         let idle_over = quiet_for >= self.config.idle_ms.saturating_mul(1_000_000);
@@ -799,7 +799,7 @@ impl Model {
             // when it has been idle for long enough (an answered call without BYE).
             let idle = last.saturating_add_millis(self.config.idle_ms);
             let again = over_at.map_or(idle, |t| t.min(idle));
-            call.wake = again;
+            call.clock.wake = again;
             self.idle.push(Reverse((again, id)));
         }
     }
@@ -1352,6 +1352,9 @@ Content-Length: 0\r\n\r\n"
         let done = engine.take_finished();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].messages.len(), 65);
+        // The timer's copy of the last message's time is the call's own.
+        assert_eq!(done[0].clock.last, done[0].end());
+        assert_eq!(done[0].clock.last, Timestamp::from_millis(200_100));
         assert_eq!(
             done[0].summary(engine.now()).outcome,
             crate::flow::Outcome::Answered
