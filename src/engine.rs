@@ -105,11 +105,17 @@ pub struct EngineCounters {
 /// each message to it directly, without copying.
 struct Model {
     config: EngineConfig,
-    /// Calls by Call-ID. The key is shared with the queues below (`Arc`): a queue entry per
-    /// message must not cost an allocation. Boxed: a call is 400 bytes, which the table would
-    /// otherwise hold in its buckets, probe through and move on every insertion, growth and
-    /// removal.
-    calls: WireMap<Arc<str>, Box<Call>>,
+    /// Calls by Call-ID: where each is in `slots`.
+    calls: WireMap<Arc<str>, u32>,
+    /// The calls. Boxed: a call is 400 bytes, which the table would otherwise hold, and move
+    /// on every growth. The queues below name a call by its place here and its `seq` (places
+    /// are reused), not by Call-ID: looking a call up by Call-ID when its timer ran out read
+    /// the Call-ID and the table's bucket from memory long gone cold, two cache misses of
+    /// the three a timer cost, and every queue entry held a count on the shared Call-ID.
+    #[allow(clippy::vec_box)]
+    slots: Vec<Option<Box<Call>>>,
+    /// Places in `slots` free for the next call.
+    free: Vec<u32>,
     next_seq: u64,
     /// (sip_messages, malformed) per source.
     counts: std::collections::BTreeMap<usize, (u64, u64)>,
@@ -123,17 +129,26 @@ struct Model {
     /// atomic count on the shared Call-ID and a table lookup per message, a fifth of the
     /// correlating thread's time; the timer runs out at the same moment either way, the last
     /// message's time plus the linger, because a call not yet quiet is looked at again then.)
-    linger: VecDeque<(Timestamp, Arc<str>)>,
+    linger: VecDeque<(Timestamp, Slot)>,
     /// Streaming: calls looked at again later than their first entry said: not yet quiet for
     /// the linger, or quiet but not over (an answered call with no BYE yet, a ringing INVITE).
     /// Out of order: a heap, of about one entry per call.
-    idle: BinaryHeap<Reverse<(Timestamp, Arc<str>)>>,
+    idle: BinaryHeap<Reverse<(Timestamp, Slot)>>,
     /// Boxed as the table holds them: handing out a call moves a pointer, not the record.
     #[allow(clippy::vec_box)]
     finished: Vec<Box<Call>>,
     /// Creation order of calls, for eviction of the oldest (entries may be stale).
-    creation: VecDeque<(u64, Arc<str>)>,
+    creation: VecDeque<Slot>,
     counters: EngineCounters,
+}
+
+/// A call as the queues name it: its creation number (which no other call has) first, so
+/// that entries due at the same moment are taken in the order the calls began, then its place
+/// in [`Model::slots`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    seq: u64,
+    at: u32,
 }
 
 /// One message ready for the call model, or a note that bytes looked like SIP but did not
@@ -473,6 +488,8 @@ impl Engine {
             model: Model {
                 config,
                 calls: WireMap::default(),
+                slots: Vec::new(),
+                free: Vec::new(),
                 next_seq: 0,
                 counts: std::collections::BTreeMap::new(),
                 orphans: Vec::new(),
@@ -569,13 +586,13 @@ impl Engine {
 
     /// The calls kept, in order of their first message.
     pub fn calls(&self) -> Vec<&Call> {
-        let mut v: Vec<&Call> = self.model.calls.values().map(|c| &**c).collect();
+        let mut v: Vec<&Call> = self.model.slots.iter().flatten().map(|c| &**c).collect();
         v.sort_by_key(|c| c.seq);
         v
     }
 
     pub fn into_calls(self) -> Vec<Call> {
-        let mut v: Vec<Call> = self.model.calls.into_values().map(|c| *c).collect();
+        let mut v: Vec<Call> = self.model.slots.into_iter().flatten().map(|c| *c).collect();
         v.sort_by_key(|c| c.seq);
         v
     }
@@ -694,7 +711,8 @@ impl Model {
         let due = msg.time.saturating_add_millis(self.config.linger_ms);
         let max_messages = self.config.max_messages_per_call;
         // One lookup per message: the call keeps its own (shared) Call-ID for the queues.
-        let dropped = match self.calls.get_mut(call_id) {
+        let known = self.calls.get(call_id).copied();
+        let dropped = match known.and_then(|at| self.slots.get_mut(at as usize)?.as_mut()) {
             Some(call) => {
                 let before = call.dropped_messages;
                 call.add(msg, max_messages);
@@ -702,7 +720,9 @@ impl Model {
                 // the call went quiet (the BYE of an answered call) brings it forward.
                 if timers && due < call.clock.wake {
                     call.clock.wake = due;
-                    self.linger.push_back((due, call.call_id.clone()));
+                    if let Some(at) = known {
+                        self.linger.push_back((due, Slot { seq: call.seq, at }));
+                    }
                 }
                 call.dropped_messages - before
             }
@@ -717,12 +737,29 @@ impl Model {
                 let mut call = Box::new(Call::new(key.clone(), seq, init));
                 call.add(msg, max_messages);
                 let dropped = call.dropped_messages;
+                let at = match self.free.pop() {
+                    Some(at) => at,
+                    None => {
+                        // More calls at once than u32 places: beyond any `max_calls` that
+                        // fits in memory; the call is counted as evicted, not kept.
+                        let Ok(at) = u32::try_from(self.slots.len()) else {
+                            self.counters.calls_evicted += 1;
+                            return;
+                        };
+                        self.slots.push(None);
+                        at
+                    }
+                };
+                let slot = Slot { seq, at };
                 if timers {
                     call.clock.wake = due;
-                    self.linger.push_back((due, key.clone()));
+                    self.linger.push_back((due, slot));
                 }
-                self.calls.insert(key.clone(), call);
-                self.creation.push_back((seq, key));
+                if let Some(place) = self.slots.get_mut(at as usize) {
+                    *place = Some(call);
+                }
+                self.calls.insert(key, at);
+                self.creation.push_back(slot);
                 dropped
             }
         };
@@ -732,17 +769,32 @@ impl Model {
     /// Evicts the oldest call. In streaming mode it is handed out (nothing is lost); otherwise
     /// it is dropped and counted.
     fn evict_oldest(&mut self) {
-        while let Some((seq, id)) = self.creation.pop_front() {
-            if self.calls.get(&id).is_some_and(|c| c.seq == seq) {
-                if let Some(call) = self.calls.remove(&id) {
-                    self.counters.calls_evicted += 1;
-                    if self.config.streaming {
-                        self.finished.push(call);
-                    }
+        while let Some(slot) = self.creation.pop_front() {
+            if let Some(call) = self.take(slot) {
+                self.counters.calls_evicted += 1;
+                if self.config.streaming {
+                    self.finished.push(call);
                 }
                 return;
             }
         }
+    }
+
+    /// The call a queue entry names, if it is still in the table.
+    fn get_mut(&mut self, slot: Slot) -> Option<&mut Box<Call>> {
+        self.slots
+            .get_mut(slot.at as usize)?
+            .as_mut()
+            .filter(|c| c.seq == slot.seq)
+    }
+
+    /// Takes the call a queue entry names out of the table, if it is still there.
+    fn take(&mut self, slot: Slot) -> Option<Box<Call>> {
+        self.get_mut(slot)?;
+        let call = self.slots.get_mut(slot.at as usize)?.take()?;
+        self.calls.remove(&*call.call_id);
+        self.free.push(slot.at);
+        Some(call)
     }
 
     /// Streaming: hands out calls whose timers have run out.
@@ -755,15 +807,16 @@ impl Model {
             } else {
                 break;
             };
-            if let Some((deadline, id)) = entry {
-                self.revisit(id, deadline, now);
+            if let Some((deadline, slot)) = entry {
+                self.revisit(slot, deadline, now);
             }
         }
     }
 
     /// A call's timer ran out: hand it out if it is over, else look again later.
-    fn revisit(&mut self, id: Arc<str>, deadline: Timestamp, now: Timestamp) {
-        let Some(call) = self.calls.get_mut(&id) else {
+    fn revisit(&mut self, slot: Slot, deadline: Timestamp, now: Timestamp) {
+        let (linger_ms, idle_ms) = (self.config.linger_ms, self.config.idle_ms);
+        let Some(call) = self.get_mut(slot) else {
             return; // already handed out or evicted
         };
         if call.clock.wake != deadline {
@@ -771,16 +824,17 @@ impl Model {
         }
         let last = call.clock.last;
         let quiet_for = now.0.saturating_sub(last.0);
-        if quiet_for < self.config.linger_ms.saturating_mul(1_000_000) {
+        if quiet_for < linger_ms.saturating_mul(1_000_000) {
             // Newer activity: the linger counts from the last message.
-            call.clock.wake = last.saturating_add_millis(self.config.linger_ms);
-            self.idle.push(Reverse((call.clock.wake, id)));
+            call.clock.wake = last.saturating_add_millis(linger_ms);
+            let wake = call.clock.wake;
+            self.idle.push(Reverse((wake, slot)));
             return;
         }
-        let idle_over = quiet_for >= self.config.idle_ms.saturating_mul(1_000_000);
+        let idle_over = quiet_for >= idle_ms.saturating_mul(1_000_000);
         let over_at = call.waiting_until();
         if over_at.is_some_and(|t| now >= t) || idle_over {
-            if let Some(call) = self.calls.remove(&id) {
+            if let Some(call) = self.take(slot) {
                 if self.config.streaming {
                     self.finished.push(call);
                 } else {
@@ -790,24 +844,30 @@ impl Model {
             // The creation order (for eviction) keeps entries of calls already handed out;
             // drop them once they outnumber the live calls, so it stays bounded.
             if self.creation.len() > 2 * self.calls.len() + 1024 {
-                let calls = &self.calls;
-                self.creation
-                    .retain(|(seq, id)| calls.get(id).is_some_and(|c| c.seq == *seq));
+                let slots = &self.slots;
+                self.creation.retain(|s| {
+                    slots
+                        .get(s.at as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|c| c.seq == s.seq)
+                });
             }
         } else {
             // Not over yet: look again when it will be (a ringing INVITE, after Timer C), or
             // when it has been idle for long enough (an answered call without BYE).
-            let idle = last.saturating_add_millis(self.config.idle_ms);
+            let idle = last.saturating_add_millis(idle_ms);
             let again = over_at.map_or(idle, |t| t.min(idle));
             call.clock.wake = again;
-            self.idle.push(Reverse((again, id)));
+            self.idle.push(Reverse((again, slot)));
         }
     }
 
     /// End of input in streaming mode: every call left is handed out, oldest first.
     fn hand_out_all(&mut self) {
-        let mut rest: Vec<Box<Call>> = self.calls.drain().map(|(_, c)| c).collect();
+        let mut rest: Vec<Box<Call>> = self.slots.drain(..).flatten().collect();
         rest.sort_by_key(|c| c.seq);
+        self.calls.clear();
+        self.free.clear();
         self.finished.extend(rest);
         self.linger.clear();
         self.idle.clear();
@@ -1360,6 +1420,50 @@ Content-Length: 0\r\n\r\n"
             crate::flow::Outcome::Answered
         );
         assert!(engine.calls().is_empty());
+    }
+
+    /// A call handed out frees its place in the table for the next call, and an entry left in
+    /// the queues for the old call no longer finds a call there: the place's new call has
+    /// another creation number.
+    #[test]
+    fn a_freed_place_serves_the_next_call_and_old_entries_miss_it() {
+        let mut engine = Engine::new(EngineConfig {
+            streaming: true,
+            ..EngineConfig::default()
+        });
+        let feed = |engine: &mut Engine, at: i64, m: &str| {
+            engine.feed(&udp_frame_at(m.as_bytes(), at).as_frame());
+        };
+        feed(
+            &mut engine,
+            1_000,
+            &msg("OPTIONS sip:b@x SIP/2.0", None, "1 OPTIONS"),
+        );
+        feed(
+            &mut engine,
+            1_010,
+            &msg("SIP/2.0 200 OK", Some("t"), "1 OPTIONS"),
+        );
+        feed(&mut engine, 40_000, "\r\n\r\n");
+        let done = engine.take_finished();
+        assert_eq!(done.len(), 1, "the OPTIONS is over after the linger");
+        assert_eq!(engine.model.free, vec![0]);
+        let other = |m: String| m.replace("Call-ID: fork", "Call-ID: other");
+        feed(
+            &mut engine,
+            41_000,
+            &other(msg("OPTIONS sip:b@x SIP/2.0", None, "1 OPTIONS")),
+        );
+        assert_eq!(engine.model.slots.len(), 1, "the place was reused");
+        assert!(engine.model.free.is_empty());
+        assert!(engine.model.get_mut(Slot { seq: 0, at: 0 }).is_none());
+        let now = engine
+            .model
+            .get_mut(Slot { seq: 1, at: 0 })
+            .map(|c| c.call_id.clone());
+        assert_eq!(now.as_deref(), Some("other"));
+        assert_eq!(engine.calls().len(), 1);
+        assert_eq!(&*engine.calls()[0].call_id, "other");
     }
 
     /// The same call with nothing after the 180 is handed out once Timer C has run out.
