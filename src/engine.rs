@@ -124,8 +124,8 @@ struct Model {
     /// (its first, or one after the call had gone quiet), in arrival order. Deadlines are
     /// (nearly) increasing, so a FIFO serves: O(1) and sequential in memory.
     ///
-    /// A call has one live entry, here or in `idle`: the one whose deadline is its
-    /// [`Call::wake`]; any other is stale and passed over. (One entry per message cost an
+    /// A call has one live entry, here or in `idle`: the one whose deadline is the call's
+    /// `clock.wake`; any other is stale and passed over. (One entry per message cost an
     /// atomic count on the shared Call-ID and a table lookup per message, a fifth of the
     /// correlating thread's time; the timer runs out at the same moment either way, the last
     /// message's time plus the linger, because a call not yet quiet is looked at again then.)
