@@ -710,7 +710,7 @@ impl Model {
         let timers = self.config.streaming || self.config.forget_finished;
         let due = msg.time.saturating_add_millis(self.config.linger_ms);
         let max_messages = self.config.max_messages_per_call;
-        // One lookup per message: the call keeps its own (shared) Call-ID for the queues.
+        // One lookup per message; the queues name the call by its place, not its Call-ID.
         let known = self.calls.get(call_id).copied();
         let dropped = match known.and_then(|at| self.slots.get_mut(at as usize)?.as_mut()) {
             Some(call) => {
