@@ -711,18 +711,19 @@ impl Model {
         let due = msg.time.saturating_add_millis(self.config.linger_ms);
         let max_messages = self.config.max_messages_per_call;
         // One lookup per message; the queues name the call by its place, not its Call-ID.
-        let known = self.calls.get(call_id).copied();
-        let dropped = match known.and_then(|at| self.slots.get_mut(at as usize)?.as_mut()) {
-            Some(call) => {
+        let known = self.calls.get(call_id).copied().and_then(|at| {
+            let call = self.slots.get_mut(at as usize)?.as_mut()?;
+            Some((at, call))
+        });
+        let dropped = match known {
+            Some((at, call)) => {
                 let before = call.dropped_messages;
                 call.add(msg, max_messages);
                 // Nearly always the call's timer already runs out sooner; only a message after
                 // the call went quiet (the BYE of an answered call) brings it forward.
                 if timers && due < call.clock.wake {
                     call.clock.wake = due;
-                    if let Some(at) = known {
-                        self.linger.push_back((due, Slot { seq: call.seq, at }));
-                    }
+                    self.linger.push_back((due, Slot { seq: call.seq, at }));
                 }
                 call.dropped_messages - before
             }
@@ -741,9 +742,14 @@ impl Model {
                     Some(at) => at,
                     None => {
                         // More calls at once than u32 places: beyond any `max_calls` that
-                        // fits in memory; the call is counted as evicted, not kept.
+                        // fits in memory. The call is evicted at once, as `evict_oldest`
+                        // would: counted, and handed out when streaming.
                         let Ok(at) = u32::try_from(self.slots.len()) else {
                             self.counters.calls_evicted += 1;
+                            self.counters.messages_dropped += dropped;
+                            if self.config.streaming {
+                                self.finished.push(call);
+                            }
                             return;
                         };
                         self.slots.push(None);
@@ -790,8 +796,11 @@ impl Model {
 
     /// Takes the call a queue entry names out of the table, if it is still there.
     fn take(&mut self, slot: Slot) -> Option<Box<Call>> {
-        self.get_mut(slot)?;
-        let call = self.slots.get_mut(slot.at as usize)?.take()?;
+        let place = self.slots.get_mut(slot.at as usize)?;
+        if place.as_ref()?.seq != slot.seq {
+            return None;
+        }
+        let call = place.take()?;
         self.calls.remove(&*call.call_id);
         self.free.push(slot.at);
         Some(call)

@@ -10,6 +10,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc's `mi_option_purge_delay` (v2 `mimalloc.h`, `enum mi_option_e`: the sixteenth
 /// entry; libmimalloc-sys names its neighbours 14 and 16 but not this one).
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+// Checked against the neighbours the crate does name, so that a renumbering fails the build.
+const _: () = assert!(
+    libmimalloc_sys::mi_option_eager_commit_delay + 1 == MI_OPTION_PURGE_DELAY
+        && libmimalloc_sys::mi_option_use_numa_nodes - 1 == MI_OPTION_PURGE_DELAY
+);
 
 /// Freed memory stays with the process: mimalloc never hands it back to the kernel. With any
 /// purge delay (10 ms by default, 1 s tried too) pages freed as calls end went back and were
