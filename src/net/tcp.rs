@@ -95,6 +95,39 @@ pub struct Segment<'a> {
 /// carried a byte of it.
 pub type Emit<'e> = dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, Transport, &[u64], &[u8]) + 'e;
 
+/// One direction of a connection, (source, destination): the key of every per-stream
+/// table here. Ordered as the pair of addresses is (sweeps and evictions go in key order).
+///
+/// Hashed as two integers for the common IPv4 pair: std's `Hash` for a `SocketAddr` feeds
+/// the hasher four times (variant, length, address bytes, port), eight times a key, and
+/// every segment looks its stream up several times; on an all-TCP capture that hashing was a
+/// tenth of all instructions (docs/performance.md, session 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct FlowKey(pub SocketAddr, pub SocketAddr);
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let ports = u32::from(self.0.port()) << 16 | u32::from(self.1.port());
+        match (self.0, self.1) {
+            (SocketAddr::V4(a), SocketAddr::V4(b)) => {
+                state.write_u64(u64::from(a.ip().to_bits()) << 32 | u64::from(b.ip().to_bits()));
+                state.write_u32(ports);
+            }
+            (a, b) => {
+                // Equal keys hash equally, which is all a hash must do: an IPv4 address and
+                // its IPv4-mapped IPv6 form may share a hash, never a key.
+                let bits = |ip: std::net::IpAddr| match ip {
+                    std::net::IpAddr::V4(ip) => u128::from(ip.to_bits()),
+                    std::net::IpAddr::V6(ip) => ip.to_bits(),
+                };
+                state.write_u128(bits(a.ip()));
+                state.write_u128(bits(b.ip()));
+                state.write_u32(ports);
+            }
+        }
+    }
+}
+
 /// What a stream's bytes are: SIP messages back to back, or WebSocket frames carrying them.
 enum Framer {
     Sip(StreamFramer),
@@ -218,7 +251,7 @@ impl Stream {
     fn deliver(
         &mut self,
         data: &[u8],
-        addrs: (SocketAddr, SocketAddr),
+        addrs: FlowKey,
         meta: SegmentMeta,
         frames: &[u64],
         stats: &mut TcpStats,
@@ -263,12 +296,7 @@ impl Stream {
     }
 
     /// Delivers buffered segments that have become contiguous.
-    fn drain(
-        &mut self,
-        addrs: (SocketAddr, SocketAddr),
-        stats: &mut TcpStats,
-        emit: &mut Emit<'_>,
-    ) {
+    fn drain(&mut self, addrs: FlowKey, stats: &mut TcpStats, emit: &mut Emit<'_>) {
         while let Some(entry) = self.pending.first_entry() {
             let off = *entry.key();
             if off > self.delivered {
@@ -287,12 +315,7 @@ impl Stream {
     }
 
     /// Gives up on the hole before the first buffered segment.
-    fn skip_gap(
-        &mut self,
-        addrs: (SocketAddr, SocketAddr),
-        stats: &mut TcpStats,
-        emit: &mut Emit<'_>,
-    ) {
+    fn skip_gap(&mut self, addrs: FlowKey, stats: &mut TcpStats, emit: &mut Emit<'_>) {
         let Some((&off, _)) = self.pending.first_key_value() else {
             return;
         };
@@ -308,7 +331,7 @@ impl Stream {
 
     fn finish(
         &mut self,
-        addrs: (SocketAddr, SocketAddr),
+        addrs: FlowKey,
         meta: SegmentMeta,
         stats: &mut TcpStats,
         emit: &mut Emit<'_>,
@@ -329,7 +352,7 @@ impl Stream {
 /// and the segment that completed it (`meta` when the spans no longer know).
 fn framed<'a>(
     spans: &'a VecDeque<Span>,
-    addrs: (SocketAddr, SocketAddr),
+    addrs: FlowKey,
     meta: SegmentMeta,
     transport: Transport,
     emit: &'a mut Emit<'_>,
@@ -380,16 +403,16 @@ fn frames_of(spans: &VecDeque<Span>, at: u64, end: u64) -> (Frames, Option<Segme
 
 pub struct Reassembler {
     limits: TcpLimits,
-    streams: WireMap<(SocketAddr, SocketAddr), Stream>,
+    streams: WireMap<FlowKey, Stream>,
     /// The last bytes of recent text segments of flows not (yet) tracked, with the sequence
     /// number that follows them. When a capture starts mid-stream, the first SIP start line
     /// may begin in a segment that does not yet show "SIP/2.0"; its tail is kept here so the
     /// start line can be completed when the next segment arrives.
-    tails: WireMap<(SocketAddr, SocketAddr), (u32, Vec<u8>, Frames)>,
+    tails: WireMap<FlowKey, (u32, Vec<u8>, Frames)>,
     /// Recent text segments of untracked flows, whole. When the first SIP message seen of a
     /// connection arrives out of order, its later segments come before its start line; once
     /// the start line makes the flow a SIP stream, these are replayed into it.
-    early: WireMap<(SocketAddr, SocketAddr), Vec<Held>>,
+    early: WireMap<FlowKey, Vec<Held>>,
     early_bytes: usize,
     /// Held segments are being replayed (they are not held again).
     replaying: bool,
@@ -398,11 +421,7 @@ pub struct Reassembler {
 }
 
 /// Drops the copies kept for a stream that no longer needs them.
-fn st_settled(
-    early: &mut WireMap<(SocketAddr, SocketAddr), Vec<Held>>,
-    bytes: &mut usize,
-    key: (SocketAddr, SocketAddr),
-) {
+fn st_settled(early: &mut WireMap<FlowKey, Vec<Held>>, bytes: &mut usize, key: FlowKey) {
     if let Some(list) = early.remove(&key) {
         *bytes -= list.iter().map(|h| h.1.len()).sum::<usize>();
     }
@@ -452,21 +471,21 @@ impl Reassembler {
     }
 
     /// Removes a stream and its bytes from the total.
-    fn take_stream(&mut self, key: &(SocketAddr, SocketAddr)) -> Option<Stream> {
+    fn take_stream(&mut self, key: &FlowKey) -> Option<Stream> {
         let st = self.streams.remove(key)?;
         self.buffered -= st.accounted;
         Some(st)
     }
 
     /// Adds a stream (its bytes are counted by [`Reassembler::account`]), replacing any other.
-    fn put_stream(&mut self, key: (SocketAddr, SocketAddr), st: Stream) {
+    fn put_stream(&mut self, key: FlowKey, st: Stream) {
         if let Some(old) = self.streams.insert(key, st) {
             self.buffered -= old.accounted;
         }
     }
 
     /// Brings a stream's bytes in the total up to date.
-    fn account(&mut self, key: &(SocketAddr, SocketAddr)) {
+    fn account(&mut self, key: &FlowKey) {
         if let Some(st) = self.streams.get_mut(key) {
             let held = st.held();
             self.buffered = self.buffered - st.accounted + held;
@@ -480,7 +499,7 @@ impl Reassembler {
     /// here), so a sort of the streams is affordable.
     fn shed(&mut self, stats: &mut TcpStats) {
         let target = self.limits.max_buffered_total - self.limits.max_buffered_total / 10;
-        let mut by_size: Vec<(usize, (SocketAddr, SocketAddr))> = self
+        let mut by_size: Vec<(usize, FlowKey)> = self
             .streams
             .iter()
             .filter(|(_, st)| st.accounted > 0)
@@ -504,7 +523,7 @@ impl Reassembler {
 
     /// Feeds one segment. Returns false if the segment belongs to no SIP stream.
     pub fn segment(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
-        let key = (seg.src, seg.dst);
+        let key = FlowKey(seg.src, seg.dst);
         let sip = self.segment_tracked(seg, stats, emit);
         // A segment of no SIP stream changed no stream's bytes (a stream it ended left the
         // total through `take_stream`): most packets of a busy non-SIP link pay nothing here.
@@ -523,7 +542,7 @@ impl Reassembler {
         stats: &mut TcpStats,
         emit: &mut Emit<'_>,
     ) -> bool {
-        let key = (seg.src, seg.dst);
+        let key = FlowKey(seg.src, seg.dst);
         if self.restarts(&seg) {
             // Its bytes so far are held in `early` and are replayed into the new stream,
             // which begins at this segment's start line.
@@ -554,7 +573,7 @@ impl Reassembler {
     /// its first byte that begins with a start line: the message it was waiting for arrived
     /// out of order, so the stream starts again there.
     fn restarts(&self, seg: &Segment<'_>) -> bool {
-        let Some(st) = self.streams.get(&(seg.src, seg.dst)) else {
+        let Some(st) = self.streams.get(&FlowKey(seg.src, seg.dst)) else {
             return false;
         };
         if !st.unanchored || st.emitted || seg.syn || seg.payload.is_empty() {
@@ -567,7 +586,7 @@ impl Reassembler {
         }
         // The start line may itself be split: join the held segments that follow this one.
         let mut probe = seg.payload.to_vec();
-        let held = self.early.get(&(seg.src, seg.dst));
+        let held = self.early.get(&FlowKey(seg.src, seg.dst));
         while probe.len() < TAIL {
             let next = seg.seq.wrapping_add(probe.len() as u32);
             let Some(h) = held.and_then(|l| l.iter().find(|h| h.0 == next && !h.1.is_empty()))
@@ -581,12 +600,7 @@ impl Reassembler {
 
     /// Segments held while the flow was untracked that lie after the new stream's start go
     /// into it now, as out-of-order segments do.
-    fn replay_early(
-        &mut self,
-        key: (SocketAddr, SocketAddr),
-        stats: &mut TcpStats,
-        emit: &mut Emit<'_>,
-    ) {
+    fn replay_early(&mut self, key: FlowKey, stats: &mut TcpStats, emit: &mut Emit<'_>) {
         let Some(held) = self.early.remove(&key) else {
             return;
         };
@@ -627,12 +641,7 @@ impl Reassembler {
     }
 
     /// Keeps a text segment of an untracked flow for [`Reassembler::replay_early`].
-    fn hold_early(
-        &mut self,
-        key: (SocketAddr, SocketAddr),
-        seg: &Segment<'_>,
-        stats: &mut TcpStats,
-    ) {
+    fn hold_early(&mut self, key: FlowKey, seg: &Segment<'_>, stats: &mut TcpStats) {
         let p = seg.payload;
         if p.is_empty() || p.len() > EARLY_BYTES / 16 || !is_text(p) {
             return;
@@ -659,7 +668,7 @@ impl Reassembler {
     }
 
     fn segment_in(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
-        let key = (seg.src, seg.dst);
+        let key = FlowKey(seg.src, seg.dst);
         // Copies of what an unanchored stream receives, in case it restarts.
         if !self.replaying
             && self
@@ -790,12 +799,7 @@ impl Reassembler {
         true
     }
 
-    fn remember_tail(
-        &mut self,
-        key: (SocketAddr, SocketAddr),
-        seg: &Segment<'_>,
-        stats: &mut TcpStats,
-    ) {
+    fn remember_tail(&mut self, key: FlowKey, seg: &Segment<'_>, stats: &mut TcpStats) {
         let p = seg.payload;
         if p.is_empty() || !is_text(p.get(p.len().saturating_sub(TAIL)..).unwrap_or(&[])) {
             return;
@@ -896,7 +900,7 @@ impl Reassembler {
 
     /// Evicts the least recently active tenth of the streams (amortised: eviction is rare).
     fn evict(&mut self, stats: &mut TcpStats, meta: SegmentMeta, emit: &mut Emit<'_>) {
-        let mut by_age: Vec<((SocketAddr, SocketAddr), Timestamp)> = self
+        let mut by_age: Vec<(FlowKey, Timestamp)> = self
             .streams
             .iter()
             .map(|(k, s)| (*k, s.last_seen))
@@ -939,6 +943,53 @@ impl Reassembler {
 mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr};
+
+    #[test]
+    fn flow_keys_hash_equal_when_equal_and_order_as_address_pairs() {
+        use std::hash::BuildHasher;
+        let hasher = foldhash::fast::RandomState::default();
+        let addrs: Vec<SocketAddr> = [
+            "10.0.0.1:5060",
+            "10.0.0.1:5061",
+            "10.0.0.2:5060",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "[::1]:5060",
+            "[::ffff:10.0.0.1]:5060",
+            "[2001:db8::1]:5061",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let mut keys = Vec::new();
+        for &a in &addrs {
+            for &b in &addrs {
+                keys.push(FlowKey(a, b));
+            }
+        }
+        for &x in &keys {
+            for &y in &keys {
+                // The same key from two places hashes the same; order is the pair's order.
+                if x == y {
+                    assert_eq!(hasher.hash_one(x), hasher.hash_one(FlowKey(y.0, y.1)));
+                }
+                assert_eq!(x.cmp(&y), (x.0, x.1).cmp(&(y.0, y.1)));
+            }
+        }
+        // Direction matters: (a, b) and (b, a) are two streams, and most pairs hash apart.
+        let differ = keys
+            .iter()
+            .filter(|k| k.0 != k.1 && hasher.hash_one(**k) != hasher.hash_one(FlowKey(k.1, k.0)))
+            .count();
+        assert_eq!(differ, keys.iter().filter(|k| k.0 != k.1).count());
+        // Every key finds its own entry in a table of all of them, whatever the families.
+        let table: crate::WireMap<FlowKey, usize> =
+            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        assert_eq!(table.len(), keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(table.get(k), Some(&i));
+        }
+    }
 
     const MSG: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
 
