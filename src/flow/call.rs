@@ -209,21 +209,6 @@ fn hasher() -> impl std::hash::Hasher {
     KEY.get_or_init(Default::default).build_hasher()
 }
 
-/// Hashes an address as one integer, or two for IPv6: the derived `Hash` writes the variant,
-/// the octets with their length and the port one by one, four hasher rounds an address. (The
-/// IPv6 flow label and scope are left out: equal addresses still hash alike.)
-fn hash_addr(a: &std::net::SocketAddr, h: &mut impl std::hash::Hasher) {
-    match a {
-        std::net::SocketAddr::V4(v4) => {
-            h.write_u64(u64::from(v4.ip().to_bits()) << 16 | u64::from(v4.port()))
-        }
-        std::net::SocketAddr::V6(v6) => {
-            h.write_u128(v6.ip().to_bits());
-            h.write_u32(1 << 16 | u32::from(v6.port()));
-        }
-    }
-}
-
 /// The keyed hash of [`TransactionKey::of`]`(msg, method)`, without building the key.
 fn tx_hash(msg: &SipMessage, method: &str) -> Option<u64> {
     use std::hash::{Hash, Hasher};
@@ -261,8 +246,8 @@ fn same_message(m: &SipMessage, msg: &SipMessage) -> bool {
 fn signature(msg: &SipMessage) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = hasher();
-    hash_addr(&msg.src, &mut h);
-    hash_addr(&msg.dst, &mut h);
+    crate::net::hash_addr(&msg.src, &mut h);
+    crate::net::hash_addr(&msg.dst, &mut h);
     msg.kind.hash(&mut h);
     if !msg.is_request() {
         msg.to_tag.hash(&mut h);

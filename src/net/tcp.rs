@@ -97,34 +97,16 @@ pub type Emit<'e> = dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, Transport, &[
 
 /// One direction of a connection, (source, destination): the key of every per-stream
 /// table here. Ordered as the pair of addresses is (sweeps and evictions go in key order).
-///
-/// Hashed as two integers for the common IPv4 pair: std's `Hash` for a `SocketAddr` feeds
-/// the hasher four times (variant, length, address bytes, port), eight times a key, and
-/// every segment looks its stream up several times; on an all-TCP capture that hashing was a
-/// tenth of all instructions (docs/performance.md, session 13).
+/// Hashed through [`super::hash_addr`]: with the derived `Hash` of the pair, hashing was a
+/// tenth of all instructions on an all-TCP capture, where every segment looks its stream up
+/// several times (docs/performance.md, session 13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct FlowKey(pub SocketAddr, pub SocketAddr);
+struct FlowKey(SocketAddr, SocketAddr);
 
 impl std::hash::Hash for FlowKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let ports = u32::from(self.0.port()) << 16 | u32::from(self.1.port());
-        match (self.0, self.1) {
-            (SocketAddr::V4(a), SocketAddr::V4(b)) => {
-                state.write_u64(u64::from(a.ip().to_bits()) << 32 | u64::from(b.ip().to_bits()));
-                state.write_u32(ports);
-            }
-            (a, b) => {
-                // Equal keys hash equally, which is all a hash must do: an IPv4 address and
-                // its IPv4-mapped IPv6 form may share a hash, never a key.
-                let bits = |ip: std::net::IpAddr| match ip {
-                    std::net::IpAddr::V4(ip) => u128::from(ip.to_bits()),
-                    std::net::IpAddr::V6(ip) => ip.to_bits(),
-                };
-                state.write_u128(bits(a.ip()));
-                state.write_u128(bits(b.ip()));
-                state.write_u32(ports);
-            }
-        }
+        super::hash_addr(&self.0, state);
+        super::hash_addr(&self.1, state);
     }
 }
 
