@@ -99,6 +99,10 @@ pub struct EngineCounters {
     pub messages_dropped: u64,
     /// Orphan messages not kept because `max_orphans` was reached.
     pub orphans_dropped: u64,
+    /// Times the table of which calls use which TCP connection was emptied because it held
+    /// `MAX_CONNECTIONS` (65,536) connections: a loss on a connection forgotten then is not
+    /// told to its calls.
+    pub connections_forgotten: u64,
 }
 
 /// The call table and what feeds it; apart from the decoder so that the decoder can hand
@@ -120,7 +124,7 @@ struct Model {
     /// (sip_messages, malformed) per source.
     counts: std::collections::BTreeMap<usize, (u64, u64)>,
     orphans: Vec<Orphan>,
-    /// Streaming: when to look at a call again, for a message that moved its timer earlier
+    /// The timers: when to look at a call again, for a message that moved its timer earlier
     /// (its first, or one after the call had gone quiet), in arrival order. Deadlines are
     /// (nearly) increasing, so a FIFO serves: O(1) and sequential in memory.
     ///
@@ -130,17 +134,46 @@ struct Model {
     /// correlating thread's time; the timer runs out at the same moment either way, the last
     /// message's time plus the linger, because a call not yet quiet is looked at again then.)
     linger: VecDeque<(Timestamp, Slot)>,
-    /// Streaming: calls looked at again later than their first entry said: not yet quiet for
+    /// The timers: calls looked at again later than their first entry said: not yet quiet for
     /// the linger, or quiet but not over (an answered call with no BYE yet, a ringing INVITE).
     /// Out of order: a heap, of about one entry per call.
     idle: BinaryHeap<Reverse<(Timestamp, Slot)>>,
     /// Boxed as the table holds them: handing out a call moves a pointer, not the record.
     #[allow(clippy::vec_box)]
     finished: Vec<Box<Call>>,
+    /// Not streaming: calls that are over, closed by the same rule and at the same moment as
+    /// streaming hands them out (so that every output mode finds the same calls), and kept,
+    /// oldest closed first.
+    closed: VecDeque<Box<Call>>,
     /// Creation order of calls, for eviction of the oldest (entries may be stale).
     creation: VecDeque<Slot>,
+    /// The calls that last carried messages on each TCP connection (either direction), so
+    /// that bytes the connection lost are told to them ([`Call::lost_bytes`]); at most
+    /// [`MAX_CONNECTIONS`] connections, beyond which the table starts again (counted).
+    connections: crate::WireMap<ConnectionKey, [Option<Slot>; CALLS_PER_CONNECTION]>,
     counters: EngineCounters,
 }
+
+/// A TCP connection, either direction: the two addresses in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ConnectionKey {
+    low: std::net::SocketAddr,
+    high: std::net::SocketAddr,
+}
+
+impl ConnectionKey {
+    fn of(a: std::net::SocketAddr, b: std::net::SocketAddr) -> ConnectionKey {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        ConnectionKey { low, high }
+    }
+}
+
+/// Calls remembered per connection: the latest few that carried a message on it (a trunk
+/// between two proxies carries many calls, and a loss can only hide the messages of calls
+/// that were in progress on it).
+const CALLS_PER_CONNECTION: usize = 8;
+/// Connections remembered at once ([`Model::connections`]).
+const MAX_CONNECTIONS: usize = 65_536;
 
 /// A call as the queues name it: its creation number (which no other call has) first, so
 /// that entries due at the same moment are taken in the order the calls began, then its place
@@ -174,6 +207,8 @@ pub enum Prepared {
     Deferred(DeferredPdu),
     /// Capture time has moved on to here: the streaming timers run (see [`TICK_MS`]).
     Tick(Timestamp),
+    /// Bytes of a TCP connection were lost or could not be read: the calls on it are told.
+    Loss(net::tcp::StreamLoss),
 }
 
 /// How far capture time moves between two [`Prepared::Tick`]s, at most (one frame's time
@@ -273,8 +308,7 @@ pub struct Ingest {
     preparer: Preparer,
     tap: Option<Tap>,
     defer: Defer,
-    /// Whether the model runs timers ([`Prepared::Tick`]), and when the next tick is due.
-    ticks: bool,
+    /// When the next [`Prepared::Tick`] is due.
     next_tick: Timestamp,
 }
 
@@ -423,7 +457,6 @@ impl Ingest {
             },
             tap: None,
             defer: Defer::Never,
-            ticks: config.streaming || config.forget_finished,
             next_tick: Timestamp(i64::MIN),
         }
     }
@@ -439,8 +472,9 @@ impl Ingest {
             Defer::Always => true,
         };
         // Before the frame's messages: the timers that ran out by its time go first, so that a
-        // message after a call was over and quiet for the linger begins a new call.
-        if self.ticks && frame.time >= self.next_tick {
+        // message after a call was over and quiet for the linger begins a new call. The timers
+        // run in every mode: they decide where a call ends, whether calls are streamed or kept.
+        if frame.time >= self.next_tick {
             out.items.push(Prepared::Tick(frame.time));
             self.next_tick = frame.time.saturating_add_millis(TICK_MS);
         }
@@ -456,6 +490,10 @@ impl Ingest {
                 preparer.prepare_all(&pdu, out)
             }
         });
+        // After the frame's messages, so that a call whose message came with the frame hears
+        // of what the frame showed lost.
+        out.items
+            .extend(self.decoder.take_losses().map(Prepared::Loss));
     }
 
     /// End of input: flushes reassembly buffers.
@@ -467,6 +505,8 @@ impl Ingest {
             }
             preparer.prepare_all(&pdu, out)
         });
+        out.items
+            .extend(self.decoder.take_losses().map(Prepared::Loss));
     }
 }
 
@@ -496,7 +536,9 @@ impl Engine {
                 linger: VecDeque::new(),
                 idle: BinaryHeap::new(),
                 finished: Vec::new(),
+                closed: VecDeque::new(),
                 creation: VecDeque::new(),
+                connections: crate::WireMap::default(),
                 counters: EngineCounters::default(),
             },
             now: Timestamp::default(),
@@ -584,15 +626,17 @@ impl Engine {
         std::mem::take(&mut self.model.finished)
     }
 
-    /// The calls kept, in order of their first message.
+    /// The calls kept, open and closed, in order of their first message.
     pub fn calls(&self) -> Vec<&Call> {
-        let mut v: Vec<&Call> = self.model.slots.iter().flatten().map(|c| &**c).collect();
+        let open = self.model.slots.iter().flatten();
+        let mut v: Vec<&Call> = open.chain(&self.model.closed).map(|c| &**c).collect();
         v.sort_by_key(|c| c.seq);
         v
     }
 
     pub fn into_calls(self) -> Vec<Call> {
-        let mut v: Vec<Call> = self.model.slots.into_iter().flatten().map(|c| *c).collect();
+        let open = self.model.slots.into_iter().flatten();
+        let mut v: Vec<Call> = open.chain(self.model.closed).map(|c| *c).collect();
         v.sort_by_key(|c| c.seq);
         v
     }
@@ -607,6 +651,7 @@ impl Engine {
             ("calls_evicted", c.calls_evicted),
             ("messages_dropped", c.messages_dropped),
             ("orphans_dropped", c.orphans_dropped),
+            ("connections_forgotten", c.connections_forgotten),
         ] {
             if n > 0 {
                 out.insert(name, n);
@@ -675,8 +720,8 @@ impl Model {
             } => self.apply_message(call_id, msg, init, malformed, text),
             // Parsed by `Engine::apply` before they reach the model.
             Prepared::Deferred(_) => {}
-            // `Ingest` sends ticks only when the timers run (streaming, or forgetting).
             Prepared::Tick(time) => self.expire(time),
+            Prepared::Loss(loss) => self.lost(loss),
         }
     }
 
@@ -707,9 +752,12 @@ impl Model {
             }
             return;
         };
-        let timers = self.config.streaming || self.config.forget_finished;
         let due = msg.time.saturating_add_millis(self.config.linger_ms);
         let max_messages = self.config.max_messages_per_call;
+        let connection = msg
+            .transport
+            .is_reliable()
+            .then(|| ConnectionKey::of(msg.src, msg.dst));
         // One lookup per message; the queues name the call by its place, not its Call-ID.
         let known = self.calls.get(call_id).copied().and_then(|at| {
             let call = self.slots.get_mut(at as usize)?.as_mut()?;
@@ -721,14 +769,19 @@ impl Model {
                 call.add(msg, max_messages);
                 // Nearly always the call's timer already runs out sooner; only a message after
                 // the call went quiet (the BYE of an answered call) brings it forward.
-                if timers && due < call.clock.wake {
+                let slot = Slot { seq: call.seq, at };
+                if due < call.clock.wake {
                     call.clock.wake = due;
-                    self.linger.push_back((due, Slot { seq: call.seq, at }));
+                    self.linger.push_back((due, slot));
                 }
-                call.dropped_messages - before
+                let dropped = call.dropped_messages - before;
+                if let Some(key) = connection {
+                    self.uses_connection(key, slot);
+                }
+                dropped
             }
             None => {
-                if self.calls.len() >= self.config.max_calls {
+                if self.calls.len() + self.closed.len() >= self.config.max_calls {
                     self.evict_oldest();
                 }
                 let seq = self.next_seq;
@@ -757,24 +810,59 @@ impl Model {
                     }
                 };
                 let slot = Slot { seq, at };
-                if timers {
-                    call.clock.wake = due;
-                    self.linger.push_back((due, slot));
-                }
+                call.clock.wake = due;
+                self.linger.push_back((due, slot));
                 if let Some(place) = self.slots.get_mut(at as usize) {
                     *place = Some(call);
                 }
                 self.calls.insert(key, at);
                 self.creation.push_back(slot);
+                if let Some(key) = connection {
+                    self.uses_connection(key, slot);
+                }
                 dropped
             }
         };
         self.counters.messages_dropped += dropped;
     }
 
+    /// Remembers that the call in `slot` carried a message on the connection.
+    fn uses_connection(&mut self, key: ConnectionKey, slot: Slot) {
+        if self.connections.len() >= MAX_CONNECTIONS && !self.connections.contains_key(&key) {
+            self.connections.clear();
+            self.counters.connections_forgotten += 1;
+        }
+        let calls = self.connections.entry(key).or_default();
+        if calls.contains(&Some(slot)) {
+            return;
+        }
+        // The newest first; the oldest falls off the end.
+        calls.rotate_right(1);
+        if let Some(first) = calls.first_mut() {
+            *first = Some(slot);
+        }
+    }
+
+    /// Bytes a TCP connection lost: every call still open that used it hears of them.
+    fn lost(&mut self, loss: net::tcp::StreamLoss) {
+        let key = ConnectionKey::of(loss.src, loss.dst);
+        let Some(calls) = self.connections.get(&key).copied() else {
+            return;
+        };
+        for slot in calls.into_iter().flatten() {
+            if let Some(call) = self.get_mut(slot) {
+                call.lost_bytes = call.lost_bytes.saturating_add(loss.bytes);
+            }
+        }
+    }
+
     /// Evicts the oldest call. In streaming mode it is handed out (nothing is lost); otherwise
-    /// it is dropped and counted.
+    /// it is dropped and counted, the oldest closed call first.
     fn evict_oldest(&mut self) {
+        if self.closed.pop_front().is_some() {
+            self.counters.calls_evicted += 1;
+            return;
+        }
         while let Some(slot) = self.creation.pop_front() {
             if let Some(call) = self.take(slot) {
                 self.counters.calls_evicted += 1;
@@ -806,7 +894,7 @@ impl Model {
         Some(call)
     }
 
-    /// Streaming: hands out calls whose timers have run out.
+    /// Hands out (streaming) or closes calls whose timers have run out.
     fn expire(&mut self, now: Timestamp) {
         loop {
             let entry = if self.linger.front().is_some_and(|(d, _)| *d <= now) {
@@ -843,11 +931,14 @@ impl Model {
         let idle_over = quiet_for >= idle_ms.saturating_mul(1_000_000);
         let over_at = call.waiting_until();
         if over_at.is_some_and(|t| now >= t) || idle_over {
-            if let Some(call) = self.take(slot) {
+            if let Some(mut call) = self.take(slot) {
+                call.closed_at = Some(now);
                 if self.config.streaming {
                     self.finished.push(call);
-                } else {
+                } else if self.config.forget_finished {
                     self.counters.calls_forgotten += 1;
+                } else {
+                    self.closed.push_back(call);
                 }
             }
             // The creation order (for eviction) keeps entries of calls already handed out;

@@ -8,6 +8,7 @@ mod live;
 mod pcap;
 
 use crate::capture::{FileSource, FrameSource, MergedSource};
+use crate::diagnose::thousands;
 use crate::engine::{Engine, EngineConfig, SourceStats};
 use crate::export::{json, ladder, table};
 use anyhow::{Context, Result};
@@ -631,19 +632,6 @@ fn export(args: ExportArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `1974` → `1,974`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn diagnose(args: DiagnoseArgs) -> Result<()> {

@@ -48,6 +48,7 @@ pub enum AnomalyKind {
     TooManyHops,
     TransactionDoesNotExist,
     AuthLoop,
+    AuthFailed,
     SdpMismatch,
     PrivateAddress,
     CancelRace,
@@ -60,7 +61,7 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 16] = [
+    pub const ALL: [AnomalyKind; 17] = [
         AnomalyKind::MissingAck,
         AnomalyKind::NoFinalResponse,
         AnomalyKind::Retransmission,
@@ -68,6 +69,7 @@ impl AnomalyKind {
         AnomalyKind::TooManyHops,
         AnomalyKind::TransactionDoesNotExist,
         AnomalyKind::AuthLoop,
+        AnomalyKind::AuthFailed,
         AnomalyKind::SdpMismatch,
         AnomalyKind::PrivateAddress,
         AnomalyKind::CancelRace,
@@ -88,6 +90,7 @@ impl AnomalyKind {
             AnomalyKind::TooManyHops => "too_many_hops",
             AnomalyKind::TransactionDoesNotExist => "transaction_does_not_exist",
             AnomalyKind::AuthLoop => "auth_loop",
+            AnomalyKind::AuthFailed => "auth_failed",
             AnomalyKind::SdpMismatch => "sdp_mismatch",
             AnomalyKind::PrivateAddress => "private_address",
             AnomalyKind::CancelRace => "cancel_race",
@@ -98,6 +101,18 @@ impl AnomalyKind {
             AnomalyKind::Glare => "glare",
             AnomalyKind::RegistrationFailed => "registration_failed",
         }
+    }
+
+    /// Whether the kind is concluded from a message that was not seen: a capture that lost
+    /// bytes of the call's connection cannot tell it from a message it failed to hold.
+    pub fn is_absence(self) -> bool {
+        matches!(
+            self,
+            AnomalyKind::MissingAck
+                | AnomalyKind::NoFinalResponse
+                | AnomalyKind::PrackMissing
+                | AnomalyKind::SessionTimerExpired
+        )
     }
 
     pub fn parse(name: &str) -> Option<AnomalyKind> {
@@ -180,6 +195,7 @@ impl Diagnosis {
 /// a rule that waits for a timer only fires once the timer ran out before `now`, or when
 /// retransmissions show a side still waiting.
 pub fn diagnose(call: &Call, now: Timestamp, config: &DiagnoseConfig) -> Diagnosis {
+    let now = call.as_of(now);
     let summary = call.summary(now);
     let cx = Ctx {
         call,
@@ -191,6 +207,16 @@ pub fn diagnose(call: &Call, now: Timestamp, config: &DiagnoseConfig) -> Diagnos
     for rule in rules::ALL {
         rule(&cx, &mut anomalies);
     }
+    if call.lost_bytes > 0 {
+        // What the capture did not hold may be what these rules found missing.
+        for a in anomalies.iter_mut().filter(|a| a.kind.is_absence()) {
+            if a.severity == Severity::Error {
+                a.severity = Severity::Warning;
+            }
+            a.summary.push_str("; ");
+            a.summary.push_str(&lost_note(call.lost_bytes));
+        }
+    }
     anomalies.sort_by_key(|a| (std::cmp::Reverse(a.severity), a.messages.first().copied()));
     let hops = HopGraph::build(call);
     let verdict = verdict::verdict(&cx, &anomalies);
@@ -200,6 +226,30 @@ pub fn diagnose(call: &Call, now: Timestamp, config: &DiagnoseConfig) -> Diagnos
         anomalies,
         hops,
     }
+}
+
+/// What a call's verdict and absence-based findings say when its TCP connections lost bytes.
+pub fn lost_note(bytes: u64) -> String {
+    format!(
+        "{} byte{} of this call's TCP traffic {} not captured or could not be decoded, so what \
+         was not seen may be missing from the capture only",
+        thousands(bytes),
+        if bytes == 1 { "" } else { "s" },
+        if bytes == 1 { "was" } else { "were" },
+    )
+}
+
+/// `1974` → `1,974`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Candidates of one kind a rule examines in one call. A finding often needs a search of the

@@ -114,10 +114,20 @@ pub fn verdict(cx: &Ctx<'_>, anomalies: &[Anomaly]) -> Verdict {
         Outcome::Answered | Outcome::Completed => {
             let ok = cx.final_of(orig);
             messages.extend(ok.map(|m| m.index));
+            let bye = cx.call.messages.iter().any(|m| m.method() == Some("BYE"));
             let mut text = match (s.outcome, s.setup_time, s.duration) {
-                (Outcome::Answered, Some(setup), Some(d)) => {
+                (Outcome::Answered, Some(setup), Some(d)) if bye => {
                     format!("Call answered after {setup:.2} s and lasted {d:.2} s")
                 }
+                // No BYE: how long the call lasted is not known; say what was seen.
+                (Outcome::Answered, Some(setup), Some(d)) => format!(
+                    "Call answered after {setup:.2} s; no BYE seen{}",
+                    if d > 0.0 {
+                        format!(" (its last message came {d:.2} s after the answer)")
+                    } else {
+                        String::new()
+                    }
+                ),
                 (Outcome::Answered, _, _) => "Call answered".to_string(),
                 _ => format!(
                     "{what} completed: {}",
@@ -219,6 +229,11 @@ pub fn verdict(cx: &Ctx<'_>, anomalies: &[Anomaly]) -> Verdict {
     };
     messages.sort_unstable();
     messages.dedup();
+    let mut summary = summary;
+    if cx.call.lost_bytes > 0 {
+        summary.push_str("; ");
+        summary.push_str(&super::lost_note(cx.call.lost_bytes));
+    }
     Verdict {
         summary,
         failed: failed_outcome || !errors.is_empty(),

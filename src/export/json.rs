@@ -179,6 +179,7 @@ impl Serialize for CallView<'_> {
         map.serialize_entry("duration", &sum.duration)?;
         map.serialize_entry("message_count", &c.messages.len())?;
         map.serialize_entry("dropped_messages", &c.dropped_messages)?;
+        map.serialize_entry("lost_bytes", &c.lost_bytes)?;
         let opts = self.opts;
         map.serialize_entry(
             "messages",

@@ -2,7 +2,7 @@
 //! outcome derived from them. Correlation happens here, one message at a time, in capture
 //! order; nothing is looked up across calls.
 
-use super::dialog::{Dialog, DialogState, creates_dialog};
+use super::dialog::{Dialog, DialogState, creates_dialog, invite_session_method};
 use super::message::SipMessage;
 use super::transaction::{Transaction, TransactionKey};
 use crate::WireMap;
@@ -118,6 +118,14 @@ pub struct Call {
     /// The engine's streaming timer for this call (`engine::Model`); nothing in `flow` reads
     /// it.
     pub(crate) clock: Clock,
+    /// The capture time at which the engine found the call over ([`Call::is_over`]) and closed
+    /// it: a later message with the same Call-ID begins a new call. The call is judged as of
+    /// then ([`Call::as_of`]), in every output mode. `None` while it is open.
+    pub closed_at: Option<Timestamp>,
+    /// Bytes of the TCP connections this call used that the capture did not hold or that
+    /// could not be read as SIP, while the call was open: a message the call lacks may be
+    /// among them, so what was not seen is no proof that it was not sent.
+    pub lost_bytes: u64,
 }
 
 /// What the engine's timer reads of a call when its entry runs out, together in one place:
@@ -214,9 +222,10 @@ fn tx_hash(msg: &SipMessage, method: &str) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut h = hasher();
     match (&msg.branch, &msg.via_sent_by) {
-        (Some(b), Some(sent_by)) if b.starts_with("z9hG4bK") => {
-            (0u8, b.as_str(), sent_by.as_str(), method).hash(&mut h)
-        }
+        // The sent-by is left out of the hash: a response matches its client transaction by
+        // branch and CSeq method alone (§17.1.3), whatever an ALG did to its top Via; a
+        // request's sent-by is compared when a candidate is checked (`Call::transaction_is`).
+        (Some(b), Some(_)) if b.starts_with("z9hG4bK") => (0u8, b.as_str(), method).hash(&mut h),
         _ => {
             let (cseq, _) = msg.cseq.as_ref()?;
             (1u8, msg.from_tag.as_deref(), *cseq, method).hash(&mut h);
@@ -224,6 +233,15 @@ fn tx_hash(msg: &SipMessage, method: &str) -> Option<u64> {
         }
     }
     Some(h.finish())
+}
+
+/// How a message is checked against a transaction's first message.
+#[derive(Clone, Copy)]
+enum Match {
+    /// The whole key: branch and sent-by (§17.2.3), or the RFC 2543 fields.
+    Key,
+    /// The magic-cookie branch alone, for responses (§17.1.3).
+    Branch,
 }
 
 /// The keyed hash of a dialog's unordered tag pair.
@@ -310,7 +328,15 @@ impl Call {
             signatures: Vec::with_capacity(16),
             retransmission_index: WireMap::default(),
             clock: Clock::default(),
+            closed_at: None,
+            lost_bytes: 0,
         }
+    }
+
+    /// The capture time to judge the call at, when capture time has reached `now`: the time it
+    /// was closed, if it was, so that a call reads the same whenever and however it is read.
+    pub fn as_of(&self, now: Timestamp) -> Timestamp {
+        self.closed_at.map_or(now, |t| t.min(now))
     }
 
     pub fn start(&self) -> Timestamp {
@@ -353,17 +379,30 @@ impl Call {
 
     /// The transaction `TransactionKey::of(msg, method)` names: `None` when the message has
     /// no such key, else its hash and the transaction if there is one.
+    ///
+    /// A response whose top Via no longer shows the request's sent-by (an ALG or a UA rewrote
+    /// it: a port dropped, another host) still finds its transaction by branch and CSeq
+    /// method, as the client does (§17.1.3); one with the request's sent-by is preferred.
     fn find_transaction(&self, msg: &SipMessage, method: &str) -> Option<(u64, Option<usize>)> {
         let hash = tx_hash(msg, method)?;
         let found = self
             .tx_keys
-            .find(hash, |t| self.transaction_is(t, msg, method));
+            .find(hash, |t| self.transaction_is(t, msg, method, Match::Key))
+            .or_else(|| {
+                (!msg.is_request())
+                    .then(|| {
+                        self.tx_keys
+                            .find(hash, |t| self.transaction_is(t, msg, method, Match::Branch))
+                    })
+                    .flatten()
+            });
         Some((hash, found))
     }
 
-    /// Whether transaction `t` has the key `TransactionKey::of(msg, method)`: compared with
-    /// the message that created it, which carried that key.
-    fn transaction_is(&self, t: usize, msg: &SipMessage, method: &str) -> bool {
+    /// Whether transaction `t` has the key `TransactionKey::of(msg, method)` (or, with
+    /// [`Match::Branch`], the same magic-cookie branch): compared with the message that
+    /// created it, which carried that key.
+    fn transaction_is(&self, t: usize, msg: &SipMessage, method: &str, how: Match) -> bool {
         let Some(tr) = self.transactions.get(t) else {
             return false;
         };
@@ -372,7 +411,10 @@ impl Call {
                 .messages
                 .first()
                 .and_then(|&i| self.messages.get(i))
-                .is_some_and(|first| TransactionKey::same(first, msg))
+                .is_some_and(|first| match how {
+                    Match::Key => TransactionKey::same(first, msg),
+                    Match::Branch => TransactionKey::same_branch(first, msg),
+                })
     }
 
     fn new_transaction(&mut self, hash: u64, method: &str, msg: &SipMessage) -> usize {
@@ -602,6 +644,7 @@ impl Call {
                         DialogState::Confirmed
                     },
                     method: method.into(),
+                    invite_session: false,
                     messages: Vec::new(),
                 });
                 self.dialog_keys.push(hash);
@@ -610,6 +653,7 @@ impl Call {
         };
         let d = self.dialogs.get_mut(id)?;
         d.messages.push(idx);
+        d.invite_session |= invite_session_method(method);
         match (msg.method(), status) {
             (Some("BYE"), _) => {
                 // §15.1: the session is over for the sender as soon as it sends BYE.
@@ -660,6 +704,7 @@ impl Call {
     /// Outcome, final status and timings. `now` is the capture time reached (the end of the
     /// capture for a file), used to tell a transaction still waiting from one that timed out.
     pub fn summary(&self, now: Timestamp) -> CallSummary {
+        let now = self.as_of(now);
         let Some(orig) = self.originating() else {
             return CallSummary {
                 outcome: Outcome::InProgress,
@@ -782,7 +827,9 @@ impl Call {
         for d in &self.dialogs {
             match d.state {
                 DialogState::Terminated => {}
-                _ if d.method != "INVITE" => {}
+                // A confirmed INVITE session waits for its BYE (or the idle limit), whether
+                // or not the capture saw its INVITE.
+                _ if !d.invite_session => {}
                 DialogState::Early => until = until.max(silent_for(&d.messages, TIMER_C_MS)?),
                 DialogState::Confirmed => return None,
             }
@@ -964,5 +1011,161 @@ mod tests {
             assert_eq!(d.messages, vec![4 * i + 1, 4 * i + 2, 4 * i + 3]);
             assert_eq!(d.state, crate::flow::DialogState::Terminated);
         }
+    }
+
+    /// A response whose top Via an ALG or the UA rewrote (the default port dropped, `rport`
+    /// filled in, `received` added, the host's case changed) joins its request's transaction
+    /// by branch and CSeq method (RFC 3261 §17.1.3); regression for the 200 OK filed as a
+    /// transaction of its own ("request not seen") and a `no_final_response` on a SUBSCRIBE
+    /// answered at once. Each hop keeps its own transaction, and retransmissions are still
+    /// marked per hop.
+    #[test]
+    fn responses_with_a_rewritten_via_join_their_transaction() {
+        let msg = |start: &str, via: &str, cseq: &str, to_tag: &str| {
+            let to = format!("<sip:b@x>{to_tag}");
+            sip(
+                start,
+                &[
+                    ("Via", via),
+                    ("From", "<sip:a@x>;tag=a1"),
+                    ("To", to.as_str()),
+                    ("Call-ID", "rewritten"),
+                    ("CSeq", cseq),
+                ],
+                "",
+            )
+        };
+        let (phone, server, proxy) = ("10.0.0.2:5060", "10.0.0.9:5060", "10.0.0.5:5060");
+        let mut s = Script::new();
+        // Hop 1: the phone's SUBSCRIBE; the server answers with the port dropped, rport and
+        // received filled in and the host upper-cased, then the same 200 again.
+        let sub = "SIP/2.0/TCP 10.0.0.2:5060;branch=z9hG4bKsub1;rport";
+        let answer = "SIP/2.0/TCP 10.0.0.2;branch=z9hG4bKsub1;rport=41000;received=10.0.0.2";
+        s.udp(
+            0,
+            phone,
+            server,
+            &msg("SUBSCRIBE sip:b@x SIP/2.0", sub, "1 SUBSCRIBE", ""),
+        );
+        s.udp(
+            2,
+            server,
+            phone,
+            &msg("SIP/2.0 200 OK", answer, "1 SUBSCRIBE", ";tag=b1"),
+        );
+        s.udp(
+            3,
+            server,
+            phone,
+            &msg("SIP/2.0 200 OK", answer, "1 SUBSCRIBE", ";tag=b1"),
+        );
+        // Hop 2: the same request forwarded by a proxy on its own branch, answered with a
+        // host name in another case.
+        let fwd = "SIP/2.0/UDP Proxy.Example:5060;branch=z9hG4bKfwd1";
+        let fwd_answer = "SIP/2.0/UDP proxy.example;branch=z9hG4bKfwd1";
+        s.udp(
+            10,
+            proxy,
+            server,
+            &msg("NOTIFY sip:b@x SIP/2.0", fwd, "2 NOTIFY", ";tag=b1"),
+        );
+        s.udp(
+            11,
+            server,
+            proxy,
+            &msg("SIP/2.0 200 OK", fwd_answer, "2 NOTIFY", ";tag=b1"),
+        );
+        let mut engine = Engine::new(EngineConfig::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let call = calls[0];
+        assert_eq!(call.transactions.len(), 2, "{:?}", call.transactions);
+        let sub = &call.transactions[0];
+        assert!(sub.request_seen);
+        assert_eq!(sub.messages, vec![0, 1, 2]);
+        assert_eq!(sub.final_status(), Some(200));
+        assert_eq!(sub.retransmissions, 1, "the second 200");
+        let notify = &call.transactions[1];
+        assert_eq!(
+            (notify.method.as_str(), notify.final_status()),
+            ("NOTIFY", Some(200))
+        );
+        assert_eq!(notify.messages, vec![3, 4]);
+        // The second 200 is reported as the retransmission it is, and nothing else.
+        let d = crate::diagnose::diagnose(call, engine.now(), &Default::default());
+        let kinds: Vec<&str> = d.anomalies.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["retransmission"]);
+    }
+
+    /// Requests still need the whole key (§17.2.3): two requests on one branch from two
+    /// sent-bys are two transactions, and a response with neither sent-by joins the first.
+    #[test]
+    fn requests_keep_their_sent_by_in_the_key() {
+        let msg = |start: &str, via: &str| {
+            sip(
+                start,
+                &[
+                    ("Via", via),
+                    ("From", "<sip:a@x>;tag=a1"),
+                    ("To", "<sip:b@x>"),
+                    ("Call-ID", "two-sent-bys"),
+                    ("CSeq", "1 OPTIONS"),
+                ],
+                "",
+            )
+        };
+        let mut s = Script::new();
+        let (a, b, c) = ("10.0.0.1:5060", "10.0.0.2:5060", "10.0.0.3:5060");
+        s.udp(
+            0,
+            a,
+            c,
+            &msg(
+                "OPTIONS sip:c@x SIP/2.0",
+                "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKsame",
+            ),
+        );
+        s.udp(
+            1,
+            b,
+            c,
+            &msg(
+                "OPTIONS sip:c@x SIP/2.0",
+                "SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKsame",
+            ),
+        );
+        s.udp(
+            2,
+            c,
+            a,
+            &msg(
+                "SIP/2.0 200 OK",
+                "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsame",
+            ),
+        );
+        s.udp(
+            3,
+            c,
+            b,
+            &msg(
+                "SIP/2.0 200 OK",
+                "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKsame",
+            ),
+        );
+        let mut engine = Engine::new(EngineConfig::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let t = &calls[0].transactions;
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0].messages.clone(), t[1].messages.clone()),
+            (vec![0, 2], vec![1, 3])
+        );
     }
 }

@@ -26,7 +26,21 @@ pub struct Dialog {
     pub state: DialogState,
     /// The method that created it (INVITE, SUBSCRIBE, REFER, or what first showed both tags).
     pub method: CompactString,
+    /// The dialog carries an INVITE session: created by an INVITE, or, when the capture missed
+    /// its creation, seen carrying a request or response of a method that exists only in one
+    /// ([`invite_session_method`]). Such a dialog, once confirmed, lasts until BYE.
+    pub invite_session: bool,
     pub messages: Vec<usize>,
+}
+
+/// Methods used only inside an INVITE dialog (RFC 3261 §13, §15; RFC 3262 PRACK, RFC 3311
+/// UPDATE, RFC 6086 INFO): a dialog that carries one is an INVITE session, even when the
+/// capture began after the INVITE.
+pub fn invite_session_method(method: &str) -> bool {
+    matches!(
+        method,
+        "INVITE" | "ACK" | "PRACK" | "UPDATE" | "INFO" | "BYE"
+    )
 }
 
 /// Methods whose 2xx (or 1xx with To tag, for INVITE) create a dialog (§12.1, RFC 6665).

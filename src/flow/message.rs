@@ -37,7 +37,8 @@ pub struct SipMessage {
     pub kind: Kind,
     pub cseq: Option<(u32, CompactString)>,
     pub branch: Option<CompactString>,
-    /// Top Via sent-by, lower-cased (host names compare case-insensitively).
+    /// Top Via sent-by as transactions compare it ([`sip::header::Via::sent_by_key`]): lower-cased,
+    /// without the transport's default port.
     pub via_sent_by: Option<CompactString>,
     pub via_count: u16,
     pub from_tag: Option<CompactString>,
@@ -45,6 +46,10 @@ pub struct SipMessage {
     pub max_forwards: Option<u32>,
     /// The first Contact's host when it is an IP address literal.
     pub contact_ip: Option<std::net::IpAddr>,
+    /// The first Contact carries a `received` or `alias` parameter, or the message a Path
+    /// header: a registrar or edge proxy recorded where the binding really is (RFC 3327,
+    /// RFC 5626 and the NAT helpers of SIP proxies).
+    pub contact_recorded: bool,
     pub has_credentials: bool,
     pub size: u32,
     /// What most messages do not have, boxed so that the common record stays small.
@@ -78,6 +83,19 @@ pub struct Extra {
     pub frames: Option<Box<[u64]>>,
     /// The HEP agent that shipped the message, when it came in HEP.
     pub hep: Option<HepInfo>,
+    /// The first digest challenge of a 401/407, or the credentials of a request.
+    pub auth: Option<Auth>,
+}
+
+/// A digest challenge or the credentials answering one (RFC 3261 §22), as far as telling
+/// attempts apart needs: realm, nonce, user name, and whether the server called the nonce
+/// stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub realm: Option<CompactString>,
+    pub nonce: Option<CompactString>,
+    pub username: Option<CompactString>,
+    pub stale: bool,
 }
 
 /// What a HEP agent said about a message it shipped (node name and correlation id as text,
@@ -221,6 +239,8 @@ impl SipMessage {
         let (mut contact_ip, mut requires_100rel, mut rseq, mut rack) = (None, false, None, None);
         let (mut session_expires, mut min_se, mut retry_after) = (None, None, None);
         let mut linked_call_id = None;
+        let mut digest: Option<sip::header::Digest<'_>> = None;
+        let mut contact_recorded = false;
         let number = |v: &[u8]| {
             let v = sip::header::trim(v);
             let end = v
@@ -261,13 +281,26 @@ impl SipMessage {
                 }
                 sip::HeaderKind::Warning if warning.is_none() => warning = Some(boxed(h.value)),
                 sip::HeaderKind::Authorization | sip::HeaderKind::ProxyAuthorization => {
-                    has_credentials = true
+                    has_credentials = true;
+                    if digest.is_none() && msg.is_request() {
+                        digest = Some(sip::header::Digest::parse(h.value));
+                    }
+                }
+                sip::HeaderKind::WwwAuthenticate | sip::HeaderKind::ProxyAuthenticate
+                    if digest.is_none() && !msg.is_request() =>
+                {
+                    digest = Some(sip::header::Digest::parse(h.value))
                 }
                 sip::HeaderKind::Contact if keep.detail && contact_ip.is_none() => {
-                    contact_ip = sip::header::split_commas(h.value)
-                        .next()
-                        .and_then(|c| sip::NameAddr::parse(c).host().and_then(sip::header::ip_of))
+                    let first = sip::header::split_commas(h.value).next();
+                    contact_ip = first
+                        .and_then(|c| sip::NameAddr::parse(c).host().and_then(sip::header::ip_of));
+                    contact_recorded |= first.is_some_and(|c| {
+                        c.windows(9).any(|w| w.eq_ignore_ascii_case(b";received"))
+                            || c.windows(7).any(|w| w.eq_ignore_ascii_case(b";alias="))
+                    });
                 }
+                sip::HeaderKind::Path => contact_recorded = true,
                 sip::HeaderKind::Require => {
                     requires_100rel |= sip::header::split_commas(h.value)
                         .any(|t| sip::header::trim(t).eq_ignore_ascii_case(b"100rel"))
@@ -331,16 +364,13 @@ impl SipMessage {
             kind,
             cseq: cseq.map(|c| (c.seq, text(c.method))),
             branch: via.as_ref().and_then(|v| v.branch).map(text),
-            via_sent_by: via.as_ref().map(|v| {
-                let mut s = text(v.sent_by);
-                s.make_ascii_lowercase();
-                s
-            }),
+            via_sent_by: via.as_ref().map(sip::header::Via::sent_by_key),
             via_count: via_count.min(u16::MAX as usize) as u16,
             from_tag: from.and_then(|f| f.tag).map(text),
             to_tag: to.and_then(|t| t.tag).map(text),
             max_forwards,
             contact_ip,
+            contact_recorded,
             has_credentials,
             size: msg.raw.len().min(u32::MAX as usize) as u32,
             extra: {
@@ -366,7 +396,8 @@ impl SipMessage {
                     || rack.is_some()
                     || session_expires.is_some()
                     || min_se.is_some()
-                    || retry_after.is_some();
+                    || retry_after.is_some()
+                    || digest.is_some();
                 any.then(|| {
                     Box::new(Extra {
                         reason_header,
@@ -381,6 +412,12 @@ impl SipMessage {
                         retry_after,
                         frames,
                         hep,
+                        auth: digest.map(|d| Auth {
+                            realm: d.realm.map(text),
+                            nonce: d.nonce.map(text),
+                            username: d.username.map(text),
+                            stale: d.stale,
+                        }),
                     })
                 })
             },
@@ -389,6 +426,11 @@ impl SipMessage {
             retransmission: false,
         };
         (record, init)
+    }
+
+    /// The digest challenge (401/407) or credentials (request) the message carried.
+    pub fn auth(&self) -> Option<&Auth> {
+        self.extra.as_ref().and_then(|x| x.auth.as_ref())
     }
 
     /// The HEP agent that shipped the message, if it came in HEP.

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TransactionKey {
     /// §17.2.3: top Via branch with the magic cookie + sent-by + method (ACK matches INVITE
-    /// only where it acknowledges a non-2xx; that choice is made by the call).
+    /// only where it acknowledges a non-2xx; that choice is made by the call). The sent-by is
+    /// compared as [`crate::sip::header::Via::sent_by_key`] writes it. A response whose sent-by
+    /// differs still joins the transaction with its branch and method (§17.1.3).
     Rfc3261 {
         branch: CompactString,
         sent_by: CompactString,
@@ -47,6 +49,16 @@ impl TransactionKey {
                     && a.via_sent_by == b.via_sent_by
                     && a.branch == b.branch
             }
+            _ => false,
+        }
+    }
+
+    /// Whether both carry the same magic-cookie branch (sent-by aside): how a client matches a
+    /// response to its transaction (RFC 3261 §17.1.3, with the CSeq method compared by the
+    /// caller). RFC 2543 messages never match this way.
+    pub fn same_branch(a: &SipMessage, b: &SipMessage) -> bool {
+        match (&a.branch, &b.branch) {
+            (Some(x), Some(y)) => x.starts_with("z9hG4bK") && x == y,
             _ => false,
         }
     }

@@ -108,6 +108,7 @@ pub const LIMIT_REASONS: &[&str] = &[
     "tcp_stream_evicted",
     "tcp_buffer_evicted",
     "tcp_untracked_evicted",
+    "tcp_loss_notes_dropped",
     "sctp_evicted",
     "tunnel_depth",
     "hep_oversized",
@@ -603,6 +604,10 @@ impl Decoder {
             (now.tails_evicted + now.early_evicted) - (before.tails_evicted + before.early_evicted),
         );
         s.add(
+            "tcp_loss_notes_dropped",
+            now.losses_dropped - before.losses_dropped,
+        );
+        s.add(
             "tcp_skipped_bytes",
             now.framer.skipped_bytes - before.framer.skipped_bytes,
         );
@@ -664,6 +669,13 @@ impl Decoder {
         self.fold_tcp_stats(source, before);
         let pending = self.defrag.pending() as u64;
         self.stats_mut(source).add("fragments_incomplete", pending);
+    }
+
+    /// The TCP bytes lost since the last call, per connection direction
+    /// ([`tcp::StreamLoss`]): holes the capture did not fill and bytes that could not be read
+    /// as SIP.
+    pub fn take_losses(&mut self) -> std::vec::Drain<'_, tcp::StreamLoss> {
+        self.tcp.take_losses()
     }
 
     /// Every limit reached so far over all sources, by skip reason, with how often.

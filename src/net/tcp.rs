@@ -66,6 +66,8 @@ pub struct TcpStats {
     pub tails_evicted: u64,
     /// Early segments of untracked flows dropped because their budget was full.
     pub early_evicted: u64,
+    /// Notes of lost bytes ([`StreamLoss`]) not kept because too many waited at once.
+    pub losses_dropped: u64,
     pub framer: FramerStats,
 }
 
@@ -400,6 +402,30 @@ pub struct Reassembler {
     replaying: bool,
     /// Sum of every stream's `accounted` bytes, against `max_buffered_total`.
     buffered: usize,
+    /// Bytes lost per connection direction since the decoder last took them
+    /// ([`Reassembler::take_losses`]), at most [`MAX_LOSSES`].
+    losses: Vec<StreamLoss>,
+}
+
+/// Bytes of one direction of a connection that the capture did not hold (a hole given up on)
+/// or that could not be read as SIP (skipped by the framer): the engine ties them to the
+/// calls on that connection, whose absent messages may be among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLoss {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub time: Timestamp,
+    pub bytes: u64,
+}
+
+/// Losses kept between two takes (the decoder takes them after every frame, so only a sweep
+/// of many streams at once comes near); beyond it they are counted in
+/// [`TcpStats::losses_dropped`].
+const MAX_LOSSES: usize = 4096;
+
+/// The bytes lost so far, by the counters that [`StreamLoss`] follows.
+fn lost(stats: &TcpStats) -> u64 {
+    stats.gap_bytes + stats.framer.skipped_bytes
 }
 
 /// Drops the copies kept for a stream that no longer needs them.
@@ -444,7 +470,32 @@ impl Reassembler {
             early_bytes: 0,
             replaying: false,
             buffered: 0,
+            losses: Vec::new(),
         }
+    }
+
+    /// The bytes lost since the last take, per connection direction, in the order they were
+    /// found.
+    pub fn take_losses(&mut self) -> std::vec::Drain<'_, StreamLoss> {
+        self.losses.drain(..)
+    }
+
+    /// Notes the bytes lost on `key` since the counters read `before`.
+    fn note_loss(&mut self, key: FlowKey, time: Timestamp, before: u64, stats: &mut TcpStats) {
+        let bytes = lost(stats).saturating_sub(before);
+        if bytes == 0 {
+            return;
+        }
+        if self.losses.len() >= MAX_LOSSES {
+            stats.losses_dropped += 1;
+            return;
+        }
+        self.losses.push(StreamLoss {
+            src: key.0,
+            dst: key.1,
+            time,
+            bytes,
+        });
     }
 
     /// Bytes held over all streams (see [`TcpLimits::max_buffered_total`]).
@@ -506,7 +557,9 @@ impl Reassembler {
     /// Feeds one segment. Returns false if the segment belongs to no SIP stream.
     pub fn segment(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
         let key = FlowKey(seg.src, seg.dst);
+        let (before, time) = (lost(stats), seg.meta.time);
         let sip = self.segment_tracked(seg, stats, emit);
+        self.note_loss(key, time, before, stats);
         // A segment of no SIP stream changed no stream's bytes (a stream it ended left the
         // total through `take_stream`): most packets of a busy non-SIP link pay nothing here.
         if sip {
@@ -862,6 +915,7 @@ impl Reassembler {
             let Some(st) = self.streams.get_mut(&key) else {
                 continue;
             };
+            let before = lost(stats);
             while gap_due(st) {
                 st.skip_gap(key, stats, emit);
             }
@@ -870,6 +924,7 @@ impl Reassembler {
             {
                 st.finish(key, meta, stats, emit);
             }
+            self.note_loss(key, now, before, stats);
         }
         // Skipped holes gave bytes back: the total follows.
         let mut total = 0;
@@ -915,7 +970,9 @@ impl Reassembler {
         keys.sort();
         for key in keys {
             if let Some(mut st) = self.take_stream(&key) {
+                let before = lost(stats);
                 st.finish(key, meta, stats, emit);
+                self.note_loss(key, now, before, stats);
             }
         }
     }

@@ -20,7 +20,12 @@ pub enum HeaderKind {
     Warning,
     Authorization,
     ProxyAuthorization,
+    /// The challenges of a 401 and a 407 (RFC 3261 §22.1, §22.3).
+    WwwAuthenticate,
+    ProxyAuthenticate,
     XCallId,
+    /// RFC 3327: the proxies a registration passed, which will route requests to the binding.
+    Path,
     /// RFC 3262: `Require: 100rel` with `RSeq` makes a provisional response reliable; PRACK
     /// answers it with `RAck`.
     Require,
@@ -65,6 +70,7 @@ impl HeaderKind {
             4 if is(name, b"cseq") => CSeq,
             4 if is(name, b"rseq") => RSeq,
             4 if is(name, b"rack") => RAck,
+            4 if is(name, b"path") => Path,
             5 if is(name, b"route") => Route,
             5 if is(name, b"x-cid") => XCallId,
             6 if is(name, b"reason") => Reason,
@@ -81,6 +87,8 @@ impl HeaderKind {
             13 if is(name, b"authorization") => Authorization,
             14 if is(name, b"content-length") => ContentLength,
             15 if is(name, b"session-expires") => SessionExpires,
+            16 if is(name, b"www-authenticate") => WwwAuthenticate,
+            18 if is(name, b"proxy-authenticate") => ProxyAuthenticate,
             19 if is(name, b"proxy-authorization") => ProxyAuthorization,
             _ => Other,
         }
@@ -336,6 +344,57 @@ fn param<'a>(v: &'a [u8], name: &str) -> Option<&'a [u8]> {
         .and_then(|(_, val)| val)
 }
 
+/// What tells one digest authentication attempt from another, in a challenge
+/// (`WWW-Authenticate`, `Proxy-Authenticate`) or in credentials (`Authorization`,
+/// `Proxy-Authorization`): `Digest realm="atlanta.com", nonce="84a4cc6f", stale=FALSE, ...`
+/// (RFC 3261 §22.4, RFC 2617 §3.2.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digest<'a> {
+    pub realm: Option<&'a [u8]>,
+    pub nonce: Option<&'a [u8]>,
+    pub username: Option<&'a [u8]>,
+    /// `stale=true` in a challenge: the nonce had expired and the credentials were right, so
+    /// the client is to retry with the new nonce (RFC 2617 §3.2.1).
+    pub stale: bool,
+}
+
+impl<'a> Digest<'a> {
+    /// Reads the parameters after the scheme; unknown ones and junk are passed over.
+    pub fn parse(v: &'a [u8]) -> Digest<'a> {
+        let v = trim(v);
+        // The scheme (`Digest`), then comma-separated auth-params.
+        let params = match v.iter().position(|b| is_lws(*b)) {
+            Some(end) => v.get(end..).unwrap_or(&[]),
+            None => &[],
+        };
+        let mut out = Digest::default();
+        for param in split_commas(params) {
+            let param = trim(param);
+            let Some(eq) = memchr::memchr(b'=', param) else {
+                continue;
+            };
+            let name = trim(param.get(..eq).unwrap_or(&[]));
+            let mut value = trim(param.get(eq + 1..).unwrap_or(&[]));
+            if let Some(inner) = value
+                .strip_prefix(b"\"")
+                .and_then(|x| x.strip_suffix(b"\""))
+            {
+                value = inner;
+            }
+            if name.eq_ignore_ascii_case(b"realm") {
+                out.realm = out.realm.or(Some(value));
+            } else if name.eq_ignore_ascii_case(b"nonce") {
+                out.nonce = out.nonce.or(Some(value));
+            } else if name.eq_ignore_ascii_case(b"username") {
+                out.username = out.username.or(Some(value));
+            } else if name.eq_ignore_ascii_case(b"stale") {
+                out.stale = value.eq_ignore_ascii_case(b"true");
+            }
+        }
+        out
+    }
+}
+
 /// One Via value: `SIP/2.0/UDP host:port;branch=...;received=...;rport=...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Via<'a> {
@@ -403,6 +462,35 @@ impl<'a> Via<'a> {
             received,
             rport,
         })
+    }
+
+    /// The sent-by as transactions compare it: the host lower-cased (host names compare
+    /// case-insensitively, RFC 3261 §19.1.4) and the transport's default port left out, so that
+    /// `Host:5060` and `host` are one sent-by (§18.2.2 sends a response to port 5060, or 5061
+    /// for TLS, when the sent-by has none; §19.1.2).
+    pub fn sent_by_key(&self) -> compact_str::CompactString {
+        let default: &[u8] = if self.transport.eq_ignore_ascii_case(b"TLS") {
+            b":5061"
+        } else if [&b"UDP"[..], b"TCP", b"SCTP"]
+            .iter()
+            .any(|t| self.transport.eq_ignore_ascii_case(t))
+        {
+            b":5060"
+        } else {
+            b""
+        };
+        let sent_by = match self.sent_by.strip_suffix(default) {
+            // `[::1]:5060` loses its port; a bare IPv6 address `::5060` is not a port.
+            Some(host)
+                if !default.is_empty() && (!host.contains(&b':') || host.ends_with(b"]")) =>
+            {
+                host
+            }
+            _ => self.sent_by,
+        };
+        let mut key = compact_str::CompactString::from_utf8_lossy(sent_by);
+        key.make_ascii_lowercase();
+        key
     }
 
     /// RFC 3261 §8.1.1.7: branches starting with the magic cookie are unique per transaction.
@@ -654,6 +742,59 @@ mod tests {
                 // (Shortened to one byte, `to` is the compact form of To.)
                 assert_ne!(HeaderKind::of(&name[..name.len() - 1]), kind);
             }
+        }
+    }
+
+    #[test]
+    fn digest_parameters() {
+        let d = Digest::parse(
+            b"Digest realm=\"Atlanta, Inc\", nonce=\"84a4cc6f\",stale=TRUE , algorithm=MD5",
+        );
+        assert_eq!(d.realm, Some(&b"Atlanta, Inc"[..]));
+        assert_eq!(d.nonce, Some(&b"84a4cc6f"[..]));
+        assert!(d.stale);
+        let c =
+            Digest::parse(b"Digest username=\"bob\", realm=biloxi.com, nonce=\"\", uri=\"sip:x\"");
+        assert_eq!(
+            (c.username, c.realm, c.nonce, c.stale),
+            (
+                Some(&b"bob"[..]),
+                Some(&b"biloxi.com"[..]),
+                Some(&b""[..]),
+                false
+            )
+        );
+        assert_eq!(Digest::parse(b"Digest"), Digest::default());
+        assert_eq!(Digest::parse(b"  ,=,\"\"=\""), Digest::default());
+    }
+
+    #[test]
+    fn sent_by_keys_leave_out_the_default_port_and_case() {
+        for (via, key) in [
+            ("SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1", "10.0.0.2"),
+            (
+                "SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1;rport=5060",
+                "10.0.0.2",
+            ),
+            (
+                "SIP/2.0/tcp Phone.Example.COM:5060;branch=z9hG4bK1",
+                "phone.example.com",
+            ),
+            ("SIP/2.0/UDP 10.0.0.2:5062;branch=z9hG4bK1", "10.0.0.2:5062"),
+            ("SIP/2.0/TLS 10.0.0.2:5061;branch=z9hG4bK1", "10.0.0.2"),
+            ("SIP/2.0/TLS 10.0.0.2:5060;branch=z9hG4bK1", "10.0.0.2:5060"),
+            ("SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1", "[::1]"),
+            ("SIP/2.0/UDP ::5060;branch=z9hG4bK1", "::5060"),
+            (
+                "SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK1",
+                "df7jal23ls0d.invalid",
+            ),
+        ] {
+            assert_eq!(
+                Via::parse(via.as_bytes()).unwrap().sent_by_key(),
+                key,
+                "{via}"
+            );
         }
     }
 

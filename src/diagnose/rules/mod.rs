@@ -3,6 +3,7 @@
 
 use super::{Anomaly, Ctx};
 
+pub mod auth_failed;
 pub mod auth_loop;
 pub mod cancel_race;
 pub mod forwarding_loop;
@@ -23,13 +24,14 @@ pub mod transaction_does_not_exist;
 pub type Rule = fn(&Ctx<'_>, &mut Vec<Anomaly>);
 
 /// Every rule, in the order their findings are listed for equal severity.
-pub const ALL: [Rule; 16] = [
+pub const ALL: [Rule; 17] = [
     missing_ack::check,
     no_final_response::check,
     forwarding_loop::check,
     too_many_hops::check,
     transaction_does_not_exist::check,
     auth_loop::check,
+    auth_failed::check,
     registration_failed::check,
     sdp_mismatch::check,
     cancel_race::check,

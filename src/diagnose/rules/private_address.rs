@@ -1,9 +1,17 @@
 //! `private_address`: a packet from a public address that names a private one: the SDP
 //! connection address (media will be sent where it cannot arrive: one-way or no audio), the
-//! Contact (later in-dialog requests go nowhere: missing ACK, BYE timeouts), or the top Via
-//! (the next hop must add `received`, RFC 3261 §18.2.1, RFC 3581). Private means RFC 1918,
-//! shared address space (100.64.0.0/10, RFC 6598), link-local, or IPv6 unique-local and
-//! link-local.
+//! Contact of a dialog (the remote target: later in-dialog requests go nowhere, missing ACK,
+//! BYE timeouts), or the top Via (the next hop must add `received`, RFC 3261 §18.2.1, RFC
+//! 3581). Private means RFC 1918, shared address space (100.64.0.0/10, RFC 6598), link-local,
+//! or IPv6 unique-local and link-local.
+//!
+//! Only a dialog's Contact is a target (§12.1.1, §12.1.2): that of dialog-creating and
+//! target-refresh requests and their responses. A REGISTER's Contact is a binding, and a
+//! registrar's 200 OK lists the bindings back: neither routes anything in this call. A binding
+//! earns a note only when the registrar's 2xx shows it did not record where the binding
+//! really is (no `received` or `alias` on the Contact, no Path, RFC 3327): requests for the
+//! user may then go to an address that cannot be reached. Without the 2xx there is nothing to
+//! say.
 
 use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity};
 use std::net::IpAddr;
@@ -74,7 +82,13 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             }
         }
         if let Some(ip) = m.contact_ip {
-            note("Contact", ip);
+            match m.cseq_method() {
+                Some(method) if dialog_target(method) => note("Contact", ip),
+                Some("REGISTER") if m.is_request() && binding_unrecorded(cx, m) => {
+                    note("registered Contact", ip)
+                }
+                _ => {}
+            }
         }
         if let Some(ip) = m
             .via_sent_by
@@ -95,6 +109,11 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 Severity::Warning,
                 "in-dialog requests (ACK, BYE) sent there will not arrive",
             ),
+            "registered Contact" => (
+                Severity::Info,
+                "the registrar's 2xx shows no received, alias or Path for the binding, so \
+                 requests for this user may be sent where they cannot arrive",
+            ),
             _ => (
                 Severity::Info,
                 "the next hop must answer to the packet's source (received, rport)",
@@ -109,6 +128,32 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         });
     }
     budget.finish(out);
+}
+
+/// Methods whose Contact is a dialog's remote target: those that create a dialog and the
+/// target refreshes (RFC 3261 §12.1, §12.2; RFC 3311 UPDATE; RFC 6665 SUBSCRIBE, NOTIFY).
+fn dialog_target(method: &str) -> bool {
+    matches!(
+        method,
+        "INVITE" | "SUBSCRIBE" | "NOTIFY" | "REFER" | "UPDATE"
+    )
+}
+
+/// Whether the registrar's 2xx to this REGISTER is in the call and shows that nothing recorded
+/// where the binding really is.
+fn binding_unrecorded(cx: &Ctx<'_>, register: &crate::flow::SipMessage) -> bool {
+    if register.contact_recorded {
+        return false;
+    }
+    let Some(t) = register
+        .transaction
+        .and_then(|t| cx.call.transactions.get(t as usize))
+    else {
+        return false;
+    };
+    cx.messages_of(t)
+        .find(|m| m.status().is_some_and(|s| (200..300).contains(&s)))
+        .is_some_and(|ok| !ok.contact_recorded)
 }
 
 #[cfg(test)]

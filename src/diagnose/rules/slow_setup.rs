@@ -1,5 +1,7 @@
 //! `slow_setup`: post-dial delay (INVITE → first 18x, RFC 6076 §4.1 session request delay)
-//! or setup time (INVITE → 2xx) above the configured thresholds.
+//! or setup time (INVITE → 2xx) above the configured thresholds. Both are measured from the
+//! originator's first INVITE of the call (an authentication round counts: the caller waited
+//! through it), and the evidence starts with that INVITE.
 
 use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, secs};
 
@@ -8,24 +10,39 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let Some(orig) = s.originating.and_then(|t| cx.tx(t)) else {
         return;
     };
-    let request = cx.request_of(orig).map(|r| r.index);
-    let first_of = |pred: &dyn Fn(u16) -> bool| {
-        cx.messages_of(orig)
-            .find(|m| m.status().is_some_and(pred))
-            .map(|m| m.index)
-    };
+    // The request the figures are measured from (`Call::summary`): the first the originator
+    // sent with this method.
+    let first_request = cx
+        .call
+        .transactions
+        .iter()
+        .find(|t| t.method == orig.method && t.client == orig.client)
+        .and_then(|t| cx.request_of(t))
+        .or(cx.request_of(orig));
+    let request = first_request.map(|r| r.index);
+    let from = first_request
+        .map(|r| format!("{} at {}", r.label(), cx.at(r.time)))
+        .unwrap_or_else(|| "the INVITE".to_string());
+    let first_of =
+        |pred: &dyn Fn(u16) -> bool| cx.messages_of(orig).find(|m| m.status().is_some_and(pred));
     if let Some(pdd) = s.post_dial_delay.filter(|d| *d > cx.config.pdd_threshold) {
         out.push(Anomaly {
             kind: AnomalyKind::SlowSetup,
             severity: Severity::Warning,
-            summary: format!(
-                "post-dial delay {} s (INVITE to first 18x) is over the {} s threshold",
-                secs(pdd),
-                cx.config.pdd_threshold
-            ),
+            summary: {
+                let to = first_of(&|c| (180..200).contains(&c));
+                format!(
+                    "post-dial delay {} s (from the {from} to the first {}) is over the {} s \
+                     threshold",
+                    secs(pdd),
+                    to.map(|m| format!("{} at {}", m.label(), cx.at(m.time)))
+                        .unwrap_or_else(|| "18x".to_string()),
+                    cx.config.pdd_threshold
+                )
+            },
             messages: request
                 .into_iter()
-                .chain(first_of(&|c| (180..200).contains(&c)))
+                .chain(first_of(&|c| (180..200).contains(&c)).map(|m| m.index))
                 .collect(),
             reference: "RFC 6076 §4.1",
         });
@@ -34,14 +51,19 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         out.push(Anomaly {
             kind: AnomalyKind::SlowSetup,
             severity: Severity::Warning,
-            summary: format!(
-                "setup time {} s (INVITE to 2xx) is over the {} s threshold",
-                secs(setup),
-                cx.config.setup_threshold
-            ),
+            summary: {
+                let to = first_of(&|c| (200..300).contains(&c));
+                format!(
+                    "setup time {} s (from the {from} to the {}) is over the {} s threshold",
+                    secs(setup),
+                    to.map(|m| format!("{} at {}", m.label(), cx.at(m.time)))
+                        .unwrap_or_else(|| "2xx".to_string()),
+                    cx.config.setup_threshold
+                )
+            },
             messages: request
                 .into_iter()
-                .chain(first_of(&|c| (200..300).contains(&c)))
+                .chain(first_of(&|c| (200..300).contains(&c)).map(|m| m.index))
                 .collect(),
             reference: "RFC 6076 §4.2",
         });
