@@ -86,22 +86,30 @@ wanted() { # name: is it among the samples asked for (all when none were named)?
 
 # record NAME HOST UAS_SCENARIO UAC_SCENARIO TARGET CALLS [extra sipp caller options...]
 # Both sipp instances give up after $timeout seconds (30 unless set for one recording);
-# $sipp_opts (empty unless set for one recording) is passed to both.
+# $sipp_opts (empty unless set for one recording) is passed to both. Set for one recording,
+# $filter replaces tcpdump's capture filter (to leave a message out of the capture, as a
+# capture point that lost it would), and $capture_after starts the capture that many seconds
+# after the caller (a capture that joins calls already under way).
 record() {
     local name=$1 host=$2 uas=$3 uac=$4 target=$5 calls=$6
     shift 6
     wanted "$name" || return 0
     local pcap="$out/$name.pcap" timeout=${timeout:-30}
+    local tcpdump_pid=""
     echo "recording $name"
-    # --immediate-mode: without it libpcap hands packets over in blocks on a timer, and the
-    # last block is lost when tcpdump is stopped. In immediate mode each ring slot is as big as
-    # the snap length (256 KiB with -s 0), so the default 2 MiB buffer holds only 8 packets and
-    # the kernel drops packets from the burst of a forwarding loop: -B 65536 (64 MiB).
-    "${in_ns[@]}" tcpdump -i lo -s 0 -B 65536 -U -n --immediate-mode -w "$pcap" 'port 5060 or port 5061 or port 5070' \
-        >"$work/tcpdump-$name.log" 2>&1 &
-    local tcpdump_pid=$!
-    pids+=("$tcpdump_pid")
-    sleep 1
+    start_capture() {
+        # --immediate-mode: without it libpcap hands packets over in blocks on a timer, and the
+        # last block is lost when tcpdump is stopped. In immediate mode each ring slot is as big
+        # as the snap length (256 KiB with -s 0), so the default 2 MiB buffer holds only 8
+        # packets and the kernel drops packets from the burst of a forwarding loop: -B 65536
+        # (64 MiB).
+        "${in_ns[@]}" tcpdump -i lo -s 0 -B 65536 -U -n --immediate-mode -w "$pcap" \
+            "${filter:-port 5060 or port 5061 or port 5070}" >"$work/tcpdump-$name.log" 2>&1 &
+        tcpdump_pid=$!
+        pids+=("$tcpdump_pid")
+        sleep 1
+    }
+    [ -n "${capture_after:-}" ] || start_capture
     local uas_pid=""
     if [ "$uas" != - ]; then # `-`: no callee (the proxy's next hop is unreachable or itself)
         (cd "$work" && "${in_ns[@]}" sipp -sf "$uas" -i "$host" -p 5070 -m "$calls" -nostdin \
@@ -109,11 +117,19 @@ record() {
             >"$work/uas-$name.log" 2>&1) &
         uas_pid=$!
         pids+=("$uas_pid")
-        wait_port udp "$([ "$host" = ::1 ] && echo '\[::1\]' || echo "$host"):5070"
+        # A callee on TCP (sipp_opts="-t t1") listens on TCP.
+        wait_port "$([[ "${sipp_opts:-}" == *"-t t1"* ]] && echo tcp || echo udp)" \
+            "$([ "$host" = ::1 ] && echo '\[::1\]' || echo "$host"):5070"
     fi
-    if ! (cd "$work" && "${in_ns[@]}" sipp -sf "$uac" -i "$host" -p 5061 -m "$calls" -r 2 \
+    (cd "$work" && "${in_ns[@]}" sipp -sf "$uac" -i "$host" -p 5061 -m "$calls" -r 2 \
         -rp 1000 -nostdin -timeout "$timeout" -timeout_error -trace_err ${sipp_opts:-} "$@" "$target" \
-        >"$work/uac-$name.log" 2>&1); then
+        >"$work/uac-$name.log" 2>&1) &
+    local uac_pid=$!
+    if [ -n "${capture_after:-}" ]; then
+        sleep "$capture_after"
+        start_capture
+    fi
+    if ! wait "$uac_pid"; then
         echo "record-samples: the caller of $name failed; sipp's errors:" >&2
         cat "$work"/*_errors.log >&2 2>/dev/null || tail -20 "$work/uac-$name.log" >&2
         exit 1
@@ -181,6 +197,28 @@ timeout=45 record prack-missing 127.0.0.1 "$s/uas-prack-required.xml" "$s/uac-no
 timeout=80 record session-timer 127.0.0.1 "$s/uas-session-timer.xml" "$s/uac-session-timer.xml" \
     127.0.0.1:5060 1
 
+# Correct on real traffic (the conclusions of docs/anomalies.md that a naive analyzer gets wrong).
+# A notifier behind an ALG answers the SUBSCRIBE with its top Via rewritten (port dropped,
+# rport and received filled in); the phone answers the NOTIFY with the host's case changed.
+sipp_opts="-t t1" record via-rewritten 127.0.0.1 "$s/uas-notifier-rewrites-via.xml" \
+    "$s/uac-subscribe.xml" 127.0.0.1:5070 1
+# A wrong password: one challenge answered with credentials, challenged again with the same
+# nonce (no stale=true), then the phone gives up (auth_failed).
+record register-wrong-password 127.0.0.1 "$s/uas-registrar-refuse-once.xml" \
+    "$s/uac-register-give-up.xml" 127.0.0.1:5060 1
+# The capture starts 1 s into a call over TCP, after its INVITE and reliable 183: it sees the
+# PRACK, the 200s and the ACK, then the BYE 40 s later (one call, not two).
+capture_after=1 timeout=60 sipp_opts="-t t1" record mid-dialog 127.0.0.1 \
+    "$s/uas-prack-hold.xml" "$s/uac-prack-hold.xml" 127.0.0.1:5070 1
+# A call over TCP, hung up 34 s after the answer, whose ACK the capture point lost (the capture
+# filter leaves out segments that start with "ACK "): the BYE after it shows the hole, so
+# missing_ack is a warning that says so, and so does the verdict.
+sed 's/<pause milliseconds="1000"\/>/<pause milliseconds="34000"\/>/' "$s/uac-call.xml" \
+    >"$work/uac-call-34s.xml"
+filter='port 5061 and not tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x41434b20' sipp_opts="-t t1" \
+    timeout=60 record tcp-ack-not-captured 127.0.0.1 "$s/uas-answer.xml" \
+    "$work/uac-call-34s.xml" 127.0.0.1:5070 1
+
 # A phone behind a NAT calls directly with its private address in Via, Contact and SDP. Public
 # addresses (203.0.113.0/24, TEST-NET-3) on the loopback of a namespace of our own.
 if wanted private-address; then
@@ -191,6 +229,18 @@ if wanted private-address; then
     in_ns=(ip netns exec "$nat_ns")
     record private-address 203.0.113.6 "$s/uas-answer.xml" "$s/uac-behind-nat.xml" \
         203.0.113.6:5070 1 -i 203.0.113.5
+    in_ns=()
+fi
+# The same phone registers its private address; the registrar records where the REGISTER
+# came from (received), so the Contact listed back in the 200 OK is no private_address.
+if wanted register-behind-nat; then
+    ip netns add "$nat_ns" 2>/dev/null || true
+    ip -n "$nat_ns" link set lo up
+    ip -n "$nat_ns" addr add 203.0.113.5/32 dev lo 2>/dev/null || true
+    ip -n "$nat_ns" addr add 203.0.113.6/32 dev lo 2>/dev/null || true
+    in_ns=(ip netns exec "$nat_ns")
+    record register-behind-nat 203.0.113.6 "$s/uas-registrar-nat.xml" \
+        "$s/uac-register-behind-nat.xml" 203.0.113.6:5070 1 -i 203.0.113.5
     in_ns=()
 fi
 

@@ -304,11 +304,12 @@ fn failed_calls_name_the_hop_where_the_failure_started() {
     );
 }
 
-const NEVER_ON_CLEAN_CALLS: [&str; 4] = [
+const NEVER_ON_CLEAN_CALLS: [&str; 5] = [
     "missing_ack",
     "no_final_response",
     "forwarding_loop",
     "too_many_hops",
+    "auth_failed",
 ];
 
 #[test]
@@ -352,6 +353,112 @@ fn answered_calls_raise_no_false_alarms() {
         }
     }
     assert!(answered > 200, "{answered} answered calls");
+}
+
+/// Regression (rewritten Vias): the notifier's 200 OK names the SUBSCRIBE's sent-by without
+/// its port, with rport and received; the phone's 200 OK to the NOTIFY upper-cases the host.
+/// Each answer joins its request's transaction, so nothing is reported.
+#[test]
+fn answers_with_a_rewritten_via_join_their_requests() {
+    let calls = diagnosed("via-rewritten.pcap");
+    assert_eq!(calls.len(), 1);
+    let (call, d) = &calls[0];
+    let txs: Vec<(&str, bool, usize, Option<u16>)> = call
+        .transactions
+        .iter()
+        .map(|t| {
+            (
+                t.method.as_str(),
+                t.request_seen,
+                t.messages.len(),
+                t.final_status(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        txs,
+        [("SUBSCRIBE", true, 2, Some(200)), ("NOTIFY", true, 2, Some(200))]
+    );
+    assert!(d.anomalies.is_empty(), "{:#?}", d.anomalies);
+}
+
+/// Regression (authentication failures): one challenge answered with credentials, challenged
+/// again with the same nonce and no stale=true, then abandoned: `auth_failed`, not a silent
+/// "failed 401"; with two challenges it is no `auth_loop`. A clean digest registration
+/// (register-401) raises neither.
+#[test]
+fn refused_credentials_are_an_authentication_failure() {
+    let calls = diagnosed("register-wrong-password.pcap");
+    let (call, d) = &calls[0];
+    let a = anomaly(d, "auth_failed");
+    assert_eq!(a.severity, sipscope::diagnose::Severity::Error);
+    assert!(
+        a.summary.contains("realm \"sipscope.test\"") && a.summary.contains("repeats the nonce"),
+        "{}",
+        a.summary
+    );
+    assert_eq!(evidence(call, d, "auth_failed"), ["REGISTER", "401 Unauthorized"]);
+    assert!(d.anomalies.iter().all(|a| a.kind.as_str() != "auth_loop"));
+    assert!(d.verdict.summary.contains("auth_failed"), "{}", d.verdict.summary);
+    for (_, d) in diagnosed("register-401.pcap") {
+        assert!(d.anomalies.is_empty(), "{:#?}", d.anomalies);
+    }
+}
+
+/// Regression (a registration binding is no dialog target): the registrar's 200 OK lists
+/// back the phone's private Contact, recorded with `received`: no `private_address` for the
+/// Contact (the private top Via of the REGISTER is still an info note).
+#[test]
+fn a_registered_private_contact_is_no_dialog_target() {
+    let calls = diagnosed("register-behind-nat.pcap");
+    let (_, d) = &calls[0];
+    let notes: Vec<&str> = d.anomalies.iter().map(|a| a.summary.as_str()).collect();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(notes[0].starts_with("top Via 192.168.1.20"), "{notes:#?}");
+    assert!(d.is_clean());
+}
+
+/// Regression (verdicts honest about the capture): the ACK of a TCP call was not captured;
+/// the BYE after it shows the hole. `missing_ack` is a warning that says bytes of the
+/// connection were lost, and so does the verdict.
+#[test]
+fn a_lost_segment_makes_absence_a_warning_that_says_so() {
+    let calls = diagnosed("tcp-ack-not-captured.pcap");
+    let (call, d) = &calls[0];
+    assert!(call.lost_bytes > 200, "{}", call.lost_bytes);
+    let a = anomaly(d, "missing_ack");
+    assert_eq!(a.severity, sipscope::diagnose::Severity::Warning);
+    assert!(a.summary.contains("were not captured"), "{}", a.summary);
+    assert!(
+        d.verdict.summary.contains("bytes of this call's TCP traffic were not captured"),
+        "{}",
+        d.verdict.summary
+    );
+    // The same call without the loss would be an error: the clean TCP sample has no loss.
+    for (c, _) in diagnosed("answered-tcp.pcap") {
+        assert_eq!(c.lost_bytes, 0);
+    }
+}
+
+/// Regression (one answer whatever the mode): a capture that starts inside a confirmed dialog
+/// (the PRACK, the 200s and the ACK seen, the BYE 40 s later) is one call, in the streaming
+/// commands as in the JSON export.
+#[test]
+fn a_dialog_joined_mid_way_lasts_until_its_bye() {
+    let calls = diagnosed("mid-dialog.pcap");
+    assert_eq!(calls.len(), 1);
+    let (call, _) = &calls[0];
+    let labels: Vec<String> = call.messages.iter().map(|m| m.label()).collect();
+    assert_eq!(labels.first().map(String::as_str), Some("PRACK"));
+    assert!(labels.iter().any(|l| l == "BYE"), "{labels:?}");
+    let out = assert_cmd::Command::cargo_bin("sipscope")
+        .unwrap()
+        .args(["calls", "--format", "csv"])
+        .arg(common::samples().join("mid-dialog.pcap"))
+        .output()
+        .unwrap();
+    let rows = String::from_utf8(out.stdout).unwrap().lines().count();
+    assert_eq!(rows, 2, "a header and one call");
 }
 
 #[test]
