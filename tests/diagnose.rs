@@ -377,7 +377,10 @@ fn answers_with_a_rewritten_via_join_their_requests() {
         .collect();
     assert_eq!(
         txs,
-        [("SUBSCRIBE", true, 2, Some(200)), ("NOTIFY", true, 2, Some(200))]
+        [
+            ("SUBSCRIBE", true, 2, Some(200)),
+            ("NOTIFY", true, 2, Some(200))
+        ]
     );
     assert!(d.anomalies.is_empty(), "{:#?}", d.anomalies);
 }
@@ -397,9 +400,16 @@ fn refused_credentials_are_an_authentication_failure() {
         "{}",
         a.summary
     );
-    assert_eq!(evidence(call, d, "auth_failed"), ["REGISTER", "401 Unauthorized"]);
+    assert_eq!(
+        evidence(call, d, "auth_failed"),
+        ["REGISTER", "401 Unauthorized"]
+    );
     assert!(d.anomalies.iter().all(|a| a.kind.as_str() != "auth_loop"));
-    assert!(d.verdict.summary.contains("auth_failed"), "{}", d.verdict.summary);
+    assert!(
+        d.verdict.summary.contains("auth_failed"),
+        "{}",
+        d.verdict.summary
+    );
     for (_, d) in diagnosed("register-401.pcap") {
         assert!(d.anomalies.is_empty(), "{:#?}", d.anomalies);
     }
@@ -430,7 +440,9 @@ fn a_lost_segment_makes_absence_a_warning_that_says_so() {
     assert_eq!(a.severity, sipscope::diagnose::Severity::Warning);
     assert!(a.summary.contains("were not captured"), "{}", a.summary);
     assert!(
-        d.verdict.summary.contains("bytes of this call's TCP traffic were not captured"),
+        d.verdict
+            .summary
+            .contains("bytes of this call's TCP traffic were not captured"),
         "{}",
         d.verdict.summary
     );

@@ -63,7 +63,12 @@ fn recordings_from_real_peers_read_as_expected() {
         ("session-timer.pcap", 1, Outcome::Answered, Some(200)),
         ("private-address.pcap", 1, Outcome::Answered, Some(200)),
         ("via-rewritten.pcap", 1, Outcome::Completed, Some(200)),
-        ("register-wrong-password.pcap", 1, Outcome::Failed, Some(401)),
+        (
+            "register-wrong-password.pcap",
+            1,
+            Outcome::Failed,
+            Some(401),
+        ),
         ("mid-dialog.pcap", 1, Outcome::Completed, Some(200)),
         ("tcp-ack-not-captured.pcap", 1, Outcome::Answered, Some(200)),
         ("register-behind-nat.pcap", 1, Outcome::Completed, Some(200)),

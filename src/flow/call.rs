@@ -735,7 +735,7 @@ impl Call {
                 })
         });
         let cancelled = !orig.cancelled_by.is_empty();
-        let waited_out = now.0.saturating_sub(orig.first_time.0) > T1_X64_MS * 1_000_000;
+        let waited_out = now.0.saturating_sub(orig.first_time.0) >= T1_X64_MS * 1_000_000;
         let outcome = if orig.is_invite() {
             match final_status {
                 Some(200..=299) => Outcome::Answered,

@@ -7,27 +7,57 @@
 //!
 //! A second challenge for another realm is not a refusal: the request passed the first
 //! server and met a second one that wants its own credentials (a proxy, then a registrar).
+//! Only credentials that answer a challenge seen earlier in the call count: a first request
+//! may carry credentials cached from an earlier registration (their nonce has expired), and
+//! an IMS phone's first REGISTER carries an Authorization with an empty nonce that only names
+//! the user (3GPP TS 24.229 §5.1.1.2); neither is a refusal when it is challenged.
 
-use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe};
+use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity, describe, secs};
 use crate::flow::SipMessage;
+use crate::flow::message::Auth;
+
+/// Credentials that a challenge refused.
+struct Refusal<'a> {
+    /// The request that carried the credentials.
+    request: &'a SipMessage,
+    /// The challenge the credentials answered.
+    answered: &'a SipMessage,
+    /// The new challenge that refused them.
+    challenge: &'a SipMessage,
+}
+
+impl Refusal<'_> {
+    /// The new challenge repeats the nonce the credentials used: the server did not think it
+    /// expired, so it refused the credentials themselves.
+    fn same_nonce(&self) -> bool {
+        let nonce = |m: &SipMessage| m.auth().and_then(|a| a.nonce.clone());
+        nonce(self.request).is_some_and(|n| Some(n) == nonce(self.challenge))
+    }
+}
+
+fn realm(a: Option<&Auth>) -> Option<String> {
+    a.and_then(|a| a.realm.as_deref())
+        .map(str::to_ascii_lowercase)
+}
 
 pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let Some(first) = cx.call.transactions.first() else {
         return;
     };
-    let attempts: Vec<_> = cx
+    let attempts = cx
         .call
         .transactions
         .iter()
-        .filter(|t| t.client == first.client && t.method == first.method && !t.in_dialog)
-        .collect();
-    // (the request with credentials, the challenge that refused them)
-    let mut refused: Vec<(&SipMessage, &SipMessage)> = Vec::new();
+        .filter(|t| t.client == first.client && t.method == first.method && !t.in_dialog);
+    let mut refused: Vec<Refusal<'_>> = Vec::new();
     let mut succeeded_after = false;
-    for t in &attempts {
+    // The last challenge, until a success.
+    let mut last_challenge: Option<&SipMessage> = None;
+    for t in attempts {
         let status = t.final_status();
         if status.is_some_and(|s| (200..300).contains(&s)) {
             succeeded_after = !refused.is_empty();
+            last_challenge = None;
             continue;
         }
         if !matches!(status, Some(401) | Some(407)) {
@@ -36,54 +66,70 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         let (Some(request), Some(challenge)) = (cx.request_of(t), cx.final_of(t)) else {
             continue;
         };
-        if !request.has_credentials {
-            continue;
-        }
+        let answered = last_challenge.replace(challenge);
         let sent = request.auth();
+        let empty_nonce = sent.is_some_and(|a| a.nonce.as_deref().is_none_or(str::is_empty));
+        let (Some(answered), true, false) = (answered, request.has_credentials, empty_nonce) else {
+            continue;
+        };
         let again = challenge.auth();
         if again.is_some_and(|a| a.stale) {
             continue;
         }
-        let realm_of = |a: Option<&crate::flow::message::Auth>| {
-            a.and_then(|a| a.realm.clone())
-                .map(|r| r.to_ascii_lowercase())
-        };
         // Another realm: a second server asking for its own credentials.
-        if let (Some(x), Some(y)) = (realm_of(sent), realm_of(again))
+        if let (Some(x), Some(y)) = (realm(sent), realm(again))
             && x != y
         {
             continue;
         }
-        refused.push((request, challenge));
+        refused.push(Refusal {
+            request,
+            answered,
+            challenge,
+        });
     }
-    let Some(&(request, challenge)) = refused.first() else {
+    // Certain when the server repeated the nonce, or when credentials answering a fresh nonce
+    // were refused again right after (an expired nonce would have been accepted then).
+    let certain = refused.iter().enumerate().find(|(i, r)| {
+        r.same_nonce()
+            || refused
+                .get(i + 1)
+                .is_some_and(|next| std::ptr::eq(next.answered, r.challenge))
+    });
+    let Some(shown) = certain.map(|(_, r)| r).or(refused.first()) else {
         return;
     };
-    let realm = request
-        .auth()
+    let sent = shown.request.auth();
+    let realm = sent
         .and_then(|a| a.realm.as_deref())
-        .or(challenge.auth().and_then(|a| a.realm.as_deref()));
-    let user = request.auth().and_then(|a| a.username.as_deref());
-    let same_nonce = match (
-        request.auth().and_then(|a| a.nonce.as_deref()),
-        challenge.auth().and_then(|a| a.nonce.as_deref()),
-    ) {
-        (Some(a), Some(b)) if a == b => "; the challenge repeats the nonce the credentials used",
-        _ => "",
+        .or(shown.challenge.auth().and_then(|a| a.realm.as_deref()));
+    let user = sent.and_then(|a| a.username.as_deref());
+    let why = if shown.same_nonce() {
+        "the challenge repeats the nonce the credentials used: the server refused the \
+         credentials (wrong password or user name)"
+            .to_string()
+    } else if certain.is_some() {
+        "credentials answering that challenge's nonce were refused in turn: the server refused \
+         the credentials (wrong password or user name)"
+            .to_string()
+    } else {
+        format!(
+            "with a new nonce: the credentials were refused, or the nonce had expired before \
+             the client answered it ({} s after the challenge)",
+            secs(shown.request.time.seconds_since(shown.answered.time))
+        )
     };
     let mut summary = format!(
-        "{} with credentials{}{} at {} was challenged again: {} at {} without stale=true{}: \
-         the server refused the credentials (wrong password or user name)",
-        request.method().unwrap_or(first.method.as_str()),
+        "{} with credentials{}{} at {} was challenged again, without stale=true: {} at {}; {why}",
+        shown.request.method().unwrap_or(first.method.as_str()),
         user.map(|u| format!(" for user \"{}\"", crate::sanitize::terminal(u)))
             .unwrap_or_default(),
         realm
             .map(|r| format!(" in realm \"{}\"", crate::sanitize::terminal(r)))
             .unwrap_or_default(),
-        cx.at(request.time),
-        describe(challenge),
-        cx.at(challenge.time),
-        same_nonce,
+        cx.at(shown.request.time),
+        describe(shown.challenge),
+        cx.at(shown.challenge.time),
     );
     if refused.len() > 1 {
         summary.push_str(&format!("; {} attempts refused", refused.len()));
@@ -93,17 +139,20 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     }
     let mut messages: Vec<usize> = refused
         .iter()
-        .flat_map(|(r, c)| [r.index, c.index])
+        .flat_map(|r| [r.request.index, r.challenge.index])
         .collect();
     messages.sort_unstable();
     messages.dedup();
+    // A refusal the client got past is worth less; an ambiguous one (a nonce that may have
+    // expired) is never an error.
+    let severity = match (certain.is_some(), succeeded_after) {
+        (true, false) => Severity::Error,
+        (true, true) | (false, false) => Severity::Warning,
+        (false, true) => Severity::Info,
+    };
     out.push(Anomaly {
         kind: AnomalyKind::AuthFailed,
-        severity: if succeeded_after {
-            Severity::Warning
-        } else {
-            Severity::Error
-        },
+        severity,
         summary,
         messages,
         reference: "RFC 3261 §22.2, §22.3; RFC 2617 §3.2.1",
@@ -251,14 +300,54 @@ mod tests {
             challenged(Some(Digest("proxy", "n1")), "registrar", "n2"),
             accepted(Digest("registrar", "n2")),
         ]);
-        for s in [clean, stale, two_realms] {
+        // Credentials cached from an earlier registration, refused once, then accepted; and
+        // an IMS first REGISTER whose Authorization only names the user (empty nonce).
+        let cached = register(&[
+            challenged(Some(Digest("x", "old")), "x", "n1"),
+            accepted(Digest("x", "n1")),
+        ]);
+        let ims = register(&[
+            challenged(Some(Digest("ims", "")), "ims", "n1"),
+            accepted(Digest("ims", "n1")),
+        ]);
+        for s in [clean, stale, two_realms, cached, ims] {
             let f = found(&s);
             assert!(f.is_empty(), "{f:?}");
         }
     }
 
+    /// A server that sends a fresh nonce with every challenge (as kamailio does): refused
+    /// twice in a row is certain; refused once, then abandoned, may be an expired nonce.
     #[test]
-    fn a_refusal_followed_by_success_is_a_warning() {
+    fn fresh_nonces_are_certain_only_when_refused_twice() {
+        let twice = register(&[
+            challenged(None, "x", "n1"),
+            challenged(Some(Digest("x", "n1")), "x", "n2"),
+            challenged(Some(Digest("x", "n2")), "x", "n3"),
+        ]);
+        let f = found(&twice);
+        let auth: Vec<_> = f
+            .iter()
+            .filter(|a| a.0 == AnomalyKind::AuthFailed)
+            .collect();
+        assert_eq!(auth.len(), 1, "{f:?}");
+        assert_eq!(auth[0].1, Severity::Error);
+        assert!(auth[0].2.contains("refused in turn"), "{}", auth[0].2);
+        let once = register(&[
+            challenged(None, "x", "n1"),
+            challenged(Some(Digest("x", "n1")), "x", "n2"),
+        ]);
+        let f = found(&once);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].0, f[0].1),
+            (AnomalyKind::AuthFailed, Severity::Warning)
+        );
+        assert!(f[0].2.contains("or the nonce had expired"), "{}", f[0].2);
+    }
+
+    #[test]
+    fn a_refusal_followed_by_success_is_no_error() {
         let s = register(&[
             challenged(None, "x", "n1"),
             challenged(Some(Digest("x", "n1")), "x", "n2"),
@@ -266,10 +355,8 @@ mod tests {
         ]);
         let f = found(&s);
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(
-            (f[0].0, f[0].1),
-            (AnomalyKind::AuthFailed, Severity::Warning)
-        );
+        assert_eq!((f[0].0, f[0].1), (AnomalyKind::AuthFailed, Severity::Info));
+        assert!(f[0].2.contains("or the nonce had expired"), "{}", f[0].2);
         assert!(f[0].2.contains("a later attempt succeeded"), "{}", f[0].2);
     }
 }
