@@ -115,7 +115,9 @@ fn message(start: &str, cseq: &str, from_tag: &str, to_tag: Option<&str>, body: 
     sip(start, &headers, body).into_bytes()
 }
 
-fn build(path: &Path) {
+/// Writes the conversation; `joined`: as a capture that begins after the HTTP upgrade (and
+/// with the INVITE's first segment holding its whole frame header).
+fn build(path: &Path, joined: bool) {
     let mut c = Conversation {
         frames: Vec::new(),
         seq: [1000, 900_000],
@@ -137,7 +139,7 @@ fn build(path: &Path) {
     );
     // Masked text frame, cut into three TCP segments (one cut inside the frame header).
     let f = ws_frame(true, 1, &invite, Some([0x11, 0x22, 0x33, 0x44]));
-    c.send(true, &f, &[1, 300]);
+    c.send(true, &f, if joined { &[300] } else { &[1, 300] });
     let trying = message("SIP/2.0 100 Trying", "1 INVITE", "a1", None, "");
     c.send(false, &ws_frame(true, 2, &trying, None), &[]);
     let ringing = message("SIP/2.0 180 Ringing", "1 INVITE", "a1", Some("b2"), "");
@@ -171,7 +173,9 @@ fn build(path: &Path) {
         std::fs::File::create(path).unwrap(),
         WriterOptions::default(),
     );
-    for f in &c.frames {
+    // SYN, SYN, the upgrade and its answer.
+    let skip = if joined { 4 } else { 0 };
+    for f in c.frames.iter().skip(skip) {
         w.write(&f.as_frame()).unwrap();
     }
     w.finish().unwrap();
@@ -181,7 +185,7 @@ fn build(path: &Path) {
 fn a_call_over_websocket() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ws.pcap");
-    build(&path);
+    build(&path, false);
     let (engine, _) = common::analyse(&path);
     let calls = engine.calls();
     assert_eq!(calls.len(), 1);
@@ -231,4 +235,35 @@ fn a_call_over_websocket() {
         })
         .collect();
     assert_eq!(ours, theirs);
+}
+
+/// A capture that begins after the HTTP upgrade: the connection is known to carry SIP over
+/// WebSocket from its first frames (a masked client frame and an unmasked server frame that
+/// carry SIP start lines), and every message is read as WS, the fragmented 200 included.
+#[test]
+fn a_websocket_connection_joined_after_its_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ws-joined.pcap");
+    build(&path, true);
+    let (engine, _) = common::analyse(&path);
+    let calls = engine.calls();
+    assert_eq!(calls.len(), 1);
+    let call = calls[0];
+    let labels: Vec<String> = call.messages.iter().map(|m| m.label()).collect();
+    assert_eq!(
+        labels,
+        [
+            "INVITE",
+            "100 Trying",
+            "180 Ringing",
+            "200 OK",
+            "ACK",
+            "BYE",
+            "200 OK"
+        ]
+    );
+    assert!(call.messages.iter().all(|m| m.transport.as_str() == "WS"));
+    let stats = engine.source_stats(0, "", Default::default());
+    assert_eq!(stats.skipped.get("keepalive"), Some(&1));
+    assert_eq!(stats.skipped.get("tcp_skipped_bytes"), None, "{stats:?}");
 }

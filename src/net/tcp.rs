@@ -242,9 +242,14 @@ impl Stream {
         emit: &mut Emit<'_>,
     ) {
         let start = self.delivered;
-        // SIP over WebSocket (RFC 7118): the connection opens with an HTTP upgrade.
-        if start == 0 && matches!(self.framer, Framer::Sip(_)) && websocket::is_handshake(data) {
-            self.framer = Framer::Ws(WsDeframer::new(self.max_message));
+        // SIP over WebSocket (RFC 7118): the connection opens with an HTTP upgrade, or, joined
+        // after it, with a frame that carries a SIP message.
+        if start == 0 && matches!(self.framer, Framer::Sip(_)) {
+            if websocket::is_handshake(data) {
+                self.framer = Framer::Ws(WsDeframer::new(self.max_message));
+            } else if websocket::frame_carries_sip(data) {
+                self.framer = Framer::Ws(WsDeframer::joined(self.max_message));
+            }
         }
         self.delivered += data.len() as u64;
         self.last_meta = Some(meta);
@@ -747,7 +752,8 @@ impl Reassembler {
                 });
                 if !(may_be_sip(seg.payload)
                     || joined_is_sip
-                    || websocket::is_handshake(seg.payload))
+                    || websocket::is_handshake(seg.payload)
+                    || websocket::frame_carries_sip(seg.payload))
                 {
                     self.remember_tail(key, &seg, stats);
                     self.hold_early(key, &seg, stats);
@@ -767,7 +773,8 @@ impl Reassembler {
             let unanchored = !seg.syn
                 && prefix.is_none()
                 && !starts_with_start_line(p.get(leading_crlf(p)..).unwrap_or(&[]))
-                && !websocket::is_handshake(p);
+                && !websocket::is_handshake(p)
+                && !websocket::frame_carries_sip(p);
             let mut st = Stream::new(start, now, self.limits.max_message, seg.syn);
             st.unanchored = unanchored;
             if unanchored {

@@ -39,6 +39,37 @@ pub fn is_handshake(b: &[u8]) -> bool {
     sip_protocol && find(&head, b"websocket").is_some()
 }
 
+/// The longest start line looked for in the first frame of a connection joined after its
+/// handshake ([`frame_carries_sip`]).
+const START_LINE_MAX: usize = 512;
+
+/// True when `b` begins with a WebSocket text or binary frame whose payload begins with a SIP
+/// start line (unmasked with the frame's key when the client masked it): how a connection
+/// whose HTTP upgrade the capture missed is still known to carry SIP over WebSocket. A SIP
+/// start line under a frame header is not something plain SIP over TCP begins with.
+pub fn frame_carries_sip(b: &[u8]) -> bool {
+    let Some(frame) = parse_frame(b) else {
+        return false;
+    };
+    if !frame.valid || !matches!(frame.opcode, 0x1 | 0x2) || frame.len < 12 {
+        return false;
+    }
+    let Some(payload) = b.get(frame.header..) else {
+        return false;
+    };
+    let take = payload
+        .len()
+        .min(START_LINE_MAX)
+        .min(usize::try_from(frame.len).unwrap_or(usize::MAX));
+    let mut head = payload.get(..take).unwrap_or(&[]).to_vec();
+    if let Some(key) = frame.mask {
+        for (b, k) in head.iter_mut().zip(key.iter().cycle()) {
+            *b ^= k;
+        }
+    }
+    super::framing::starts_with_start_line(&head)
+}
+
 /// Deframes one direction of a WebSocket connection.
 pub struct WsDeframer {
     buf: Vec<u8>,
@@ -68,6 +99,15 @@ impl WsDeframer {
             max_message,
             discard: 0,
             lost: false,
+        }
+    }
+
+    /// For a connection joined after its handshake: the bytes start with a frame
+    /// ([`frame_carries_sip`]).
+    pub fn joined(max_message: usize) -> WsDeframer {
+        WsDeframer {
+            handshake: false,
+            ..WsDeframer::new(max_message)
         }
     }
 
@@ -276,6 +316,33 @@ mod tests {
 
     const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
     const SIP: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn frames_carrying_sip_are_recognised_without_the_handshake() {
+        let key = Some([0x12, 0x34, 0x56, 0x78]);
+        assert!(frame_carries_sip(&frame(true, 0x1, SIP, key)));
+        assert!(frame_carries_sip(&frame(true, 0x1, SIP, None)));
+        assert!(frame_carries_sip(&frame(false, 0x2, SIP, key)));
+        // Not SIP, not a data frame, or not a frame at all.
+        assert!(!frame_carries_sip(&frame(
+            true,
+            0x1,
+            b"{\"json\": \"message\"}",
+            key
+        )));
+        assert!(!frame_carries_sip(&frame(true, 0x9, SIP, key)));
+        assert!(!frame_carries_sip(SIP));
+        assert!(!frame_carries_sip(REQUEST));
+        assert!(!frame_carries_sip(&[0x81]));
+        // A stream joined there deframes without looking for the upgrade.
+        let mut d = WsDeframer::joined(1 << 20);
+        let mut stats = FramerStats::default();
+        let mut got = Vec::new();
+        let mut bytes = frame(true, 0x1, SIP, key);
+        bytes.extend(frame(true, 0x1, SIP, key));
+        d.push(&bytes, &mut stats, &mut |_, _, m| got.push(m.to_vec()));
+        assert_eq!(got, [SIP.to_vec(), SIP.to_vec()]);
+    }
 
     /// A frame as a client (masked) or server (unmasked) would send it.
     pub(crate) fn frame(fin: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
