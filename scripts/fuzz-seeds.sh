@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 sipscope=${SIPSCOPE:-$here/target/debug/sipscope}
 corpus=$here/fuzz/corpus
-mkdir -p "$corpus"/{capture_file,capture_filter,engine,net_frames,tcp_reassembly,sip_message,sdp,hep,websocket}
+mkdir -p "$corpus"/{capture_file,capture_filter,engine,net_frames,tcp_reassembly,sip_message,sdp,hep,hep_stream,websocket}
 for f in "$here"/samples/*.pcap; do
     cp "$f" "$corpus/capture_file/"
     cp "$f" "$corpus/engine/"
@@ -35,6 +35,8 @@ for line in sys.stdin:
         body = (chunk(1, b"\x02") + chunk(2, b"\x11") + chunk(3, bytes(4)) + chunk(4, bytes(4))
                 + chunk(7, b"\x13\xc4") + chunk(8, b"\x13\xc4") + chunk(11, b"\x01") + chunk(15, data))
         put("hep", b"HEP3" + struct.pack("!H", len(body) + 6) + body)
+        # A HEP-over-TCP stream: the packet twice, read in chunks of 0x40 bytes.
+        put("hep_stream", b"\x40" + (b"HEP3" + struct.pack("!H", len(body) + 6) + body) * 2)
         # A WebSocket stream: the handshake, then the message in one masked text frame.
         hs = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sip\r\n\r\n"
         n = len(data)

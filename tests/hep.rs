@@ -157,3 +157,80 @@ fn hep_metadata_in_json() {
     );
     assert!(doc["sources"][0]["hep"].as_u64().unwrap() > 0);
 }
+
+/// HEP over TCP inside a capture: the agent connects to the collector on TCP 9060 and writes
+/// HEP v3 packets back to back; segments cut packets anywhere (one packet over two segments,
+/// two packets in one segment), one segment comes twice (a TCP retransmission). sipscope finds
+/// the same calls as in the bare capture, every message from HEP.
+#[test]
+fn hep_over_tcp_in_a_capture_gives_the_calls_the_agent_saw() {
+    let me = SenderIdentity {
+        capture_id: 2002,
+        auth_key: None,
+        node: Some("edge-tcp".into()),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for sample in ["answered-udp.pcap", "busy-486.pcap"] {
+        let msgs = messages(sample);
+        let stream: Vec<u8> = msgs
+            .iter()
+            .flat_map(|(time, src, dst, raw)| {
+                encode(*src, *dst, 17, time.0, raw, None, &me).unwrap()
+            })
+            .collect();
+        let path = dir.path().join(format!("hep-tcp-{sample}"));
+        let mut w = CaptureWriter::new(
+            std::fs::File::create(&path).unwrap(),
+            WriterOptions::default(),
+        );
+        let start = msgs[0].0;
+        let mut number = 0u64;
+        let mut write =
+            |seq: u32, flags: &str, payload: &[u8], w: &mut CaptureWriter<std::fs::File>| {
+                let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1])
+                    .ipv4([10, 9, 9, 9], [10, 9, 9, 1], 64)
+                    .tcp(40001, 9060, seq, 65535);
+                if flags.contains('S') {
+                    b = b.syn();
+                } else {
+                    b = b.ack(1).psh();
+                }
+                let mut data = Vec::new();
+                b.write(&mut data, payload).unwrap();
+                number += 1;
+                let frame = OwnedFrame {
+                    source: 0,
+                    number,
+                    time: Timestamp(start.0 + number as i64 * 1_000_000),
+                    link: LinkType::ETHERNET,
+                    orig_len: data.len() as u32,
+                    data,
+                };
+                w.write(&frame.as_frame()).unwrap();
+            };
+        write(999, "S", &[], &mut w);
+        // Segments of 700 bytes: packets (300 to 900 bytes) split and joined anywhere.
+        let mut seq = 1000u32;
+        for (i, chunk) in stream.chunks(700).enumerate() {
+            write(seq, "", chunk, &mut w);
+            if i == 2 {
+                write(seq, "", chunk, &mut w); // a TCP retransmission
+            }
+            seq = seq.wrapping_add(chunk.len() as u32);
+        }
+        w.finish().unwrap();
+        assert_eq!(
+            summary(&path),
+            summary(&common::samples().join(sample)),
+            "{sample}"
+        );
+        let (engine, _) = common::analyse(&path);
+        let stats = engine.source_stats(0, "", Default::default());
+        assert_eq!(stats.hep, msgs.len() as u64, "{sample}: {stats:?}");
+        assert_eq!(stats.skipped.get("tcp_skipped_bytes"), None, "{stats:?}");
+        let calls = engine.calls();
+        let hep = calls[0].messages[0].hep().expect("HEP metadata kept");
+        assert_eq!((hep.version, hep.capture_id), (3, Some(2002)));
+        assert_eq!(hep.node.as_deref(), Some("edge-tcp"));
+    }
+}

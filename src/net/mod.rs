@@ -10,6 +10,7 @@
 
 pub mod defrag;
 pub mod framing;
+pub mod hep_stream;
 pub mod link;
 pub mod sctp;
 pub mod tcp;
@@ -22,7 +23,7 @@ use etherparse::{EtherType, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, Li
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use tcp::{Reassembler, Segment, SegmentMeta, TcpLimits, TcpStats};
+use tcp::{Reassembler, Segment, SegmentMeta, StreamPayload, TcpLimits, TcpStats};
 
 /// Hashes an address as one integer, or two for IPv6: std's `Hash` for a `SocketAddr` feeds the
 /// hasher the variant, the octets with their length and the port one by one, four rounds an
@@ -166,6 +167,13 @@ fn ether_payload<'a>(pkt: &LaxSlicedPacket<'a>) -> Option<(u16, &'a [u8])> {
 }
 
 /// Decodes frames into SIP PDUs. One per analysis: fragments and TCP streams may span sources.
+/// A HEP packet cut from a TCP stream, waiting to be decoded (see `Decoder::tcp_emitter`).
+struct StreamedHep {
+    meta: SegmentMeta,
+    frames: Frames,
+    packet: Vec<u8>,
+}
+
 pub struct Decoder {
     defrag: Defragmenter,
     tcp: Reassembler,
@@ -175,6 +183,9 @@ pub struct Decoder {
     tcp_stats: TcpStats,
     last_sweep: Option<Timestamp>,
     last_time: Timestamp,
+    /// HEP packets cut from TCP streams during one call into the reassembler (kept for its
+    /// allocation; empty between frames).
+    tcp_hep: Vec<StreamedHep>,
 }
 
 /// An IP packet's addresses and the protocol it carries.
@@ -199,6 +210,7 @@ impl Decoder {
             tcp_stats: TcpStats::default(),
             last_sweep: None,
             last_time: Timestamp::default(),
+            tcp_hep: Vec::new(),
         }
     }
 
@@ -464,9 +476,14 @@ impl Decoder {
                     frames,
                 };
                 let before = self.tcp_stats;
-                let mut emit = Self::tcp_emitter(out);
-                let tracked = self.tcp.segment(seg, &mut self.tcp_stats, &mut emit);
+                let mut hep = std::mem::take(&mut self.tcp_hep);
+                let tracked = {
+                    let mut emit = Self::tcp_emitter(out, &mut hep);
+                    self.tcp.segment(seg, &mut self.tcp_stats, &mut emit)
+                };
                 self.fold_tcp_stats(frame.source, before);
+                self.tcp_hep(&mut hep, out);
+                self.tcp_hep = hep;
                 if !tracked && !payload.is_empty() {
                     let reason = if is_tls_record(payload) {
                         "tls"
@@ -488,35 +505,45 @@ impl Decoder {
     /// A HEP packet: the SIP message inside, with the addresses, ports, transport and time the
     /// agent captured it with.
     fn hep(&mut self, frame: &Frame<'_>, payload: &[u8], frames: &[u64], out: &mut Sink<'_>) {
+        let at = SegmentMeta {
+            source: frame.source,
+            frame: frame.number,
+            time: frame.time,
+        };
+        self.hep_packet(at, payload, frames, out)
+    }
+
+    /// A HEP packet that came at `at` (in a datagram, or cut from a TCP stream).
+    fn hep_packet(&mut self, at: SegmentMeta, payload: &[u8], frames: &[u64], out: &mut Sink<'_>) {
         let p = match crate::hep::decode(payload) {
             Ok(p) => p,
             Err(crate::hep::HepError::NotHep) => {
-                return self.stats_mut(frame.source).skip("not_sip");
+                return self.stats_mut(at.source).skip("not_sip");
             }
             Err(crate::hep::HepError::Oversized) => {
-                return self.stats_mut(frame.source).skip("hep_oversized");
+                return self.stats_mut(at.source).skip("hep_oversized");
             }
-            Err(_) => return self.stats_mut(frame.source).skip("hep_damaged"),
+            Err(_) => return self.stats_mut(at.source).skip("hep_damaged"),
         };
         if p.payload_type != crate::hep::PAYLOAD_SIP {
-            return self.stats_mut(frame.source).skip("hep_not_sip");
+            return self.stats_mut(at.source).skip("hep_not_sip");
         }
         let start = framing::leading_crlf(&p.payload);
         let rest = p.payload.get(start..).unwrap_or(&[]);
         if !framing::starts_with_start_line(rest) {
-            return self.stats_mut(frame.source).skip("hep_not_sip");
+            return self.stats_mut(at.source).skip("hep_not_sip");
         }
         let transport = match p.ip_protocol {
             6 => Transport::Tcp,
             132 => Transport::Sctp,
             _ => Transport::Udp,
         };
-        self.stats_mut(frame.source).hep += 1;
+        self.stats_mut(at.source).hep += 1;
         out(SipPdu {
-            source: frame.source,
-            frame: frame.number,
+            source: at.source,
+            frame: at.frame,
             frames,
-            time: p.time_ns.map_or(frame.time, Timestamp),
+            time: p.time_ns.map_or(at.time, Timestamp),
             src: p.src,
             dst: p.dst,
             transport,
@@ -635,16 +662,24 @@ impl Decoder {
         let expired = self.defrag.drops.expired - before_drops.expired;
         self.stats_mut(source).add("fragments_expired", expired);
         let before = self.tcp_stats;
-        let mut emit = Self::tcp_emitter(out);
-        self.tcp.sweep(now, source, &mut self.tcp_stats, &mut emit);
+        let mut hep = std::mem::take(&mut self.tcp_hep);
+        {
+            let mut emit = Self::tcp_emitter(out, &mut hep);
+            self.tcp.sweep(now, source, &mut self.tcp_stats, &mut emit);
+        }
         self.fold_tcp_stats(source, before);
+        self.tcp_hep(&mut hep, out);
+        self.tcp_hep = hep;
     }
 
+    /// Hands SIP messages cut from TCP streams on as PDUs, and keeps HEP packets cut from HEP
+    /// streams in `hep` for [`Decoder::tcp_hep`] (decoding one counts on the decoder).
     fn tcp_emitter<'o>(
         out: &'o mut Sink<'_>,
-    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, Transport, &[u64], &[u8]) + 'o {
-        move |src, dst, meta: SegmentMeta, transport, frames: &[u64], m: &[u8]| {
-            out(SipPdu {
+        hep: &'o mut Vec<StreamedHep>,
+    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, StreamPayload, &[u64], &[u8]) + 'o {
+        move |src, dst, meta: SegmentMeta, payload, frames: &[u64], m: &[u8]| match payload {
+            StreamPayload::Sip(transport) => out(SipPdu {
                 source: meta.source,
                 frame: meta.frame,
                 frames,
@@ -654,7 +689,20 @@ impl Decoder {
                 transport,
                 bytes: m,
                 hep: None,
-            })
+            }),
+            StreamPayload::Hep => hep.push(StreamedHep {
+                meta,
+                frames: frames.iter().copied().collect(),
+                packet: m.to_vec(),
+            }),
+        }
+    }
+
+    /// The HEP packets that TCP streams delivered: each is decoded as a HEP packet in a
+    /// datagram is.
+    fn tcp_hep(&mut self, packets: &mut Vec<StreamedHep>, out: &mut Sink<'_>) {
+        for p in packets.drain(..) {
+            self.hep_packet(p.meta, &p.packet, &p.frames, out);
         }
     }
 
@@ -663,10 +711,15 @@ impl Decoder {
         let source = self.stats.keys().next_back().copied().unwrap_or(0);
         let before = self.tcp_stats;
         let now = self.last_time;
-        let mut emit = Self::tcp_emitter(out);
-        self.tcp
-            .finish_all(source, now, &mut self.tcp_stats, &mut emit);
+        let mut hep = std::mem::take(&mut self.tcp_hep);
+        {
+            let mut emit = Self::tcp_emitter(out, &mut hep);
+            self.tcp
+                .finish_all(source, now, &mut self.tcp_stats, &mut emit);
+        }
         self.fold_tcp_stats(source, before);
+        self.tcp_hep(&mut hep, out);
+        self.tcp_hep = hep;
         let pending = self.defrag.pending() as u64;
         self.stats_mut(source).add("fragments_incomplete", pending);
     }

@@ -13,6 +13,7 @@
 use super::Frames;
 use super::Transport;
 use super::framing::{FramerStats, StreamFramer, leading_crlf, starts_with_start_line};
+use super::hep_stream::HepDeframer;
 use super::websocket::{self, WsDeframer};
 use crate::WireMap;
 use crate::capture::Timestamp;
@@ -95,7 +96,17 @@ pub struct Segment<'a> {
 
 /// A reassembled SIP message's bytes, the segment that completed it, and every frame that
 /// carried a byte of it.
-pub type Emit<'e> = dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, Transport, &[u64], &[u8]) + 'e;
+pub type Emit<'e> =
+    dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, StreamPayload, &[u64], &[u8]) + 'e;
+
+/// What a unit cut from a stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamPayload {
+    /// A SIP message, over this transport.
+    Sip(Transport),
+    /// A HEP v3 packet (HEP over TCP), which carries a SIP message of its own.
+    Hep,
+}
 
 /// One direction of a connection, (source, destination): the key of every per-stream
 /// table here. Ordered as the pair of addresses is (sweeps and evictions go in key order).
@@ -112,35 +123,41 @@ impl std::hash::Hash for FlowKey {
     }
 }
 
-/// What a stream's bytes are: SIP messages back to back, or WebSocket frames carrying them.
+/// What a stream's bytes are: SIP messages back to back, WebSocket frames carrying them, or
+/// HEP packets.
 enum Framer {
     Sip(StreamFramer),
     Ws(WsDeframer),
+    Hep(HepDeframer),
 }
 
 impl Framer {
-    fn transport(&self) -> Transport {
+    fn payload(&self) -> StreamPayload {
         match self {
-            Framer::Sip(_) => Transport::Tcp,
-            Framer::Ws(_) => Transport::Ws,
+            Framer::Sip(_) => StreamPayload::Sip(Transport::Tcp),
+            Framer::Ws(_) => StreamPayload::Sip(Transport::Ws),
+            Framer::Hep(_) => StreamPayload::Hep,
         }
     }
     fn held(&self) -> usize {
         match self {
             Framer::Sip(f) => f.held(),
             Framer::Ws(f) => f.held(),
+            Framer::Hep(f) => f.held(),
         }
     }
     fn start(&self) -> u64 {
         match self {
             Framer::Sip(f) => f.start(),
             Framer::Ws(f) => f.start(),
+            Framer::Hep(f) => f.start(),
         }
     }
     fn gap(&mut self, missing: u64, stats: &mut FramerStats) {
         match self {
             Framer::Sip(f) => f.gap(missing, stats),
             Framer::Ws(f) => f.gap(missing, stats),
+            Framer::Hep(f) => f.gap(missing, stats),
         }
     }
     /// Emits each message with the stream offsets of its first and past-last byte on the wire.
@@ -153,12 +170,14 @@ impl Framer {
         match self {
             Framer::Sip(f) => f.push(data, stats, &mut |at, m| emit(at, at + m.len() as u64, m)),
             Framer::Ws(f) => f.push(data, stats, emit),
+            Framer::Hep(f) => f.push(data, stats, emit),
         }
     }
     fn finish(&mut self, stats: &mut FramerStats, emit: &mut dyn FnMut(u64, u64, &[u8])) {
         match self {
             Framer::Sip(f) => f.finish(stats, &mut |at, m| emit(at, at + m.len() as u64, m)),
             Framer::Ws(f) => f.finish(stats),
+            Framer::Hep(f) => f.finish(stats),
         }
     }
 }
@@ -249,6 +268,9 @@ impl Stream {
                 self.framer = Framer::Ws(WsDeframer::new(self.max_message));
             } else if websocket::frame_carries_sip(data) {
                 self.framer = Framer::Ws(WsDeframer::joined(self.max_message));
+            } else if data.starts_with(b"HEP3") {
+                // HEP over TCP: an agent shipping captured SIP to a collector.
+                self.framer = Framer::Hep(HepDeframer::new());
             }
         }
         self.delivered += data.len() as u64;
@@ -265,7 +287,7 @@ impl Stream {
         ));
         let mut emitted = false;
         {
-            let mut out = framed(&self.spans, addrs, meta, self.framer.transport(), emit);
+            let mut out = framed(&self.spans, addrs, meta, self.framer.payload(), emit);
             self.framer
                 .push(data, &mut stats.framer, &mut |at, end, m| {
                     emitted = true;
@@ -330,7 +352,7 @@ impl Stream {
         }
         let meta = self.last_meta.unwrap_or(meta);
         {
-            let mut out = framed(&self.spans, addrs, meta, self.framer.transport(), emit);
+            let mut out = framed(&self.spans, addrs, meta, self.framer.payload(), emit);
             self.framer.finish(&mut stats.framer, &mut out);
         }
         self.spans.clear();
@@ -343,19 +365,12 @@ fn framed<'a>(
     spans: &'a VecDeque<Span>,
     addrs: FlowKey,
     meta: SegmentMeta,
-    transport: Transport,
+    payload: StreamPayload,
     emit: &'a mut Emit<'_>,
 ) -> impl FnMut(u64, u64, &[u8]) + 'a {
     move |at, end, m| {
         let (carried, done) = frames_of(spans, at, end);
-        emit(
-            addrs.0,
-            addrs.1,
-            done.unwrap_or(meta),
-            transport,
-            &carried,
-            m,
-        )
+        emit(addrs.0, addrs.1, done.unwrap_or(meta), payload, &carried, m)
     }
 }
 
@@ -753,7 +768,8 @@ impl Reassembler {
                 if !(may_be_sip(seg.payload)
                     || joined_is_sip
                     || websocket::is_handshake(seg.payload)
-                    || websocket::frame_carries_sip(seg.payload))
+                    || websocket::frame_carries_sip(seg.payload)
+                    || seg.payload.starts_with(b"HEP3"))
                 {
                     self.remember_tail(key, &seg, stats);
                     self.hold_early(key, &seg, stats);
@@ -774,7 +790,8 @@ impl Reassembler {
                 && prefix.is_none()
                 && !starts_with_start_line(p.get(leading_crlf(p)..).unwrap_or(&[]))
                 && !websocket::is_handshake(p)
-                && !websocket::frame_carries_sip(p);
+                && !websocket::frame_carries_sip(p)
+                && !p.starts_with(b"HEP3");
             let mut st = Stream::new(start, now, self.limits.max_message, seg.syn);
             st.unanchored = unanchored;
             if unanchored {
