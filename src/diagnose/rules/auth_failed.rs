@@ -359,4 +359,65 @@ mod tests {
         assert!(f[0].2.contains("or the nonce had expired"), "{}", f[0].2);
         assert!(f[0].2.contains("a later attempt succeeded"), "{}", f[0].2);
     }
+
+    /// An INVITE challenged by a proxy (407), retried with Proxy-Authorization, and
+    /// challenged again with the same nonce: the same finding as for REGISTER.
+    #[test]
+    fn an_invite_refused_by_a_proxy_is_an_authentication_failure() {
+        let mut s = Script::new();
+        for (i, credentials) in [None, Some("n1")].into_iter().enumerate() {
+            let via = format!("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKinv{i}");
+            let cseq = format!("{} INVITE", i + 1);
+            let mut request = vec![
+                ("Via".to_string(), via),
+                ("From".to_string(), "<sip:alice@x>;tag=a".to_string()),
+                ("To".to_string(), "<sip:bob@x>".to_string()),
+                ("Call-ID".to_string(), "inv".to_string()),
+                ("CSeq".to_string(), cseq),
+            ];
+            let mut response = request.clone();
+            response[2].1.push_str(";tag=p");
+            if let Some(nonce) = credentials {
+                request.push((
+                    "Proxy-Authorization".to_string(),
+                    format!(
+                        "Digest username=\"alice\", realm=\"x\", nonce=\"{nonce}\", uri=\"sip:bob@x\", response=\"00\""
+                    ),
+                ));
+            }
+            response.push((
+                "Proxy-Authenticate".to_string(),
+                "Digest realm=\"x\", nonce=\"n1\"".to_string(),
+            ));
+            let t = i as i64 * 100;
+            s.udp(
+                t,
+                CALLER,
+                PROXY,
+                &sip("INVITE sip:bob@x SIP/2.0", &borrow(&request), ""),
+            );
+            s.udp(
+                t + 2,
+                PROXY,
+                CALLER,
+                &sip(
+                    "SIP/2.0 407 Proxy Authentication Required",
+                    &borrow(&response),
+                    "",
+                ),
+            );
+        }
+        let f = found(&s);
+        let auth: Vec<_> = f
+            .iter()
+            .filter(|a| a.0 == AnomalyKind::AuthFailed)
+            .collect();
+        assert_eq!(auth.len(), 1, "{f:?}");
+        assert_eq!(auth[0].1, Severity::Error);
+        assert!(
+            auth[0].2.starts_with("INVITE with credentials"),
+            "{}",
+            auth[0].2
+        );
+    }
 }
