@@ -324,3 +324,67 @@ fn every_command_lists_the_same_calls() {
         assert_eq!(by_id, nd, "{}: anomalies", f.display());
     }
 }
+
+/// The terminal UI's call list, refreshed while the file loads (as its loader does, with the
+/// capture time reached so far) and once more when it ends, shows the same calls, outcomes
+/// and anomaly kinds as the streaming commands.
+#[test]
+fn the_ui_call_list_reads_the_same_as_the_commands() {
+    use sipscope::ui::model::CallList;
+    let mut files = common::captures_in(&common::samples());
+    if let Some(dir) = common::shared_captures() {
+        files.extend(common::captures_in(&dir));
+    }
+    for path in files {
+        let mut engine = sipscope::engine::Engine::new(EngineConfig {
+            keep_raw: true,
+            ..EngineConfig::default()
+        });
+        let mut list = CallList::default();
+        let config = DiagnoseConfig::default();
+        let mut source = open(&path);
+        let mut n = 0u64;
+        while let Some(frame) = source.next_frame() {
+            engine.feed(&frame);
+            n += 1;
+            if n.is_multiple_of(7) {
+                let now = engine.now();
+                list.refresh(&engine.calls(), now, &config, false);
+            }
+        }
+        engine.finish();
+        list.refresh(&engine.calls(), engine.now(), &config, true);
+        let ui: Vec<(String, String, Option<u16>, Vec<&str>)> = list
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.call_id.clone(),
+                    r.outcome.as_str().to_string(),
+                    r.status,
+                    r.anomalies.iter().map(|k| k.as_str()).collect(),
+                )
+            })
+            .collect();
+        let commands: Vec<(String, String, Option<u16>, Vec<&str>)> = streamed(&path, true)
+            .into_iter()
+            .map(|(_, r)| {
+                let mut kinds: Vec<&str> = r
+                    .anomalies
+                    .iter()
+                    .filter_map(|a| a.split(' ').nth(1))
+                    .map(|k| k.trim_end_matches(':'))
+                    .map(|k| {
+                        sipscope::diagnose::AnomalyKind::parse(k)
+                            .map(|k| k.as_str())
+                            .unwrap_or("?")
+                    })
+                    .collect();
+                kinds.sort_by_key(|k| sipscope::diagnose::AnomalyKind::parse(k));
+                kinds.dedup();
+                (r.call_id, r.outcome, r.status, kinds)
+            })
+            .collect();
+        assert_eq!(ui, commands, "{}", path.display());
+    }
+}

@@ -292,8 +292,10 @@ impl App {
     /// Brings the list and the open ladder up to date with the engine's calls.
     pub fn sync(&mut self, calls: &[&Call], now: Timestamp, progress: Progress) {
         self.now = now;
+        // The first sync after the input ended judges the calls still open at its end.
+        let ended = progress.finished && !self.progress.finished;
         self.progress = progress;
-        if self.list.refresh(calls, now, &self.config) {
+        if self.list.refresh(calls, now, &self.config, ended) {
             self.clamp_list();
         }
         if let Some(f) = &mut self.flow {

@@ -21,6 +21,8 @@ pub struct Row {
     pub method: String,
     pub transport: &'static str,
     pub messages: usize,
+    /// The engine had closed the call when the row was made: it will not change again.
+    pub closed: bool,
     pub outcome: Outcome,
     pub status: Option<u16>,
     pub setup: Option<f64>,
@@ -58,6 +60,7 @@ impl Row {
             method: call.first_method().to_string(),
             transport: first.map_or("", |m| m.transport.as_str()),
             messages: call.messages.len(),
+            closed: call.closed_at.is_some(),
             outcome: s.outcome,
             status: s.final_status,
             setup: s.setup_time,
@@ -240,13 +243,27 @@ pub struct CallList {
 
 impl CallList {
     /// Brings the rows up to date with the engine's calls (in creation order). Only calls that
-    /// changed since the last refresh are diagnosed again. Returns whether anything changed.
-    pub fn refresh(&mut self, calls: &[&Call], now: Timestamp, config: &DiagnoseConfig) -> bool {
+    /// changed since the last refresh are diagnosed again: a new message, or closed by the
+    /// engine since (its outcome is then final); with `open_too`, every call still open as
+    /// well (at the end of a file, when capture time has reached its end). Returns whether
+    /// anything changed.
+    pub fn refresh(
+        &mut self,
+        calls: &[&Call],
+        now: Timestamp,
+        config: &DiagnoseConfig,
+        open_too: bool,
+    ) -> bool {
         let mut changed = calls.len() != self.rows.len();
         self.rows.truncate(calls.len());
         for (i, call) in calls.iter().enumerate() {
+            let closed = call.closed_at.is_some();
             match self.rows.get_mut(i) {
-                Some(r) if r.seq == call.seq && r.messages == call.messages.len() => {}
+                Some(r)
+                    if r.seq == call.seq
+                        && r.messages == call.messages.len()
+                        && r.closed == closed
+                        && (closed || !open_too) => {}
                 Some(r) => {
                     *r = Row::new(call, now, config);
                     changed = true;
@@ -302,6 +319,7 @@ mod tests {
             method: method.into(),
             transport: "UDP",
             messages: 3,
+            closed: false,
             outcome,
             status,
             setup: None,
