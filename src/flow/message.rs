@@ -83,8 +83,9 @@ pub struct Extra {
     pub frames: Option<Box<[u64]>>,
     /// The HEP agent that shipped the message, when it came in HEP.
     pub hep: Option<HepInfo>,
-    /// The first digest challenge of a 401/407, or the credentials of a request.
-    pub auth: Option<Auth>,
+    /// The first digest challenge of a 401/407, or the credentials of a request (boxed: rarer
+    /// still than the rest).
+    pub auth: Option<Box<Auth>>,
 }
 
 /// A digest challenge or the credentials answering one (RFC 3261 §22), as far as telling
@@ -112,6 +113,17 @@ pub struct HepInfo {
 pub(crate) const MAX_VALUE: usize = 1024;
 /// Longest SDP body kept for the summary.
 const MAX_SDP: usize = 16 << 10;
+
+/// Whether a Contact value carries a `received` or `alias` parameter (of the header or of the
+/// URI): what registrars and their NAT helpers add to say where a binding really is.
+fn records_where_it_is(contact: &[u8]) -> bool {
+    let starts = |at: usize, name: &[u8]| {
+        contact
+            .get(at + 1..at + 1 + name.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(name))
+    };
+    memchr::memchr_iter(b';', contact).any(|at| starts(at, b"received") || starts(at, b"alias="))
+}
 
 pub(crate) fn text(v: &[u8]) -> CompactString {
     let v = sip::header::trim(v);
@@ -295,10 +307,7 @@ impl SipMessage {
                     let first = sip::header::split_commas(h.value).next();
                     contact_ip = first
                         .and_then(|c| sip::NameAddr::parse(c).host().and_then(sip::header::ip_of));
-                    contact_recorded |= first.is_some_and(|c| {
-                        c.windows(9).any(|w| w.eq_ignore_ascii_case(b";received"))
-                            || c.windows(7).any(|w| w.eq_ignore_ascii_case(b";alias="))
-                    });
+                    contact_recorded |= first.is_some_and(records_where_it_is);
                 }
                 sip::HeaderKind::Path => contact_recorded = true,
                 sip::HeaderKind::Require => {
@@ -364,7 +373,12 @@ impl SipMessage {
             kind,
             cseq: cseq.map(|c| (c.seq, text(c.method))),
             branch: via.as_ref().and_then(|v| v.branch).map(text),
-            via_sent_by: via.as_ref().map(sip::header::Via::sent_by_key),
+            // `Via::sent_by_key`, from the head already known to be UTF-8.
+            via_sent_by: via.as_ref().map(|v| {
+                let mut s = text(v.sent_by_without_default_port());
+                s.make_ascii_lowercase();
+                s
+            }),
             via_count: via_count.min(u16::MAX as usize) as u16,
             from_tag: from.and_then(|f| f.tag).map(text),
             to_tag: to.and_then(|t| t.tag).map(text),
@@ -412,11 +426,13 @@ impl SipMessage {
                         retry_after,
                         frames,
                         hep,
-                        auth: digest.map(|d| Auth {
-                            realm: d.realm.map(text),
-                            nonce: d.nonce.map(text),
-                            username: d.username.map(text),
-                            stale: d.stale,
+                        auth: digest.map(|d| {
+                            Box::new(Auth {
+                                realm: d.realm.map(text),
+                                nonce: d.nonce.map(text),
+                                username: d.username.map(text),
+                                stale: d.stale,
+                            })
                         }),
                     })
                 })
@@ -430,7 +446,7 @@ impl SipMessage {
 
     /// The digest challenge (401/407) or credentials (request) the message carried.
     pub fn auth(&self) -> Option<&Auth> {
-        self.extra.as_ref().and_then(|x| x.auth.as_ref())
+        self.extra.as_ref().and_then(|x| x.auth.as_deref())
     }
 
     /// The HEP agent that shipped the message, if it came in HEP.

@@ -701,6 +701,9 @@ impl Decoder {
     /// The HEP packets that TCP streams delivered: each is decoded as a HEP packet in a
     /// datagram is.
     fn tcp_hep(&mut self, packets: &mut Vec<StreamedHep>, out: &mut Sink<'_>) {
+        if packets.is_empty() {
+            return;
+        }
         for p in packets.drain(..) {
             self.hep_packet(p.meta, &p.packet, &p.frames, out);
         }
@@ -729,6 +732,11 @@ impl Decoder {
     /// as SIP.
     pub fn take_losses(&mut self) -> std::vec::Drain<'_, tcp::StreamLoss> {
         self.tcp.take_losses()
+    }
+
+    /// Whether [`Decoder::take_losses`] has anything to give.
+    pub fn has_losses(&self) -> bool {
+        self.tcp.has_losses()
     }
 
     /// Every limit reached so far over all sources, by skip reason, with how often.

@@ -500,6 +500,11 @@ impl Reassembler {
         self.losses.drain(..)
     }
 
+    /// Whether [`Reassembler::take_losses`] has anything to give.
+    pub fn has_losses(&self) -> bool {
+        !self.losses.is_empty()
+    }
+
     /// Notes the bytes lost on `key` since the counters read `before`.
     fn note_loss(&mut self, key: FlowKey, time: Timestamp, before: u64, stats: &mut TcpStats) {
         let bytes = lost(stats).saturating_sub(before);

@@ -469,6 +469,15 @@ impl<'a> Via<'a> {
     /// `Host:5060` and `host` are one sent-by (§18.2.2 sends a response to port 5060, or 5061
     /// for TLS, when the sent-by has none; §19.1.2).
     pub fn sent_by_key(&self) -> compact_str::CompactString {
+        let mut key =
+            compact_str::CompactString::from_utf8_lossy(self.sent_by_without_default_port());
+        key.make_ascii_lowercase();
+        key
+    }
+
+    /// The sent-by without the transport's default port ([`Via::sent_by_key`] before it is
+    /// lower-cased).
+    pub fn sent_by_without_default_port(&self) -> &'a [u8] {
         let default: &[u8] = if self.transport.eq_ignore_ascii_case(b"TLS") {
             b":5061"
         } else if [&b"UDP"[..], b"TCP", b"SCTP"]
@@ -477,20 +486,13 @@ impl<'a> Via<'a> {
         {
             b":5060"
         } else {
-            b""
+            return self.sent_by;
         };
-        let sent_by = match self.sent_by.strip_suffix(default) {
+        match self.sent_by.strip_suffix(default) {
             // `[::1]:5060` loses its port; a bare IPv6 address `::5060` is not a port.
-            Some(host)
-                if !default.is_empty() && (!host.contains(&b':') || host.ends_with(b"]")) =>
-            {
-                host
-            }
+            Some(host) if !host.contains(&b':') || host.ends_with(b"]") => host,
             _ => self.sent_by,
-        };
-        let mut key = compact_str::CompactString::from_utf8_lossy(sent_by);
-        key.make_ascii_lowercase();
-        key
+        }
     }
 
     /// RFC 3261 §8.1.1.7: branches starting with the magic cookie are unique per transaction.
