@@ -83,6 +83,11 @@ pub struct Extra {
     pub frames: Option<Box<[u64]>>,
     /// The HEP agent that shipped the message, when it came in HEP.
     pub hep: Option<HepInfo>,
+    /// The host of the first Record-Route, when it is a private IP address
+    /// ([`sip::header::is_private`]): a proxy behind a NAT that recorded an address the far
+    /// side cannot reach. (Other Record-Routes are kept by nobody: the exporters show the raw
+    /// message.)
+    pub record_route_private: Option<std::net::IpAddr>,
     /// The first digest challenge of a 401/407, or the credentials of a request (boxed: rarer
     /// still than the rest).
     pub auth: Option<Box<Auth>>,
@@ -253,6 +258,8 @@ impl SipMessage {
         let mut linked_call_id = None;
         let mut digest: Option<sip::header::Digest<'_>> = None;
         let mut contact_recorded = false;
+        let mut record_route_private = None;
+        let mut record_route_seen = false;
         let number = |v: &[u8]| {
             let v = sip::header::trim(v);
             let end = v
@@ -310,6 +317,13 @@ impl SipMessage {
                     contact_recorded |= first.is_some_and(records_where_it_is);
                 }
                 sip::HeaderKind::Path => contact_recorded = true,
+                sip::HeaderKind::RecordRoute if keep.detail && !record_route_seen => {
+                    record_route_seen = true;
+                    record_route_private = sip::header::split_commas(h.value)
+                        .next()
+                        .and_then(|r| sip::NameAddr::parse(r).host().and_then(sip::header::ip_of))
+                        .filter(|ip| sip::header::is_private(*ip));
+                }
                 sip::HeaderKind::Require => {
                     requires_100rel |= sip::header::split_commas(h.value)
                         .any(|t| sip::header::trim(t).eq_ignore_ascii_case(b"100rel"))
@@ -411,7 +425,8 @@ impl SipMessage {
                     || session_expires.is_some()
                     || min_se.is_some()
                     || retry_after.is_some()
-                    || digest.is_some();
+                    || digest.is_some()
+                    || record_route_private.is_some();
                 any.then(|| {
                     Box::new(Extra {
                         reason_header,
@@ -426,6 +441,7 @@ impl SipMessage {
                         retry_after,
                         frames,
                         hep,
+                        record_route_private,
                         auth: digest.map(|d| {
                             Box::new(Auth {
                                 realm: d.realm.map(text),
@@ -442,6 +458,11 @@ impl SipMessage {
             retransmission: false,
         };
         (record, init)
+    }
+
+    /// The first Record-Route's address, when it is private ([`Extra::record_route_private`]).
+    pub fn record_route_private(&self) -> Option<std::net::IpAddr> {
+        self.extra.as_ref().and_then(|x| x.record_route_private)
     }
 
     /// The digest challenge (401/407) or credentials (request) the message carried.

@@ -597,6 +597,22 @@ pub fn host_of(v: &[u8]) -> &[u8] {
     v.get(..end).unwrap_or(v)
 }
 
+/// Private address space: RFC 1918, shared address space (100.64.0.0/10, RFC 6598),
+/// link-local, IPv6 unique-local and link-local. A packet from the Internet that names one
+/// names an address the other side cannot reach.
+pub fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private() || v4.is_link_local() || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 /// An IP address literal (a host name gives `None`).
 pub fn ip_of(host: &[u8]) -> Option<std::net::IpAddr> {
     std::str::from_utf8(host).ok()?.parse().ok()

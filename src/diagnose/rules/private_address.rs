@@ -1,7 +1,8 @@
 //! `private_address`: a packet from a public address that names a private one: the SDP
 //! connection address (media will be sent where it cannot arrive: one-way or no audio), the
 //! Contact of a dialog (the remote target: later in-dialog requests go nowhere, missing ACK,
-//! BYE timeouts), or the top Via (the next hop must add `received`, RFC 3261 §18.2.1, RFC
+//! BYE timeouts), the first Record-Route of a dialog (a proxy behind a NAT that recorded its
+//! private address: in-dialog requests routed through it go nowhere), or the top Via (the next hop must add `received`, RFC 3261 §18.2.1, RFC
 //! 3581). Private means RFC 1918, shared address space (100.64.0.0/10, RFC 6598), link-local,
 //! or IPv6 unique-local and link-local.
 //!
@@ -16,18 +17,7 @@
 use crate::diagnose::{Anomaly, AnomalyKind, Ctx, Severity};
 use std::net::IpAddr;
 
-pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_private() || v4.is_link_local() || (o[0] == 100 && (o[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
+pub use crate::sip::header::is_private;
 
 /// Addresses that can be reached across the Internet, as far as a packet's source can tell.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -81,6 +71,11 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 }
             }
         }
+        if let Some(ip) = m.record_route_private()
+            && m.cseq_method().is_some_and(dialog_target)
+        {
+            note("Record-Route", ip);
+        }
         if let Some(ip) = m.contact_ip {
             match m.cseq_method() {
                 Some(method) if dialog_target(method) => note("Contact", ip),
@@ -108,6 +103,10 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             "Contact" => (
                 Severity::Warning,
                 "in-dialog requests (ACK, BYE) sent there will not arrive",
+            ),
+            "Record-Route" => (
+                Severity::Warning,
+                "in-dialog requests routed through that proxy (ACK, BYE) will not arrive",
             ),
             "registered Contact" => (
                 Severity::Info,
@@ -185,5 +184,123 @@ mod tests {
         ] {
             assert!(!is_public(neither.parse().unwrap()), "{neither}");
         }
+    }
+
+    /// A proxy behind a NAT records its private address: the 200 OK that crosses to the public
+    /// side carries it in Record-Route, and the caller would send its ACK and BYE there. A
+    /// REGISTER's bindings and a public Record-Route are nothing to say.
+    #[test]
+    fn a_private_record_route_and_registration_bindings() {
+        use crate::diagnose::rules::testkit::run;
+        use crate::diagnose::{DiagnoseConfig, diagnose};
+        use crate::synth::script::{Script, sip};
+        let (phone, proxy) = ("198.51.100.7:5060", "203.0.113.9:5060");
+        let msg = |start: &str, cseq: &str, rr: &str, contact: &str| {
+            sip(
+                start,
+                &[
+                    ("Via", "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK1"),
+                    ("From", "<sip:a@x>;tag=a"),
+                    ("To", "<sip:b@x>;tag=b"),
+                    ("Call-ID", "rr"),
+                    ("CSeq", cseq),
+                    ("Record-Route", rr),
+                    ("Contact", contact),
+                ],
+                "",
+            )
+        };
+        let found = |rr: &str, method: &str| {
+            let mut s = Script::new();
+            let cseq = format!("1 {method}");
+            let contact = "<sip:b@198.51.100.20>";
+            s.udp(
+                0,
+                phone,
+                proxy,
+                &msg(&format!("{method} sip:b@x SIP/2.0"), &cseq, rr, contact),
+            );
+            s.udp(5, proxy, phone, &msg("SIP/2.0 200 OK", &cseq, rr, contact));
+            let (calls, now) = run(&s);
+            diagnose(&calls[0], now, &DiagnoseConfig::default())
+                .anomalies
+                .into_iter()
+                .filter(|a| a.kind == AnomalyKind::PrivateAddress)
+                .map(|a| (a.severity, a.summary))
+                .collect::<Vec<_>>()
+        };
+        let private = found("<sip:10.1.1.1;lr>", "INVITE");
+        assert_eq!(private.len(), 1, "{private:?}");
+        assert_eq!(private[0].0, Severity::Warning);
+        assert!(
+            private[0].1.starts_with("Record-Route 10.1.1.1"),
+            "{private:?}"
+        );
+        assert!(found("<sip:203.0.113.9;lr>", "INVITE").is_empty());
+        // A registrar's answer listing a private binding recorded with `received`.
+        let mut s = Script::new();
+        let bound = "<sip:a@192.168.1.20:5060>;expires=60;received=\"sip:198.51.100.7:5060\"";
+        s.udp(
+            0,
+            phone,
+            proxy,
+            &msg(
+                "REGISTER sip:x SIP/2.0",
+                "1 REGISTER",
+                "<sip:203.0.113.9;lr>",
+                "<sip:a@192.168.1.20:5060>",
+            ),
+        );
+        s.udp(
+            5,
+            proxy,
+            phone,
+            &msg(
+                "SIP/2.0 200 OK",
+                "1 REGISTER",
+                "<sip:203.0.113.9;lr>",
+                bound,
+            ),
+        );
+        let (calls, now) = run(&s);
+        let d = diagnose(&calls[0], now, &DiagnoseConfig::default());
+        assert!(d.anomalies.is_empty(), "{:?}", d.anomalies);
+        // Without `received`, the binding is an info note, on the REGISTER.
+        let mut s = Script::new();
+        s.udp(
+            0,
+            phone,
+            proxy,
+            &msg(
+                "REGISTER sip:x SIP/2.0",
+                "1 REGISTER",
+                "<sip:203.0.113.9;lr>",
+                "<sip:a@192.168.1.20:5060>",
+            ),
+        );
+        s.udp(
+            5,
+            proxy,
+            phone,
+            &msg(
+                "SIP/2.0 200 OK",
+                "1 REGISTER",
+                "<sip:203.0.113.9;lr>",
+                "<sip:a@192.168.1.20:5060>;expires=60",
+            ),
+        );
+        let (calls, now) = run(&s);
+        let d = diagnose(&calls[0], now, &DiagnoseConfig::default());
+        let notes: Vec<_> = d
+            .anomalies
+            .iter()
+            .map(|a| (a.severity, a.summary.as_str()))
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0].0, Severity::Info);
+        assert!(
+            notes[0].1.starts_with("registered Contact 192.168.1.20"),
+            "{notes:?}"
+        );
     }
 }
