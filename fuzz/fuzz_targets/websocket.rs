@@ -2,13 +2,13 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sipscope::net::framing::FramerStats;
-use sipscope::net::websocket::{WsDeframer, is_handshake};
+use sipscope::net::websocket::{WsDeframer, frame_carries_sip, is_handshake};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&step, rest)) = data.split_first() else {
         return;
     };
-    let _ = is_handshake(rest);
+    let _ = (is_handshake(rest), frame_carries_sip(rest));
     let mut d = WsDeframer::new(1 << 16);
     let mut stats = FramerStats::default();
     let mut n = 0usize;
