@@ -1075,3 +1075,37 @@ fn a_call_of_fifty_thousand_distinct_responses_is_diagnosed() {
     }
     common::exercise(&engine, Default::default());
 }
+
+/// What a call of one unanswered request costs the engine in the streaming modes with lean
+/// records (`calls`): a scanner's OPTIONS, each with a fresh Call-ID, all in flight at once
+/// (they are kept 32 s). Memory follows what a call holds, not a price fixed up front.
+#[test]
+fn a_call_of_one_request_costs_what_it_holds() {
+    let mut cap = Cap::default();
+    let n = 4_000;
+    for i in 0..n {
+        let msg = format!(
+            "OPTIONS sip:100@{B} SIP/2.0\r\nVia: SIP/2.0/UDP {A};branch=z9hG4bK{i:08x};rport\r\n\
+             From: \"sipvicious\" <sip:100@{A}>;tag={i:08x}\r\nTo: <sip:100@{B}>\r\n\
+             Call-ID: {i:016x}@scanner\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\
+             User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n"
+        );
+        cap.udp(i as i64, A, B, msg.as_bytes());
+    }
+    let config = EngineConfig {
+        streaming: true,
+        keep_detail: false,
+        ..EngineConfig::default()
+    };
+    let (engine, peak) = peak_of(|| {
+        let mut engine = Engine::new(config);
+        for f in &cap.frames {
+            engine.feed(&f.as_frame());
+        }
+        engine
+    });
+    assert_eq!(engine.calls().len(), n);
+    let per_call = peak / n;
+    eprintln!("one-request call: {per_call} bytes");
+    assert!(per_call <= 2_048, "{per_call} bytes per one-request call");
+}

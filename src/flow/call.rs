@@ -155,13 +155,6 @@ struct KeyList {
 }
 
 impl KeyList {
-    fn with_capacity(n: usize) -> KeyList {
-        KeyList {
-            hashes: Vec::with_capacity(n),
-            ..KeyList::default()
-        }
-    }
-
     /// Adds the next entry's hash.
     fn push(&mut self, hash: u64) {
         let at = self.hashes.len();
@@ -201,6 +194,26 @@ impl KeyList {
             .map(|(i, _)| i)
             .find(|&i| is(i))
     }
+}
+
+/// A typical call through one proxy has 9 to 14 messages and 2 to 6 transactions.
+const TYPICAL_MESSAGES: usize = 16;
+const TYPICAL_TRANSACTIONS: usize = 6;
+
+/// Makes room for one more element before a push: room for one at first, for `typical` at the
+/// second (a call that gets a second message is most likely a whole call, and grows once, with
+/// one record to copy), then doubling. A call of one request holds one record; a typical call
+/// moves its first record once and never again.
+fn grow<T>(v: &mut Vec<T>, typical: usize) {
+    if v.len() < v.capacity() {
+        return;
+    }
+    let more = match v.len() {
+        0 => 1,
+        1 => typical.saturating_sub(1).max(1),
+        n => n,
+    };
+    v.reserve_exact(more);
 }
 
 /// Transactions with more messages than this get a retransmission index (a normal one has
@@ -314,18 +327,18 @@ impl Call {
         Call {
             call_id,
             seq,
-            // A typical call through one proxy has 9 to 14 messages and 2 to 6 transactions:
-            // sized so that it never reallocates (and never copies its messages).
-            messages: Vec::with_capacity(16),
-            transactions: Vec::with_capacity(6),
+            // Room is made as messages come ([`grow`]): a call of one request (a scanner's
+            // probe, most calls of a flood) holds one record, not a typical call's sixteen.
+            messages: Vec::new(),
+            transactions: Vec::new(),
             dialogs: Vec::new(),
             from: init.from,
             to: init.to,
             linked_call_id: init.linked_call_id,
             dropped_messages: 0,
-            tx_keys: KeyList::with_capacity(8),
+            tx_keys: KeyList::default(),
             dialog_keys: KeyList::default(),
-            signatures: Vec::with_capacity(16),
+            signatures: Vec::new(),
             retransmission_index: WireMap::default(),
             clock: Clock::default(),
             closed_at: None,
@@ -373,6 +386,8 @@ impl Call {
             .match_dialog(&msg, idx)
             .and_then(|d| u32::try_from(d).ok());
         self.clock.last = msg.time;
+        grow(&mut self.messages, TYPICAL_MESSAGES);
+        grow(&mut self.signatures, TYPICAL_MESSAGES);
         self.messages.push(msg);
         self.signatures.push(sig);
     }
@@ -425,6 +440,8 @@ impl Call {
         } else {
             (msg.dst, msg.src)
         };
+        grow(&mut self.transactions, TYPICAL_TRANSACTIONS);
+        grow(&mut self.tx_keys.hashes, TYPICAL_TRANSACTIONS);
         self.transactions.push(Transaction {
             id,
             method: method.into(),

@@ -260,6 +260,10 @@ impl SipMessage {
         let mut contact_recorded = false;
         let mut record_route_private = None;
         let mut record_route_seen = false;
+        let from_outside = {
+            let ip = pdu.src.ip();
+            !(sip::header::is_private(ip) || ip.is_loopback() || ip.is_unspecified())
+        };
         let number = |v: &[u8]| {
             let v = sip::header::trim(v);
             let end = v
@@ -317,7 +321,11 @@ impl SipMessage {
                     contact_recorded |= first.is_some_and(records_where_it_is);
                 }
                 sip::HeaderKind::Path => contact_recorded = true,
-                sip::HeaderKind::RecordRoute if keep.detail && !record_route_seen => {
+                // Only a packet from a public address can name an address the far side cannot
+                // reach (`private_address`): others are not parsed for it.
+                sip::HeaderKind::RecordRoute
+                    if keep.detail && !record_route_seen && from_outside =>
+                {
                     record_route_seen = true;
                     record_route_private = sip::header::split_commas(h.value)
                         .next()
