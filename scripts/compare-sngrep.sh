@@ -6,7 +6,7 @@
 # Taking turns keeps a host that slows down for a while from favouring either tool, but each
 # sipscope run then starts just after sngrep has freed about 290 MB; on a virtual machine that
 # hands freed memory back to its host, sipscope's fresh pages are then slow to fault in, which
-# shows as system time (docs/performance.md, session 13). `hyperfine -N --warmup 3` runs each
+# shows as system time (docs/performance.md). `hyperfine -N --warmup 3` runs each
 # tool in a block instead; the docs give both.
 #
 #   scripts/compare-sngrep.sh                 generate 20,000 calls and compare

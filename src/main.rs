@@ -3,7 +3,7 @@
 // mimalloc: the engine allocates many small records on one thread and keeps or frees them on
 // another; glibc's allocator spent a sixth of the run time on this (docs/performance.md).
 // Version 2 (Cargo.toml): v3 took fresh pages from the kernel through the run, and zeroing
-// them was a tenth of the run time on the benchmark capture (docs/performance.md, session 11).
+// them was a tenth of the run time on the benchmark capture (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -20,8 +20,7 @@ const _: () = assert!(
 /// purge delay (10 ms by default, 1 s tried too) pages freed as calls end went back and were
 /// faulted in again, zeroed two megabytes at a time (transparent huge pages), for the next
 /// calls: 5–9% of the samples of `calls` on the benchmark capture were the kernel's
-/// `clear_page_erms`, 1–3% without purging, at the same peak RSS (docs/performance.md, session
-/// 12). The process holds its high-water mark until it exits; every cache of the engine is
+/// `clear_page_erms`, 1–3% without purging, at the same peak RSS (docs/performance.md). The process holds its high-water mark until it exits; every cache of the engine is
 /// bounded, so that mark is too.
 const PURGE_DELAY_NEVER: std::ffi::c_long = -1;
 

@@ -357,6 +357,15 @@ impl<'a> Ctx<'a> {
         v
     }
 
+    /// The originator's out-of-dialog requests with the call's first method, in order: the
+    /// attempts of a registration or a call (authentication retries included).
+    pub fn attempts(&self) -> impl Iterator<Item = &'a Transaction> + 'a {
+        let first = self.call.transactions.first();
+        self.call.transactions.iter().filter(move |t| {
+            first.is_some_and(|f| t.client == f.client && t.method == f.method && !t.in_dialog)
+        })
+    }
+
     /// The first final response of the transaction, if it was captured.
     pub fn final_of(&self, t: &'a Transaction) -> Option<&'a SipMessage> {
         self.messages_of(t)

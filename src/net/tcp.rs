@@ -112,7 +112,7 @@ pub enum StreamPayload {
 /// table here. Ordered as the pair of addresses is (sweeps and evictions go in key order).
 /// Hashed through [`super::hash_addr`]: with the derived `Hash` of the pair, hashing was a
 /// tenth of all instructions on an all-TCP capture, where every segment looks its stream up
-/// several times (docs/performance.md, session 13).
+/// several times (docs/performance.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey(SocketAddr, SocketAddr);
 

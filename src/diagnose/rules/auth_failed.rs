@@ -44,11 +44,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let Some(first) = cx.call.transactions.first() else {
         return;
     };
-    let attempts = cx
-        .call
-        .transactions
-        .iter()
-        .filter(|t| t.client == first.client && t.method == first.method && !t.in_dialog);
+    let attempts = cx.attempts();
     let mut refused: Vec<Refusal<'_>> = Vec::new();
     let mut succeeded_after = false;
     // The last challenge, until a success.

@@ -9,11 +9,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     let Some(first) = cx.call.transactions.first() else {
         return;
     };
-    let attempts = cx
-        .call
-        .transactions
-        .iter()
-        .filter(|t| t.client == first.client && t.method == first.method && !t.in_dialog);
+    let attempts = cx.attempts();
     let mut challenges: Vec<usize> = Vec::new();
     let mut evidence: Vec<usize> = Vec::new();
     let mut bare_retry: Option<usize> = None;
