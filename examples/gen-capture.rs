@@ -3,7 +3,14 @@
 //!     cargo run --release --example gen-capture -- --calls 20000 -o /tmp/calls-20k.pcap
 //!
 //! Options: --calls N, --seed N, --cps N (calls per second), --tcp SHARE, --fragments SHARE,
-//! --retransmissions SHARE, --hold SECONDS, -o PATH (default: standard output).
+//! --retransmissions SHARE, --hold SECONDS, --scanners N (scanner requests mixed in),
+//! --scan-rate N (scanner requests per second), -o PATH (default: standard output).
+//!
+//! The flood of docs/performance.md: 300,000 scanner requests at 5,000 a second with 200 calls
+//! among them:
+//!
+//!     cargo run --release --example gen-capture -- --calls 200 --cps 4 --hold 20 \
+//!         --scanners 300000 --scan-rate 5000 -o /tmp/scan-300k.pcap
 // Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
 #![allow(
     clippy::unwrap_used,
@@ -41,6 +48,8 @@ fn main() {
             "--fragments" => cfg.fragment_share = num(value(i)),
             "--retransmissions" => cfg.retransmit_share = num(value(i)),
             "--hold" => cfg.max_hold_secs = num(value(i)),
+            "--scanners" => cfg.scanner_requests = num(value(i)) as usize,
+            "--scan-rate" => cfg.scanner_rate = num(value(i)),
             "-o" => out = Some(value(i)),
             other => {
                 eprintln!("gen-capture: unknown option {other}");
@@ -58,7 +67,7 @@ fn main() {
         Ok(s) => {
             let _ = writeln!(
                 std::io::stderr(),
-                "{} calls, {} SIP messages, {} frames, {} bytes (answered {}, busy {}, cancelled {}, rejected {}, server error {}, timeout {})",
+                "{} calls, {} SIP messages, {} frames, {} bytes (answered {}, busy {}, cancelled {}, rejected {}, server error {}, timeout {}), {} scanner requests ({} answered)",
                 s.calls,
                 s.sip_messages,
                 s.frames,
@@ -68,7 +77,9 @@ fn main() {
                 s.cancelled,
                 s.rejected,
                 s.server_error,
-                s.timeout
+                s.timeout,
+                s.scanner_requests,
+                s.scanner_answered
             );
         }
         Err(e) => {

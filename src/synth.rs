@@ -30,6 +30,11 @@ pub struct SynthConfig {
     pub retransmit_share: f64,
     /// Seconds an answered call lasts (before BYE), at most; each call draws up to this.
     pub max_hold_secs: f64,
+    /// Scanner requests mixed in with the calls: OPTIONS, REGISTER and INVITE sweeps from a
+    /// few public sources, a fresh Call-ID each, a fifth answered 401 or 404, the rest never.
+    pub scanner_requests: usize,
+    /// Scanner requests per second of capture time (all sources together).
+    pub scanner_rate: f64,
 }
 
 impl Default for SynthConfig {
@@ -42,6 +47,8 @@ impl Default for SynthConfig {
             fragment_share: 0.1,
             retransmit_share: 0.05,
             max_hold_secs: 60.0,
+            scanner_requests: 0,
+            scanner_rate: 2000.0,
         }
     }
 }
@@ -60,6 +67,9 @@ pub struct SynthStats {
     pub rejected: usize,
     pub server_error: usize,
     pub timeout: usize,
+    pub scanner_requests: usize,
+    /// Scanner requests the proxy answered (401 or 404).
+    pub scanner_answered: usize,
 }
 
 /// SplitMix64: a tiny deterministic generator; quality is ample for test traffic (and for the
@@ -720,6 +730,79 @@ fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie
     count
 }
 
+/// Sources of the scanner sweeps (documentation addresses, RFC 5737) and the User-Agent each
+/// sends: two name their tool, two pretend to be phones, as real scanners do.
+const SCANNERS: [(Ipv4Addr, &str); 4] = [
+    (Ipv4Addr::new(203, 0, 113, 7), "friendly-scanner"),
+    (Ipv4Addr::new(198, 51, 100, 23), "sipcli/v1.8"),
+    (
+        Ipv4Addr::new(203, 0, 113, 66),
+        "PolycomSoundPointIP-SPIP_550-UA/3.3.2.0242",
+    ),
+    (Ipv4Addr::new(192, 0, 2, 200), "Z 5.4.12 v2.10.13.2-mod"),
+];
+
+/// One scanner request (and, for a fifth of them, the proxy's 401 or 404 a millisecond later):
+/// a fresh Call-ID, From and To the probed extension, as sipvicious and its successors send.
+/// Returns whether it was answered.
+fn scanner_frames(k: usize, at: u64, rng: &mut Rng, heap: &mut Pending, tie: &mut u64) -> bool {
+    let (src, agent) = SCANNERS[k % SCANNERS.len()];
+    let sport = 5060 + (k % SCANNERS.len()) as u16 * 7;
+    let method = match rng.below(10) {
+        0..=3 => "OPTIONS",
+        4..=6 => "REGISTER",
+        _ => "INVITE",
+    };
+    let ext = 100 + rng.below(9900);
+    let (branch, tag, call_id) = (rng.next_u64(), rng.next_u64() as u32, rng.next_u64());
+    let uri = if method == "REGISTER" {
+        format!("sip:{PROXY}")
+    } else {
+        format!("sip:{ext}@{PROXY}")
+    };
+    let head = |start: &str, to_tag: &str| {
+        format!(
+            "{start}\r\nVia: SIP/2.0/UDP {src}:{sport};branch=z9hG4bK-{branch:x};rport\r\n\
+From: \"{ext}\"<sip:{ext}@{PROXY}>;tag={tag:08x}\r\nTo: \"{ext}\"<sip:{ext}@{PROXY}>{to_tag}\r\n\
+Call-ID: {call_id:x}\r\nCSeq: 1 {method}\r\n"
+        )
+    };
+    let request = format!(
+        "{}Max-Forwards: 70\r\nContact: <sip:{ext}@{src}:{sport}>\r\nUser-Agent: {agent}\r\n\
+Accept: application/sdp\r\nContent-Length: 0\r\n\r\n",
+        head(&format!("{method} {uri} SIP/2.0"), "")
+    );
+    let mut push = |at: u64, frame: Vec<u8>| {
+        *tie += 1;
+        heap.push(Reverse((at, *tie, frame)));
+    };
+    push(at, udp_frame(src, sport, PROXY, 5060, request.as_bytes()));
+    if !rng.chance(0.2) {
+        return false;
+    }
+    let status = if method == "OPTIONS" || rng.chance(0.3) {
+        "404 Not Found"
+    } else {
+        "401 Unauthorized"
+    };
+    let mut response = head(
+        &format!("SIP/2.0 {status}"),
+        &format!(";tag={:08x}", rng.next_u64() as u32),
+    );
+    if status.starts_with("401") {
+        response.push_str(&format!(
+            "WWW-Authenticate: Digest realm=\"{PROXY}\", nonce=\"{:016x}\"\r\n",
+            rng.next_u64()
+        ));
+    }
+    response.push_str("Server: sipscope-synth\r\nContent-Length: 0\r\n\r\n");
+    push(
+        at + 1000,
+        udp_frame(PROXY, 5060, src, sport, response.as_bytes()),
+    );
+    true
+}
+
 /// Writes a classic pcap (little-endian, microseconds, Ethernet) with the configured calls.
 pub fn write_pcap(cfg: &SynthConfig, out: &mut dyn Write) -> io::Result<SynthStats> {
     let mut rng = Rng(cfg.seed);
@@ -742,6 +825,8 @@ pub fn write_pcap(cfg: &SynthConfig, out: &mut dyn Write) -> io::Result<SynthSta
     let mut heap = Pending::new();
     let mut tie = 0u64;
     let mut next_call = 0usize;
+    let scan_gap_us = 1e6 / cfg.scanner_rate.max(0.001);
+    let mut next_scan = 0usize;
     let write_frame =
         |at: u64, f: &[u8], out: &mut dyn Write, stats: &mut SynthStats| -> io::Result<()> {
             let mut rec = Vec::with_capacity(16);
@@ -755,11 +840,20 @@ pub fn write_pcap(cfg: &SynthConfig, out: &mut dyn Write) -> io::Result<SynthSta
             stats.bytes += 16 + f.len() as u64;
             Ok(())
         };
+    // The scanners' requests run on their own clock, interleaved with the calls by time; a
+    // separate generator so that the calls of a seed are the same with or without scanners.
+    let mut scan_rng = Rng(cfg.seed ^ 0x5CA9_5CA9);
     loop {
-        let next_start = base_us + next_call as u64 * gap_us;
-        // Emit every frame due before the next call starts; then start that call.
+        let call_start = (next_call < cfg.calls).then(|| base_us + next_call as u64 * gap_us);
+        let scan_start = (next_scan < cfg.scanner_requests)
+            .then(|| base_us + (next_scan as f64 * scan_gap_us) as u64);
+        let next_start = match (call_start, scan_start) {
+            (Some(c), Some(s)) => Some(c.min(s)),
+            (c, s) => c.or(s),
+        };
+        // Emit every frame due before the next call or scan starts; then start it.
         while let Some(Reverse((at, _, _))) = heap.peek() {
-            if next_call < cfg.calls && *at >= next_start {
+            if next_start.is_some_and(|n| *at >= n) {
                 break;
             }
             let Some(Reverse((at, _, f))) = heap.pop() else {
@@ -767,8 +861,16 @@ pub fn write_pcap(cfg: &SynthConfig, out: &mut dyn Write) -> io::Result<SynthSta
             };
             write_frame(at, &f, out, &mut stats)?;
         }
-        if next_call >= cfg.calls {
+        let Some(next_start) = next_start else {
             break;
+        };
+        if scan_start == Some(next_start) && call_start != Some(next_start) {
+            stats.scanner_requests += 1;
+            if scanner_frames(next_scan, next_start, &mut scan_rng, &mut heap, &mut tie) {
+                stats.scanner_answered += 1;
+            }
+            next_scan += 1;
+            continue;
         }
         let call = plan(next_call, &mut rng, cfg);
         stats.sip_messages += call.msgs.len() as u64;

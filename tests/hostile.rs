@@ -1109,3 +1109,40 @@ fn a_call_of_one_request_costs_what_it_holds() {
     eprintln!("one-request call: {per_call} bytes");
     assert!(per_call <= 2_048, "{per_call} bytes per one-request call");
 }
+
+/// What the synthetic generator's scanner flood costs per call in the streaming modes with
+/// lean records: OPTIONS, REGISTER and INVITE sweeps from four sources, a fifth answered 401
+/// or 404 (the 401s carry a digest challenge), all in flight at once.
+#[test]
+fn a_scanner_flood_costs_about_a_kilobyte_a_call() {
+    let cfg = sipscope::synth::SynthConfig {
+        calls: 0,
+        scanner_requests: 20_000,
+        scanner_rate: 10_000.0,
+        ..sipscope::synth::SynthConfig::default()
+    };
+    let mut pcap = Vec::new();
+    sipscope::synth::write_pcap(&cfg, &mut pcap).unwrap();
+    let mut frames = Vec::new();
+    let mut source =
+        FileSource::from_reader(Box::new(std::io::Cursor::new(pcap)), "flood", 0, None).unwrap();
+    while let Some(f) = source.next_frame() {
+        frames.push(f.to_owned());
+    }
+    let config = EngineConfig {
+        streaming: true,
+        keep_detail: false,
+        ..EngineConfig::default()
+    };
+    let (engine, peak) = peak_of(|| {
+        let mut engine = Engine::new(config);
+        for f in &frames {
+            engine.feed(&f.as_frame());
+        }
+        engine
+    });
+    assert_eq!(engine.calls().len(), cfg.scanner_requests);
+    let per_call = peak / cfg.scanner_requests;
+    eprintln!("scanner flood: {per_call} bytes a call");
+    assert!(per_call <= 1_536, "{per_call} bytes per scanner call");
+}

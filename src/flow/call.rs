@@ -200,17 +200,18 @@ impl KeyList {
 const TYPICAL_MESSAGES: usize = 16;
 const TYPICAL_TRANSACTIONS: usize = 6;
 
-/// Makes room for one more element before a push: room for one at first, for `typical` at the
-/// second (a call that gets a second message is most likely a whole call, and grows once, with
-/// one record to copy), then doubling. A call of one request holds one record; a typical call
-/// moves its first record once and never again.
+/// Makes room for one more element before a push: room for one at first, for two at the
+/// second (a request and its final response: a scanner's probe answered, an OPTIONS ping, a
+/// REGISTER), for `typical` at the third (a call with a third message is most likely a whole
+/// call, and grows once, with two records to copy), then doubling. A call holds what it has
+/// until it looks like a dialog; a typical call moves its first records twice and never again.
 fn grow<T>(v: &mut Vec<T>, typical: usize) {
     if v.len() < v.capacity() {
         return;
     }
     let more = match v.len() {
-        0 => 1,
-        1 => typical.saturating_sub(1).max(1),
+        0 | 1 => 1,
+        2 => typical.saturating_sub(2).max(1),
         n => n,
     };
     v.reserve_exact(more);
