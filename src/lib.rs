@@ -9,9 +9,10 @@
 //! - [`engine`]: glues the stages together; fed one frame at a time.
 //! - [`export`]: JSON, CSV, tables and text ladders, all from the same model.
 //! - [`cli`]: the command-line front end used by `main.rs`.
-// `unsafe` is denied everywhere but `capture::interface::sys` (AF_PACKET system calls) and
-// `capture::privilege::sys` (setuid/setgid), which neither std nor rustix offer; there it is
-// allowed with a written reason for each block.
+// `unsafe` is denied everywhere but `capture::interface::sys` (AF_PACKET system calls),
+// `capture::hep::sys` (a UDP socket's receive buffer and drop count) and `capture::privilege::sys`
+// (setuid/setgid), which neither std nor rustix offer; there it is allowed with a written
+// reason for each block.
 #![deny(unsafe_code)]
 
 /// Hash maps keyed by data that comes off the wire (Call-IDs, tags, branches, addresses):

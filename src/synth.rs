@@ -746,7 +746,10 @@ const SCANNERS: [(Ipv4Addr, &str); 4] = [
 /// a fresh Call-ID, From and To the probed extension, as sipvicious and its successors send.
 /// Returns whether it was answered.
 fn scanner_frames(k: usize, at: u64, rng: &mut Rng, heap: &mut Pending, tie: &mut u64) -> bool {
-    let (src, agent) = SCANNERS[k % SCANNERS.len()];
+    let (src, agent) = SCANNERS
+        .get(k % SCANNERS.len())
+        .copied()
+        .unwrap_or((PROXY, "-"));
     let sport = 5060 + (k % SCANNERS.len()) as u16 * 7;
     let method = match rng.below(10) {
         0..=3 => "OPTIONS",

@@ -6,6 +6,13 @@
 //! the same path through [`crate::net`] as HEP found in a capture, and `capture -w` writes
 //! files that tshark and sipscope read back. Over TCP, packets are cut from the stream by the
 //! HEP v3 length field. Owns sockets and framing only; the HEP format is [`crate::hep`].
+//!
+//! A UDP listener asks for a receive buffer of [`RECEIVE_BUFFER`] bytes, so that a burst
+//! waits in the kernel while the engine catches up (Linux grants at most `net.core.rmem_max`;
+//! docs/security.md), and counts what overflowed it anyway: on Linux the socket's drop count
+//! (the counter `SO_RXQ_OVFL` reports, read whole with `SO_MEMINFO`) is read twice a second and
+//! at the end, and reported as "dropped by the kernel" like an interface's. Neither the
+//! standard library nor rustix read it: the `sys` module below calls libc.
 
 use super::LinkType;
 use super::live::{Feed, LiveSource, now};
@@ -21,6 +28,9 @@ const POLL: Duration = Duration::from_millis(100);
 const MAX_WRAPPED: usize = 65_507;
 /// Bytes buffered per TCP connection while looking for the next packet.
 const MAX_TCP_BUFFER: usize = 256 << 10;
+/// The receive buffer a UDP listener asks for: a second of a busy agent's traffic (about
+/// 20,000 HEP packets of 400 bytes).
+pub const RECEIVE_BUFFER: usize = 8 << 20;
 
 /// Where to listen for HEP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +74,8 @@ pub fn listen(live: &mut LiveSource, spec: HepListen) -> std::io::Result<SocketA
         HepListen::Udp(addr) => {
             let socket = UdpSocket::bind(addr)?;
             socket.set_read_timeout(Some(POLL))?;
+            // Best effort: a smaller buffer than asked still works, and its drops are counted.
+            let _ = sys::tune(&socket, RECEIVE_BUFFER);
             let local = socket.local_addr()?;
             live.spawn(spec.to_string(), move |feed| {
                 read_udp(&socket, local, &feed)
@@ -140,10 +152,23 @@ fn nothing_yet(e: &std::io::Error) -> bool {
 
 fn read_udp(socket: &UdpSocket, local: SocketAddr, feed: &Feed) -> Result<(), String> {
     let mut buf = vec![0u8; 65_536];
+    let mut last_stats = std::time::Instant::now();
+    let note_drops = || {
+        if let Some(drops) = sys::drops(socket) {
+            feed.counters
+                .dropped_kernel
+                .fetch_max(u64::from(drops), Ordering::Relaxed);
+        }
+    };
     while !feed.stopped() {
+        if last_stats.elapsed() >= Duration::from_millis(500) {
+            last_stats = std::time::Instant::now();
+            note_drops();
+        }
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 if !deliver(feed, from, local, buf.get(..n).unwrap_or(&[])) {
+                    note_drops();
                     return Ok(());
                 }
             }
@@ -151,6 +176,7 @@ fn read_udp(socket: &UdpSocket, local: SocketAddr, feed: &Feed) -> Result<(), St
             Err(e) => return Err(e.to_string()),
         }
     }
+    note_drops();
     Ok(())
 }
 
@@ -212,6 +238,87 @@ fn read_tcp(mut stream: TcpStream, from: SocketAddr, local: SocketAddr, feed: &F
             feed.counters.errors.fetch_add(1, Ordering::Relaxed);
             buf.clear();
         }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+mod sys {
+    //! `SO_RCVBUF` and `SO_MEMINFO`. SAFETY (for every `unsafe` block below): the calls are
+    //! the documented libc functions on the descriptor of a socket the caller owns, and every
+    //! pointer passed is to a local value, with its length.
+    use std::io;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+
+    /// `SO_MEMINFO` (Linux 4.6), not exported by libc for every architecture.
+    const SO_MEMINFO: libc::c_int = if cfg!(any(target_arch = "sparc", target_arch = "sparc64")) {
+        0x39
+    } else {
+        55
+    };
+
+    fn get<T: Copy>(socket: &UdpSocket, name: libc::c_int, value: &mut T) -> io::Result<()> {
+        let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+        // SAFETY: see the module doc.
+        let r = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                name,
+                std::ptr::from_mut(value).cast(),
+                &mut len,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Asks for a receive buffer of `bytes`; returns the buffer the kernel granted (at most
+    /// twice `net.core.rmem_max`).
+    pub(super) fn tune(socket: &UdpSocket, bytes: usize) -> io::Result<usize> {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: see the module doc.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&raw const value).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut granted: libc::c_int = 0;
+        get(socket, libc::SO_RCVBUF, &mut granted)?;
+        Ok(usize::try_from(granted).unwrap_or(0))
+    }
+
+    /// Datagrams the socket dropped since it was opened because its receive buffer was full.
+    pub(super) fn drops(socket: &UdpSocket) -> Option<u32> {
+        let mut info = [0u32; 9]; // SK_MEMINFO_VARS of Linux 4.6; later kernels append
+        get(socket, SO_MEMINFO, &mut info).ok()?;
+        info.get(libc::SK_MEMINFO_DROPS as usize).copied()
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod sys {
+    //! Elsewhere: the system's default buffer, without drop counts.
+    use std::io;
+    use std::net::UdpSocket;
+
+    pub(super) fn tune(_socket: &UdpSocket, _bytes: usize) -> io::Result<usize> {
+        Ok(0)
+    }
+
+    pub(super) fn drops(_socket: &UdpSocket) -> Option<u32> {
+        None
     }
 }
 
@@ -316,5 +423,38 @@ mod tests {
         let mut live = LiveSource::new(Arc::new(AtomicBool::new(false)), None, 0);
         let spec = HepListen::Udp(taken.local_addr().unwrap());
         assert!(listen(&mut live, spec).is_err());
+    }
+
+    /// Datagrams that overflow the socket's receive buffer are counted, not lost silently:
+    /// every datagram sent is either read or in the drop count.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn datagrams_the_receive_buffer_could_not_hold_are_counted() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The smallest buffer the kernel grants (it rounds up to its minimum).
+        let granted = sys::tune(&socket, 1).unwrap();
+        assert!(granted > 0 && granted < RECEIVE_BUFFER);
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sent = 400;
+        for _ in 0..sent {
+            sender
+                .send_to(&[0x55; 1000], socket.local_addr().unwrap())
+                .unwrap();
+        }
+        let mut buf = vec![0u8; 2048];
+        let mut read = 0u32;
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            assert_eq!((n, from), (1000, sender.local_addr().unwrap()));
+            read += 1;
+        }
+        let drops = sys::drops(&socket).unwrap();
+        assert!(
+            drops > 0,
+            "a buffer of {granted} bytes held {read} datagrams of {sent}"
+        );
+        assert_eq!(read + drops, sent);
     }
 }
