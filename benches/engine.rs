@@ -76,5 +76,49 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parser, engine);
+/// A scanner flood (docs/performance.md): 30,000 probes from four sources with 20 calls among
+/// them, streamed as `calls` does (lean records, every call handed out as it ends), with and
+/// without a memory budget that makes the engine shed.
+fn flood(c: &mut Criterion) {
+    let cfg = SynthConfig {
+        calls: 20,
+        calls_per_second: 2.0,
+        max_hold_secs: 5.0,
+        scanner_requests: 30_000,
+        scanner_rate: 5_000.0,
+        ..SynthConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flood.pcap");
+    let stats = write_pcap(&cfg, &mut std::fs::File::create(&path).unwrap()).unwrap();
+    let mut g = c.benchmark_group("flood");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(stats.bytes));
+    for (name, budget) in [
+        ("scanners_30000", None),
+        ("scanners_30000_budget_8m", Some(8 << 20)),
+    ] {
+        let config = EngineConfig {
+            streaming: true,
+            keep_detail: false,
+            max_memory: budget,
+            ..EngineConfig::default()
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut src = FileSource::open(path.to_str().unwrap(), 0).unwrap();
+                let mut handed_out = 0;
+                let engine = sipscope::engine::run_pipelined(&mut src, config, |e, _| {
+                    handed_out += e.take_finished().len();
+                    Ok(())
+                })
+                .unwrap();
+                black_box((handed_out, engine.counters()));
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parser, engine, flood);
 criterion_main!(benches);

@@ -3,7 +3,12 @@
 //! 127.0.0.1 at a steady rate of messages per second. A socket on the target port drains them,
 //! so no ICMP errors are generated. Prints how many messages were sent.
 //!
+//! With `--scanners RATE`, a scanner flood rides along: OPTIONS, REGISTER and INVITE probes
+//! from four loopback addresses (127.0.0.11 to .14), each with a fresh Call-ID and extension,
+//! never answered, RATE a second in all.
+//!
 //!   cargo run --release --example live-load -- --rate 20000 --seconds 60 [--port 5060]
+//!   cargo run --release --example live-load -- --rate 700 --scanners 100000 --seconds 30
 // Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
 #![allow(
     clippy::unwrap_used,
@@ -69,8 +74,26 @@ fn call(n: u64, port: u16) -> Vec<String> {
     ]
 }
 
+/// A scanner's probe: a fresh Call-ID and extension, a tool's User-Agent on half the sources.
+fn probe(k: u64, source: u8, sport: u16, port: u16) -> String {
+    let method = ["OPTIONS", "REGISTER", "INVITE"][(k % 3) as usize];
+    let ext = 100 + (k.wrapping_mul(2_654_435_761) % 9_900);
+    let agent = if source.is_multiple_of(2) {
+        "friendly-scanner"
+    } else {
+        "PolycomSoundPointIP-SPIP_550-UA/3.3.2.0242"
+    };
+    format!(
+        "{method} sip:{ext}@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.{source}:{sport};branch=z9hG4bK-s{k}\r\n\
+From: \"{ext}\"<sip:{ext}@127.0.0.1>;tag=s{k}\r\nTo: \"{ext}\"<sip:{ext}@127.0.0.1>\r\n\
+Call-ID: scan-{k}-{source}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nUser-Agent: {agent}\r\n\
+Contact: <sip:{ext}@127.0.0.{source}:{sport}>\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
 fn main() -> std::io::Result<()> {
     let rate = arg("--rate", 20_000.0);
+    let scan_rate = arg("--scanners", 0.0);
     let seconds = arg("--seconds", 60.0);
     let port = arg("--port", 5060.0) as u16;
     let sink = UdpSocket::bind(("127.0.0.1", port))?;
@@ -82,14 +105,31 @@ fn main() -> std::io::Result<()> {
         }
     });
     let sender = UdpSocket::bind(("127.0.0.1", port + 1))?;
+    let scanners: Vec<(u8, UdpSocket)> = if scan_rate > 0.0 {
+        (11..15)
+            .map(|s| UdpSocket::bind((format!("127.0.0.{s}").as_str(), port + 2)).map(|u| (s, u)))
+            .collect::<std::io::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let scan_total = (scan_rate * seconds) as u64;
+    let mut scanned = 0u64;
     let start = Instant::now();
     let total = (rate * seconds) as u64;
     let mut sent = 0u64;
     let mut n = 0u64;
     let mut pending: Vec<String> = Vec::new();
-    while sent < total {
+    while sent < total || scanned < scan_total {
         // Where the schedule says we should be; send what is due, then sleep briefly.
-        let due = ((start.elapsed().as_secs_f64() * rate) as u64).min(total);
+        let elapsed = start.elapsed().as_secs_f64();
+        let scan_due = ((elapsed * scan_rate) as u64).min(scan_total);
+        while scanned < scan_due {
+            let (source, socket) = &scanners[(scanned % scanners.len() as u64) as usize];
+            let m = probe(scanned, *source, port + 2, port);
+            socket.send_to(m.as_bytes(), ("127.0.0.1", port))?;
+            scanned += 1;
+        }
+        let due = ((elapsed * rate) as u64).min(total);
         while sent < due {
             if pending.is_empty() {
                 n += 1;
@@ -105,8 +145,8 @@ fn main() -> std::io::Result<()> {
     }
     let took = start.elapsed().as_secs_f64();
     println!(
-        "sent {sent} messages ({n} calls) in {took:.1} s: {:.0} messages/s",
-        sent as f64 / took
+        "sent {sent} messages ({n} calls) and {scanned} scanner requests in {took:.1} s: {:.0} messages/s",
+        (sent + scanned) as f64 / took
     );
     Ok(())
 }

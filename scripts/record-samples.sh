@@ -174,6 +174,10 @@ record proxy-408 127.0.0.1 - \
 record register-403 127.0.0.1 "$s/uas-registrar-deny.xml" "$s/uac-register-denied.xml" \
     127.0.0.1:5060 1
 
+# A scanner's extension sweep: 40 OPTIONS, a fresh Call-ID and extension each, all refused 404.
+record scanner-sweep 127.0.0.1 "$s/uas-scan-target.xml" "$s/uac-scan.xml" 127.0.0.1:5070 40 \
+    -r 40
+
 # A second BYE on a dialog that has ended: 481 Call/Transaction Does Not Exist.
 record dialog-481 127.0.0.1 "$s/uas-bye-twice.xml" "$s/uac-bye-twice.xml" 127.0.0.1:5060 1
 # A wrong password: three 401 challenges and no success.

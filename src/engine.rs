@@ -48,6 +48,10 @@ pub struct EngineConfig {
     /// `linger_ms` after their last message (and counted in `calls_forgotten`) instead of being
     /// kept for ever.
     pub forget_finished: bool,
+    /// Bytes the call table may hold, by accounting ([`Call::footprint`]); over it, calls are
+    /// evicted least valuable first ([`Model::shed`]) and counted (`calls_shed`). `None`: no
+    /// budget beyond `max_calls`.
+    pub max_memory: Option<usize>,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +67,7 @@ impl Default for EngineConfig {
             linger_ms: T1_X64_MS,
             idle_ms: 3_600_000,
             forget_finished: false,
+            max_memory: None,
         }
     }
 }
@@ -103,6 +108,9 @@ pub struct EngineCounters {
     /// `MAX_CONNECTIONS` (65,536) connections with calls still open: a loss on a connection
     /// forgotten then is not told to its calls.
     pub connections_forgotten: u64,
+    /// Calls evicted to keep within `max_memory` (in streaming mode handed out early, as they
+    /// were then), least valuable first.
+    pub calls_shed: u64,
 }
 
 /// The call table and what feeds it; apart from the decoder so that the decoder can hand
@@ -143,8 +151,18 @@ struct Model {
     finished: Vec<Box<Call>>,
     /// Not streaming: calls that are over, closed by the same rule and at the same moment as
     /// streaming hands them out (so that every output mode finds the same calls), and kept,
-    /// oldest closed first.
-    closed: VecDeque<Box<Call>>,
+    /// by creation order (the oldest is evicted first; one is removed from the middle when it
+    /// is shed).
+    closed: std::collections::BTreeMap<u64, Box<Call>>,
+    /// Bytes held by the calls in `slots` and `closed`, by accounting: each call's
+    /// [`Call::footprint`] and [`TABLE_BYTES_PER_CALL`].
+    held: usize,
+    /// Calls that began with an out-of-dialog request, in creation order: the first to go when
+    /// memory runs short, if they are still [`expendable`] then (entries may be stale).
+    expendable: VecDeque<Slot>,
+    /// Expendable calls passed over by a round of shedding because their source is not a
+    /// scanner: the next to go, after the scanners'.
+    expendable_later: VecDeque<Slot>,
     /// Creation order of calls, for eviction of the oldest (entries may be stale).
     creation: VecDeque<Slot>,
     /// The calls that last carried messages on each TCP connection (either direction), so
@@ -152,6 +170,9 @@ struct Model {
     /// [`MAX_CONNECTIONS`] connections, beyond which those whose calls are over are dropped
     /// (and, if too few are, the table starts again, counted).
     connections: crate::WireMap<ConnectionKey, [Option<Slot>; CALLS_PER_CONNECTION]>,
+    /// Every call that ended (closed, handed out or evicted), tallied by the source that
+    /// began it, to tell scanners.
+    scanners: crate::flow::scanner::ScannerTable,
     counters: EngineCounters,
 }
 
@@ -184,6 +205,24 @@ impl ConnectionKey {
 const CALLS_PER_CONNECTION: usize = 4;
 /// Connections remembered at once ([`Model::connections`]).
 const MAX_CONNECTIONS: usize = 65_536;
+
+/// What the call table spends on a call besides the call itself: its entry in the Call-ID
+/// table, its place, and its entries in the timer and eviction queues.
+const TABLE_BYTES_PER_CALL: usize = 160;
+
+/// Whether a call is the first to go when memory runs short: a single out-of-dialog request
+/// (with its retransmissions) that was never answered, or answered only with a 4xx, and no
+/// dialog. A scanner's probe, an OPTIONS ping: the least a user loses.
+fn expendable(call: &Call) -> bool {
+    let mut requests = call
+        .transactions
+        .iter()
+        .filter(|t| t.method != "ACK" && t.method != "CANCEL");
+    let single = requests.next().is_some_and(|t| {
+        t.first_provisional.is_none() && t.final_status().is_none_or(|s| (400..500).contains(&s))
+    });
+    single && requests.next().is_none() && call.dialogs.is_empty()
+}
 
 /// A call as the queues name it: its creation number (which no other call has) first, so
 /// that entries due at the same moment are taken in the order the calls began, then its place
@@ -548,9 +587,13 @@ impl Engine {
                 linger: VecDeque::new(),
                 idle: BinaryHeap::new(),
                 finished: Vec::new(),
-                closed: VecDeque::new(),
+                closed: std::collections::BTreeMap::new(),
+                held: 0,
+                expendable: VecDeque::new(),
+                expendable_later: VecDeque::new(),
                 creation: VecDeque::new(),
                 connections: crate::WireMap::default(),
+                scanners: crate::flow::scanner::ScannerTable::default(),
                 counters: EngineCounters::default(),
             },
             now: Timestamp::default(),
@@ -641,14 +684,20 @@ impl Engine {
     /// The calls kept, open and closed, in order of their first message.
     pub fn calls(&self) -> Vec<&Call> {
         let open = self.model.slots.iter().flatten();
-        let mut v: Vec<&Call> = open.chain(&self.model.closed).map(|c| &**c).collect();
+        let mut v: Vec<&Call> = open
+            .chain(self.model.closed.values())
+            .map(|c| &**c)
+            .collect();
         v.sort_by_key(|c| c.seq);
         v
     }
 
     pub fn into_calls(self) -> Vec<Call> {
         let open = self.model.slots.into_iter().flatten();
-        let mut v: Vec<Call> = open.chain(self.model.closed).map(|c| *c).collect();
+        let mut v: Vec<Call> = open
+            .chain(self.model.closed.into_values())
+            .map(|c| *c)
+            .collect();
         v.sort_by_key(|c| c.seq);
         v
     }
@@ -664,6 +713,7 @@ impl Engine {
             ("messages_dropped", c.messages_dropped),
             ("orphans_dropped", c.orphans_dropped),
             ("connections_forgotten", c.connections_forgotten),
+            ("calls_shed", c.calls_shed),
         ] {
             if n > 0 {
                 out.insert(name, n);
@@ -685,8 +735,32 @@ impl Engine {
         })
     }
 
+    /// The sources found scanning so far ([`Engine::scanners`]).
+    pub fn scanning_sources(&self) -> Vec<std::net::IpAddr> {
+        self.scanners()
+            .scanners()
+            .iter()
+            .map(|s| s.source)
+            .collect()
+    }
+
+    /// Bytes the call table holds now, by accounting ([`EngineConfig::max_memory`]).
+    pub fn memory_held(&self) -> usize {
+        self.model.held
+    }
+
     pub fn orphans(&self) -> &[Orphan] {
         &self.model.orphans
+    }
+
+    /// The sources tallied so far ([`crate::flow::scanner`]): every call that ended, and the
+    /// calls still open as they are now.
+    pub fn scanners(&self) -> crate::flow::scanner::ScannerTable {
+        let mut table = self.model.scanners.clone();
+        for call in self.model.slots.iter().flatten() {
+            table.add(call);
+        }
+        table
     }
 
     pub fn source_stats(&self, source: usize, name: &str, damage: CaptureDamage) -> SourceStats {
@@ -778,7 +852,9 @@ impl Model {
         let dropped = match known {
             Some((at, call)) => {
                 let before = call.dropped_messages;
+                let bytes = call.footprint();
                 call.add(msg, max_messages);
+                self.held = (self.held + call.footprint()).saturating_sub(bytes);
                 // Nearly always the call's timer already runs out sooner; only a message after
                 // the call went quiet (the BYE of an answered call) brings it forward.
                 let slot = Slot { seq: call.seq, at };
@@ -801,6 +877,7 @@ impl Model {
                 let init = init.map(|b| *b).unwrap_or_default();
                 let key: Arc<str> = Arc::from(call_id);
                 let mut call = Box::new(Call::new(key.clone(), seq, init));
+                let out_of_dialog = msg.is_request() && msg.to_tag.is_none();
                 call.add(msg, max_messages);
                 let dropped = call.dropped_messages;
                 let at = match self.free.pop() {
@@ -824,11 +901,15 @@ impl Model {
                 let slot = Slot { seq, at };
                 call.clock.wake = due;
                 self.linger.push_back((due, slot));
+                self.held += call.footprint() + TABLE_BYTES_PER_CALL;
                 if let Some(place) = self.slots.get_mut(at as usize) {
                     *place = Some(call);
                 }
                 self.calls.insert(key, at);
                 self.creation.push_back(slot);
+                if out_of_dialog && self.config.max_memory.is_some() {
+                    self.expendable.push_back(slot);
+                }
                 if let Some(key) = connection {
                     self.uses_connection(key, slot);
                 }
@@ -836,6 +917,11 @@ impl Model {
             }
         };
         self.counters.messages_dropped += dropped;
+        if let Some(budget) = self.config.max_memory
+            && self.held > budget
+        {
+            self.shed(budget);
+        }
     }
 
     /// Remembers that the call in `slot` carried a message on the connection.
@@ -886,13 +972,17 @@ impl Model {
     /// Evicts the oldest call. In streaming mode it is handed out (nothing is lost); otherwise
     /// it is dropped and counted, the oldest closed call first.
     fn evict_oldest(&mut self) {
-        if self.closed.pop_front().is_some() {
+        if let Some((_, call)) = self.closed.pop_first() {
+            self.held = self
+                .held
+                .saturating_sub(call.footprint() + TABLE_BYTES_PER_CALL);
             self.counters.calls_evicted += 1;
             return;
         }
         while let Some(slot) = self.creation.pop_front() {
             if let Some(call) = self.take(slot) {
                 self.counters.calls_evicted += 1;
+                self.scanners.add(&call);
                 if self.config.streaming {
                     self.finished.push(call);
                 }
@@ -918,7 +1008,96 @@ impl Model {
         let call = place.take()?;
         self.calls.remove(&*call.call_id);
         self.free.push(slot.at);
+        self.held = self
+            .held
+            .saturating_sub(call.footprint() + TABLE_BYTES_PER_CALL);
         Some(call)
+    }
+
+    /// Over the memory budget: evicts calls until a sixteenth of it is free, least valuable
+    /// first: [`expendable`] calls from sources that are scanning, then other expendable calls,
+    /// then the oldest calls. Each is counted (`calls_shed`); in streaming mode it is handed
+    /// out, as it is now. Every queue entry is looked at once, so shedding is O(1) per call.
+    fn shed(&mut self, budget: usize) {
+        let target = budget - budget / 16;
+        while self.held > target {
+            let Some(slot) = self.expendable.pop_front() else {
+                break;
+            };
+            let Some(call) = self.find(slot) else {
+                continue;
+            };
+            if !expendable(call) {
+                continue;
+            }
+            if self.scanners.marks(call) {
+                self.shed_one(slot);
+            } else {
+                self.expendable_later.push_back(slot);
+            }
+        }
+        while self.held > target {
+            let Some(slot) = self.expendable_later.pop_front() else {
+                break;
+            };
+            if self.find(slot).is_some_and(expendable) {
+                self.shed_one(slot);
+            }
+        }
+        while self.held > target && self.calls.len() + self.closed.len() > 0 {
+            let before = self.counters.calls_evicted;
+            self.evict_oldest();
+            if self.counters.calls_evicted == before {
+                break;
+            }
+            self.counters.calls_evicted -= 1;
+            self.counters.calls_shed += 1;
+        }
+        for queue in [&mut self.expendable, &mut self.expendable_later] {
+            if queue.len() > 2 * (self.calls.len() + self.closed.len()) + 1024 {
+                let (slots, closed) = (&self.slots, &self.closed);
+                queue.retain(|s| {
+                    closed.contains_key(&s.seq)
+                        || slots
+                            .get(s.at as usize)
+                            .and_then(Option::as_ref)
+                            .is_some_and(|c| c.seq == s.seq)
+                });
+            }
+        }
+    }
+
+    /// The call a queue entry names, open or closed, if it is still kept.
+    fn find(&self, slot: Slot) -> Option<&Call> {
+        let open = self
+            .slots
+            .get(slot.at as usize)
+            .and_then(Option::as_ref)
+            .filter(|c| c.seq == slot.seq);
+        open.or_else(|| self.closed.get(&slot.seq)).map(|c| &**c)
+    }
+
+    /// Evicts the call a queue entry names for memory.
+    fn shed_one(&mut self, slot: Slot) {
+        let call = match self.take(slot) {
+            Some(call) => call,
+            None => match self.closed.remove(&slot.seq) {
+                Some(call) => {
+                    self.held = self
+                        .held
+                        .saturating_sub(call.footprint() + TABLE_BYTES_PER_CALL);
+                    call
+                }
+                None => return,
+            },
+        };
+        self.counters.calls_shed += 1;
+        if call.closed_at.is_none() {
+            self.scanners.add(&call);
+        }
+        if self.config.streaming {
+            self.finished.push(call);
+        }
     }
 
     /// Hands out (streaming) or closes calls whose timers have run out.
@@ -960,12 +1139,14 @@ impl Model {
         if over_at.is_some_and(|t| now >= t) || idle_over {
             if let Some(mut call) = self.take(slot) {
                 call.closed_at = Some(now);
+                self.scanners.add(&call);
                 if self.config.streaming {
                     self.finished.push(call);
                 } else if self.config.forget_finished {
                     self.counters.calls_forgotten += 1;
                 } else {
-                    self.closed.push_back(call);
+                    self.held += call.footprint() + TABLE_BYTES_PER_CALL;
+                    self.closed.insert(call.seq, call);
                 }
             }
             // The creation order (for eviction) keeps entries of calls already handed out;
@@ -993,12 +1174,22 @@ impl Model {
     fn hand_out_all(&mut self) {
         let mut rest: Vec<Box<Call>> = self.slots.drain(..).flatten().collect();
         rest.sort_by_key(|c| c.seq);
+        for call in &rest {
+            self.scanners.add(call);
+        }
         self.calls.clear();
         self.free.clear();
         self.finished.extend(rest);
         self.linger.clear();
         self.idle.clear();
         self.creation.clear();
+        self.expendable.clear();
+        self.expendable_later.clear();
+        self.held = self
+            .closed
+            .values()
+            .map(|c| c.footprint() + TABLE_BYTES_PER_CALL)
+            .sum();
     }
 }
 

@@ -1146,3 +1146,94 @@ fn a_scanner_flood_costs_about_a_kilobyte_a_call() {
     eprintln!("scanner flood: {per_call} bytes a call");
     assert!(per_call <= 1_536, "{per_call} bytes per scanner call");
 }
+
+/// The synthetic flood: scanner requests with `calls` real calls among them, as frames.
+fn flood_frames(calls: usize, scanners: usize) -> Vec<OwnedFrame> {
+    let cfg = sipscope::synth::SynthConfig {
+        calls,
+        scanner_requests: scanners,
+        scanner_rate: 10_000.0,
+        calls_per_second: 20.0,
+        max_hold_secs: 5.0,
+        ..sipscope::synth::SynthConfig::default()
+    };
+    let mut pcap = Vec::new();
+    sipscope::synth::write_pcap(&cfg, &mut pcap).unwrap();
+    let mut source =
+        FileSource::from_reader(Box::new(std::io::Cursor::new(pcap)), "flood", 0, None).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = source.next_frame() {
+        frames.push(f.to_owned());
+    }
+    frames
+}
+
+/// `--max-memory`: the call table keeps within its budget under a scanner flood, by shedding
+/// the scanners' probes first, so that every real call is still there, whole; what was shed is
+/// counted. The budget is kept by accounting, which the counting allocator checks.
+#[test]
+fn a_memory_budget_sheds_scanner_probes_first_and_keeps_the_real_calls() {
+    let frames = flood_frames(40, 30_000);
+    let budget = 6 << 20;
+    let config = EngineConfig {
+        keep_raw: true,
+        max_memory: Some(budget),
+        ..EngineConfig::default()
+    };
+    let (engine, peak) = peak_of(|| {
+        let mut engine = Engine::new(config);
+        for f in &frames {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        engine
+    });
+    let counters = engine.counters();
+    assert!(counters.calls_shed > 10_000, "{counters:?}");
+    assert!(engine.memory_held() <= budget);
+    // Accounting against what was really allocated: the budget plus the network's and the
+    // scanner tally's own tables, which are bounded apart.
+    eprintln!(
+        "budget {budget}, peak {peak}, held {}",
+        engine.memory_held()
+    );
+    assert!(
+        peak <= budget + 4 * MB,
+        "peak {peak} for a budget of {budget}"
+    );
+    let real: Vec<_> = engine
+        .calls()
+        .into_iter()
+        .filter(|c| c.from.uri.contains("@10.1."))
+        .collect();
+    assert_eq!(real.len(), 40, "every real call kept");
+    assert!(real.iter().all(|c| c.messages.len() >= 6));
+    let scanners = engine.scanners().scanners();
+    assert_eq!(scanners.len(), 4, "{scanners:?}");
+}
+
+/// The budget's accounting follows what calls really cost, within a quarter, for a flood and
+/// for whole calls with their raw bytes.
+#[test]
+fn the_memory_accounting_follows_the_allocator() {
+    for (calls, scanners, raw) in [(0, 20_000, false), (2_000, 0, true), (2_000, 0, false)] {
+        let frames = flood_frames(calls, scanners);
+        let config = EngineConfig {
+            keep_raw: raw,
+            ..EngineConfig::default()
+        };
+        let (engine, peak) = peak_of(|| {
+            let mut engine = Engine::new(config);
+            for f in &frames {
+                engine.feed(&f.as_frame());
+            }
+            engine
+        });
+        let held = engine.memory_held();
+        eprintln!("{calls} calls, {scanners} scanners, raw {raw}: held {held}, allocated {peak}");
+        assert!(
+            held * 4 >= peak * 3 && held <= peak * 5 / 4,
+            "accounted {held} bytes, allocated {peak}"
+        );
+    }
+}

@@ -72,6 +72,7 @@ fn recordings_from_real_peers_read_as_expected() {
         ("mid-dialog.pcap", 1, Outcome::Completed, Some(200)),
         ("tcp-ack-not-captured.pcap", 1, Outcome::Answered, Some(200)),
         ("register-behind-nat.pcap", 1, Outcome::Completed, Some(200)),
+        ("scanner-sweep.pcap", 40, Outcome::Failed, Some(404)),
     ];
     for (file, calls, outcome, status) in expect {
         let (engine, _) = common::analyse(&dir.path().join(file));

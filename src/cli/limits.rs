@@ -43,6 +43,13 @@ pub(super) struct LimitArgs {
     /// this the streams holding the most are dropped (`tcp_buffer_evicted`).
     #[arg(long, help_heading = LIMITS, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
     max_tcp_buffer: usize,
+    /// Bytes the call table may hold (by accounting); over it, calls are evicted least
+    /// valuable first: a scanner's unanswered or refused probes, then other single requests
+    /// without an answer or with a 4xx, then the oldest calls (`calls_shed`). Default: 1G for
+    /// live capture and the terminal UI, none for other commands on files (they hand out calls
+    /// as they end).
+    #[arg(long, help_heading = LIMITS, value_name = "BYTES", value_parser = parse_size)]
+    max_memory: Option<usize>,
     /// How long a hole in a TCP stream waits for its segment, seconds (`tcp_gap_bytes`).
     #[arg(long, help_heading = LIMITS, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     tcp_gap_timeout: f64,
@@ -54,6 +61,7 @@ impl LimitArgs {
         c.max_calls = self.max_calls.max(1);
         c.max_messages_per_call = self.max_messages_per_call.max(1);
         c.max_orphans = self.max_orphans;
+        c.max_memory = self.max_memory.map(|m| m.max(1 << 20));
         // Below a kilobyte no SIP message fits: a typo, not a wish.
         c.net.tcp.max_message = self.max_message_size.max(1024);
         c.net.tcp.max_streams = self.max_tcp_streams.max(1);
@@ -64,6 +72,10 @@ impl LimitArgs {
         c.net.defrag.timeout_ms = millis(self.fragment_timeout);
     }
 }
+
+/// `--max-memory` for live capture and the terminal UI when none is given: a long run on a
+/// busy or flooded network stays within it.
+pub(super) const DEFAULT_LIVE_MEMORY: usize = 1 << 30;
 
 fn millis(seconds: f64) -> i64 {
     (seconds * 1000.0) as i64

@@ -274,6 +274,7 @@ fn ui(args: CallsArgs) -> Result<()> {
     // The UI's loader holds the engine's lock while it reads: a live source must not wait.
     let mut inputs = open_waiting(&args.input, std::time::Duration::ZERO, false)?;
     let mut config = config(&args.input, true, false);
+    config.max_memory.get_or_insert(limits::DEFAULT_LIVE_MEMORY);
     // A long live run keeps memory flat: calls that are over are forgotten after a while.
     if inputs.live && args.input.forget_after > 0.0 {
         config.forget_finished = true;
@@ -367,6 +368,9 @@ fn config(input: &InputArgs, keep_raw: bool, streaming: bool) -> EngineConfig {
         ..EngineConfig::default()
     };
     input.limits.apply(&mut c);
+    if input.live.any() {
+        c.max_memory.get_or_insert(limits::DEFAULT_LIVE_MEMORY);
+    }
     // A call that is over is kept 64·T1 for late retransmissions before it is handed out.
     c.linger_ms = input.thresholds.t1.saturating_mul(64);
     c
@@ -523,7 +527,9 @@ fn calls(args: CallsArgs) -> Result<()> {
         rows.push(call.seq, table::CallRow::new(0, &call, now));
         Ok(())
     })?;
-    let rows = rows.into_rows();
+    let mut rows = rows.into_rows();
+    let scanners = engine.scanners();
+    table::CallRow::mark_scanners(&mut rows, &scanners);
     let stats = sources(&engine, &inputs);
     let mut out = stdout_writer();
     match args.format {
@@ -534,6 +540,7 @@ fn calls(args: CallsArgs) -> Result<()> {
                 "version": json::VERSION,
                 "generator": json::generator(),
                 "sources": stats,
+                "scanners": json::scanners(&scanners),
                 "calls": rows,
             });
             serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -611,14 +618,19 @@ fn export(args: ExportArgs) -> Result<()> {
             // Streaming: each call is written as soon as it is over, then forgotten; live, each
             // line is flushed at once so that a reader of the pipe sees the call when it ends.
             let live = inputs.live;
+            // The calls' sources tallied as they end, as the engine does: a call is marked
+            // `scanner` once its source has been found scanning (the calls before cannot be).
+            let mut scanners = crate::flow::scanner::ScannerTable::default();
             let engine =
                 stream_matching(&args.input, &mut inputs, &matcher, args.raw, |call, now| {
+                    scanners.add(&call);
                     serde_json::to_writer(
                         &mut out,
                         &json::CallView {
                             call: &call,
                             now,
                             opts,
+                            scanner: scanners.marks(&call),
                         },
                     )?;
                     writeln!(out)?;
@@ -700,15 +712,20 @@ fn stats(args: StatsArgs) -> Result<()> {
         Ok(())
     })?;
     let stats = sources(&engine, &inputs);
+    let scanners = engine.scanners();
     let mut out = stdout_writer();
     match args.format {
-        ReportFormat::Text => crate::export::diagnosis::write_stats(&totals.report(), &mut out)?,
+        ReportFormat::Text => {
+            crate::export::diagnosis::write_stats(&totals.report(), &mut out)?;
+            crate::export::diagnosis::write_scanners(&scanners.scanners(), &mut out)?;
+        }
         ReportFormat::Json => {
             let doc = serde_json::json!({
                 "version": json::VERSION,
                 "generator": json::generator(),
                 "sources": stats,
                 "stats": totals.report(),
+                "scanners": json::scanners(&scanners),
             });
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;

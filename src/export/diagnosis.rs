@@ -229,3 +229,43 @@ pub fn write_stats(r: &StatsReport<'_>, out: &mut dyn Write) -> io::Result<()> {
     )?;
     Ok(())
 }
+
+/// The scanning sources ([`crate::flow::scanner`]), one line each, after the statistics:
+/// requests, their methods, how many were refused and how many went unanswered.
+pub fn write_scanners(
+    scanners: &[crate::flow::scanner::Scanner],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if scanners.is_empty() {
+        return writeln!(out, "scanners              -");
+    }
+    let total: u64 = scanners.iter().map(|s| s.requests).sum();
+    writeln!(
+        out,
+        "scanners              {} sources, {} requests",
+        scanners.len(),
+        crate::diagnose::thousands(total)
+    )?;
+    for s in scanners {
+        let methods: Vec<String> = s
+            .methods
+            .iter()
+            .map(|(m, n)| format!("{m} {}", crate::diagnose::thousands(*n)))
+            .collect();
+        writeln!(
+            out,
+            "  {:<20}{} requests ({}), {} refused, {} unanswered{}",
+            s.source.to_string(),
+            crate::diagnose::thousands(s.requests),
+            methods.join(", "),
+            crate::diagnose::thousands(s.refused),
+            crate::diagnose::thousands(s.unanswered),
+            if s.agent_hints > 0 {
+                ", User-Agent of a scanning tool"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(())
+}

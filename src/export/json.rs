@@ -11,6 +11,33 @@ use serde::ser::{SerializeMap, Serializer};
 
 pub const VERSION: u32 = 1;
 
+/// The top-level `scanners` array: the sources found scanning ([`crate::flow::scanner`]), most
+/// requests first.
+pub fn scanners(table: &crate::flow::scanner::ScannerTable) -> serde_json::Value {
+    table
+        .scanners()
+        .iter()
+        .map(|s| {
+            let methods: serde_json::Map<String, serde_json::Value> = s
+                .methods
+                .iter()
+                .map(|(m, n)| ((*m).to_string(), (*n).into()))
+                .collect();
+            serde_json::json!({
+                "source": s.source.to_string(),
+                "requests": s.requests,
+                "refused": s.refused,
+                "unanswered": s.unanswered,
+                "methods": methods,
+                "scanner_user_agent": s.agent_hints,
+                "first": s.first.map(|t| t.to_rfc3339()),
+                "last": s.last.map(|t| t.to_rfc3339()),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
 pub fn generator() -> String {
     format!("sipscope {}", env!("CARGO_PKG_VERSION"))
 }
@@ -155,6 +182,8 @@ pub struct CallView<'a> {
     pub call: &'a Call,
     pub now: Timestamp,
     pub opts: JsonOptions,
+    /// Begun by a source found scanning ([`crate::flow::scanner`]).
+    pub scanner: bool,
 }
 
 impl Serialize for CallView<'_> {
@@ -180,6 +209,7 @@ impl Serialize for CallView<'_> {
         map.serialize_entry("message_count", &c.messages.len())?;
         map.serialize_entry("dropped_messages", &c.dropped_messages)?;
         map.serialize_entry("lost_bytes", &c.lost_bytes)?;
+        map.serialize_entry("scanner", &self.scanner)?;
         let opts = self.opts;
         map.serialize_entry(
             "messages",
@@ -256,9 +286,11 @@ struct OrphanView<'a> {
     message: MessageView<'a>,
 }
 
-/// The whole document: `{"version", "generator", "sources", "calls", "malformed", "limits"}`.
+/// The whole document: `{"version", "generator", "sources", "scanners", "calls", "malformed",
+/// "limits"}`.
 pub struct Document<'a> {
     pub sources: &'a [SourceStats],
+    pub scanners: crate::flow::scanner::ScannerTable,
     pub calls: &'a [&'a Call],
     pub orphans: &'a [Orphan],
     pub counters: EngineCounters,
@@ -277,6 +309,7 @@ impl<'a> Document<'a> {
     ) -> Self {
         Document {
             sources,
+            scanners: engine.scanners(),
             calls,
             orphans: engine.orphans(),
             counters: engine.counters(),
@@ -292,13 +325,17 @@ impl Serialize for Document<'_> {
         map.serialize_entry("version", &VERSION)?;
         map.serialize_entry("generator", &generator())?;
         map.serialize_entry("sources", self.sources)?;
-        let (now, opts) = (self.now, self.opts);
+        map.serialize_entry("scanners", &scanners(&self.scanners))?;
+        let (now, opts, table) = (self.now, self.opts, &self.scanners);
         map.serialize_entry(
             "calls",
             &SeqOf(|| {
-                self.calls
-                    .iter()
-                    .map(move |c| CallView { call: c, now, opts })
+                self.calls.iter().map(move |c| CallView {
+                    call: c,
+                    now,
+                    opts,
+                    scanner: table.marks(c),
+                })
             }),
         )?;
         map.serialize_entry(

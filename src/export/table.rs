@@ -27,6 +27,12 @@ pub struct CallRow {
     pub final_reason: Option<CompactString>,
     pub setup_time: Option<f64>,
     pub duration: Option<f64>,
+    /// Begun by a source found scanning ([`crate::flow::scanner`]); set by
+    /// [`CallRow::mark_scanners`] once every call has been seen.
+    pub scanner: bool,
+    /// Who sent the call's first request, for [`CallRow::mark_scanners`].
+    #[serde(skip)]
+    pub originator: Option<std::net::IpAddr>,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -58,6 +64,19 @@ impl CallRow {
             final_reason: s.final_reason,
             setup_time: s.setup_time,
             duration: s.duration,
+            scanner: false,
+            originator: call
+                .messages
+                .first()
+                .filter(|m| m.is_request())
+                .map(|m| m.src.ip()),
+        }
+    }
+
+    /// Marks the rows of calls begun by a scanning source.
+    pub fn mark_scanners(rows: &mut [CallRow], table: &crate::flow::scanner::ScannerTable) {
+        for r in rows {
+            r.scanner = r.originator.is_some_and(|ip| table.is_scanner(ip));
         }
     }
 }
@@ -152,7 +171,10 @@ const MAX_PARTY: usize = 24;
 /// were ten megabytes of fresh pages, faulted in at the end of the run), numbers are written
 /// without `fmt` (a fifth of the table's instructions went to formatting floats), and a cell's
 /// width comes from whoever wrote it, not from a second look at it.
+///
+/// When some calls were begun by scanners, a last column, NOTE, says `scanner` on their rows.
 pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
+    let notes = rows.iter().any(|r| r.scanner);
     let mut widths: [usize; COLUMNS] = HEADERS.map(str::len);
     let mut scratch = String::new();
     for r in rows {
@@ -162,7 +184,7 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
     }
     let mut line = String::new();
     let mut cells_text = String::new();
-    let mut write_line = |cells: [(usize, usize); COLUMNS], text: &str| {
+    let mut write_line = |cells: [(usize, usize); COLUMNS], text: &str, note: &str| {
         line.clear();
         let mut start = 0;
         for (i, ((end, width), w)) in cells.into_iter().zip(widths).enumerate() {
@@ -177,10 +199,14 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                if i + 1 < COLUMNS {
+                if i + 1 < COLUMNS || notes {
                     push_spaces(&mut line, pad);
                 }
             }
+        }
+        if notes {
+            line.push_str("  ");
+            line.push_str(note);
         }
         out.write_all(line.trim_end().as_bytes())?;
         out.write_all(b"\n")
@@ -191,11 +217,11 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
         header.push_str(h);
         *cell = (header.len(), h.len());
     }
-    write_line(cells, &header)?;
+    write_line(cells, &header, "NOTE")?;
     for r in rows {
         cells_text.clear();
         let cells = row_cells(r, &mut cells_text);
-        write_line(cells, &cells_text)?;
+        write_line(cells, &cells_text, if r.scanner { "scanner" } else { "" })?;
     }
     Ok(())
 }
@@ -310,7 +336,7 @@ fn push_millis(out: &mut String, v: f64) {
 pub fn write_csv(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "index,start,call_id,from,to,first_method,messages,outcome,final_status,final_reason,setup_time,duration"
+        "index,start,call_id,from,to,first_method,messages,outcome,final_status,final_reason,setup_time,duration,scanner"
     )?;
     for r in rows {
         let fields = [
@@ -326,6 +352,7 @@ pub fn write_csv(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
             sanitize::csv_cell(r.final_reason.as_deref().unwrap_or("")),
             secs(r.setup_time),
             secs(r.duration),
+            r.scanner.to_string(),
         ];
         writeln!(out, "{}", fields.join(","))?;
     }
@@ -445,6 +472,8 @@ mod tests {
             final_reason: Some("OK".into()),
             setup_time: Some(1.5),
             duration: None,
+            scanner: false,
+            originator: None,
         }
     }
 

@@ -126,6 +126,8 @@ pub struct Call {
     /// could not be read as SIP, while the call was open: a message the call lacks may be
     /// among them, so what was not seen is no proof that it was not sent.
     pub lost_bytes: u64,
+    /// What the call holds, in bytes, kept up as messages come ([`Call::footprint`]).
+    bytes: usize,
 }
 
 /// What the engine's timer reads of a call when its entry runs out, together in one place:
@@ -344,7 +346,46 @@ impl Call {
             clock: Clock::default(),
             closed_at: None,
             lost_bytes: 0,
+            bytes: 0,
         }
+        .with_footprint()
+    }
+
+    fn with_footprint(mut self) -> Call {
+        let party = |p: &Party| {
+            [&p.display, &p.user]
+                .into_iter()
+                .flatten()
+                .chain(std::iter::once(&p.uri))
+                .filter(|s| s.is_heap_allocated())
+                .map(CompactString::len)
+                .sum::<usize>()
+        };
+        self.bytes = std::mem::size_of::<Call>()
+            + self.call_id.len()
+            + 16 // the Arc's counts
+            + party(&self.from)
+            + party(&self.to);
+        self
+    }
+
+    /// Bytes the call holds, by accounting (the engine's memory budget): its record, its
+    /// messages' records and what they own ([`SipMessage::heap_bytes`]), its transactions and
+    /// dialogs, and the indexes over them, by the capacity reserved for each. An estimate kept
+    /// up in O(1) per message; `tests/hostile.rs` checks it against a counting allocator.
+    pub fn footprint(&self) -> usize {
+        self.bytes
+    }
+
+    /// The bytes of the call's vectors, by capacity.
+    fn reserved(&self) -> usize {
+        use std::mem::size_of;
+        self.messages.capacity() * size_of::<SipMessage>()
+            + self.signatures.capacity() * 8
+            + self.transactions.capacity() * size_of::<Transaction>()
+            + self.tx_keys.hashes.capacity() * 8
+            + self.dialogs.capacity() * size_of::<Dialog>()
+            + self.dialog_keys.hashes.capacity() * 8
     }
 
     /// The capture time to judge the call at, when capture time has reached `now`: the time it
@@ -378,6 +419,10 @@ impl Call {
             self.dropped_messages += 1;
             return;
         }
+        let reserved = self.reserved();
+        let transactions = self.transactions.len();
+        // Owned by the message, plus its place in its transaction's and dialog's lists.
+        let owned = msg.heap_bytes() + 16;
         let idx = self.messages.len();
         msg.index = idx;
         let sig = signature(&msg);
@@ -391,6 +436,9 @@ impl Call {
         grow(&mut self.signatures, TYPICAL_MESSAGES);
         self.messages.push(msg);
         self.signatures.push(sig);
+        // A new transaction reserves room for four messages (`new_transaction`).
+        let new_lists = (self.transactions.len() - transactions) * 32;
+        self.bytes = (self.bytes + self.reserved() + owned + new_lists).saturating_sub(reserved);
     }
 
     /// The transaction `TransactionKey::of(msg, method)` names: `None` when the message has

@@ -51,6 +51,8 @@ pub struct SipMessage {
     /// RFC 5626 and the NAT helpers of SIP proxies).
     pub contact_recorded: bool,
     pub has_credentials: bool,
+    /// A request whose User-Agent names a SIP scanning tool ([`sip::header::scanner_agent`]).
+    pub scanner_agent: bool,
     pub size: u32,
     /// What most messages do not have, boxed so that the common record stays small.
     pub extra: Option<Box<Extra>>,
@@ -221,7 +223,48 @@ impl<'a> Head<'a> {
     }
 }
 
+/// Heap bytes of a string that does not fit inline.
+fn heap(s: &CompactString) -> usize {
+    if s.is_heap_allocated() {
+        s.capacity()
+    } else {
+        0
+    }
+}
+
 impl SipMessage {
+    /// Bytes the record owns beyond itself: its rarer parts ([`Extra`]: raw bytes, the SDP,
+    /// frame lists) and the strings too long to live inline. What the engine's memory budget
+    /// counts for it, with the record's own size.
+    pub fn heap_bytes(&self) -> usize {
+        let strings = match &self.kind {
+            Kind::Request { method, uri } => heap(method) + heap(uri),
+            Kind::Response { reason, .. } => heap(reason),
+        } + self.cseq.as_ref().map_or(0, |(_, m)| heap(m))
+            + [
+                &self.branch,
+                &self.via_sent_by,
+                &self.from_tag,
+                &self.to_tag,
+            ]
+            .into_iter()
+            .flatten()
+            .map(heap)
+            .sum::<usize>();
+        let extra = self.extra.as_ref().map_or(0, |e| {
+            std::mem::size_of::<Extra>()
+                + e.reason_header.as_ref().map_or(0, |s| s.len())
+                + e.warning.as_ref().map_or(0, |s| s.len())
+                + e.sdp_body.as_ref().map_or(0, |b| b.len())
+                + e.raw.as_ref().map_or(0, |b| b.len())
+                + e.issues.capacity() * std::mem::size_of::<Issue>()
+                + e.frames.as_ref().map_or(0, |f| f.len() * 8)
+                + e.auth.as_ref().map_or(0, |_| std::mem::size_of::<Auth>())
+                + e.hep.as_ref().map_or(0, |_| 64)
+        });
+        strings + extra
+    }
+
     /// Builds the record from a parsed message.
     pub fn from_parsed(pdu: &SipPdu, msg: &sip::Message<'_>, keep: Keep) -> SipMessage {
         SipMessage::build(pdu, msg, keep, &Head::of(msg), false).0
@@ -258,6 +301,7 @@ impl SipMessage {
         let mut linked_call_id = None;
         let mut digest: Option<sip::header::Digest<'_>> = None;
         let mut contact_recorded = false;
+        let mut scanner_agent = false;
         let mut record_route_private = None;
         let mut record_route_seen = false;
         let from_outside = {
@@ -321,6 +365,9 @@ impl SipMessage {
                     contact_recorded |= first.is_some_and(records_where_it_is);
                 }
                 sip::HeaderKind::Path => contact_recorded = true,
+                sip::HeaderKind::UserAgent if msg.is_request() => {
+                    scanner_agent = sip::header::scanner_agent(h.value)
+                }
                 // Only a packet from a public address can name an address the far side cannot
                 // reach (`private_address`): others are not parsed for it.
                 sip::HeaderKind::RecordRoute
@@ -408,6 +455,7 @@ impl SipMessage {
             contact_ip,
             contact_recorded,
             has_credentials,
+            scanner_agent,
             size: msg.raw.len().min(u32::MAX as usize) as u32,
             extra: {
                 // A malformed message keeps its bytes always: they are the evidence, and rare.

@@ -5,6 +5,7 @@
 pub mod call;
 pub mod dialog;
 pub mod message;
+pub mod scanner;
 pub mod transaction;
 
 pub use call::{Call, CallInit, CallSummary, Outcome, Party};

@@ -35,6 +35,8 @@ pub enum HeaderKind {
     SessionExpires,
     MinSe,
     RetryAfter,
+    /// Read only to recognise the tools of SIP scanners ([`scanner_agent`]).
+    UserAgent,
     Other,
 }
 
@@ -80,6 +82,7 @@ impl HeaderKind {
             7 if is(name, b"warning") => Warning,
             7 if is(name, b"require") => Require,
             9 if is(name, b"x-call-id") => XCallId,
+            10 if is(name, b"user-agent") => UserAgent,
             11 if is(name, b"retry-after") => RetryAfter,
             12 if is(name, b"max-forwards") => MaxForwards,
             12 if is(name, b"record-route") => RecordRoute,
@@ -110,6 +113,29 @@ fn is<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
         differ |= (b | fold) ^ l;
     }
     differ == 0
+}
+
+/// Whether a User-Agent names a known SIP scanning tool (sipvicious and its forks, sipcli,
+/// pplsip, VaxSIPUserAgent, iWar, sundayddr, SiVuS, smap). A hint only: scanners also pretend to
+/// be phones, and any tool can be named by anyone (`flow::scanner` never judges by it alone).
+pub fn scanner_agent(value: &[u8]) -> bool {
+    const TOOLS: [&[u8]; 11] = [
+        b"friendly-scanner",
+        b"sipvicious",
+        b"sipcli",
+        b"sip-scan",
+        b"sipscan",
+        b"pplsip",
+        b"vaxsipuseragent",
+        b"iwar",
+        b"sundayddr",
+        b"sivus",
+        b"smap",
+    ];
+    let v = trim(value);
+    TOOLS
+        .iter()
+        .any(|tool| v.windows(tool.len()).any(|w| w.eq_ignore_ascii_case(tool)))
 }
 
 /// True for the whitespace that may appear inside a (possibly folded) header value.

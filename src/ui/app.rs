@@ -61,7 +61,7 @@ pub const KEYS: &[KeyHelp] = &[
     KeyHelp {
         screen: "call list",
         keys: "/ F3",
-        does: "filter: words, or method: status: outcome: anomaly: from: to: addr:",
+        does: "filter: words, or method: status: outcome: anomaly: from: to: addr: scanner; -term negates",
     },
     KeyHelp {
         screen: "call list",

@@ -32,6 +32,10 @@ pub struct Row {
     /// The worst severity among the anomalies.
     pub severity: Option<Severity>,
     pub failed: bool,
+    /// Who sent the call's first request.
+    pub originator: Option<std::net::IpAddr>,
+    /// Begun by a source found scanning ([`CallList::set_scanners`]).
+    pub scanner: bool,
     /// Lower-cased text that the free-text filter searches.
     haystack: String,
 }
@@ -68,6 +72,8 @@ impl Row {
             anomalies,
             severity,
             failed: d.verdict.failed,
+            originator: first.filter(|m| m.is_request()).map(|m| m.src.ip()),
+            scanner: false,
             haystack: String::new(),
         };
         let mut hay = format!(
@@ -191,7 +197,9 @@ enum SortValue<'a> {
 
 /// A display filter: free text (every word must appear somewhere in the call) and field
 /// filters written `field:value` (`method:`, `status:`, `outcome:`, `anomaly:`, `from:`, `to:`,
-/// `addr:`), all of which must match.
+/// `addr:`), all of which must match. The word `scanner` matches calls begun by a source found
+/// scanning. A term with a leading `-` matches the calls the term does not (`-scanner` hides
+/// the scanners' probes, `-method:options` the OPTIONS).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
     pub text: String,
@@ -205,21 +213,35 @@ impl Filter {
     pub fn matches(&self, row: &Row) -> bool {
         self.text.split_whitespace().all(|term| {
             let term = term.to_lowercase();
-            match term.split_once(':') {
-                Some(("method", v)) => row.method.eq_ignore_ascii_case(v),
-                Some(("status", v)) => status_matches(row.status, v),
-                Some(("outcome", v)) => row.outcome.as_str() == v,
-                Some(("anomaly", v)) => row
-                    .anomalies
-                    .iter()
-                    .any(|k| k.as_str() == v || (v == "any")),
-                Some(("from", v)) => row.from.to_lowercase().contains(v),
-                Some(("to", v)) => row.to.to_lowercase().contains(v),
-                Some(("addr", v)) => row.src.contains(v) || row.dst.contains(v),
-                _ => row.haystack.contains(&term),
+            match term.strip_prefix('-') {
+                Some(rest) if !rest.is_empty() => !term_matches(rest, row),
+                _ => term_matches(&term, row),
             }
         })
     }
+}
+
+fn term_matches(term: &str, row: &Row) -> bool {
+    if term == "scanner" {
+        return row.scanner;
+    }
+    match term.split_once(':') {
+        Some(("method", v)) => row.method.eq_ignore_ascii_case(v),
+        Some(("status", v)) => status_matches(row.status, v),
+        Some(("outcome", v)) => row.outcome.as_str() == v,
+        Some(("anomaly", v)) => row
+            .anomalies
+            .iter()
+            .any(|k| k.as_str() == v || (v == "any")),
+        Some(("from", v)) => row.from.to_lowercase().contains(v),
+        Some(("to", v)) => row.to.to_lowercase().contains(v),
+        Some(("addr", v)) => row.src.contains(v) || row.dst.contains(v),
+        _ => row.haystack.contains(term),
+    }
+}
+
+fn is_scanner(sorted: &[std::net::IpAddr], ip: Option<std::net::IpAddr>) -> bool {
+    ip.is_some_and(|ip| sorted.binary_search(&ip).is_ok())
 }
 
 fn status_matches(status: Option<u16>, v: &str) -> bool {
@@ -239,6 +261,8 @@ pub struct CallList {
     pub sort: Option<SortKey>,
     pub reverse: bool,
     pub filter: Filter,
+    /// The sources found scanning, sorted.
+    scanners: Vec<std::net::IpAddr>,
 }
 
 impl CallList {
@@ -266,10 +290,13 @@ impl CallList {
                         && (closed || !open_too) => {}
                 Some(r) => {
                     *r = Row::new(call, now, config);
+                    r.scanner = is_scanner(&self.scanners, r.originator);
                     changed = true;
                 }
                 None => {
-                    self.rows.push(Row::new(call, now, config));
+                    let mut r = Row::new(call, now, config);
+                    r.scanner = is_scanner(&self.scanners, r.originator);
+                    self.rows.push(r);
                     changed = true;
                 }
             }
@@ -278,6 +305,21 @@ impl CallList {
             self.rebuild_view();
         }
         changed
+    }
+
+    /// The sources found scanning so far ([`crate::engine::Engine::scanning_sources`]): marks
+    /// their calls' rows. Returns whether any row changed.
+    pub fn set_scanners(&mut self, mut sources: Vec<std::net::IpAddr>) -> bool {
+        sources.sort_unstable();
+        if sources == self.scanners {
+            return false;
+        }
+        self.scanners = sources;
+        for r in &mut self.rows {
+            r.scanner = is_scanner(&self.scanners, r.originator);
+        }
+        self.rebuild_view();
+        true
     }
 
     /// Applies the filter and the sort order again.
@@ -327,6 +369,8 @@ mod tests {
             anomalies: vec![AnomalyKind::MissingAck],
             severity: Some(Severity::Error),
             failed: true,
+            originator: Some(std::net::IpAddr::from([10, 0, 0, 1])),
+            scanner: false,
             haystack: String::new(),
         };
         r.haystack = format!("{} {} {} missing_ack", r.call_id, r.from, r.to);
@@ -357,6 +401,36 @@ mod tests {
     }
 
     #[test]
+    fn scanners_are_marked_and_hidden_with_one_word() {
+        let mut list = CallList::default();
+        for (seq, ip) in [
+            (0, [10, 0, 0, 1]),
+            (1, [203, 0, 113, 7]),
+            (2, [203, 0, 113, 7]),
+        ] {
+            let mut r = row("OPTIONS", Some(404), Outcome::Failed);
+            r.seq = seq;
+            r.originator = Some(std::net::IpAddr::from(ip));
+            list.rows.push(r);
+        }
+        list.rebuild_view();
+        assert!(list.set_scanners(vec![std::net::IpAddr::from([203, 0, 113, 7])]));
+        assert!(!list.set_scanners(vec![std::net::IpAddr::from([203, 0, 113, 7])]));
+        let shown = |list: &mut CallList, text: &str| {
+            list.filter = Filter { text: text.into() };
+            list.rebuild_view();
+            list.view
+                .iter()
+                .map(|&i| list.rows[i].seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shown(&mut list, "-scanner"), [0]);
+        assert_eq!(shown(&mut list, "scanner"), [1, 2]);
+        assert_eq!(shown(&mut list, "-method:options"), Vec::<u64>::new());
+        assert_eq!(shown(&mut list, "-carol"), [0, 1, 2]);
+    }
+
+    #[test]
     fn sorting_orders_numbers_missing_values_and_ties() {
         let mut rows = Vec::new();
         for (seq, status, setup) in [
@@ -376,6 +450,7 @@ mod tests {
             sort: Some(SortKey::Status),
             reverse: false,
             filter: Filter::default(),
+            scanners: Vec::new(),
         };
         list.rebuild_view();
         // No status first, then by status, ties by creation order.

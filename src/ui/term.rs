@@ -193,6 +193,7 @@ fn run_ui(
             let started = Instant::now();
             let calls = engine.calls();
             if due {
+                app.list.set_scanners(engine.scanning_sources());
                 app.sync(&calls, engine.now(), progress);
                 app.limits = engine.limits_line();
                 last_sync = Instant::now();
@@ -239,6 +240,7 @@ fn run_ui(
         finished: true,
         ..app.progress
     };
+    app.list.set_scanners(engine.scanning_sources());
     app.sync(&calls, engine.now(), progress);
     app.limits = engine.limits_line();
     loop {

@@ -137,7 +137,7 @@ impl App {
                 Span::raw(terminal(t).into_owned()),
                 Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK)),
                 Span::raw(
-                    "   Enter apply · Esc cancel · method: status: outcome: anomaly: from: to: addr:",
+                    "   Enter apply · Esc cancel · method: status: outcome: anomaly: from: to: addr: scanner -term",
                 ),
             ]),
             (Some(Prompt::Save(t)), _) => Line::from(vec![

@@ -187,3 +187,29 @@ pub fn tshark_fields(path: &Path, options: &[&str], fields: &[&str]) -> Vec<Vec<
         })
         .collect()
 }
+
+/// An Ethernet/IPv4/UDP frame at `ms` milliseconds into 2026-01-01, from `src` to `dst`
+/// (`ip:port`), numbered `number`.
+pub fn udp_frame(
+    number: u64,
+    ms: i64,
+    src: &str,
+    dst: &str,
+    payload: &[u8],
+) -> sipscope::capture::OwnedFrame {
+    let (s, d): (std::net::SocketAddrV4, std::net::SocketAddrV4) =
+        (src.parse().unwrap(), dst.parse().unwrap());
+    let b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+        .ipv4(s.ip().octets(), d.ip().octets(), 64)
+        .udp(s.port(), d.port());
+    let mut data = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut data, payload).unwrap();
+    sipscope::capture::OwnedFrame {
+        source: 0,
+        number,
+        time: sipscope::capture::Timestamp::from_millis(1_767_225_600_000 + ms),
+        link: sipscope::capture::LinkType::ETHERNET,
+        orig_len: data.len() as u32,
+        data,
+    }
+}
