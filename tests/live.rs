@@ -297,3 +297,76 @@ fn unusable_live_inputs_get_one_clear_line() {
         "{err}"
     );
 }
+
+/// A flood at a HEP listener: 60,000 scanner probes from four agents' sources sent as fast as
+/// one socket can, with a real call among them, into `stats --max-memory 16M`. Every datagram
+/// sent is either received or counted as dropped by the kernel (the socket's buffer
+/// overflowing), none by sipscope; the call table stays within its budget by shedding the
+/// probes, and the call comes out answered, the four scanners named.
+#[test]
+fn a_flood_at_a_hep_listener_is_counted_and_shed_and_the_real_call_survives() {
+    let port = free_port();
+    let spec = format!("udp:127.0.0.1:{port}");
+    let child = spawn(&[
+        "stats",
+        "--hep-listen",
+        &spec,
+        "--duration",
+        "6",
+        "--max-memory",
+        "16M",
+    ]);
+    wait_bound(port, false);
+    let me = SenderIdentity::default();
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let server: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+    let mut packets = Vec::new();
+    for k in 0..60_000u64 {
+        let source: SocketAddr = format!("198.51.100.{}:5070", 1 + k % 4).parse().unwrap();
+        let ext = 100 + k % 5_000;
+        let probe = format!(
+            "OPTIONS sip:{ext}@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP {source};branch=z9hG4bK-f{k}\r\n\
+             From: <sip:{ext}@192.0.2.1>;tag=f{k}\r\nTo: <sip:{ext}@192.0.2.1>\r\n\
+             Call-ID: flood-{k}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        let t = now_ns + k as i64 * 20_000; // 50,000 a second of capture time
+        packets.push(encode(source, server, 17, t, probe.as_bytes(), None, &me).unwrap());
+    }
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let call = hep_packets("answered-udp.pcap");
+    for (i, p) in packets.iter().enumerate() {
+        sock.send_to(p, ("127.0.0.1", port)).unwrap();
+        if i == 30_000 {
+            for q in &call {
+                sock.send_to(q, ("127.0.0.1", port)).unwrap();
+            }
+        }
+    }
+    let sent = packets.len() + call.len();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("packets received"))
+        .unwrap_or_else(|| panic!("{err}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // "hep udp:127.0.0.1:PORT: R packets received, K dropped by the kernel, S dropped by sipscope"
+    let [.., received, kernel, internal] = numbers[..] else {
+        panic!("{line}")
+    };
+    eprintln!("{line}");
+    assert_eq!((received + kernel, internal), (sent as u64, 0), "{line}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("answered 2"), "{text}");
+    assert!(text.contains("scanners              4 sources"), "{text}");
+    if received > 40_000 {
+        assert!(err.contains("calls_shed"), "{err}");
+    }
+}
