@@ -1107,7 +1107,7 @@ fn a_call_of_one_request_costs_what_it_holds() {
     assert_eq!(engine.calls().len(), n);
     let per_call = peak / n;
     eprintln!("one-request call: {per_call} bytes");
-    assert!(per_call <= 2_048, "{per_call} bytes per one-request call");
+    assert!(per_call <= 1_536, "{per_call} bytes per one-request call");
 }
 
 /// What the synthetic generator's scanner flood costs per call in the streaming modes with

@@ -63,6 +63,19 @@ fn a_recorded_sweep_is_named_in_every_output() {
         assert_eq!(calls.len(), 40);
         assert!(calls.iter().all(|c| c["scanner"] == true), "{args:?}");
     }
+    // `diagnose` counts the scanner's failures instead of listing them.
+    let out = Command::cargo_bin("sipscope")
+        .unwrap()
+        .args(["diagnose"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        "0 calls clean, 40 with a failure or an anomaly\n40 of them begun by scanners and not \
+         shown (1 scanning source, listed by `sipscope stats`; --all shows their calls)\n"
+    );
     let out = Command::cargo_bin("sipscope")
         .unwrap()
         .args(["calls"])

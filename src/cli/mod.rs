@@ -665,11 +665,22 @@ fn diagnose(args: DiagnoseArgs) -> Result<()> {
         Ok(())
     })?;
     reports.sort_by_key(|(seq, _)| *seq);
+    let scanners = engine.scanners();
+    for (_, r) in &mut reports {
+        r.scanner = r.originator.is_some_and(|ip| scanners.is_scanner(ip));
+    }
     let stats = sources(&engine, &inputs);
     let mut out = stdout_writer();
     match args.format {
         ReportFormat::Text => {
+            // A scanner's thousands of refused probes would bury the calls that matter: they
+            // are counted, and listed with --all.
+            let mut hidden = 0u64;
             for (_, r) in &reports {
+                if r.scanner && !args.all {
+                    hidden += 1;
+                    continue;
+                }
                 r.write_text(&mut out)?;
                 writeln!(out)?;
             }
@@ -681,6 +692,20 @@ fn diagnose(args: DiagnoseArgs) -> Result<()> {
                 if clean == 1 { "" } else { "s" },
                 thousands(total - clean)
             )?;
+            if hidden > 0 {
+                writeln!(
+                    out,
+                    "{} of them begun by scanners and not shown ({} scanning source{}, listed by \
+                     `sipscope stats`; --all shows their calls)",
+                    thousands(hidden),
+                    scanners.scanners().len(),
+                    if scanners.scanners().len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    }
+                )?;
+            }
         }
         ReportFormat::Json => {
             let calls: Vec<&crate::export::diagnosis::Report> =

@@ -44,6 +44,12 @@ pub struct Report {
     pub final_status: Option<u16>,
     pub verdict: Verdict,
     pub anomalies: Vec<AnomalyReport>,
+    /// Begun by a source found scanning ([`crate::flow::scanner`]), set once every call has
+    /// been seen.
+    pub scanner: bool,
+    /// Who sent the call's first request.
+    #[serde(skip)]
+    pub originator: Option<std::net::IpAddr>,
 }
 
 fn evidence(call: &Call, indexes: &[usize]) -> Vec<Evidence> {
@@ -84,6 +90,12 @@ impl Report {
             final_status: d.summary.final_status,
             verdict: d.verdict,
             anomalies,
+            scanner: false,
+            originator: call
+                .messages
+                .first()
+                .filter(|m| m.is_request())
+                .map(|m| m.src.ip()),
         }
     }
 
