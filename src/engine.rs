@@ -735,13 +735,16 @@ impl Engine {
         })
     }
 
-    /// The sources found scanning so far ([`Engine::scanners`]).
-    pub fn scanning_sources(&self) -> Vec<std::net::IpAddr> {
-        self.scanners()
-            .scanners()
-            .iter()
-            .map(|s| s.source)
-            .collect()
+    /// The sources found scanning so far: from the calls that ended, and with `open_too` the
+    /// calls still open as well ([`Engine::scanners`]). Without it the answer costs no pass
+    /// over the open calls, which a live UI under a flood cannot afford at every refresh.
+    pub fn scanning_sources(&self, open_too: bool) -> Vec<std::net::IpAddr> {
+        let table = if open_too {
+            std::borrow::Cow::Owned(self.scanners())
+        } else {
+            std::borrow::Cow::Borrowed(&self.model.scanners)
+        };
+        table.scanners().iter().map(|s| s.source).collect()
     }
 
     /// Bytes the call table holds now, by accounting ([`EngineConfig::max_memory`]).

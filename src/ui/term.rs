@@ -193,7 +193,8 @@ fn run_ui(
             let started = Instant::now();
             let calls = engine.calls();
             if due {
-                app.list.set_scanners(engine.scanning_sources());
+                app.list
+                    .set_scanners(engine.scanning_sources(progress.finished));
                 app.sync(&calls, engine.now(), progress);
                 app.limits = engine.limits_line();
                 last_sync = Instant::now();
@@ -240,7 +241,7 @@ fn run_ui(
         finished: true,
         ..app.progress
     };
-    app.list.set_scanners(engine.scanning_sources());
+    app.list.set_scanners(engine.scanning_sources(true));
     app.sync(&calls, engine.now(), progress);
     app.limits = engine.limits_line();
     loop {
