@@ -114,7 +114,9 @@ pub struct Call {
     /// For transactions with many messages (hostile or broken peers), the first message of
     /// each (transaction, signature), so that telling a retransmission stays O(1); small
     /// transactions are searched directly and cost nothing here.
-    retransmission_index: WireMap<(usize, u64), usize>,
+    /// Boxed: nearly every call goes without, and a call of one request should not carry an
+    /// empty table's 40 bytes.
+    retransmission_index: Option<Box<WireMap<(usize, u64), usize>>>,
     /// The engine's streaming timer for this call (`engine::Model`); nothing in `flow` reads
     /// it.
     pub(crate) clock: Clock,
@@ -342,7 +344,7 @@ impl Call {
             tx_keys: KeyList::default(),
             dialog_keys: KeyList::default(),
             signatures: Vec::new(),
-            retransmission_index: WireMap::default(),
+            retransmission_index: None,
             clock: Clock::default(),
             closed_at: None,
             lost_bytes: 0,
@@ -522,7 +524,11 @@ impl Call {
         };
         let same = |i: usize| self.messages.get(i).is_some_and(|m| same_message(m, msg));
         if t.messages.len() > INDEXED_AFTER {
-            match self.retransmission_index.get(&(tx, sig)) {
+            match self
+                .retransmission_index
+                .as_ref()
+                .and_then(|index| index.get(&(tx, sig)))
+            {
                 None => return false,
                 Some(&first) if same(first) => return true,
                 // A hash collision: fall back to the search below.
@@ -549,12 +555,15 @@ impl Call {
         } else {
             &[]
         };
+        let index = self.retransmission_index.get_or_insert_default();
         for &i in earlier {
             if let Some(&s) = self.signatures.get(i) {
-                self.retransmission_index.entry((tx, s)).or_insert(i);
+                index.entry((tx, s)).or_insert(i);
             }
         }
-        self.retransmission_index.entry((tx, sig)).or_insert(idx);
+        index.entry((tx, sig)).or_insert(idx);
+        // An entry and its share of the table's slack, for the memory budget.
+        self.bytes += 48 * (earlier.len() + 1);
     }
 
     fn match_transaction(&mut self, msg: &mut SipMessage, idx: usize, sig: u64) -> Option<usize> {
