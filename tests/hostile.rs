@@ -1114,21 +1114,8 @@ fn a_call_of_one_request_costs_what_it_holds() {
 /// lean records: OPTIONS, REGISTER and INVITE sweeps from four sources, a fifth answered 401
 /// or 404 (the 401s carry a digest challenge), all in flight at once.
 #[test]
-fn a_scanner_flood_costs_about_a_kilobyte_a_call() {
-    let cfg = sipscope::synth::SynthConfig {
-        calls: 0,
-        scanner_requests: 20_000,
-        scanner_rate: 10_000.0,
-        ..sipscope::synth::SynthConfig::default()
-    };
-    let mut pcap = Vec::new();
-    sipscope::synth::write_pcap(&cfg, &mut pcap).unwrap();
-    let mut frames = Vec::new();
-    let mut source =
-        FileSource::from_reader(Box::new(std::io::Cursor::new(pcap)), "flood", 0, None).unwrap();
-    while let Some(f) = source.next_frame() {
-        frames.push(f.to_owned());
-    }
+fn a_scanner_flood_costs_what_its_calls_hold() {
+    let frames = flood_frames(0, 20_000);
     let config = EngineConfig {
         streaming: true,
         keep_detail: false,
@@ -1141,8 +1128,8 @@ fn a_scanner_flood_costs_about_a_kilobyte_a_call() {
         }
         engine
     });
-    assert_eq!(engine.calls().len(), cfg.scanner_requests);
-    let per_call = peak / cfg.scanner_requests;
+    assert_eq!(engine.calls().len(), 20_000);
+    let per_call = peak / 20_000;
     eprintln!("scanner flood: {per_call} bytes a call");
     assert!(per_call <= 1_536, "{per_call} bytes per scanner call");
 }

@@ -91,11 +91,7 @@ impl Report {
             verdict: d.verdict,
             anomalies,
             scanner: false,
-            originator: call
-                .messages
-                .first()
-                .filter(|m| m.is_request())
-                .map(|m| m.src.ip()),
+            originator: call.originator(),
         }
     }
 

@@ -65,11 +65,7 @@ impl CallRow {
             setup_time: s.setup_time,
             duration: s.duration,
             scanner: false,
-            originator: call
-                .messages
-                .first()
-                .filter(|m| m.is_request())
-                .map(|m| m.src.ip()),
+            originator: call.originator(),
         }
     }
 

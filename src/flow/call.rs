@@ -396,6 +396,15 @@ impl Call {
         self.closed_at.map_or(now, |t| t.min(now))
     }
 
+    /// Who began the call: the sender of its first message, when that is a request (a call
+    /// first seen through a response has no known originator).
+    pub fn originator(&self) -> Option<std::net::IpAddr> {
+        self.messages
+            .first()
+            .filter(|m| m.is_request())
+            .map(|m| m.src.ip())
+    }
+
     pub fn start(&self) -> Timestamp {
         self.messages.first().map(|m| m.time).unwrap_or_default()
     }

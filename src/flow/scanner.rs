@@ -240,9 +240,7 @@ impl ScannerTable {
 
     /// Whether `call` was begun by a scanning source.
     pub fn marks(&self, call: &Call) -> bool {
-        call.messages
-            .first()
-            .is_some_and(|m| m.is_request() && self.is_scanner(m.src.ip()))
+        call.originator().is_some_and(|ip| self.is_scanner(ip))
     }
 
     pub fn tally(&self, source: IpAddr) -> Option<&SourceTally> {

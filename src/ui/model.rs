@@ -72,7 +72,7 @@ impl Row {
             anomalies,
             severity,
             failed: d.verdict.failed,
-            originator: first.filter(|m| m.is_request()).map(|m| m.src.ip()),
+            originator: call.originator(),
             scanner: false,
             haystack: String::new(),
         };
