@@ -1121,17 +1121,22 @@ fn a_scanner_flood_costs_what_its_calls_hold() {
         keep_detail: false,
         ..EngineConfig::default()
     };
-    let (engine, peak) = peak_of(|| {
-        let mut engine = Engine::new(config);
-        for f in &frames {
-            engine.feed(&f.as_frame());
-        }
-        engine
-    });
+    let (engine, peak) = fed(config, &frames);
     assert_eq!(engine.calls().len(), 20_000);
     let per_call = peak / 20_000;
     eprintln!("scanner flood: {per_call} bytes a call");
     assert!(per_call <= 1_536, "{per_call} bytes per scanner call");
+}
+
+/// A new engine fed `frames`, and the most memory it held meanwhile.
+fn fed(config: EngineConfig, frames: &[OwnedFrame]) -> (Engine, usize) {
+    peak_of(|| {
+        let mut engine = Engine::new(config);
+        for f in frames {
+            engine.feed(&f.as_frame());
+        }
+        engine
+    })
 }
 
 /// The synthetic flood: scanner requests with `calls` real calls among them, as frames.
@@ -1209,13 +1214,7 @@ fn the_memory_accounting_follows_the_allocator() {
             keep_raw: raw,
             ..EngineConfig::default()
         };
-        let (engine, peak) = peak_of(|| {
-            let mut engine = Engine::new(config);
-            for f in &frames {
-                engine.feed(&f.as_frame());
-            }
-            engine
-        });
+        let (engine, peak) = fed(config, &frames);
         let held = engine.memory_held();
         eprintln!("{calls} calls, {scanners} scanners, raw {raw}: held {held}, allocated {peak}");
         assert!(
