@@ -194,18 +194,24 @@ mod tests {
         v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
     }
 
+    /// Via, From, To, Call-ID and CSeq of the `i`-th attempt (a branch and CSeq of its own).
+    fn headers(i: usize, method: &str, to: &str, call_id: &str) -> Vec<(String, String)> {
+        vec![
+            (
+                "Via".to_string(),
+                format!("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{call_id}{i}"),
+            ),
+            ("From".to_string(), "<sip:alice@x>;tag=a".to_string()),
+            ("To".to_string(), to.to_string()),
+            ("Call-ID".to_string(), call_id.to_string()),
+            ("CSeq".to_string(), format!("{} {method}", i + 1)),
+        ]
+    }
+
     fn register(steps: &[Step]) -> Script {
         let mut s = Script::new();
         for (i, step) in steps.iter().enumerate() {
-            let via = format!("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKreg{i}");
-            let cseq = format!("{} REGISTER", i + 1);
-            let mut response = vec![
-                ("Via".to_string(), via),
-                ("From".to_string(), "<sip:alice@x>;tag=a".to_string()),
-                ("To".to_string(), "<sip:alice@x>".to_string()),
-                ("Call-ID".to_string(), "reg".to_string()),
-                ("CSeq".to_string(), cseq),
-            ];
+            let mut response = headers(i, "REGISTER", "<sip:alice@x>", "reg");
             let mut request = response.clone();
             if let Some(Digest(realm, nonce)) = step.credentials {
                 request.push((
@@ -362,15 +368,7 @@ mod tests {
     fn an_invite_refused_by_a_proxy_is_an_authentication_failure() {
         let mut s = Script::new();
         for (i, credentials) in [None, Some("n1")].into_iter().enumerate() {
-            let via = format!("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKinv{i}");
-            let cseq = format!("{} INVITE", i + 1);
-            let mut request = vec![
-                ("Via".to_string(), via),
-                ("From".to_string(), "<sip:alice@x>;tag=a".to_string()),
-                ("To".to_string(), "<sip:bob@x>".to_string()),
-                ("Call-ID".to_string(), "inv".to_string()),
-                ("CSeq".to_string(), cseq),
-            ];
+            let mut request = headers(i, "INVITE", "<sip:bob@x>", "inv");
             let mut response = request.clone();
             response[2].1.push_str(";tag=p");
             if let Some(nonce) = credentials {

@@ -237,60 +237,32 @@ mod tests {
             "{private:?}"
         );
         assert!(found("<sip:203.0.113.9;lr>", "INVITE").is_empty());
-        // A registrar's answer listing a private binding recorded with `received`.
-        let mut s = Script::new();
-        let bound = "<sip:a@192.168.1.20:5060>;expires=60;received=\"sip:198.51.100.7:5060\"";
-        s.udp(
-            0,
-            phone,
-            proxy,
-            &msg(
-                "REGISTER sip:x SIP/2.0",
-                "1 REGISTER",
-                "<sip:203.0.113.9;lr>",
-                "<sip:a@192.168.1.20:5060>",
-            ),
-        );
-        s.udp(
-            5,
-            proxy,
-            phone,
-            &msg(
-                "SIP/2.0 200 OK",
-                "1 REGISTER",
-                "<sip:203.0.113.9;lr>",
-                bound,
-            ),
-        );
-        let (calls, now) = run(&s);
-        let d = diagnose(&calls[0], now, &DiagnoseConfig::default());
+        // A registration of a private Contact, and the registrar's answer listing `bound`.
+        let registered = |bound: &str| {
+            let mut s = Script::new();
+            let rr = "<sip:203.0.113.9;lr>";
+            let contact = "<sip:a@192.168.1.20:5060>";
+            s.udp(
+                0,
+                phone,
+                proxy,
+                &msg("REGISTER sip:x SIP/2.0", "1 REGISTER", rr, contact),
+            );
+            s.udp(
+                5,
+                proxy,
+                phone,
+                &msg("SIP/2.0 200 OK", "1 REGISTER", rr, bound),
+            );
+            let (calls, now) = run(&s);
+            diagnose(&calls[0], now, &DiagnoseConfig::default())
+        };
+        // The binding recorded with `received`: nothing to say.
+        let d =
+            registered("<sip:a@192.168.1.20:5060>;expires=60;received=\"sip:198.51.100.7:5060\"");
         assert!(d.anomalies.is_empty(), "{:?}", d.anomalies);
         // Without `received`, the binding is an info note, on the REGISTER.
-        let mut s = Script::new();
-        s.udp(
-            0,
-            phone,
-            proxy,
-            &msg(
-                "REGISTER sip:x SIP/2.0",
-                "1 REGISTER",
-                "<sip:203.0.113.9;lr>",
-                "<sip:a@192.168.1.20:5060>",
-            ),
-        );
-        s.udp(
-            5,
-            proxy,
-            phone,
-            &msg(
-                "SIP/2.0 200 OK",
-                "1 REGISTER",
-                "<sip:203.0.113.9;lr>",
-                "<sip:a@192.168.1.20:5060>;expires=60",
-            ),
-        );
-        let (calls, now) = run(&s);
-        let d = diagnose(&calls[0], now, &DiagnoseConfig::default());
+        let d = registered("<sip:a@192.168.1.20:5060>;expires=60");
         let notes: Vec<_> = d
             .anomalies
             .iter()
