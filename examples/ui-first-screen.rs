@@ -1,6 +1,7 @@
 //! How long a person waits for the terminal UI: runs the real binary in a pseudo-terminal on a
 //! capture and measures, from the start of the process, when the first call row is on the
-//! screen and when loading has finished (the title's gauge is gone). The screen is read back
+//! screen, when loading has finished (the title's gauge is gone) and the peak resident memory
+//! then. The screen is read back
 //! through a terminal emulator (vt100), as in tests/pty.rs.
 //!
 //!     cargo build --release
@@ -23,6 +24,16 @@ use std::time::{Duration, Instant};
 struct Run {
     first_row: Duration,
     loaded: Duration,
+    /// The process's peak resident set once loaded (VmHWM), in MB.
+    peak_mb: Option<f64>,
+}
+
+/// Peak resident set of a process, from /proc (Linux only).
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 fn run_once(bin: &str, file: &str) -> Result<Run, String> {
@@ -78,12 +89,14 @@ fn run_once(bin: &str, file: &str) -> Result<Run, String> {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
+    let peak_mb = child.process_id().and_then(peak_rss_mb);
     let _ = writer.write_all(b"q");
     let _ = writer.flush();
     let _ = child.wait();
     Ok(Run {
         first_row: first_row.unwrap_or(loaded),
         loaded,
+        peak_mb,
     })
 }
 
@@ -116,9 +129,10 @@ fn main() {
         match run_once(&bin, &file) {
             Ok(r) => {
                 println!(
-                    "first call row {:7.1} ms   loaded {:8.1} ms",
+                    "first call row {:7.1} ms   loaded {:8.1} ms   peak RSS {}",
                     r.first_row.as_secs_f64() * 1e3,
-                    r.loaded.as_secs_f64() * 1e3
+                    r.loaded.as_secs_f64() * 1e3,
+                    r.peak_mb.map_or("?".to_string(), |m| format!("{m:.0} MB"))
                 );
                 results.push(r);
             }

@@ -1353,6 +1353,7 @@ Content-Length: 0\r\n\r\n"
         let engine = run(&mut src, Engine::new(config));
         let calls = engine.calls();
         let opts = crate::export::json::JsonOptions {
+            raw_source: None,
             raw: true,
             diagnose: Default::default(),
         };

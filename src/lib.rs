@@ -28,6 +28,7 @@ pub mod export;
 pub mod flow;
 pub mod hep;
 pub mod net;
+pub mod readback;
 pub mod sanitize;
 pub mod sip;
 pub mod synth;

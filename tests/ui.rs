@@ -379,3 +379,67 @@ fn limits_reached_show_in_the_title_and_the_stats() {
         "{stats}"
     );
 }
+
+/// The UI on capture files keeps no raw text and reads it back when a pane shows it: the
+/// message and diff panes are the same screens as with the text kept.
+#[test]
+fn panes_read_back_from_the_file_are_the_panes_kept() {
+    let files = ["answered-udp.pcap", "missing-ack.pcap", "answered-tcp.pcap"];
+    let kept = engine_of(&files);
+    let index = sipscope::capture::FrameIndex::new();
+    let sources: Vec<Box<dyn FrameSource + Send>> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut s = FileSource::open(common::samples().join(f).to_str().unwrap(), i).unwrap();
+            assert!(s.index_into(&index));
+            Box::new(s) as Box<dyn FrameSource + Send>
+        })
+        .collect();
+    let config = EngineConfig::default();
+    let mut lean = Engine::new(config);
+    lean.run(&mut MergedSource::new(sources));
+    assert!(
+        lean.calls()
+            .iter()
+            .all(|c| c.messages.iter().all(|m| m.raw().is_none()))
+    );
+    let screens = |engine: &Engine, reader: Option<sipscope::readback::RawReader>| {
+        let calls = engine.calls();
+        let reader: Option<std::sync::Arc<dyn sipscope::flow::message::RawSource>> =
+            reader.map(|r| std::sync::Arc::new(r) as _);
+        let mut out = Vec::new();
+        for i in 0..calls.len() {
+            let mut app = app(engine);
+            app.raw_source = reader.clone();
+            press(&mut app, &calls, &vec![KeyCode::Down; i]);
+            press(&mut app, &calls, &[KeyCode::Enter]);
+            assert_eq!(app.screen, Screen::Flow);
+            out.push(draw(&mut app, &calls, 160, 36));
+            press(
+                &mut app,
+                &calls,
+                &[
+                    KeyCode::Char(' '),
+                    KeyCode::Down,
+                    KeyCode::Down,
+                    KeyCode::Char(' '),
+                ],
+            );
+            out.push(draw(&mut app, &calls, 160, 36));
+        }
+        out
+    };
+    let want = screens(&kept, None);
+    assert!(want[0].contains("INVITE sip:"), "{}", want[0]);
+    assert_eq!(
+        screens(
+            &lean,
+            Some(sipscope::readback::RawReader::new(index, config.net))
+        ),
+        want
+    );
+    // Without a reader the pane says why there is no text.
+    let bare = screens(&lean, None);
+    assert!(bare[0].contains("raw text not kept"), "{}", bare[0]);
+}

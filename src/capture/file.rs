@@ -7,6 +7,7 @@
 //! format allows resynchronising (pcapng carries block lengths; classic pcap does not, so a
 //! corrupt record length ends the file there, as it does in Wireshark).
 
+use super::index::{FrameIndex, Recorder};
 use super::{CaptureDamage, Frame, FrameSource, LinkType, Timestamp};
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
@@ -67,8 +68,15 @@ pub struct FileSource {
     total: Option<u64>,
     capacity: usize,
     finished: bool,
+    gzip: bool,
     /// Bytes of the frame last lent out, consumed at the next call.
     pending_consume: usize,
+    /// Bytes of the capture consumed so far: the file offset of the reader's buffer.
+    consumed: u64,
+    /// A plain file opened by path, whose frames can be read again at their offsets.
+    seekable: Option<String>,
+    /// Where each frame's bytes lie, when asked ([`FileSource::index_into`]).
+    recorder: Option<Recorder>,
 }
 
 /// What turns blocks into frames; kept apart from the reader so that a block borrowed from
@@ -124,7 +132,29 @@ impl FileSource {
             }
             (Box::new(file), Some(meta.len()))
         };
-        Self::from_reader(raw, path, index, total)
+        let mut source = Self::from_reader(raw, path, index, total)?;
+        if path != "-" && !source.gzip {
+            source.seekable = Some(path.to_string());
+        }
+        Ok(source)
+    }
+
+    /// Records where each frame lies in `index`, so that frames can be read again
+    /// ([`FrameIndex::read`]). False, and nothing recorded, for standard input and compressed
+    /// files, which cannot be read at an offset, or once frames have been read.
+    pub fn index_into(&mut self, index: &FrameIndex) -> bool {
+        match &self.seekable {
+            Some(path) if self.state.number == 0 => {
+                self.recorder = Some(index.recorder(self.state.index, path));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.reader.consume_noshift(n);
+        self.consumed += n as u64;
     }
 
     /// Reads a capture from any reader (`name` is used in messages; `total`, the size when
@@ -152,7 +182,8 @@ impl FileSource {
                 path: path.to_string(),
             });
         }
-        let reader: Box<dyn Read + Send> = if start.starts_with(&[0x1f, 0x8b]) {
+        let gzip = start.starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn Read + Send> = if gzip {
             let mut gz =
                 BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(buffered));
             let inner_start = gz.fill_buf().map_err(io_err)?.to_vec();
@@ -197,6 +228,10 @@ impl FileSource {
             capacity: INITIAL_BUFFER,
             finished: false,
             pending_consume: 0,
+            consumed: 0,
+            seekable: None,
+            recorder: None,
+            gzip,
         })
     }
 
@@ -225,7 +260,7 @@ impl FileSource {
         }
         match self.buffered_block_len() {
             Some(len) => {
-                self.reader.consume_noshift(len);
+                self.consume(len);
                 true
             }
             None => {
@@ -349,7 +384,7 @@ impl FrameSource for FileSource {
         // time half of it had been read (a second copy of the whole file); `refill` moves
         // what is left of it when it must, by then a partial record.
         if self.pending_consume > 0 {
-            self.reader.consume_noshift(self.pending_consume);
+            self.consume(self.pending_consume);
             self.pending_consume = 0;
         }
         let mut stalls = 0u32;
@@ -366,7 +401,7 @@ impl FrameSource for FileSource {
                             break;
                         }
                         None => {
-                            self.reader.consume_noshift(offset);
+                            self.consume(offset);
                             continue;
                         }
                     }
@@ -416,7 +451,15 @@ impl FrameSource for FileSource {
                 }
             }
         }
-        let m = found?;
+        let Some(m) = found else {
+            if let Some(r) = &mut self.recorder {
+                r.flush();
+            }
+            return None;
+        };
+        if let Some(r) = &mut self.recorder {
+            r.record(self.consumed + m.start as u64, m.len, m.link);
+        }
         let data = self
             .reader
             .data()

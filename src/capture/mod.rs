@@ -8,6 +8,7 @@
 mod file;
 pub mod filter;
 pub mod hep;
+mod index;
 pub mod interface;
 pub mod live;
 mod merge;
@@ -15,6 +16,7 @@ pub mod privilege;
 pub mod writer;
 
 pub use file::{FileSource, OpenError};
+pub use index::{FrameIndex, IndexedFrame, ReadBackError};
 pub use live::{InputStats, LiveSource};
 pub use merge::{ChainSource, MergedSource};
 pub use writer::{CaptureFormat, CaptureWriter, FrameTraits, WriteError, WriterOptions};

@@ -272,8 +272,13 @@ fn run(cli: Cli) -> Result<()> {
 
 fn ui(args: CallsArgs) -> Result<()> {
     // The UI's loader holds the engine's lock while it reads: a live source must not wait.
-    let mut inputs = open_waiting(&args.input, std::time::Duration::ZERO, false)?;
-    let mut config = config(&args.input, true, false);
+    let index = crate::capture::FrameIndex::new();
+    let mut inputs = open_waiting(&args.input, std::time::Duration::ZERO, false, Some(&index))?;
+    // Capture files that can be read at an offset: the engine keeps no raw text, the ladder's
+    // message pane reads it back when it is shown. Standard input, gzip files and live inputs
+    // cannot be read again, so their messages keep their bytes.
+    let read_back = inputs.indexed && !inputs.live;
+    let mut config = config(&args.input, !read_back, false);
     config.max_memory.get_or_insert(limits::DEFAULT_LIVE_MEMORY);
     // A long live run keeps memory flat: calls that are over are forgotten after a while.
     if inputs.live && args.input.forget_after > 0.0 {
@@ -286,9 +291,12 @@ fn ui(args: CallsArgs) -> Result<()> {
             "--since and --until are not supported by the terminal UI yet; use `sipscope calls`"
         );
     }
+    let raw_source: Option<std::sync::Arc<dyn crate::flow::message::RawSource>> = read_back
+        .then(|| std::sync::Arc::new(crate::readback::RawReader::new(index, config.net)) as _);
     crate::ui::run(
         inputs.source,
         inputs.names,
+        raw_source,
         config,
         args.input.thresholds.config(),
         filter,
@@ -303,18 +311,27 @@ struct Inputs {
     names: Vec<String>,
     /// Live inputs are read (until Ctrl-C or --duration).
     live: bool,
+    /// Every file records where its frames lie (asked for, and none is standard input or
+    /// compressed).
+    indexed: bool,
     /// The HEP sender's tap, taken by the engine that runs.
     tap: Option<crate::engine::Tap>,
     sender: Option<std::sync::Arc<crate::hep::SenderCounters>>,
 }
 
 fn open(input: &InputArgs) -> Result<Inputs> {
-    open_waiting(input, std::time::Duration::from_millis(20), true)
+    open_waiting(input, std::time::Duration::from_millis(20), true, None)
 }
 
 /// Opens files and live inputs; a live source waits `wait` for a frame before a tick, and
-/// stops on Ctrl-C when `signals` (the terminal UI handles its signals itself).
-fn open_waiting(input: &InputArgs, wait: std::time::Duration, signals: bool) -> Result<Inputs> {
+/// stops on Ctrl-C when `signals` (the terminal UI handles its signals itself). With `index`,
+/// the files record where their frames lie in it.
+fn open_waiting(
+    input: &InputArgs,
+    wait: std::time::Duration,
+    signals: bool,
+    index: Option<&crate::capture::FrameIndex>,
+) -> Result<Inputs> {
     if input.files.is_empty() && !input.live.any() {
         anyhow::bail!("no capture file or live input given (try `sipscope --help`)");
     }
@@ -322,8 +339,13 @@ fn open_waiting(input: &InputArgs, wait: std::time::Duration, signals: bool) -> 
         anyhow::bail!("standard input (`-`) can be read only once");
     }
     let mut sources: Vec<Box<dyn FrameSource + Send>> = Vec::new();
+    let mut indexed = index.is_some();
     for (i, f) in input.files.iter().enumerate() {
-        sources.push(Box::new(FileSource::open(f, i)?));
+        let mut file = FileSource::open(f, i)?;
+        if let Some(index) = index {
+            indexed &= file.index_into(index);
+        }
+        sources.push(Box::new(file));
     }
     let mut names = input.files.clone();
     let files: Option<Box<dyn FrameSource + Send>> = match sources.len() {
@@ -356,6 +378,7 @@ fn open_waiting(input: &InputArgs, wait: std::time::Duration, signals: bool) -> 
         source,
         names,
         live: input.live.any(),
+        indexed,
         tap,
         sender: counters,
     })
@@ -589,6 +612,7 @@ fn export(args: ExportArgs) -> Result<()> {
     let mut inputs = open(&args.input)?;
     let mut out = output(args.output.as_deref())?;
     let opts = json::JsonOptions {
+        raw_source: None,
         raw: args.raw,
         diagnose: args.input.thresholds.config(),
     };

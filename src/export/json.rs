@@ -44,9 +44,11 @@ pub fn generator() -> String {
 
 /// Options that change what is exported.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct JsonOptions {
+pub struct JsonOptions<'r> {
     /// Include each message's raw text.
     pub raw: bool,
+    /// Where raw text the model does not keep is read back (the terminal UI's saves).
+    pub raw_source: Option<&'r dyn crate::flow::message::RawSource>,
     /// Thresholds of the anomaly rules.
     pub diagnose: crate::diagnose::DiagnoseConfig,
 }
@@ -67,7 +69,7 @@ struct CSeqView<'a> {
 /// One message, in the order of the call.
 pub struct MessageView<'a> {
     pub msg: &'a SipMessage,
-    pub opts: JsonOptions,
+    pub opts: JsonOptions<'a>,
 }
 
 impl Serialize for MessageView<'_> {
@@ -129,8 +131,13 @@ impl Serialize for MessageView<'_> {
             )?;
         }
         // Malformed messages always carry their bytes (the evidence of what was wrong).
+        let raw = if self.opts.raw {
+            m.raw_or_read(self.opts.raw_source).ok()
+        } else {
+            m.raw().map(std::borrow::Cow::Borrowed)
+        };
         if (self.opts.raw || m.is_malformed())
-            && let Some(raw) = m.raw()
+            && let Some(raw) = raw.as_deref()
         {
             match std::str::from_utf8(raw) {
                 Ok(text) => map.serialize_entry("raw", text)?,
@@ -181,7 +188,7 @@ struct DialogView<'a> {
 pub struct CallView<'a> {
     pub call: &'a Call,
     pub now: Timestamp,
-    pub opts: JsonOptions,
+    pub opts: JsonOptions<'a>,
     /// Begun by a source found scanning ([`crate::flow::scanner`]).
     pub scanner: bool,
 }
@@ -295,7 +302,7 @@ pub struct Document<'a> {
     pub orphans: &'a [Orphan],
     pub counters: EngineCounters,
     pub now: Timestamp,
-    pub opts: JsonOptions,
+    pub opts: JsonOptions<'a>,
 }
 
 impl<'a> Document<'a> {
@@ -305,7 +312,7 @@ impl<'a> Document<'a> {
         engine: &'a crate::engine::Engine,
         sources: &'a [SourceStats],
         calls: &'a [&'a Call],
-        opts: JsonOptions,
+        opts: JsonOptions<'a>,
     ) -> Self {
         Document {
             sources,

@@ -63,6 +63,14 @@ pub struct SipMessage {
     pub retransmission: bool,
 }
 
+/// Where the bytes of messages whose records do not keep them can be found again: the UI and
+/// its exports read raw text from the capture file through this ([`crate::readback`]) instead
+/// of holding every message's bytes.
+pub trait RawSource: Send + Sync + std::fmt::Debug {
+    /// The bytes of message `m`, or why they cannot be had (one line, for the screen).
+    fn raw_bytes(&self, m: &SipMessage) -> Result<std::sync::Arc<[u8]>, String>;
+}
+
 /// The rarer parts of a message.
 #[derive(Debug, Clone, Default)]
 pub struct Extra {
@@ -608,6 +616,21 @@ impl SipMessage {
     /// The message's bytes, when the engine was asked to keep them.
     pub fn raw(&self) -> Option<&[u8]> {
         self.extra.as_ref()?.raw.as_deref()
+    }
+
+    /// The message's bytes: kept in the record, else read again by `reader` (from the capture
+    /// file, [`crate::readback`]). The error says why there are none.
+    pub fn raw_or_read(
+        &self,
+        reader: Option<&dyn RawSource>,
+    ) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+        match (self.raw(), reader) {
+            (Some(b), _) => Ok(std::borrow::Cow::Borrowed(b)),
+            (None, Some(r)) => r
+                .raw_bytes(self)
+                .map(|b| std::borrow::Cow::Owned(b.to_vec())),
+            (None, None) => Err("raw text not kept".into()),
+        }
     }
 
     /// Short label as drawn on a ladder arrow: `INVITE` or `200 OK`.

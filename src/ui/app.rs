@@ -262,6 +262,9 @@ pub struct App {
     pub(crate) ladder_area: Rect,
     /// Rows of the last drawn list or ladder page (for PgUp/PgDn).
     pub(crate) page: usize,
+    /// Where raw messages are read back when the engine does not keep them (a capture file:
+    /// [`crate::readback::RawReader`]).
+    pub raw_source: Option<std::sync::Arc<dyn crate::flow::message::RawSource>>,
 }
 
 impl App {
@@ -286,6 +289,7 @@ impl App {
             list_area: Rect::default(),
             ladder_area: Rect::default(),
             page: 10,
+            raw_source: None,
         }
     }
 

@@ -69,12 +69,13 @@ pub struct Interrupted(pub i32);
 pub fn run(
     source: Box<dyn FrameSource + Send>,
     names: Vec<String>,
+    raw_source: Option<Arc<dyn crate::flow::message::RawSource>>,
     config: EngineConfig,
     diagnose: crate::diagnose::DiagnoseConfig,
     filter: String,
     tap: Option<crate::engine::Tap>,
 ) -> Result<()> {
-    match run_ui(source, names, config, diagnose, filter, tap) {
+    match run_ui(source, names, raw_source, config, diagnose, filter, tap) {
         // Writing to a terminal that hung up fails: that is the end of the session, as if
         // SIGHUP had come first, not an error to report (there is nowhere to report it).
         Err(e) if !e.is::<Interrupted>() && hung_up() => {
@@ -106,6 +107,7 @@ fn hung_up() -> bool {
 fn run_ui(
     mut source: Box<dyn FrameSource + Send>,
     names: Vec<String>,
+    raw_source: Option<Arc<dyn crate::flow::message::RawSource>>,
     config: EngineConfig,
     diagnose: crate::diagnose::DiagnoseConfig,
     filter: String,
@@ -169,6 +171,7 @@ fn run_ui(
         ratatui::backend::CrosstermBackend::new(io::stdout()),
     )?);
     let mut app = App::new(title, diagnose);
+    app.raw_source = raw_source;
     app.list.filter = super::model::Filter { text: filter };
     let mut last_sync = Instant::now() - Duration::from_secs(1);
     let mut sync_cost = Duration::ZERO;
@@ -442,6 +445,7 @@ fn save(
                 .map(|(i, n)| engine.source_stats(i, n, damage.get(i).cloned().unwrap_or_default()))
                 .collect();
             let opts = json::JsonOptions {
+                raw_source: app.raw_source.as_deref(),
                 raw: true,
                 diagnose: app.config,
             };

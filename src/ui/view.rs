@@ -7,6 +7,7 @@
 use super::app::{App, FlowState, KEYS, LadderRow, Pane, Prompt, Screen, arrow_leg, arrow_message};
 use crate::diagnose::{AnomalyKind, Severity};
 use crate::export::ladder;
+use crate::flow::message::RawSource;
 use crate::flow::{Call, Outcome};
 use crate::sanitize::{clip, terminal};
 use ratatui::Frame;
@@ -406,7 +407,7 @@ impl App {
         );
         f.render_widget(Paragraph::new(text), inner);
         if let Some(p) = pane_area {
-            draw_pane(f, p, flow, calls, color);
+            draw_pane(f, p, flow, calls, color, self.raw_source.as_deref());
         }
         if diag.height > 0 {
             draw_diagnosis(f, diag, flow, color);
@@ -619,14 +620,22 @@ fn message_of<'a>(
     call.messages.get(arrow_message(a))
 }
 
-fn raw_text(m: &crate::flow::SipMessage) -> String {
-    match m.raw() {
-        Some(b) => String::from_utf8_lossy(b).into_owned(),
-        None => format!("{}\n(raw text not kept)", m.label()),
+/// The message's text: kept in its record, else read back from the capture file.
+fn raw_text(m: &crate::flow::SipMessage, raw: Option<&dyn RawSource>) -> String {
+    match m.raw_or_read(raw) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(why) => format!("{}\n({why})", m.label()),
     }
 }
 
-fn draw_pane(f: &mut Frame<'_>, area: Rect, flow: &FlowState, calls: &[&Call], color: bool) {
+fn draw_pane(
+    f: &mut Frame<'_>,
+    area: Rect,
+    flow: &FlowState,
+    calls: &[&Call],
+    color: bool,
+    raw: Option<&dyn RawSource>,
+) {
     let Some(m) = message_of(flow, calls, flow.selected) else {
         return;
     };
@@ -680,7 +689,7 @@ fn draw_pane(f: &mut Frame<'_>, area: Rect, flow: &FlowState, calls: &[&Call], c
             let Some(other) = flow.mark.and_then(|a| message_of(flow, calls, a)) else {
                 return;
             };
-            let (a, b) = (raw_text(other), raw_text(m));
+            let (a, b) = (raw_text(other, raw), raw_text(m, raw));
             let la: Vec<&str> = a.split('\n').map(|l| l.trim_end_matches('\r')).collect();
             let lb: Vec<&str> = b.split('\n').map(|l| l.trim_end_matches('\r')).collect();
             let [left, right] =
@@ -725,7 +734,7 @@ fn draw_pane(f: &mut Frame<'_>, area: Rect, flow: &FlowState, calls: &[&Call], c
                 .borders(Borders::ALL)
                 .title(clip(&head, usize::from(area.width.saturating_sub(2))));
             f.render_widget(
-                Paragraph::new(sip_lines(&raw_text(m), color))
+                Paragraph::new(sip_lines(&raw_text(m, raw), color))
                     .block(block)
                     .wrap(Wrap { trim: false }),
                 area,

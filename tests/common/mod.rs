@@ -121,6 +121,7 @@ pub fn exercise(engine: &Engine, damage: sipscope::capture::CaptureDamage) {
     assert!(calls.is_empty() || ladders.0 > 0);
     let sources = vec![engine.source_stats(0, "input", damage)];
     let opts = sipscope::export::json::JsonOptions {
+        raw_source: None,
         raw: true,
         diagnose: Default::default(),
     };
