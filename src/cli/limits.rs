@@ -43,7 +43,8 @@ pub(super) struct LimitArgs {
     /// this the streams holding the most are dropped (`tcp_buffer_evicted`).
     #[arg(long, help_heading = LIMITS, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
     max_tcp_buffer: usize,
-    /// Bytes the call table may hold (by accounting); over it, calls are evicted least
+    /// Bytes the call table may cost (by accounting: what its calls hold, and a quarter more
+    /// for the allocator's rounding); over it, calls are evicted least
     /// valuable first: a scanner's unanswered or refused probes, then other single requests
     /// without an answer or with a 4xx, then the oldest calls (`calls_shed`). Default: 1G for
     /// live capture and the terminal UI, none for other commands on files (they hand out calls

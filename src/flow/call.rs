@@ -132,6 +132,18 @@ pub struct Call {
     bytes: usize,
 }
 
+/// Moves a vector's items into an allocation of their exact size. Not `shrink_to_fit`:
+/// allocators shrink a block in place when the new size is at least half the old one
+/// (mimalloc's `mi_realloc` returns the same block), so nothing would be given back while the
+/// budget's accounting believed it was.
+fn exact<T>(v: &mut Vec<T>) {
+    if v.capacity() > v.len() {
+        let mut fresh = Vec::with_capacity(v.len());
+        fresh.append(v);
+        *v = fresh;
+    }
+}
+
 /// What the engine's timer reads of a call when its entry runs out, together in one place:
 /// the call is far from the cache by then, and reading its last message's time as well (from
 /// the message vector) was a second cache miss, a third of the time spent on timers.
@@ -377,6 +389,19 @@ impl Call {
     /// up in O(1) per message; `tests/hostile.rs` checks it against a counting allocator.
     pub fn footprint(&self) -> usize {
         self.bytes
+    }
+
+    /// Gives back what the call's vectors reserved beyond what they hold: for a call that is
+    /// over and will be kept (the UI, exports), whose lists no longer grow.
+    pub fn shrink_to_fit(&mut self) {
+        let before = self.reserved();
+        exact(&mut self.messages);
+        exact(&mut self.signatures);
+        exact(&mut self.transactions);
+        exact(&mut self.tx_keys.hashes);
+        exact(&mut self.dialogs);
+        exact(&mut self.dialog_keys.hashes);
+        self.bytes = (self.bytes + self.reserved()).saturating_sub(before);
     }
 
     /// The bytes of the call's vectors, by capacity.

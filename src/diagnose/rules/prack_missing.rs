@@ -11,7 +11,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     // Each candidate searches the call (its copies, its PRACK, a final response after it).
     let mut budget = Budget::new(AnomalyKind::PrackMissing, "RFC 3262 §3, §4, §7.2");
     for m in call.messages.iter() {
-        let Some(rseq) = m.extra().and_then(|e| e.rseq) else {
+        let Some(rseq) = m.rare().and_then(|e| e.rseq) else {
             continue;
         };
         let Some((seq, method)) = &m.cseq else {
@@ -24,7 +24,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             .messages
             .iter()
             .filter(|x| {
-                x.extra().and_then(|e| e.rseq) == Some(rseq)
+                x.rare().and_then(|e| e.rseq) == Some(rseq)
                     && x.cseq.as_ref().is_some_and(|(n, _)| n == seq)
                     && x.status().is_some()
             })
@@ -32,7 +32,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             .collect();
         let prack = call.messages.iter().any(|x| {
             x.method() == Some("PRACK")
-                && x.extra()
+                && x.rare()
                     .and_then(|e| e.rack.as_ref())
                     .is_some_and(|(r, c, meth)| *r == rseq && c == seq && meth == method)
         });

@@ -21,7 +21,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         let refreshes: Vec<&SipMessage> = msgs.iter().copied().filter(|m| refresh_2xx(m)).collect();
         // The last refresh that set an interval, and whether the next one came in time.
         for (i, r) in refreshes.iter().enumerate() {
-            let Some((n, refresher)) = r.extra().and_then(|e| e.session_expires.clone()) else {
+            let Some((n, refresher)) = r.rare().and_then(|e| e.session_expires.clone()) else {
                 continue;
             };
             let n_ns = i64::from(n) * 1_000_000_000;
@@ -78,7 +78,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         .filter(|m| m.status() == Some(422) && !m.retransmission)
     {
         let min_se = m
-            .extra()
+            .rare()
             .and_then(|e| e.min_se)
             .map(|v| format!(" (Min-SE: {v})"))
             .unwrap_or_default();
