@@ -339,6 +339,12 @@ pub struct Batch {
     /// The bytes and frame lists of deferred PDUs.
     raw: Vec<u8>,
     frames: Vec<u64>,
+    /// PDUs, ticks and loss notes in the batch, and the PDUs' bytes, whether parsed or
+    /// deferred: where the reader ends a batch must not depend on which PDUs the other thread
+    /// took (that depends on timing), or the engine's clock would advance at different
+    /// places from run to run and the same capture read differently.
+    units: usize,
+    pdu_bytes: usize,
 }
 
 impl Batch {
@@ -348,6 +354,8 @@ impl Batch {
             text: String::with_capacity(n * 48),
             raw: Vec::new(),
             frames: Vec::new(),
+            units: 0,
+            pdu_bytes: 0,
         }
     }
 
@@ -534,6 +542,7 @@ impl Ingest {
         // run in every mode: they decide where a call ends, whether calls are streamed or kept.
         if frame.time >= self.next_tick {
             out.items.push(Prepared::Tick(frame.time));
+            out.units += 1;
             self.next_tick = frame.time.saturating_add_millis(TICK_MS);
         }
         let (preparer, tap) = (&mut self.preparer, &mut self.tap);
@@ -541,6 +550,8 @@ impl Ingest {
             if let Some(tap) = tap {
                 tap(&pdu);
             }
+            out.units += 1;
+            out.pdu_bytes += pdu.bytes.len();
             if defer && pdu.hep.is_none() && pdu.bytes.len() <= DEFER_UP_TO {
                 let d = DeferredPdu::keep(&pdu, out);
                 out.items.push(Prepared::Deferred(d));
@@ -551,8 +562,10 @@ impl Ingest {
         // After the frame's messages, so that a call whose message came with the frame hears
         // of what the frame showed lost. (Rare: the test keeps the common case to one load.)
         if self.decoder.has_losses() {
+            let before = out.items.len();
             out.items
                 .extend(self.decoder.take_losses().map(Prepared::Loss));
+            out.units += out.items.len() - before;
         }
     }
 
@@ -644,7 +657,11 @@ impl Engine {
             text,
             raw,
             frames,
+            units,
+            pdu_bytes,
         } = batch;
+        *units = 0;
+        *pdu_bytes = 0;
         for p in items.drain(..) {
             match p {
                 // Parsed here, in order, by this engine's own preparer (the reading thread
@@ -1255,8 +1272,8 @@ pub fn run_pipelined_with(
                 // live input's tick (a quiet network) sends what there is at once.
                 let tick = frame.link == crate::capture::LinkType::TICK;
                 if tick
-                    || batch.len() >= BATCH
-                    || batch.raw.len() >= BATCH_BYTES
+                    || batch.units >= BATCH
+                    || batch.pdu_bytes >= BATCH_BYTES
                     || frames.is_multiple_of(BATCH as u64 * 4)
                 {
                     let next = back_rx
