@@ -443,3 +443,56 @@ fn malformed_messages_always_carry_their_bytes() {
         );
     }
 }
+
+/// Completions and manual pages come from the same definitions as `--help`: every command
+/// and flag the help lists is in them.
+#[test]
+fn completions_and_manual_pages_follow_the_help() {
+    let bash = sipscope().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success());
+    let bash = String::from_utf8(bash.stdout).unwrap();
+    for word in [
+        "calls",
+        "flow",
+        "export",
+        "diagnose",
+        "stats",
+        "capture",
+        "--max-memory",
+    ] {
+        assert!(bash.contains(word), "bash completions lack {word}");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = sipscope().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
+    sipscope()
+        .args(["completions", "tcsh"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid value 'tcsh'"));
+
+    let page = sipscope().arg("man").output().unwrap();
+    assert!(page.status.success());
+    let page = String::from_utf8(page.stdout).unwrap();
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH sipscope 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("sipscope\\-diagnose(1)"),
+        "the page names the command pages"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    sipscope()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let export = std::fs::read_to_string(dir.path().join("sipscope-export.1")).unwrap();
+    assert!(export.contains("\\-\\-format"), "{export}");
+    for c in ["calls", "flow", "diagnose", "stats", "capture"] {
+        assert!(dir.path().join(format!("sipscope-{c}.1")).is_file(), "{c}");
+    }
+}

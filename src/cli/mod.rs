@@ -71,6 +71,24 @@ enum Command {
     /// Write live traffic (interfaces, HEP listeners) to capture files, with rotation.
     #[command(after_help = EXAMPLES)]
     Capture(capture::CaptureArgs),
+    /// Shell completions on standard output, generated from these definitions.
+    #[command(after_help = "Examples:
+  sipscope completions bash > ~/.local/share/bash-completion/completions/sipscope
+  sipscope completions zsh > ~/.zfunc/_sipscope
+  sipscope completions fish > ~/.config/fish/completions/sipscope.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff) on standard output, or one page per command into a directory.
+    #[command(after_help = "Examples:
+  sipscope man | man -l -
+  sipscope man --dir /usr/local/share/man/man1")]
+    Man {
+        /// Write sipscope.1 and a page per command (sipscope-calls.1, …) into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -264,6 +282,22 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Diagnose(args)) => diagnose(args),
         Some(Command::Stats(args)) => stats(args),
         Some(Command::Capture(args)) => capture::run(args),
+        Some(Command::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "sipscope", &mut io::stdout());
+            Ok(())
+        }
+        Some(Command::Man { dir }) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match dir {
+                Some(dir) => clap_mangen::generate_to(command, &dir)
+                    .with_context(|| format!("cannot write manual pages to {}", dir.display())),
+                None => {
+                    clap_mangen::Man::new(command).render(&mut io::stdout())?;
+                    Ok(())
+                }
+            }
+        }
         // A person at a terminal gets the UI; a pipe or a file gets the call table.
         None if io::stdout().is_terminal() && !cli.default.no_ui => ui(cli.default),
         None => calls(cli.default),
