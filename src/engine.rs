@@ -91,7 +91,7 @@ pub struct SourceStats {
     pub hep: u64,
     pub sip_messages: u64,
     pub malformed: u64,
-    pub skipped: std::collections::BTreeMap<&'static str, u64>,
+    pub skipped: net::SkipCounts,
     pub damage: CaptureDamage,
 }
 
@@ -1942,7 +1942,7 @@ To: <sip:b@x>{to_tag}\r\nCall-ID: fork\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\
         engine.finish();
         let s = engine.source_stats(0, "t", Default::default());
         assert_eq!(s.sip_messages, 0);
-        assert_eq!(s.skipped.get("keepalive"), Some(&1));
-        assert_eq!(s.skipped.get("not_sip"), Some(&1));
+        assert_eq!(s.skipped.get(net::SkipReason::Keepalive), 1);
+        assert_eq!(s.skipped.get(net::SkipReason::NotSip), 1);
     }
 }

@@ -227,7 +227,7 @@ fn hep_over_tcp_in_a_capture_gives_the_calls_the_agent_saw() {
         let (engine, _) = common::analyse(&path);
         let stats = engine.source_stats(0, "", Default::default());
         assert_eq!(stats.hep, msgs.len() as u64, "{sample}: {stats:?}");
-        assert_eq!(stats.skipped.get("tcp_skipped_bytes"), None, "{stats:?}");
+        assert_eq!(stats.skipped.named("tcp_skipped_bytes"), None, "{stats:?}");
         let calls = engine.calls();
         let hep = calls[0].messages[0].hep().expect("HEP metadata kept");
         assert_eq!((hep.version, hep.capture_id), (3, Some(2002)));

@@ -477,7 +477,7 @@ fn lying_content_length_keeps_the_next_message_on_the_connection() {
     });
     assert!(engine.calls().iter().any(|c| &*c.call_id == "next"));
     let s = engine.source_stats(0, "t", Default::default());
-    assert_eq!(s.skipped.get("oversized_message"), Some(&1));
+    assert_eq!(s.skipped.named("oversized_message"), Some(&1));
 }
 
 /// Escape sequences, control characters and bidi overrides in every header, through every
@@ -638,7 +638,7 @@ fn sixty_five_thousand_fragments_of_one_datagram() {
         "fragments_evicted",
     ]
     .iter()
-    .filter_map(|k| s.skipped.get(k))
+    .filter_map(|k| s.skipped.named(k))
     .sum();
     assert!(dropped >= 1, "{:?}", s.skipped);
 }
@@ -656,7 +656,7 @@ fn fragment_floods_respect_the_fragment_budget() {
     });
     let s = engine.source_stats(0, "t", Default::default());
     assert!(
-        s.skipped.get("fragments_evicted").is_some_and(|n| *n > 0),
+        s.skipped.named("fragments_evicted").is_some_and(|n| *n > 0),
         "{:?}",
         s.skipped
     );
@@ -773,7 +773,7 @@ fn a_hundred_thousand_simultaneous_tcp_flows() {
     let s = engine.source_stats(0, "t", Default::default());
     assert!(
         s.skipped
-            .get("tcp_stream_evicted")
+            .named("tcp_stream_evicted")
             .is_some_and(|n| *n > 30_000),
         "{:?}",
         s.skipped
@@ -804,7 +804,9 @@ fn unfinished_messages_on_many_connections_respect_the_tcp_budget() {
     });
     let s = engine.source_stats(0, "t", Default::default());
     assert!(
-        s.skipped.get("tcp_buffer_evicted").is_some_and(|n| *n > 0),
+        s.skipped
+            .named("tcp_buffer_evicted")
+            .is_some_and(|n| *n > 0),
         "{:?}",
         s.skipped
     );

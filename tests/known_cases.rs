@@ -31,7 +31,7 @@ fn sip_quoted_in_icmp_errors_is_not_a_message() {
     let stats = engine.source_stats(0, "x", Default::default());
     // tshark counts 45, five of which are copies quoted in ICMP port-unreachable errors.
     assert_eq!(stats.sip_messages, 40);
-    assert_eq!(stats.skipped.get("icmp"), Some(&5));
+    assert_eq!(stats.skipped.named("icmp"), Some(&5));
 }
 
 #[test]
@@ -46,7 +46,12 @@ fn http_on_the_sip_port_is_not_sip() {
     // The connection was tracked from its SYN; its bytes never showed a SIP start line and
     // were skipped, counted.
     assert!(
-        stats.skipped.get("tcp_skipped_bytes").copied().unwrap_or(0) > 100,
+        stats
+            .skipped
+            .named("tcp_skipped_bytes")
+            .copied()
+            .unwrap_or(0)
+            > 100,
         "{:?}",
         stats.skipped
     );
@@ -61,7 +66,7 @@ fn tls_is_counted_and_skipped() {
     assert!(engine.calls().is_empty());
     let stats = engine.source_stats(0, "x", Default::default());
     assert!(
-        stats.skipped.get("tls").copied().unwrap_or(0) >= 1,
+        stats.skipped.named("tls").copied().unwrap_or(0) >= 1,
         "{:?}",
         stats.skipped
     );
@@ -133,7 +138,7 @@ fn tcp_retransmissions_do_not_duplicate_messages() {
     assert!(
         stats
             .skipped
-            .get("tcp_retransmission")
+            .named("tcp_retransmission")
             .copied()
             .unwrap_or(0)
             > 0,

@@ -77,7 +77,7 @@ fn every_generated_message_is_found_once() {
         .filter(|m| m.retransmission)
         .count();
     assert!(retrans >= stats.timeout * 6);
-    assert!(s.skipped.get("tcp_retransmission").copied().unwrap_or(0) > 0);
+    assert!(s.skipped.named("tcp_retransmission").copied().unwrap_or(0) > 0);
 }
 
 #[test]

@@ -233,7 +233,7 @@ fn nesting_is_bounded_and_counted() {
     assert!(engine.calls().is_empty());
     let stats = engine.source_stats(0, "", Default::default());
     assert_eq!(
-        stats.skipped.get("tunnel_depth").copied(),
+        stats.skipped.named("tunnel_depth").copied(),
         Some(read(&bare).len() as u64)
     );
 }

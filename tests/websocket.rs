@@ -210,7 +210,7 @@ fn a_call_over_websocket() {
     assert_eq!(call.messages[2].frames(), &[9]);
     assert_eq!(call.messages[3].frames(), &[9, 10, 11]);
     let stats = engine.source_stats(0, "", Default::default());
-    assert_eq!(stats.skipped.get("keepalive"), Some(&1));
+    assert_eq!(stats.skipped.named("keepalive"), Some(&1));
 
     if !common::require("tshark") {
         return;
@@ -264,6 +264,6 @@ fn a_websocket_connection_joined_after_its_handshake() {
     );
     assert!(call.messages.iter().all(|m| m.transport.as_str() == "WS"));
     let stats = engine.source_stats(0, "", Default::default());
-    assert_eq!(stats.skipped.get("keepalive"), Some(&1));
-    assert_eq!(stats.skipped.get("tcp_skipped_bytes"), None, "{stats:?}");
+    assert_eq!(stats.skipped.named("keepalive"), Some(&1));
+    assert_eq!(stats.skipped.named("tcp_skipped_bytes"), None, "{stats:?}");
 }

@@ -13,9 +13,12 @@ pub mod framing;
 pub mod hep_stream;
 pub mod link;
 pub mod sctp;
+mod skip;
 pub mod tcp;
 pub mod tunnel;
 pub mod websocket;
+
+pub use skip::{SkipCounts, SkipReason};
 
 use crate::capture::{Frame, Timestamp};
 use defrag::{DefragLimits, Defragmenter, FragKey, Fragment};
@@ -98,23 +101,6 @@ pub struct HepMeta<'a> {
     pub correlation_id: Option<&'a [u8]>,
 }
 
-/// The skip reasons that mean a limit was reached (docs/security.md), as opposed to data that
-/// was damaged, lost before the capture point or not SIP (`tcp_gap_bytes` and
-/// `fragments_expired` are mostly capture loss): the summaries and the UI report these as
-/// limits.
-pub const LIMIT_REASONS: &[&str] = &[
-    "oversized_message",
-    "fragments_evicted",
-    "tcp_stream_buffer_full",
-    "tcp_stream_evicted",
-    "tcp_buffer_evicted",
-    "tcp_untracked_evicted",
-    "tcp_loss_notes_dropped",
-    "sctp_evicted",
-    "tunnel_depth",
-    "hep_oversized",
-];
-
 /// Frame numbers (within one source): the frames that carried a message.
 pub type Frames = smallvec::SmallVec<[u64; 2]>;
 
@@ -131,17 +117,15 @@ pub struct NetStats {
     /// SIP messages that came encapsulated in HEP.
     pub hep: u64,
     /// Frames or byte runs not turned into SIP messages, by reason.
-    pub skipped: BTreeMap<&'static str, u64>,
+    pub skipped: SkipCounts,
 }
 
 impl NetStats {
-    pub fn skip(&mut self, reason: &'static str) {
-        *self.skipped.entry(reason).or_insert(0) += 1;
+    pub fn skip(&mut self, reason: SkipReason) {
+        self.skipped.add(reason, 1);
     }
-    fn add(&mut self, reason: &'static str, n: u64) {
-        if n > 0 {
-            *self.skipped.entry(reason).or_insert(0) += n;
-        }
+    fn add(&mut self, reason: SkipReason, n: u64) {
+        self.skipped.add(reason, n);
     }
 }
 
@@ -245,12 +229,16 @@ impl Decoder {
         let pkt = match link::slice(frame.link, frame.data) {
             Ok(p) => p,
             Err(link::LinkSkip::Unsupported) => {
-                return self.stats_mut(frame.source).skip("unsupported_link_type");
+                return self
+                    .stats_mut(frame.source)
+                    .skip(SkipReason::UnsupportedLinkType);
             }
             Err(link::LinkSkip::Truncated) => {
-                return self.stats_mut(frame.source).skip("truncated");
+                return self.stats_mut(frame.source).skip(SkipReason::Truncated);
             }
-            Err(link::LinkSkip::NotIp) => return self.stats_mut(frame.source).skip("not_ip"),
+            Err(link::LinkSkip::NotIp) => {
+                return self.stats_mut(frame.source).skip(SkipReason::NotIp);
+            }
         };
         self.packet(frame, &pkt, &[frame.number], 0, out);
     }
@@ -266,23 +254,27 @@ impl Decoder {
     ) {
         use tunnel::{Inner, TunnelSkip};
         if depth >= MAX_TUNNEL_DEPTH {
-            return self.stats_mut(frame.source).skip("tunnel_depth");
+            return self.stats_mut(frame.source).skip(SkipReason::TunnelDepth);
         }
         let pkt = match inner {
             Ok(Inner::Ethernet(b)) => match LaxSlicedPacket::from_ethernet(b) {
                 Ok(p) => p,
-                Err(_) => return self.stats_mut(frame.source).skip("truncated"),
+                Err(_) => return self.stats_mut(frame.source).skip(SkipReason::Truncated),
             },
             Ok(Inner::EtherType(t, b)) => LaxSlicedPacket::from_ether_type(EtherType(t), b),
             Ok(Inner::Ip(b)) => match LaxSlicedPacket::from_ip(b) {
                 Ok(p) => p,
-                Err(_) => return self.stats_mut(frame.source).skip("truncated"),
+                Err(_) => return self.stats_mut(frame.source).skip(SkipReason::Truncated),
             },
-            Err(TunnelSkip::Truncated) => return self.stats_mut(frame.source).skip("truncated"),
-            Err(TunnelSkip::Unsupported) => {
-                return self.stats_mut(frame.source).skip("tunnel_unsupported");
+            Err(TunnelSkip::Truncated) => {
+                return self.stats_mut(frame.source).skip(SkipReason::Truncated);
             }
-            Err(TunnelSkip::NotIp) => return self.stats_mut(frame.source).skip("not_ip"),
+            Err(TunnelSkip::Unsupported) => {
+                return self
+                    .stats_mut(frame.source)
+                    .skip(SkipReason::TunnelUnsupported);
+            }
+            Err(TunnelSkip::NotIp) => return self.stats_mut(frame.source).skip(SkipReason::NotIp),
         };
         self.stats_mut(frame.source).tunneled += 1;
         self.packet(frame, &pkt, carried, depth + 1, out);
@@ -344,16 +336,18 @@ impl Decoder {
                     frag,
                 )
             }
-            Some(LaxNetSlice::Arp(_)) => return self.stats_mut(frame.source).skip("not_ip"),
+            Some(LaxNetSlice::Arp(_)) => {
+                return self.stats_mut(frame.source).skip(SkipReason::NotIp);
+            }
             // PPPoE sessions: etherparse stops at their EtherType.
             None if let Some((tunnel::ETHERTYPE_PPPOE_SESSION, body)) = ether_payload(pkt) => {
                 return self.inner(frame, tunnel::pppoe_session(body), carried, depth, out);
             }
             None => {
                 let reason = if pkt.stop_err.is_some() {
-                    "truncated"
+                    SkipReason::Truncated
                 } else {
-                    "not_ip"
+                    SkipReason::NotIp
                 };
                 return self.stats_mut(frame.source).skip(reason);
             }
@@ -381,8 +375,8 @@ impl Decoder {
                 let d = self.defrag.drops;
                 if d != before {
                     let s = self.stats_mut(frame.source);
-                    s.add("fragments_evicted", d.evicted - before.evicted);
-                    s.add("fragments_invalid", d.invalid - before.invalid);
+                    s.add(SkipReason::FragmentsEvicted, d.evicted - before.evicted);
+                    s.add(SkipReason::FragmentsInvalid, d.invalid - before.invalid);
                 }
                 if let Some((whole, frames)) = whole {
                     self.transport(frame, &addrs, &whole, &frames, depth, out);
@@ -404,7 +398,7 @@ impl Decoder {
         match addrs.proto {
             17 => {
                 let Ok(udp) = etherparse::UdpSlice::from_slice_lax(bytes) else {
-                    return self.stats_mut(frame.source).skip("truncated");
+                    return self.stats_mut(frame.source).skip(SkipReason::Truncated);
                 };
                 let src = SocketAddr::new(addrs.src, udp.source_port());
                 let dst = SocketAddr::new(addrs.dst, udp.destination_port());
@@ -437,9 +431,9 @@ impl Decoder {
                         return self.hep(frame, payload, frames, out);
                     }
                     let reason = if rest.iter().all(|b| *b == 0) {
-                        "keepalive"
+                        SkipReason::Keepalive
                     } else {
-                        "not_sip"
+                        SkipReason::NotSip
                     };
                     return self.stats_mut(frame.source).skip(reason);
                 }
@@ -457,7 +451,7 @@ impl Decoder {
             }
             6 => {
                 let Ok(tcp) = etherparse::TcpSlice::from_slice(bytes) else {
-                    return self.stats_mut(frame.source).skip("truncated");
+                    return self.stats_mut(frame.source).skip(SkipReason::Truncated);
                 };
                 let payload = tcp.payload();
                 let seg = Segment {
@@ -486,19 +480,19 @@ impl Decoder {
                 self.tcp_hep = hep;
                 if !tracked && !payload.is_empty() {
                     let reason = if is_tls_record(payload) {
-                        "tls"
+                        SkipReason::Tls
                     } else {
-                        "not_sip"
+                        SkipReason::NotSip
                     };
                     self.stats_mut(frame.source).skip(reason);
                 }
             }
-            1 | 58 => self.stats_mut(frame.source).skip("icmp"),
+            1 | 58 => self.stats_mut(frame.source).skip(SkipReason::Icmp),
             132 => self.sctp(frame, addrs, bytes, out),
             // IP-in-IP (RFC 2003) and IPv6 in IP (RFC 4213): the inner packet follows.
             4 | 41 => self.inner(frame, Ok(tunnel::Inner::Ip(bytes)), frames, depth, out),
             47 => self.inner(frame, tunnel::gre(bytes), frames, depth, out),
-            _ => self.stats_mut(frame.source).skip("other_protocol"),
+            _ => self.stats_mut(frame.source).skip(SkipReason::OtherProtocol),
         }
     }
 
@@ -518,20 +512,20 @@ impl Decoder {
         let p = match crate::hep::decode(payload) {
             Ok(p) => p,
             Err(crate::hep::HepError::NotHep) => {
-                return self.stats_mut(at.source).skip("not_sip");
+                return self.stats_mut(at.source).skip(SkipReason::NotSip);
             }
             Err(crate::hep::HepError::Oversized) => {
-                return self.stats_mut(at.source).skip("hep_oversized");
+                return self.stats_mut(at.source).skip(SkipReason::HepOversized);
             }
-            Err(_) => return self.stats_mut(at.source).skip("hep_damaged"),
+            Err(_) => return self.stats_mut(at.source).skip(SkipReason::HepDamaged),
         };
         if p.payload_type != crate::hep::PAYLOAD_SIP {
-            return self.stats_mut(at.source).skip("hep_not_sip");
+            return self.stats_mut(at.source).skip(SkipReason::HepNotSip);
         }
         let start = framing::leading_crlf(&p.payload);
         let rest = p.payload.get(start..).unwrap_or(&[]);
         if !framing::starts_with_start_line(rest) {
-            return self.stats_mut(at.source).skip("hep_not_sip");
+            return self.stats_mut(at.source).skip(SkipReason::HepNotSip);
         }
         let transport = match p.ip_protocol {
             6 => Transport::Tcp,
@@ -561,10 +555,11 @@ impl Decoder {
     /// with a SIP start line is a PDU; the parser splits it if it holds several messages.
     fn sctp(&mut self, frame: &Frame<'_>, addrs: &Addrs, bytes: &[u8], out: &mut Sink<'_>) {
         let Some((sport, dport, chunks, damaged)) = sctp::parse(bytes) else {
-            return self.stats_mut(frame.source).skip("truncated");
+            return self.stats_mut(frame.source).skip(SkipReason::Truncated);
         };
         if damaged {
-            self.stats_mut(frame.source).skip("sctp_damaged_chunk");
+            self.stats_mut(frame.source)
+                .skip(SkipReason::SctpDamagedChunk);
         }
         let src = SocketAddr::new(addrs.src, sport);
         let dst = SocketAddr::new(addrs.dst, dport);
@@ -598,10 +593,10 @@ impl Decoder {
             );
         }
         let s = self.stats_mut(frame.source);
-        s.add("not_sip", not_sip);
-        s.add("sctp_retransmission", stats.retransmitted_chunks);
-        s.add("sctp_dropped_fragments", stats.dropped_fragments);
-        s.add("sctp_evicted", stats.evicted);
+        s.add(SkipReason::NotSip, not_sip);
+        s.add(SkipReason::SctpRetransmission, stats.retransmitted_chunks);
+        s.add(SkipReason::SctpDroppedFragments, stats.dropped_fragments);
+        s.add(SkipReason::SctpEvicted, stats.evicted);
     }
 
     /// Moves changes in the reassembler's counters into the current source's skip reasons.
@@ -609,41 +604,41 @@ impl Decoder {
         let now = self.tcp_stats;
         let s = self.stats_mut(source);
         s.add(
-            "tcp_retransmission",
+            SkipReason::TcpRetransmission,
             now.retransmitted_segments - before.retransmitted_segments,
         );
-        s.add("tcp_gap_bytes", now.gap_bytes - before.gap_bytes);
+        s.add(SkipReason::TcpGapBytes, now.gap_bytes - before.gap_bytes);
         s.add(
-            "tcp_stream_evicted",
+            SkipReason::TcpStreamEvicted,
             now.streams_evicted - before.streams_evicted,
         );
         s.add(
-            "tcp_buffer_evicted",
+            SkipReason::TcpBufferEvicted,
             now.buffer_evicted - before.buffer_evicted,
         );
         s.add(
-            "tcp_stream_buffer_full",
+            SkipReason::TcpStreamBufferFull,
             now.stream_buffer_full - before.stream_buffer_full,
         );
         // Text of flows not yet known to be SIP, forgotten because its cache was full.
         s.add(
-            "tcp_untracked_evicted",
+            SkipReason::TcpUntrackedEvicted,
             (now.tails_evicted + now.early_evicted) - (before.tails_evicted + before.early_evicted),
         );
         s.add(
-            "tcp_loss_notes_dropped",
+            SkipReason::TcpLossNotesDropped,
             now.losses_dropped - before.losses_dropped,
         );
         s.add(
-            "tcp_skipped_bytes",
+            SkipReason::TcpSkippedBytes,
             now.framer.skipped_bytes - before.framer.skipped_bytes,
         );
         s.add(
-            "oversized_message",
+            SkipReason::OversizedMessage,
             now.framer.oversized - before.framer.oversized,
         );
         s.add(
-            "keepalive",
+            SkipReason::Keepalive,
             now.framer.keepalives - before.framer.keepalives,
         );
     }
@@ -660,7 +655,8 @@ impl Decoder {
         let before_drops = self.defrag.drops;
         self.defrag.expire(now);
         let expired = self.defrag.drops.expired - before_drops.expired;
-        self.stats_mut(source).add("fragments_expired", expired);
+        self.stats_mut(source)
+            .add(SkipReason::FragmentsExpired, expired);
         let before = self.tcp_stats;
         let mut hep = std::mem::take(&mut self.tcp_hep);
         {
@@ -724,7 +720,8 @@ impl Decoder {
         self.tcp_hep(&mut hep, out);
         self.tcp_hep = hep;
         let pending = self.defrag.pending() as u64;
-        self.stats_mut(source).add("fragments_incomplete", pending);
+        self.stats_mut(source)
+            .add(SkipReason::FragmentsIncomplete, pending);
     }
 
     /// The TCP bytes lost since the last call, per connection direction
@@ -743,9 +740,9 @@ impl Decoder {
     pub fn limits_reached(&self) -> BTreeMap<&'static str, u64> {
         let mut out = BTreeMap::new();
         for s in self.stats.values() {
-            for (reason, n) in &s.skipped {
-                if LIMIT_REASONS.contains(reason) {
-                    *out.entry(*reason).or_insert(0) += n;
+            for (reason, n) in s.skipped.iter() {
+                if reason.is_limit() {
+                    *out.entry(reason.as_str()).or_insert(0) += n;
                 }
             }
         }
