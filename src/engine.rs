@@ -14,10 +14,11 @@
 //! unparsed ([`Prepared::Deferred`]), and each thread stays busy.
 
 use crate::WireMap;
-use crate::capture::{CaptureDamage, Frame, FrameSource, Timestamp};
+use crate::capture::{CaptureDamage, Frame, FrameSource};
 use crate::flow::{Call, CallInit, SipMessage, call::T1_X64_MS};
 use crate::net::{self, Decoder, NetLimits, SipPdu};
 use crate::sip;
+use crate::time::Timestamp;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -178,7 +179,7 @@ struct Model {
 }
 
 /// A TCP connection, either direction: the two addresses in order. Hashed through
-/// [`net::hash_addr`], as the TCP stream table's key is (the derived hash of two `SocketAddr`s
+/// [`crate::hash_addr`], as the TCP stream table's key is (the derived hash of two `SocketAddr`s
 /// feeds the hasher field by field, and this is looked up for every TCP message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ConnectionKey {
@@ -188,8 +189,8 @@ struct ConnectionKey {
 
 impl std::hash::Hash for ConnectionKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        net::hash_addr(&self.low, state);
-        net::hash_addr(&self.high, state);
+        crate::hash_addr(&self.low, state);
+        crate::hash_addr(&self.high, state);
     }
 }
 

@@ -20,6 +20,22 @@
 /// cheaper than the standard SipHash on these hot paths.
 pub(crate) type WireMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Hashes an address as one integer, or two for IPv6: std's `Hash` for a `SocketAddr` feeds the
+/// hasher the variant, the octets with their length and the port one by one, four rounds an
+/// address, on paths taken per message (a retransmission's signature) and per TCP segment (the
+/// stream tables). The IPv6 flow label and scope are left out: equal addresses still hash alike.
+pub(crate) fn hash_addr(a: &std::net::SocketAddr, h: &mut impl std::hash::Hasher) {
+    match a {
+        std::net::SocketAddr::V4(v4) => {
+            h.write_u64(u64::from(v4.ip().to_bits()) << 16 | u64::from(v4.port()))
+        }
+        std::net::SocketAddr::V6(v6) => {
+            h.write_u128(v6.ip().to_bits());
+            h.write_u32(1 << 16 | u32::from(v6.port()));
+        }
+    }
+}
+
 pub mod capture;
 pub mod cli;
 pub mod diagnose;
@@ -32,4 +48,5 @@ pub mod readback;
 pub mod sanitize;
 pub mod sip;
 pub mod synth;
+pub mod time;
 pub mod ui;

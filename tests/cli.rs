@@ -1,14 +1,7 @@
 //! The command line as a user runs it: the quick start, every command and format, filters,
 //! several inputs, standard input, gzip, and clear one-line errors for unusable input.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use predicates::prelude::*;

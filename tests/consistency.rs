@@ -6,15 +6,8 @@
 //! every sample, every shared capture (when `../shared` is there) and synthetic captures that
 //! bring back Call-IDs after long silences; the command line itself is compared on the
 //! samples.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::capture::{FileSource, FrameSource, Timestamp};
 use sipscope::diagnose::{DiagnoseConfig, diagnose};

@@ -1,15 +1,8 @@
 //! Diagnosis on the recorded samples: each anomaly sample shows its anomaly with the right
 //! evidence, clean calls stay clean (precision, also on hundreds of overlapping synthetic
 //! calls), and `sipscope diagnose` output is snapshot-tested per sample.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::diagnose::{DiagnoseConfig, Diagnosis, diagnose};
 use sipscope::flow::Call;

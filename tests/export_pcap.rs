@@ -1,15 +1,8 @@
 //! `sipscope export --format pcap`: the frames of the selected calls written back as a capture.
 //! Checked by reading the output again, with sipscope and with tshark: the same calls, exactly
 //! the frames that carried their messages (every fragment and segment), nothing else.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use sipscope::capture::{

@@ -3,15 +3,8 @@
 //! same calls as in the bare capture, with the agent's addresses, times, capture id, node name
 //! and correlation id. (tshark 4.0 has no HEP dissector, so the oracle is the bare capture; the
 //! interop tests with kamailio and sngrep are in `tests/hep_peers.rs`.)
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use etherparse::PacketBuilder;
 use sipscope::capture::{CaptureWriter, LinkType, OwnedFrame, Timestamp, WriterOptions};

@@ -2,15 +2,8 @@
 //! invalid UTF-8, floods of fragments and flows, damaged capture files). Each case is fed
 //! between two good calls and asserts three things: no panic, memory bounded by the limits
 //! (measured by a counting allocator, per thread), and the good calls around it intact.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::capture::{FileSource, FrameSource, LinkType, OwnedFrame, Timestamp};
 use sipscope::engine::{Engine, EngineConfig};

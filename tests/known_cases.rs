@@ -1,15 +1,8 @@
 //! Regression tests on real captures from `../shared/captures/` for cases where sipscope's
 //! answer differs from tshark's on purpose, or where a bug was found. Each skips when the
 //! shared folder is absent (a user's clone).
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::flow::Outcome;
 use std::path::PathBuf;

@@ -1,25 +1,18 @@
 //! Ladder exports (`sipscope flow --format text|svg|mermaid`) from the samples: the SVG is
 //! well-formed XML with one arrow per message, the Mermaid diagram has one arrow statement per
 //! message, anomalies are placed where they happen, and hostile strings cannot inject markup.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::diagnose::DiagnoseConfig;
 use sipscope::engine::{Engine, EngineConfig};
-use sipscope::export::ladder::{self, Format};
+use sipscope::export::diagram::{self, Format};
 use sipscope::flow::Call;
 
 fn render(engine: &Engine, calls: &[&Call], format: Format) -> String {
     let nows = vec![engine.now(); calls.len()];
     let mut out = Vec::new();
-    ladder::write(calls, &nows, &DiagnoseConfig::default(), format, &mut out).unwrap();
+    diagram::write(calls, &nows, &DiagnoseConfig::default(), format, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 

@@ -1,15 +1,8 @@
 //! Live inputs from the command line, without privileges: HEP listeners (UDP and TCP) feeding
 //! `export`, `calls` and `capture -w`, `--duration`, and the errors for unusable live inputs.
 //! (Interface capture needs root: `tests/live_peers.rs`.)
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::engine::EngineConfig;
 use sipscope::hep::{SenderIdentity, encode};
@@ -97,6 +90,7 @@ fn bare_calls(sample: &str) -> Vec<String> {
 
 #[test]
 fn a_udp_hep_listener_feeds_calls_until_the_duration_ends() {
+    let _loopback = common::loopback();
     let port = free_port();
     let spec = format!("udp:127.0.0.1:{port}");
     let child = spawn(&[
@@ -129,6 +123,7 @@ fn a_udp_hep_listener_feeds_calls_until_the_duration_ends() {
 
 #[test]
 fn a_tcp_hep_listener_and_capture_to_a_file() {
+    let _loopback = common::loopback();
     let port = free_port();
     let spec = format!("tcp:127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
@@ -169,6 +164,7 @@ fn a_tcp_hep_listener_and_capture_to_a_file() {
 /// Calls stream out of `export --format ndjson` as they end, while the input stays open.
 #[test]
 fn ndjson_streams_live_calls_as_they_end() {
+    let _loopback = common::loopback();
     let port = free_port();
     let spec = format!("udp:127.0.0.1:{port}");
     let mut child = spawn(&[
@@ -224,6 +220,7 @@ fn one_line_error(args: &[&str], needle: &str) {
 
 #[test]
 fn unusable_live_inputs_get_one_clear_line() {
+    let _loopback = common::loopback();
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr: SocketAddr = taken.local_addr().unwrap();
     let spec = format!("udp:{addr}");
@@ -305,6 +302,7 @@ fn unusable_live_inputs_get_one_clear_line() {
 /// probes, and the call comes out answered, the four scanners named.
 #[test]
 fn a_flood_at_a_hep_listener_is_counted_and_shed_and_the_real_call_survives() {
+    let _loopback = common::loopback();
     let port = free_port();
     let spec = format!("udp:127.0.0.1:{port}");
     let child = spawn(&[

@@ -5,15 +5,8 @@
 //!
 //! Needs root (packet capture) and sipp, kamailio, tcpdump, sngrep: skipped without them, except
 //! in CI, where `.ci/run` installs them and runs as root.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -71,6 +64,7 @@ fn from_capture(path: &Path) -> Calls {
 
 #[test]
 fn live_capture_and_hep_agree_with_tcpdump() {
+    let _loopback = common::loopback();
     let tools = ["sipp", "kamailio", "tcpdump", "sngrep"];
     if !common::is_root() || !tools.iter().all(|t| common::have_path(t)) {
         if std::env::var_os("CI").is_some() {

@@ -11,15 +11,8 @@
 //! `SIPSCOPE_MUTATION_SECONDS` sets the budget (default 40 s), `SIPSCOPE_MUTATION_SEED` the
 //! seed (default fixed, so a CI failure replays); a failing mutant is written to
 //! `target/mutation-failures/` and `SIPSCOPE_MUTANT=PATH` replays just that file.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::capture::{FileSource, FrameSource};
 use sipscope::engine::{Engine, EngineConfig};

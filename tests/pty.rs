@@ -2,13 +2,6 @@
 //! screen is read back through a terminal emulator (vt100), and on quitting, on SIGTERM and on
 //! SIGINT the terminal must be left as it was found: main screen, cursor shown, no mouse
 //! reporting, and cooked mode (read with `stty`).
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 use std::io::{Read, Write};

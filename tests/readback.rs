@@ -2,15 +2,8 @@
 //! are byte for byte the messages an engine that kept them holds: every message of every
 //! sample and of every shared capture. And every frame read back through the index is the
 //! frame the streaming read lent out.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::capture::{FileSource, FrameIndex, FrameSource};
 use sipscope::engine::{Engine, EngineConfig};

@@ -2,13 +2,6 @@
 //! the split, order and duplication of segments or fragments, and each message names the
 //! frames that carried it: every one of them carried some of its bytes, and together they
 //! carried all of them.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use proptest::prelude::*;
 use sipscope::capture::Timestamp;

@@ -2,20 +2,14 @@
 //! tcpdump) with `scripts/record-samples.sh`, and checks that sipscope reads each recording
 //! as the committed sample says. Runs in CI (`.ci/run` installs the tools); elsewhere it needs
 //! root and the tools, or it is skipped with a message.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::flow::Outcome;
 
 #[test]
 fn recordings_from_real_peers_read_as_expected() {
+    let _loopback = common::loopback();
     let tools = ["sipp", "kamailio", "tcpdump"];
     let missing: Vec<&str> = tools
         .iter()

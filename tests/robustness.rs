@@ -1,15 +1,8 @@
 //! No panic, no hang: every capture we have, truncated copies of each at several points, and
 //! random bytes give either results or a clear error. (The fuzz targets of the hardening work
 //! go further; this runs in every `cargo test`.)
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::capture::{FileSource, FrameSource};
 use sipscope::engine::{Engine, EngineConfig};

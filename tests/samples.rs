@@ -1,14 +1,7 @@
 //! The recorded samples through the library: outcomes, final statuses, transactions per hop,
 //! retransmission marking and dialogs, as a user of sngrep or Wireshark would read them.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::flow::{Call, DialogState, Outcome};
 

@@ -1,15 +1,8 @@
 //! Scanners named (`flow::scanner`): a recorded sweep, a real one from a public capture and the
 //! synthetic flood are found, each of their calls marked; clean traffic, a busy registrar
 //! client and a proxy's OPTIONS pings are not scanners.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use sipscope::engine::{Engine, EngineConfig};

@@ -1,14 +1,7 @@
 //! Large generated captures: every SIP message the generator wrote is found once (UDP, TCP split
 //! and reordered and retransmitted at random, IP fragments), and the outcomes match.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use sipscope::capture::{FileSource, FrameSource};
 use sipscope::engine::{Engine, EngineConfig};

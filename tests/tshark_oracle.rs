@@ -5,15 +5,8 @@
 //! Compared frame by frame: in each frame, the multiset of Call-IDs and the multiset of
 //! method/status labels. TCP messages are reported in the frame that completes them, as tshark
 //! does. Where tshark is wrong and sipscope right, the exception is written down below.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -4,15 +4,8 @@
 //! tunnels. sipscope must find the same calls as in the bare capture, and the same SIP messages
 //! per frame as tshark. (Real tunnel captures from public projects are checked against tshark
 //! by `tests/tshark_oracle.rs` when `../shared` is present.)
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use etherparse::{IpNumber, PacketBuilder};
 use sipscope::capture::{

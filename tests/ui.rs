@@ -1,14 +1,7 @@
 //! The terminal UI on the samples, drawn with ratatui's `TestBackend`: every screen is
 //! snapshot-tested (insta), and key sequences drive the app as a person would.
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use sipscope::capture::{FileSource, FrameSource, MergedSource};

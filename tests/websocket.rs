@@ -4,15 +4,8 @@
 //! the call with every message as WS, and the same messages per frame as tshark. (A real
 //! capture, `heplify/sip_tcp_websocket.pcap`, is checked against tshark by
 //! `tests/tshark_oracle.rs` when `../shared` is present.)
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-mod common;
+use crate::common;
 
 use etherparse::PacketBuilder;
 use sipscope::capture::{CaptureWriter, LinkType, OwnedFrame, Timestamp, WriterOptions};

@@ -206,65 +206,41 @@ impl Parser {
     }
 }
 
-/// What a filter looks at in a frame.
-struct Facts {
-    src: IpAddr,
-    dst: IpAddr,
-    proto: u8,
+/// What a filter looks at in a frame: the outer IP header's addresses and protocol, and the
+/// transport's ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
     /// `None` for an IP fragment that is not the first (no transport header).
-    ports: Option<(u16, u16)>,
+    pub ports: Option<(u16, u16)>,
 }
 
-fn facts(link: LinkType, data: &[u8]) -> Option<Facts> {
-    use etherparse::{LaxNetSlice, TransportSlice};
-    let p = crate::net::link::slice(link, data).ok()?;
-    let (src, dst, proto, first) = match &p.net {
-        Some(LaxNetSlice::Ipv4(v4)) => {
-            let h = v4.header();
-            (
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
-                v4.payload().ip_number.0,
-                h.fragments_offset().value() == 0,
-            )
-        }
-        Some(LaxNetSlice::Ipv6(v6)) => {
-            let h = v6.header();
-            let first = !v6.payload().fragmented || p.transport.is_some();
-            (
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
-                v6.payload().ip_number.0,
-                first,
-            )
-        }
-        _ => return None,
-    };
-    let ports = match &p.transport {
-        Some(TransportSlice::Udp(u)) => Some((u.source_port(), u.destination_port())),
-        Some(TransportSlice::Tcp(t)) => Some((t.source_port(), t.destination_port())),
-        _ if proto == 132 => {
-            let b = match &p.net {
-                Some(LaxNetSlice::Ipv4(v4)) => v4.payload().payload,
-                Some(LaxNetSlice::Ipv6(v6)) => v6.payload().payload,
-                _ => &[],
-            };
-            match b {
-                [a, b, c, d, ..] => {
-                    Some((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d])))
-                }
-                _ => None,
-            }
-        }
-        _ if !first => None,
-        _ => Some((0, 0)),
-    };
-    Some(Facts {
-        src,
-        dst,
-        proto,
-        ports,
-    })
+/// Reads a frame's [`Facts`]. Capture does not look into packets: the command line passes the
+/// network stage's reader (`net::link::filter_facts`).
+pub type FactsOf = fn(LinkType, &[u8]) -> Option<Facts>;
+
+/// A parsed capture filter with the reader of the frames it tests.
+#[derive(Debug, Clone)]
+pub struct CaptureFilter {
+    expr: Expr,
+    facts: FactsOf,
+}
+
+impl CaptureFilter {
+    /// Parses `text`; the error is one line for the user.
+    pub fn parse(text: &str, facts: FactsOf) -> Result<CaptureFilter, String> {
+        Ok(CaptureFilter {
+            expr: parse(text)?,
+            facts,
+        })
+    }
+
+    /// True when the frame passes. Frames that are not IP match only negations.
+    pub fn matches(&self, link: LinkType, data: &[u8]) -> bool {
+        self.expr.eval((self.facts)(link, data).as_ref())
+    }
 }
 
 fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
@@ -282,11 +258,6 @@ fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 }
 
 impl Expr {
-    /// True when the frame passes. Frames that are not IP match only negations.
-    pub fn matches(&self, link: LinkType, data: &[u8]) -> bool {
-        self.eval(facts(link, data).as_ref())
-    }
-
     fn eval(&self, f: Option<&Facts>) -> bool {
         let either = |dir: Dir, test: &dyn Fn(IpAddr) -> bool, f: &Facts| match dir {
             Dir::Src => test(f.src),
@@ -346,7 +317,9 @@ mod tests {
     }
 
     fn m(f: &str, pkt: &[u8]) -> bool {
-        parse(f).unwrap().matches(LinkType::RAW, pkt)
+        CaptureFilter::parse(f, crate::net::link::filter_facts)
+            .unwrap()
+            .matches(LinkType::RAW, pkt)
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! we own, with sizes from `size_of`.
 
 use super::LinkType;
-use super::filter::Expr;
+use super::filter::{CaptureFilter, FactsOf};
 use super::live::{Feed, LiveSource, now};
 use std::sync::atomic::Ordering;
 
@@ -21,15 +21,23 @@ use std::sync::atomic::Ordering;
 const SNAPLEN: usize = 262_144;
 
 /// Opens `name` (or `any`) now, so that a missing privilege or interface is an error at once,
-/// and reads it on a thread of `live`.
-pub fn open(live: &mut LiveSource, name: &str, filter: Option<&str>) -> anyhow::Result<()> {
+/// and reads it on a thread of `live`. Without libpcap the capture filter is evaluated here on
+/// what `facts` reads of each frame (the network stage's reader: capture does not look into
+/// packets); libpcap compiles it to BPF itself.
+pub fn open(
+    live: &mut LiveSource,
+    name: &str,
+    filter: Option<&str>,
+    facts: FactsOf,
+) -> anyhow::Result<()> {
     #[cfg(feature = "libpcap")]
     {
+        let _ = facts;
         with_libpcap::open(live, name, filter)
     }
     #[cfg(not(feature = "libpcap"))]
     {
-        open_packet_socket(live, name, filter)
+        open_packet_socket(live, name, filter, facts)
     }
 }
 
@@ -49,9 +57,10 @@ fn open_packet_socket(
     live: &mut LiveSource,
     name: &str,
     filter: Option<&str>,
+    facts: FactsOf,
 ) -> anyhow::Result<()> {
     let filter = filter
-        .map(super::filter::parse)
+        .map(|f| CaptureFilter::parse(f, facts))
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let socket = sys::PacketSocket::open(name).map_err(|e| match e.kind() {
@@ -64,7 +73,11 @@ fn open_packet_socket(
     Ok(())
 }
 
-fn read(socket: &sys::PacketSocket, filter: Option<&Expr>, feed: &Feed) -> Result<(), String> {
+fn read(
+    socket: &sys::PacketSocket,
+    filter: Option<&CaptureFilter>,
+    feed: &Feed,
+) -> Result<(), String> {
     let mut buf = vec![0u8; SNAPLEN + 20];
     let mut last_stats = std::time::Instant::now();
     while !feed.stopped() {

@@ -1,7 +1,7 @@
 //! Filters shared by every command: which calls to show.
 
-use crate::capture::Timestamp;
 use crate::flow::Call;
+use crate::time::Timestamp;
 use anyhow::{Result, bail};
 use clap::Args;
 

@@ -4,9 +4,10 @@
 //! Builds [`crate::capture::LiveSource`]s from arguments and reports their counters; reading
 //! interfaces and sockets belongs to [`crate::capture`].
 
+use super::hep_send::HepSender;
 use crate::capture::hep::HepListen;
 use crate::capture::{InputStats, LiveSource, privilege};
-use crate::hep::{HepSender, SenderIdentity};
+use crate::hep::SenderIdentity;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -72,7 +73,12 @@ impl LiveArgs {
         live.set_wait(wait);
         let mut names = Vec::new();
         for iface in &self.interfaces {
-            crate::capture::interface::open(&mut live, iface, self.capture_filter.as_deref())?;
+            crate::capture::interface::open(
+                &mut live,
+                iface,
+                self.capture_filter.as_deref(),
+                crate::net::link::filter_facts,
+            )?;
             names.push(iface.clone());
         }
         for spec in &self.hep_listen {
@@ -123,7 +129,7 @@ pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 }
 
 /// One line per live input on stderr: what it received and what was dropped, never silent.
-pub fn report(stats: &[InputStats], sender: Option<&crate::hep::SenderCounters>) {
+pub fn report(stats: &[InputStats], sender: Option<&super::hep_send::SenderCounters>) {
     let mut err = std::io::stderr();
     for s in stats {
         let _ = writeln!(

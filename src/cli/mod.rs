@@ -3,6 +3,7 @@
 
 mod capture;
 mod filter;
+mod hep_send;
 mod limits;
 mod live;
 mod pcap;
@@ -10,7 +11,7 @@ mod pcap;
 use crate::capture::{FileSource, FrameSource, MergedSource};
 use crate::diagnose::thousands;
 use crate::engine::{Engine, EngineConfig, SourceStats};
-use crate::export::{json, ladder, table};
+use crate::export::{diagram, json, table};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use filter::Filters;
@@ -350,7 +351,7 @@ struct Inputs {
     indexed: bool,
     /// The HEP sender's tap, taken by the engine that runs.
     tap: Option<crate::engine::Tap>,
-    sender: Option<std::sync::Arc<crate::hep::SenderCounters>>,
+    sender: Option<std::sync::Arc<hep_send::SenderCounters>>,
 }
 
 fn open(input: &InputArgs) -> Result<Inputs> {
@@ -389,7 +390,7 @@ fn open_waiting(
     };
     let sender = input.live.sender()?;
     let counters = sender.as_ref().map(|s| std::sync::Arc::clone(&s.counters));
-    let tap = sender.map(crate::hep::HepSender::into_tap);
+    let tap = sender.map(hep_send::HepSender::into_tap);
     let source: Box<dyn FrameSource + Send> = if input.live.any() {
         let stop = if signals {
             live::stop_on_signals()?
@@ -467,7 +468,7 @@ fn stream_matching(
     inputs: &mut Inputs,
     matcher: &filter::Matcher,
     keep_raw: bool,
-    mut keep: impl FnMut(crate::flow::Call, crate::capture::Timestamp) -> Result<()>,
+    mut keep: impl FnMut(crate::flow::Call, crate::time::Timestamp) -> Result<()>,
 ) -> Result<Engine> {
     let keep = move |call: Box<crate::flow::Call>, now| keep(*call, now);
     stream_calls(input, inputs, matcher, config(input, keep_raw, true), keep)
@@ -479,7 +480,7 @@ fn stream_calls(
     inputs: &mut Inputs,
     matcher: &filter::Matcher,
     config: EngineConfig,
-    mut keep: impl FnMut(Box<crate::flow::Call>, crate::capture::Timestamp) -> Result<()>,
+    mut keep: impl FnMut(Box<crate::flow::Call>, crate::time::Timestamp) -> Result<()>,
 ) -> Result<Engine> {
     analyse(input, inputs, config, |engine| {
         let now = engine.now();
@@ -614,7 +615,7 @@ fn flow(args: FlowArgs) -> Result<()> {
     let mut inputs = open(&args.input)?;
     let diagnose = args.input.thresholds.config();
     // Streaming: only the calls that match are kept, each diagnosed when it ends.
-    let mut selected: Vec<(crate::flow::Call, crate::capture::Timestamp)> = Vec::new();
+    let mut selected: Vec<(crate::flow::Call, crate::time::Timestamp)> = Vec::new();
     let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
         selected.push((call, now));
         Ok(())
@@ -628,11 +629,11 @@ fn flow(args: FlowArgs) -> Result<()> {
     // Opened only now: a run that finds nothing leaves no empty file behind.
     let mut out = output(args.output.as_deref())?;
     let format = match args.format {
-        FlowFormat::Text => ladder::Format::Text,
-        FlowFormat::Svg => ladder::Format::Svg,
-        FlowFormat::Mermaid => ladder::Format::Mermaid,
+        FlowFormat::Text => diagram::Format::Text,
+        FlowFormat::Svg => diagram::Format::Svg,
+        FlowFormat::Mermaid => diagram::Format::Mermaid,
     };
-    ladder::write(&calls, &nows, &diagnose, format, &mut out)?;
+    diagram::write(&calls, &nows, &diagnose, format, &mut out)?;
     out.flush()?;
     report(&sources(&engine, &inputs), &engine, &inputs);
     Ok(())

@@ -12,8 +12,8 @@ pub mod rules;
 pub mod stats;
 pub mod verdict;
 
-use crate::capture::Timestamp;
 use crate::flow::{Call, CallSummary, SipMessage, Transaction};
+use crate::time::Timestamp;
 use serde::Serialize;
 
 pub use hops::HopGraph;

@@ -2,9 +2,9 @@
 //! `docs/sipscope.schema.json`. Views borrow the model and serialize on the fly, so a large
 //! export is never held twice in memory. Field names here are a contract: add, never rename.
 
-use crate::capture::Timestamp;
 use crate::engine::{EngineCounters, Orphan, SourceStats};
 use crate::flow::{Call, Kind, SipMessage};
+use crate::time::Timestamp;
 use base64::Engine as _;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};

@@ -1,13 +1,13 @@
 //! The ladder (sequence) diagram of a call. [`layout`] is a pure function from a call to
 //! columns and arrows, and [`annotate`] places a diagnosis on it (which arrows are evidence of
 //! which anomaly, where a message that should have followed is missing). Renderers only paint
-//! that: the text ladder here, [`super::svg`], [`super::mermaid`] and the terminal UI, so every
+//! that: the text ladder here, `svg`, `mermaid` and the terminal UI, so every
 //! view of a call agrees. Nothing here decides what is an anomaly.
 
-use crate::capture::Timestamp;
 use crate::diagnose::{Anomaly, AnomalyKind, Diagnosis, Severity};
 use crate::flow::Call;
 use crate::sanitize;
+use crate::time::Timestamp;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
@@ -327,59 +327,6 @@ pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Resu
     Ok(())
 }
 
-/// How [`write`] draws ladders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Svg,
-    Mermaid,
-}
-
-impl Format {
-    /// The format a file name asks for (`.svg`, `.mmd` or `.mermaid`; text otherwise).
-    pub fn for_path(path: &str) -> Format {
-        if path.ends_with(".svg") {
-            Format::Svg
-        } else if path.ends_with(".mmd") || path.ends_with(".mermaid") {
-            Format::Mermaid
-        } else {
-            Format::Text
-        }
-    }
-}
-
-/// Draws calls as ladders with their diagnosis; `nows` is the capture time reached for each
-/// call (what its timers are measured against).
-pub fn write(
-    calls: &[&Call],
-    nows: &[Timestamp],
-    config: &crate::diagnose::DiagnoseConfig,
-    format: Format,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let ladders: Vec<(&Call, Ladder)> = calls
-        .iter()
-        .zip(nows)
-        .map(|(&call, &now)| {
-            let d = crate::diagnose::diagnose(call, now, config);
-            (call, Ladder::new(call, Some(&d), now))
-        })
-        .collect();
-    match format {
-        Format::Text => {
-            for (i, (call, l)) in ladders.iter().enumerate() {
-                if i > 0 {
-                    writeln!(out)?;
-                }
-                write_text(call, l, out)?;
-            }
-            Ok(())
-        }
-        Format::Svg => super::svg::write_svg(&ladders, out),
-        Format::Mermaid => super::mermaid::write_mermaid(&ladders, out),
-    }
-}
-
 /// The row of endpoint names over the lanes, each centred in its lane after `indent` spaces;
 /// `name` says how an endpoint is written (address:port, or only the host when compressed).
 pub fn header_line(
@@ -568,11 +515,11 @@ mod tests {
                 .ends_with(&format!(" +{}", l.folded))
         );
         let mut text = Vec::new();
-        write(
+        crate::export::diagram::write(
             &calls,
             &[engine.now()],
             &Default::default(),
-            Format::Text,
+            crate::export::diagram::Format::Text,
             &mut text,
         )
         .unwrap();
@@ -672,12 +619,5 @@ mod tests {
         }
         assert!(lane_line(&l, &l.arrows[0], 26).contains("話中です"));
         assert!(lane_line(&l, &l.arrows[1], 26).contains("e\u{301}té"));
-    }
-
-    #[test]
-    fn format_from_file_name() {
-        assert_eq!(Format::for_path("call.svg"), Format::Svg);
-        assert_eq!(Format::for_path("call.mmd"), Format::Mermaid);
-        assert_eq!(Format::for_path("call.txt"), Format::Text);
     }
 }

@@ -1,9 +1,9 @@
 //! The call list: one row per call, as an aligned text table, CSV or JSON. Every wire string is
 //! sanitized for the terminal (text) or against formula injection (CSV).
 
-use crate::capture::Timestamp;
 use crate::flow::Call;
 use crate::sanitize;
+use crate::time::Timestamp;
 use compact_str::CompactString;
 use serde::Serialize;
 use std::io::{self, Write};

@@ -6,7 +6,7 @@ use super::dialog::{Dialog, DialogState, creates_dialog, invite_session_method};
 use super::message::SipMessage;
 use super::transaction::{Transaction, TransactionKey};
 use crate::WireMap;
-use crate::capture::Timestamp;
+use crate::time::Timestamp;
 use compact_str::CompactString;
 use serde::Serialize;
 
@@ -294,8 +294,8 @@ fn same_message(m: &SipMessage, msg: &SipMessage) -> bool {
 fn signature(msg: &SipMessage) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = hasher();
-    crate::net::hash_addr(&msg.src, &mut h);
-    crate::net::hash_addr(&msg.dst, &mut h);
+    crate::hash_addr(&msg.src, &mut h);
+    crate::hash_addr(&msg.dst, &mut h);
     msg.kind.hash(&mut h);
     if !msg.is_request() {
         msg.to_tag.hash(&mut h);

@@ -6,9 +6,9 @@
 //! `CompactString`s, and the SDP body is kept raw and summarised only when asked, so that a
 //! capture of millions of messages costs little memory and little allocation.
 
-use crate::capture::Timestamp;
 use crate::net::{SipPdu, Transport};
 use crate::sip::{self, Issue, StartLine, sdp::SdpSummary};
+use crate::time::Timestamp;
 use compact_str::CompactString;
 use std::net::SocketAddr;
 

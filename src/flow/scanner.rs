@@ -14,8 +14,8 @@
 //!
 //! Reads finished calls only ([`ScannerTable::add`]); never touches packets or the call table.
 
-use crate::capture::Timestamp;
 use crate::flow::{Call, Kind};
+use crate::time::Timestamp;
 use compact_str::CompactString;
 use std::net::IpAddr;
 

@@ -3,7 +3,7 @@
 //! so each hop is its own transaction.
 
 use super::message::SipMessage;
-use crate::capture::Timestamp;
+use crate::time::Timestamp;
 use compact_str::CompactString;
 use std::net::SocketAddr;
 

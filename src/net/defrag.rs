@@ -6,7 +6,7 @@
 //! capped (oldest evicted first), and every drop is counted.
 
 use crate::WireMap;
-use crate::capture::Timestamp;
+use crate::time::Timestamp;
 use etherparse::IpNumber;
 use etherparse::defrag::IpDefragBuf;
 use std::net::IpAddr;

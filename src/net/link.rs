@@ -3,7 +3,9 @@
 //! SLL, SLL2 and NULL are read here; etherparse does the rest.
 
 use crate::capture::LinkType;
+use crate::capture::filter::Facts;
 use etherparse::{EtherType, LaxSlicedPacket};
+use std::net::IpAddr;
 
 /// Why a frame could not be opened at the link layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +95,60 @@ pub fn slice(link: LinkType, data: &[u8]) -> Result<LaxSlicedPacket<'_>, LinkSki
         }
         _ => Err(LinkSkip::Unsupported),
     }
+}
+
+/// What a capture filter tests in a frame ([`crate::capture::filter`]): the outer IP header
+/// and the transport's ports.
+pub fn filter_facts(link: LinkType, data: &[u8]) -> Option<Facts> {
+    use etherparse::{LaxNetSlice, TransportSlice};
+    let p = slice(link, data).ok()?;
+    let (src, dst, proto, first) = match &p.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload().ip_number.0,
+                h.fragments_offset().value() == 0,
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            let first = !v6.payload().fragmented || p.transport.is_some();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload().ip_number.0,
+                first,
+            )
+        }
+        _ => return None,
+    };
+    let ports = match &p.transport {
+        Some(TransportSlice::Udp(u)) => Some((u.source_port(), u.destination_port())),
+        Some(TransportSlice::Tcp(t)) => Some((t.source_port(), t.destination_port())),
+        _ if proto == 132 => {
+            let b = match &p.net {
+                Some(LaxNetSlice::Ipv4(v4)) => v4.payload().payload,
+                Some(LaxNetSlice::Ipv6(v6)) => v6.payload().payload,
+                _ => &[],
+            };
+            match b {
+                [a, b, c, d, ..] => {
+                    Some((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d])))
+                }
+                _ => None,
+            }
+        }
+        _ if !first => None,
+        _ => Some((0, 0)),
+    };
+    Some(Facts {
+        src,
+        dst,
+        proto,
+        ports,
+    })
 }
 
 #[cfg(test)]

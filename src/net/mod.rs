@@ -20,29 +20,14 @@ pub mod websocket;
 
 pub use skip::{SkipCounts, SkipReason};
 
-use crate::capture::{Frame, Timestamp};
+use crate::capture::Frame;
+use crate::time::Timestamp;
 use defrag::{DefragLimits, Defragmenter, FragKey, Fragment};
 use etherparse::{EtherType, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use tcp::{Reassembler, Segment, SegmentMeta, StreamPayload, TcpLimits, TcpStats};
-
-/// Hashes an address as one integer, or two for IPv6: std's `Hash` for a `SocketAddr` feeds the
-/// hasher the variant, the octets with their length and the port one by one, four rounds an
-/// address, on paths taken per message (a retransmission's signature) and per TCP segment (the
-/// stream tables). The IPv6 flow label and scope are left out: equal addresses still hash alike.
-pub(crate) fn hash_addr(a: &SocketAddr, h: &mut impl std::hash::Hasher) {
-    match a {
-        SocketAddr::V4(v4) => {
-            h.write_u64(u64::from(v4.ip().to_bits()) << 16 | u64::from(v4.port()))
-        }
-        SocketAddr::V6(v6) => {
-            h.write_u128(v6.ip().to_bits());
-            h.write_u32(1 << 16 | u32::from(v6.port()));
-        }
-    }
-}
 
 /// The transport a SIP message crossed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]

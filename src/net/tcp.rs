@@ -16,7 +16,7 @@ use super::framing::{FramerStats, StreamFramer, leading_crlf, starts_with_start_
 use super::hep_stream::HepDeframer;
 use super::websocket::{self, WsDeframer};
 use crate::WireMap;
-use crate::capture::Timestamp;
+use crate::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -110,7 +110,7 @@ pub enum StreamPayload {
 
 /// One direction of a connection, (source, destination): the key of every per-stream
 /// table here. Ordered as the pair of addresses is (sweeps and evictions go in key order).
-/// Hashed through [`super::hash_addr`]: with the derived `Hash` of the pair, hashing was a
+/// Hashed through [`crate::hash_addr`]: with the derived `Hash` of the pair, hashing was a
 /// tenth of all instructions on an all-TCP capture, where every segment looks its stream up
 /// several times (docs/performance.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,8 +118,8 @@ struct FlowKey(SocketAddr, SocketAddr);
 
 impl std::hash::Hash for FlowKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        super::hash_addr(&self.0, state);
-        super::hash_addr(&self.1, state);
+        crate::hash_addr(&self.0, state);
+        crate::hash_addr(&self.1, state);
     }
 }
 

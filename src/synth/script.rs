@@ -2,7 +2,8 @@
 //! gets frames (for the engine) or a pcap file. Used where a case cannot be recorded from real
 //! software on loopback (public addresses, 90-second session timers) and by unit tests.
 
-use crate::capture::{LinkType, OwnedFrame, Timestamp};
+use crate::capture::{LinkType, OwnedFrame};
+use crate::time::Timestamp;
 use etherparse::PacketBuilder;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};

@@ -4,10 +4,10 @@
 //! overlay, so the help can never disagree with the code.
 
 use super::model::{CallList, Filter, SortKey};
-use crate::capture::Timestamp;
 use crate::diagnose::{DiagnoseConfig, Diagnosis, diagnose};
 use crate::export::ladder::{self, Layout};
 use crate::flow::Call;
+use crate::time::Timestamp;
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };

@@ -3,9 +3,9 @@
 //! filtered and sorted. Rows are plain data so that moving through a million of them costs
 //! nothing; only the visible slice is drawn. Owns no terminal and no engine.
 
-use crate::capture::Timestamp;
 use crate::diagnose::{AnomalyKind, DiagnoseConfig, Severity, diagnose};
 use crate::flow::{Call, Outcome};
+use crate::time::Timestamp;
 
 /// One call, ready to draw. Strings are as they came off the wire: the view sanitizes them.
 #[derive(Debug, Clone)]

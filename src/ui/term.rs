@@ -6,7 +6,7 @@
 use super::app::{Action, App, Progress, Screen};
 use crate::capture::{CaptureDamage, FrameSource};
 use crate::engine::{Engine, EngineConfig};
-use crate::export::{json, ladder};
+use crate::export::{diagram, json};
 use crate::flow::Call;
 use anyhow::{Context, Result};
 use ratatui::crossterm::event::{
@@ -454,8 +454,8 @@ fn save(
             writeln!(out)?;
         } else {
             let nows = vec![engine.now(); picked.len()];
-            let format = ladder::Format::for_path(path);
-            ladder::write(&picked, &nows, &app.config, format, &mut out)?;
+            let format = diagram::Format::for_path(path);
+            diagram::write(&picked, &nows, &app.config, format, &mut out)?;
         }
         out.flush()?;
         Ok(())

@@ -1,12 +1,5 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
-// Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use sipscope::capture::{FileSource, FrameSource};
 use sipscope::engine::{Engine, EngineConfig};
@@ -110,11 +103,11 @@ pub fn exercise(engine: &Engine, damage: sipscope::capture::CaptureDamage) {
         }
     }
     let mut ladders = NoEscapes(0);
-    sipscope::export::ladder::write(
+    sipscope::export::diagram::write(
         &calls,
         &vec![now; calls.len()],
         &Default::default(),
-        sipscope::export::ladder::Format::Text,
+        sipscope::export::diagram::Format::Text,
         &mut ladders,
     )
     .unwrap();
@@ -213,4 +206,12 @@ pub fn udp_frame(
         orig_len: data.len() as u32,
         data,
     }
+}
+
+/// Tests that use the loopback network (live capture on `lo`, sipp and kamailio on the SIP
+/// ports, tcpdump recording them) hold this while they run: in the one test binary they would
+/// otherwise run at once and see, or take the ports of, each other's traffic.
+pub fn loopback() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -47,10 +47,10 @@ pub const ALL: [Rule; 17] = [
 #[cfg(test)]
 pub(crate) mod testkit {
     //! Builds calls from scripted exchanges for the rule tests.
-    use crate::capture::Timestamp;
     use crate::engine::{Engine, EngineConfig};
     use crate::flow::Call;
     use crate::synth::script::Script;
+    use crate::time::Timestamp;
 
     pub const CALLER: &str = "10.0.0.1:5060";
     pub const PROXY: &str = "10.0.0.2:5060";

@@ -85,7 +85,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     }
 }
 
-fn now_minus(cx: &Ctx<'_>, t: crate::capture::Timestamp) -> f64 {
+fn now_minus(cx: &Ctx<'_>, t: crate::time::Timestamp) -> f64 {
     cx.now.seconds_since(t).max(0.0)
 }
 
