@@ -19,6 +19,7 @@ mod hep;
 mod hostile;
 mod known_cases;
 mod ladder;
+mod layering;
 mod live;
 mod live_peers;
 mod mutation;
