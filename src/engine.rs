@@ -1,5 +1,5 @@
 //! The engine: a synchronous pipeline fed one frame at a time. Frames go through [`net`] to SIP
-//! message bytes, through [`sip`] to parsed messages, and into [`flow`] calls. Owns the call
+//! message bytes, through [`sip`] to parsed messages, and into [`crate::flow`] calls. Owns the call
 //! table and its limits; the commands, exporters and (later) the UI all read what it keeps.
 //!
 //! In streaming mode ([`EngineConfig::streaming`]) calls that are over (RFC 3261 timers
@@ -50,8 +50,8 @@ pub struct EngineConfig {
     /// kept for ever.
     pub forget_finished: bool,
     /// Bytes the call table may cost, by accounting: what its calls hold ([`Call::footprint`])
-    /// and a quarter more for the allocator's rounding ([`resident`]); over it, calls are
-    /// evicted least valuable first ([`Model::shed`]) and counted (`calls_shed`). `None`: no
+    /// and a quarter more for the allocator's rounding (`resident`); over it, calls are
+    /// evicted least valuable first (`Model::shed`) and counted (`calls_shed`). `None`: no
     /// budget beyond `max_calls`.
     pub max_memory: Option<usize>,
 }
@@ -262,9 +262,9 @@ pub enum Prepared {
         malformed: bool,
     },
     /// SIP bytes left for the consumer to parse: the PDU, its bytes and frames kept in the
-    /// batch's [`Batch::raw`] and [`Batch::frames`].
+    /// batch's `raw` and `frames`.
     Deferred(DeferredPdu),
-    /// Capture time has moved on to here: the streaming timers run (see [`TICK_MS`]).
+    /// Capture time has moved on to here: the streaming timers run (see `TICK_MS`).
     Tick(Timestamp),
     /// Bytes of a TCP connection were lost or could not be read: the calls on it are told.
     Loss(net::tcp::StreamLoss),

@@ -37,6 +37,7 @@ pub(crate) fn hash_addr(a: &std::net::SocketAddr, h: &mut impl std::hash::Hasher
 }
 
 pub mod capture;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnose;
 pub mod engine;
@@ -49,4 +50,5 @@ pub mod sanitize;
 pub mod sip;
 pub mod synth;
 pub mod time;
+#[cfg(feature = "tui")]
 pub mod ui;

@@ -33,6 +33,7 @@ pub struct Filters {
 impl Filters {
     /// The same filters written in the terminal UI's filter language (time windows have no
     /// equivalent there and are reported as not applied).
+    #[cfg(feature = "tui")]
     pub fn ui_filter(&self) -> (String, bool) {
         let mut terms = Vec::new();
         let word = |v: &str| v.split_whitespace().next().unwrap_or("").to_string();

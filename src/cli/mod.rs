@@ -259,6 +259,7 @@ pub fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // Ended by a signal: exit as a shell reports it (128 + signal), with no message.
+            #[cfg(feature = "tui")]
             if let Some(crate::ui::Interrupted(sig)) = e.downcast_ref() {
                 return std::process::ExitCode::from(128u8.saturating_add(*sig as u8));
             }
@@ -300,11 +301,13 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         // A person at a terminal gets the UI; a pipe or a file gets the call table.
+        #[cfg(feature = "tui")]
         None if io::stdout().is_terminal() && !cli.default.no_ui => ui(cli.default),
         None => calls(cli.default),
     }
 }
 
+#[cfg(feature = "tui")]
 fn ui(args: CallsArgs) -> Result<()> {
     // The UI's loader holds the engine's lock while it reads: a live source must not wait.
     let index = crate::capture::FrameIndex::new();
@@ -348,6 +351,7 @@ struct Inputs {
     live: bool,
     /// Every file records where its frames lie (asked for, and none is standard input or
     /// compressed).
+    #[cfg_attr(not(feature = "tui"), allow(dead_code))]
     indexed: bool,
     /// The HEP sender's tap, taken by the engine that runs.
     tap: Option<crate::engine::Tap>,

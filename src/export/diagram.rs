@@ -7,7 +7,7 @@ use crate::flow::Call;
 use crate::time::Timestamp;
 use std::io::{self, Write};
 
-/// How [`write`] draws ladders.
+/// How [`write()`] draws ladders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,

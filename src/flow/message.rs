@@ -224,12 +224,12 @@ impl<'a> Head<'a> {
         }
     }
 
-    /// [`text`] of a value, from the checked head when it lies in it.
+    /// `text` of a value, from the checked head when it lies in it.
     pub fn text(&self, v: &[u8]) -> CompactString {
         text_in(self.bytes, self.valid, v)
     }
 
-    /// Writes [`text`] of a value to `out` (without a `CompactString` between, which a
+    /// Writes `text` of a value to `out` (without a `CompactString` between, which a
     /// value longer than 24 bytes would allocate).
     pub fn push_text(&self, v: &[u8], out: &mut String) {
         match within(self.bytes, self.valid, v) {
@@ -290,7 +290,7 @@ impl SipMessage {
     }
 
     /// [`SipMessage::from_parsed`] with the head already checked, and with `init` the call's
-    /// parties too ([`CallInit`], for a Call-ID seen for the first time), from the From and To
+    /// parties too ([`crate::flow::CallInit`], for a Call-ID seen for the first time), from the From and To
     /// the record reads anyway.
     pub fn build(
         pdu: &SipPdu,

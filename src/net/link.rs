@@ -22,7 +22,7 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// The common case, read directly: an Ethernet II frame with no VLAN tag carrying a whole,
 /// unfragmented IPv4 packet whose length fits the frame. Returns the source and destination
 /// addresses, the protocol and the IP payload (trailing Ethernet padding cut off), exactly
-/// as [`slice`] and the decoder would find them; anything else (VLANs, IPv6, fragments, a
+/// as [`slice()`] and the decoder would find them; anything else (VLANs, IPv6, fragments, a
 /// length that disagrees with the frame) is `None` and takes the general path. Most SIP
 /// traffic is this, and etherparse's general slicing cost several times as much per frame.
 pub fn plain_ethernet_ipv4(

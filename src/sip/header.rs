@@ -426,7 +426,7 @@ impl<'a> Digest<'a> {
 pub struct Via<'a> {
     /// Transport token (UDP, TCP, TLS, SCTP, WS, WSS), as written.
     pub transport: &'a [u8],
-    /// host[:port], as written (IPv6 references keep their brackets).
+    /// host\[:port\], as written (IPv6 references keep their brackets).
     pub sent_by: &'a [u8],
     pub branch: Option<&'a [u8]>,
     pub received: Option<&'a [u8]>,

@@ -1,5 +1,5 @@
 //! The terminal UI's state and what each key does. Pure: keys and mouse events in, state and
-//! [`Action`]s out; no terminal, no threads, no files (the runner in [`super::term`] performs
+//! [`Action`]s out; no terminal, no threads, no files (the runner in `term` performs
 //! actions). The key table [`KEYS`] drives both the handlers' documentation and the help
 //! overlay, so the help can never disagree with the code.
 
