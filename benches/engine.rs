@@ -68,7 +68,7 @@ fn engine(c: &mut Criterion) {
         b.iter(|| {
             let mut src = FileSource::open(path.to_str().unwrap(), 0).unwrap();
             let engine =
-                sipscope::engine::run_pipelined(&mut src, EngineConfig::default(), |_, _| Ok(()))
+                sipscope::engine::run_pipelined(&mut src, EngineConfig::default(), |_, _| {})
                     .unwrap();
             black_box(engine.calls().len());
         })
@@ -110,7 +110,6 @@ fn flood(c: &mut Criterion) {
                 let mut handed_out = 0;
                 let engine = sipscope::engine::run_pipelined(&mut src, config, |e, _| {
                     handed_out += e.take_finished().len();
-                    Ok(())
                 })
                 .unwrap();
                 black_box((handed_out, engine.counters()));

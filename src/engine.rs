@@ -1238,17 +1238,27 @@ const IN_FLIGHT: usize = 8;
 pub fn run_pipelined(
     source: &mut (dyn FrameSource + Send),
     config: EngineConfig,
-    each: impl FnMut(&mut Engine, u64) -> anyhow::Result<()>,
-) -> anyhow::Result<Engine> {
-    run_pipelined_with(source, Engine::new(config), each)
+    mut each: impl FnMut(&mut Engine, u64),
+) -> Result<Engine, ReaderFailed> {
+    run_pipelined_with(source, Engine::new(config), |engine, done| {
+        each(engine, done);
+        Ok::<(), ReaderFailed>(())
+    })
 }
 
-/// [`run_pipelined`] with an engine made by the caller (with a tap, say).
-pub fn run_pipelined_with(
+/// The reading thread of [`run_pipelined`] ended by a panic: a bug (the library does not
+/// panic on data), reported rather than passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the reading thread failed")]
+pub struct ReaderFailed;
+
+/// [`run_pipelined`] with an engine made by the caller (with a tap, say) and a callback that
+/// can fail (an output error): the first error stops the run and is returned.
+pub fn run_pipelined_with<E: From<ReaderFailed>>(
     source: &mut (dyn FrameSource + Send),
     mut engine: Engine,
-    mut each: impl FnMut(&mut Engine, u64) -> anyhow::Result<()>,
-) -> anyhow::Result<Engine> {
+    mut each: impl FnMut(&mut Engine, u64) -> Result<(), E>,
+) -> Result<Engine, E> {
     let config = engine.model.config;
     let mut ingest = std::mem::replace(&mut engine.ingest, Ingest::new(&config));
     let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -1259,7 +1269,7 @@ pub fn run_pipelined_with(
     let (tx, rx) = std::sync::mpsc::sync_channel::<(Batch, Timestamp, u64)>(IN_FLIGHT);
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch>();
     let reading: &mut (dyn FrameSource + Send) = &mut *source;
-    let result = std::thread::scope(|scope| -> anyhow::Result<()> {
+    let result = std::thread::scope(|scope| -> Result<(), E> {
         let reader = scope.spawn(move || {
             let source = reading;
             let mut batch = Batch::with_capacity(BATCH);
@@ -1307,7 +1317,7 @@ pub fn run_pipelined_with(
         }
         match reader.join() {
             Ok(ingest) => engine.ingest = ingest,
-            Err(_) => anyhow::bail!("the reading thread failed"),
+            Err(_) => return Err(E::from(ReaderFailed)),
         }
         failure.map_or(Ok(()), Err)
     });
@@ -1403,7 +1413,7 @@ Content-Length: 0\r\n\r\n"
         let pipelined = |defer: Defer| {
             engine_json(pcap, move |src, mut engine| {
                 engine.ingest.defer = defer;
-                run_pipelined_with(src, engine, |_, _| Ok(())).unwrap()
+                run_pipelined_with(src, engine, |_, _| Ok::<_, ReaderFailed>(())).unwrap()
             })
         };
         for (how, got) in [
@@ -1517,7 +1527,7 @@ Content-Length: 0\r\n\r\n"
             let mut calls = Vec::new();
             run_pipelined_with(&mut source, engine, |engine, _| {
                 calls.extend(engine.take_finished());
-                Ok(())
+                Ok::<_, ReaderFailed>(())
             })
             .unwrap();
             check(calls);
@@ -1559,7 +1569,7 @@ Content-Length: 0\r\n\r\n"
             let mut piped = Vec::new();
             run_pipelined_with(&mut source(), engine, |engine, _| {
                 piped.extend(engine.take_finished().into_iter().map(brief));
-                Ok(())
+                Ok::<_, ReaderFailed>(())
             })
             .unwrap();
             assert!(piped == one_by_one, "the order of hand-out differs");
@@ -1580,7 +1590,7 @@ Content-Length: 0\r\n\r\n"
                 keep_detail,
                 ..EngineConfig::default()
             };
-            run_pipelined(&mut src, config, |_, _| Ok(())).unwrap()
+            run_pipelined(&mut src, config, |_, _| {}).unwrap()
         };
         let (full, lean) = (run(true), run(false));
         let end = full.now();

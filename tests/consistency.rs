@@ -65,7 +65,6 @@ fn streamed(path: &Path, keep_detail: bool) -> Vec<(u64, Reading)> {
         for call in engine.take_finished() {
             out.push((call.seq, read(&call, now)));
         }
-        Ok(())
     })
     .unwrap();
     let now = engine.now();
@@ -79,7 +78,7 @@ fn streamed(path: &Path, keep_detail: bool) -> Vec<(u64, Reading)> {
 /// Every call kept: the JSON export on two threads.
 fn kept(path: &Path) -> Vec<(u64, Reading)> {
     let mut source = open(path);
-    let engine = run_pipelined(source.as_mut(), EngineConfig::default(), |_, _| Ok(())).unwrap();
+    let engine = run_pipelined(source.as_mut(), EngineConfig::default(), |_, _| {}).unwrap();
     let now = engine.now();
     engine
         .calls()

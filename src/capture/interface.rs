@@ -29,7 +29,7 @@ pub fn open(
     name: &str,
     filter: Option<&str>,
     facts: FactsOf,
-) -> anyhow::Result<()> {
+) -> Result<(), InterfaceError> {
     #[cfg(feature = "libpcap")]
     {
         let _ = facts;
@@ -41,15 +41,37 @@ pub fn open(
     }
 }
 
-/// Explains a missing privilege with the fix.
-fn privilege(name: &str) -> anyhow::Error {
-    anyhow::anyhow!(
+/// Why an interface could not be opened. Each renders as one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum InterfaceError {
+    /// With the fix: the privilege, and the command that grants it to this program.
+    #[error(
         "capturing on {name} needs the CAP_NET_RAW privilege: run as root, or once \
-         `sudo setcap cap_net_raw,cap_net_admin=eip {}`",
-        std::env::current_exe()
+         `sudo setcap cap_net_raw,cap_net_admin=eip {program}`"
+    )]
+    Privilege { name: String, program: String },
+    #[error("cannot capture on {name}: {error}")]
+    Open { name: String, error: String },
+    /// The capture filter's own one-line message.
+    #[error("{0}")]
+    Filter(String),
+}
+
+/// Explains a missing privilege with the fix.
+fn privilege(name: &str) -> InterfaceError {
+    InterfaceError::Privilege {
+        name: name.to_string(),
+        program: std::env::current_exe()
             .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "sipscope".into())
-    )
+            .unwrap_or_else(|_| "sipscope".into()),
+    }
+}
+
+fn cannot(name: &str, error: impl std::fmt::Display) -> InterfaceError {
+    InterfaceError::Open {
+        name: name.to_string(),
+        error: error.to_string(),
+    }
 }
 
 #[cfg_attr(feature = "libpcap", allow(dead_code))]
@@ -58,14 +80,14 @@ fn open_packet_socket(
     name: &str,
     filter: Option<&str>,
     facts: FactsOf,
-) -> anyhow::Result<()> {
+) -> Result<(), InterfaceError> {
     let filter = filter
         .map(|f| CaptureFilter::parse(f, facts))
         .transpose()
-        .map_err(anyhow::Error::msg)?;
+        .map_err(InterfaceError::Filter)?;
     let socket = sys::PacketSocket::open(name).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => privilege(name),
-        _ => anyhow::anyhow!("cannot capture on {name}: {e}"),
+        _ => cannot(name, e),
     })?;
     live.spawn(name.to_string(), move |feed| {
         read(&socket, filter.as_ref(), &feed)
@@ -114,12 +136,15 @@ fn read(
 #[cfg(feature = "libpcap")]
 mod with_libpcap {
     use super::super::Timestamp;
-    use super::{LinkType, LiveSource, SNAPLEN, privilege};
+    use super::{InterfaceError, LinkType, LiveSource, SNAPLEN, cannot, privilege};
     use std::sync::atomic::Ordering;
 
-    pub fn open(live: &mut LiveSource, name: &str, filter: Option<&str>) -> anyhow::Result<()> {
-        let device = pcap::Capture::from_device(name)
-            .map_err(|e| anyhow::anyhow!("cannot capture on {name}: {e}"))?;
+    pub fn open(
+        live: &mut LiveSource,
+        name: &str,
+        filter: Option<&str>,
+    ) -> Result<(), InterfaceError> {
+        let device = pcap::Capture::from_device(name).map_err(|e| cannot(name, e))?;
         let mut cap = device
             .promisc(true)
             .snaplen(SNAPLEN as i32)
@@ -132,12 +157,12 @@ mod with_libpcap {
                 if text.contains("ermission") || text.contains("not permitted") {
                     privilege(name)
                 } else {
-                    anyhow::anyhow!("cannot capture on {name}: {text}")
+                    cannot(name, text)
                 }
             })?;
         if let Some(f) = filter {
             cap.filter(f, true)
-                .map_err(|e| anyhow::anyhow!("capture filter `{f}`: {e}"))?;
+                .map_err(|e| InterfaceError::Filter(format!("capture filter `{f}`: {e}")))?;
         }
         let link = LinkType(cap.get_datalink().0 as u32);
         live.spawn(name.to_string(), move |feed| {

@@ -9,10 +9,31 @@
 use crate::capture::{
     CaptureFormat, CaptureWriter, FileSource, FrameSource, FrameTraits, MergedSource,
 };
+use crate::capture::{OpenError, WriteError};
 use crate::flow::Call;
-use anyhow::{Context, Result};
 use std::collections::HashSet;
 use std::io::Write;
+
+/// Why the frames of calls could not be saved. Each renders as one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(
+        "saving to pcap reads the inputs again and cannot read standard input (`-`): \
+         save the capture to a file first"
+    )]
+    StandardInput,
+    #[error("no input to read the frames from")]
+    NoInput,
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Only possible when a file changed since it was analysed.
+    #[error("{0} frames of the chosen calls were not found when reading the inputs again")]
+    Missing(usize),
+}
+
+type Result<T> = std::result::Result<T, SaveError>;
 
 /// (source index, frame number) of every frame that carried a message of these calls.
 pub fn wanted_frames<'a>(calls: impl IntoIterator<Item = &'a Call>) -> HashSet<(usize, u64)> {
@@ -33,17 +54,14 @@ pub fn add_call(wanted: &mut HashSet<(usize, u64)>, call: &Call) {
 /// Opens the input files again, merged in time order as on the first read.
 fn reopen(names: &[String]) -> Result<Box<dyn FrameSource + Send>> {
     if names.iter().any(|n| n == "-") {
-        anyhow::bail!(
-            "saving to pcap reads the inputs again and cannot read standard input (`-`): \
-             save the capture to a file first"
-        );
+        return Err(SaveError::StandardInput);
     }
     let mut sources: Vec<Box<dyn FrameSource + Send>> = Vec::new();
     for (i, name) in names.iter().enumerate() {
         sources.push(Box::new(FileSource::open(name, i)?));
     }
     Ok(if sources.len() == 1 {
-        sources.pop().context("no input")?
+        sources.pop().ok_or(SaveError::NoInput)?
     } else {
         Box::new(MergedSource::new(sources))
     })
@@ -97,10 +115,7 @@ pub fn write_frames(
     let written = writer.frames();
     writer.finish()?;
     if left > 0 {
-        // Only possible when a file changed since it was analysed.
-        anyhow::bail!(
-            "{left} frames of the chosen calls were not found when reading the inputs again"
-        );
+        return Err(SaveError::Missing(left));
     }
     Ok(written)
 }
