@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use sipscope::capture::Timestamp;
 use sipscope::net::defrag::{DefragLimits, Defragmenter, FragKey, Fragment};
-use sipscope::net::tcp::{Reassembler, Segment, SegmentMeta, TcpLimits, TcpStats};
+use sipscope::net::tcp::{Reassembled, Reassembler, Segment, SegmentMeta, TcpLimits, TcpStats};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 fn sip_stream(n: usize, body: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
@@ -39,8 +39,7 @@ fn run_tcp_frames(
     let mut r = Reassembler::new(TcpLimits::default());
     let mut stats = TcpStats::default();
     let mut out = Vec::new();
-    let mut emit =
-        |_s, _d, _m: SegmentMeta, _t, f: &[u64], b: &[u8]| out.push((b.to_vec(), f.to_vec()));
+    let mut emit = |r: Reassembled<'_>| out.push((r.bytes.to_vec(), r.frames.to_vec()));
     let meta = |i: usize| SegmentMeta {
         source: 0,
         frame: i as u64 + 1,

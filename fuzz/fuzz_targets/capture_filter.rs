@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let (text, frame) = rest.split_at(usize::from(n).min(rest.len()));
     let text = String::from_utf8_lossy(text);
-    if let Ok(expr) = filter::parse(&text) {
+    if let Ok(expr) = filter::CaptureFilter::parse(&text, sipscope::net::link::filter_facts) {
         for link in [
             LinkType::ETHERNET,
             LinkType::RAW,

@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let calls = engine.calls();
     let opts = sipscope::export::json::JsonOptions {
         raw: true,
+        raw_source: None,
         diagnose: rules,
     };
     let doc = sipscope::export::json::Document::of(&engine, &sources, &calls, opts);

@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sipscope::capture::Timestamp;
-use sipscope::net::tcp::{Reassembler, Segment, SegmentMeta, TcpLimits, TcpStats};
+use sipscope::net::tcp::{Reassembled, Reassembler, Segment, SegmentMeta, TcpLimits, TcpStats};
 
 fuzz_target!(|data: &[u8]| {
     let a = "10.0.0.1:5060".parse().unwrap();
@@ -42,15 +42,15 @@ fuzz_target!(|data: &[u8]| {
             },
             frames: &[frame],
         };
-        r.segment(seg, &mut stats, &mut |_, _, _, _, f, m| {
-            bytes += m.len() + f.len()
+        r.segment(seg, &mut stats, &mut |u: Reassembled<'_>| {
+            bytes += u.bytes.len() + u.frames.len()
         });
         if flags & 0x80 != 0 {
             r.sweep(
                 Timestamp::from_millis(frame as i64 * 20_000),
                 0,
                 &mut stats,
-                &mut |_, _, _, _, _, m| bytes += m.len(),
+                &mut |u: Reassembled<'_>| bytes += u.bytes.len(),
             );
         }
         rest = after;
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         0,
         Timestamp::from_millis(i64::MAX / 2_000_000),
         &mut stats,
-        &mut |_, _, _, _, _, m| bytes += m.len(),
+        &mut |u: Reassembled<'_>| bytes += u.bytes.len(),
     );
     // Every stream is gone, and so is every byte the total budget counted.
     assert_eq!(r.buffered(), 0);

@@ -658,23 +658,23 @@ impl Decoder {
     fn tcp_emitter<'o>(
         out: &'o mut Sink<'_>,
         hep: &'o mut Vec<StreamedHep>,
-    ) -> impl FnMut(SocketAddr, SocketAddr, SegmentMeta, StreamPayload, &[u64], &[u8]) + 'o {
-        move |src, dst, meta: SegmentMeta, payload, frames: &[u64], m: &[u8]| match payload {
+    ) -> impl FnMut(tcp::Reassembled<'_>) + 'o {
+        move |r: tcp::Reassembled<'_>| match r.payload {
             StreamPayload::Sip(transport) => out(SipPdu {
-                source: meta.source,
-                frame: meta.frame,
-                frames,
-                time: meta.time,
-                src,
-                dst,
+                source: r.meta.source,
+                frame: r.meta.frame,
+                frames: r.frames,
+                time: r.meta.time,
+                src: r.src,
+                dst: r.dst,
                 transport,
-                bytes: m,
+                bytes: r.bytes,
                 hep: None,
             }),
             StreamPayload::Hep => hep.push(StreamedHep {
-                meta,
-                frames: frames.iter().copied().collect(),
-                packet: m.to_vec(),
+                meta: r.meta,
+                frames: r.frames.iter().copied().collect(),
+                packet: r.bytes.to_vec(),
             }),
         }
     }

@@ -94,10 +94,31 @@ pub struct Segment<'a> {
     pub frames: &'a [u64],
 }
 
-/// A reassembled SIP message's bytes, the segment that completed it, and every frame that
-/// carried a byte of it.
-pub type Emit<'e> =
-    dyn FnMut(SocketAddr, SocketAddr, SegmentMeta, StreamPayload, &[u64], &[u8]) + 'e;
+/// A unit cut from a stream: a SIP message's bytes (or a HEP packet's), the segment that
+/// completed it, and every frame that carried a byte of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reassembled<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub meta: SegmentMeta,
+    pub payload: StreamPayload,
+    pub frames: &'a [u64],
+    pub bytes: &'a [u8],
+}
+
+/// Where the reassembler hands what it cuts from streams; any `FnMut(Reassembled)` is one.
+pub trait StreamSink {
+    fn reassembled(&mut self, unit: Reassembled<'_>);
+}
+
+impl<F: FnMut(Reassembled<'_>)> StreamSink for F {
+    fn reassembled(&mut self, unit: Reassembled<'_>) {
+        self(unit)
+    }
+}
+
+/// The sink as the reassembler's methods take it.
+pub type Emit<'e> = dyn StreamSink + 'e;
 
 /// What a unit cut from a stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +239,12 @@ type StreamOffset = u64;
 
 /// Delivered bytes `start..end` of a stream, the frames that carried them and the segment
 /// that delivered them.
-type Span = (StreamOffset, StreamOffset, Frames, SegmentMeta);
+struct Span {
+    start: StreamOffset,
+    end: StreamOffset,
+    frames: Frames,
+    meta: SegmentMeta,
+}
 
 /// How long a closed stream is kept for late retransmissions (capture time).
 const CLOSED_LINGER_NS: i64 = 30 * 1_000_000_000;
@@ -279,12 +305,12 @@ impl Stream {
         if self.spans.len() >= MAX_SPANS {
             self.spans.pop_front();
         }
-        self.spans.push_back((
+        self.spans.push_back(Span {
             start,
-            self.delivered,
-            frames.iter().copied().collect(),
+            end: self.delivered,
+            frames: frames.iter().copied().collect(),
             meta,
-        ));
+        });
         let mut emitted = false;
         {
             let mut out = framed(&self.spans, addrs, meta, self.framer.payload(), emit);
@@ -301,7 +327,7 @@ impl Stream {
     /// Drops the spans of bytes the framer has let go of.
     fn forget_spans(&mut self) {
         let kept_from = self.framer.start();
-        while self.spans.front().is_some_and(|s| s.1 <= kept_from) {
+        while self.spans.front().is_some_and(|s| s.end <= kept_from) {
             self.spans.pop_front();
         }
     }
@@ -370,7 +396,14 @@ fn framed<'a>(
 ) -> impl FnMut(u64, u64, &[u8]) + 'a {
     move |at, end, m| {
         let (carried, done) = frames_of(spans, at, end);
-        emit(addrs.0, addrs.1, done.unwrap_or(meta), payload, &carried, m)
+        emit.reassembled(Reassembled {
+            src: addrs.0,
+            dst: addrs.1,
+            meta: done.unwrap_or(meta),
+            payload,
+            frames: &carried,
+            bytes: m,
+        })
     }
 }
 
@@ -381,7 +414,13 @@ fn framed<'a>(
 fn frames_of(spans: &VecDeque<Span>, at: u64, end: u64) -> (Frames, Option<SegmentMeta>) {
     let mut out = Frames::new();
     let mut last: Option<SegmentMeta> = None;
-    for (s, e, frames, meta) in spans {
+    for Span {
+        start: s,
+        end: e,
+        frames,
+        meta,
+    } in spans
+    {
         if *s < end && *e > at {
             for f in frames {
                 if !out.contains(f) {
@@ -451,12 +490,17 @@ fn lost(stats: &TcpStats) -> u64 {
 /// Drops the copies kept for a stream that no longer needs them.
 fn st_settled(early: &mut WireMap<FlowKey, Vec<Held>>, bytes: &mut usize, key: FlowKey) {
     if let Some(list) = early.remove(&key) {
-        *bytes -= list.iter().map(|h| h.1.len()).sum::<usize>();
+        *bytes -= list.iter().map(|h| h.bytes.len()).sum::<usize>();
     }
 }
 
-/// A segment held for an untracked flow: sequence number, bytes, frames, where it came from.
-type Held = (u32, Vec<u8>, Frames, SegmentMeta);
+/// A segment held for an untracked flow.
+struct Held {
+    seq: u32,
+    bytes: Vec<u8>,
+    frames: Frames,
+    meta: SegmentMeta,
+}
 
 /// Early segments kept per untracked flow (the newest win).
 const EARLY_PER_FLOW: usize = 8;
@@ -649,11 +693,12 @@ impl Reassembler {
         let held = self.early.get(&FlowKey(seg.src, seg.dst));
         while probe.len() < TAIL {
             let next = seg.seq.wrapping_add(probe.len() as u32);
-            let Some(h) = held.and_then(|l| l.iter().find(|h| h.0 == next && !h.1.is_empty()))
+            let Some(h) =
+                held.and_then(|l| l.iter().find(|h| h.seq == next && !h.bytes.is_empty()))
             else {
                 break;
             };
-            probe.extend_from_slice(&h.1);
+            probe.extend_from_slice(&h.bytes);
         }
         starts_with_start_line(probe.get(leading_crlf(&probe)..).unwrap_or(&[]))
     }
@@ -664,27 +709,27 @@ impl Reassembler {
         let Some(held) = self.early.remove(&key) else {
             return;
         };
-        let bytes = held.iter().map(|h| h.1.len()).sum::<usize>();
+        let bytes = held.iter().map(|h| h.bytes.len()).sum::<usize>();
         self.early_bytes -= bytes;
         let Some(st) = self.streams.get(&key) else {
             return;
         };
         let start = st.next_seq.wrapping_sub(st.delivered as u32);
         self.replaying = true;
-        for (seq, payload, frames, meta) in &held {
-            if (seq.wrapping_sub(start) as i32) <= 0 {
+        for h in &held {
+            if (h.seq.wrapping_sub(start) as i32) <= 0 {
                 continue; // before the first SIP start line: not part of a message
             }
             let seg = Segment {
                 src: key.0,
                 dst: key.1,
-                seq: *seq,
+                seq: h.seq,
                 syn: false,
                 fin: false,
                 rst: false,
-                payload,
-                meta: *meta,
-                frames,
+                payload: &h.bytes,
+                meta: h.meta,
+                frames: &h.frames,
             };
             self.segment_in(seg, stats, emit);
         }
@@ -716,14 +761,14 @@ impl Reassembler {
         let list = self.early.entry(key).or_default();
         if list.len() >= EARLY_PER_FLOW {
             let old = list.remove(0);
-            self.early_bytes -= old.1.len();
+            self.early_bytes -= old.bytes.len();
         }
-        list.push((
-            seg.seq,
-            p.to_vec(),
-            seg.frames.iter().copied().collect(),
-            seg.meta,
-        ));
+        list.push(Held {
+            seq: seg.seq,
+            bytes: p.to_vec(),
+            frames: seg.frames.iter().copied().collect(),
+            meta: seg.meta,
+        });
         self.early_bytes += p.len();
     }
 
@@ -912,9 +957,9 @@ impl Reassembler {
         let mut freed = 0;
         self.early.retain(|_, list| {
             list.retain(|h| {
-                let keep = now.0.saturating_sub(h.3.time.0) <= gap_ns;
+                let keep = now.0.saturating_sub(h.meta.time.0) <= gap_ns;
                 if !keep {
-                    freed += h.1.len();
+                    freed += h.bytes.len();
                 }
                 keep
             });
@@ -1095,8 +1140,8 @@ mod tests {
                 frames: &[1],
             };
             self.r
-                .segment(seg, &mut self.stats, &mut |_, _, _, _, _, m| {
-                    out.push(m.to_vec())
+                .segment(seg, &mut self.stats, &mut |r: Reassembled<'_>| {
+                    out.push(r.bytes.to_vec())
                 })
         }
     }
@@ -1136,8 +1181,8 @@ mod tests {
                     meta,
                     frames: &[meta.frame],
                 };
-                r.segment(seg, &mut stats, &mut |_, _, _, _, _, m| {
-                    out.push(m.to_vec())
+                r.segment(seg, &mut stats, &mut |r: Reassembled<'_>| {
+                    out.push(r.bytes.to_vec())
                 });
             };
             // An unfinished message in order, then a segment far ahead (held out of order).
@@ -1167,8 +1212,8 @@ mod tests {
             frames: &[9_999],
         };
         out.clear();
-        r.segment(seg, &mut stats, &mut |_, _, _, _, _, m| {
-            out.push(m.to_vec())
+        r.segment(seg, &mut stats, &mut |r: Reassembled<'_>| {
+            out.push(r.bytes.to_vec())
         });
         assert_eq!(out, vec![MSG.to_vec()]);
     }
@@ -1211,8 +1256,8 @@ mod tests {
                 },
                 frames: &[frame],
             };
-            r.segment(seg, &mut stats, &mut |_, _, meta, _, f, m| {
-                out.push((meta.frame, f.to_vec(), m.to_vec()))
+            r.segment(seg, &mut stats, &mut |r: Reassembled<'_>| {
+                out.push((r.meta.frame, r.frames.to_vec(), r.bytes.to_vec()))
             });
         };
         feed(0, 0, 10, true, &mut out);
@@ -1284,7 +1329,7 @@ mod tests {
         assert!(!h.seg(1000, "", b"not sip, but text\r\n", 0));
         assert_eq!(h.r.early.len(), 1);
         let later = Timestamp::from_millis(TcpLimits::default().gap_timeout_ms + 1000);
-        h.r.sweep(later, 0, &mut h.stats, &mut |_, _, _, _, _, _| {});
+        h.r.sweep(later, 0, &mut h.stats, &mut |_: Reassembled<'_>| {});
         assert!(h.r.early.is_empty());
         assert_eq!(h.r.early_bytes, 0);
     }
@@ -1341,7 +1386,7 @@ mod tests {
             Timestamp::from_millis(20_000),
             0,
             stats,
-            &mut |_, _, _, _, _, m| out.push(m.to_vec()),
+            &mut |r: Reassembled<'_>| out.push(r.bytes.to_vec()),
         );
         assert_eq!(h.out.len(), 2, "the message after the hole is found");
         assert_eq!(h.stats.gap_bytes, 20);
@@ -1373,7 +1418,7 @@ mod tests {
                     },
                     frames: &[1],
                 };
-                r.segment(seg, &mut stats, &mut |_, _, _, _, _, _| {});
+                r.segment(seg, &mut stats, &mut |_: Reassembled<'_>| {});
             };
             // Each stream: a message behind a hole of 20 bytes.
             for port in 40_000..40_064 {
@@ -1385,7 +1430,7 @@ mod tests {
                 Timestamp::from_millis(60_000),
                 0,
                 &mut stats,
-                &mut |src, _, _, _, _, _| order.push(src.port()),
+                &mut |r: Reassembled<'_>| order.push(r.src.port()),
             );
             order
         };
