@@ -9,6 +9,10 @@
 //! Why by hand: no maintained crate offers passive (observer-side) reassembly with bounded
 //! buffers, gap skipping and per-stream framing; smoltcp and friends are endpoint stacks.
 //! Only streams that show SIP are tracked, and their number is capped (oldest evicted, counted).
+//!
+//! This file holds the stream table ([`Reassembler`]: streams by direction, their eviction and
+//! the total budget, losses); `stream` is one direction of a connection, `pickup` the
+//! connections the capture joined mid-stream.
 
 use super::Frames;
 use super::Transport;
@@ -19,6 +23,12 @@ use crate::WireMap;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+
+mod pickup;
+mod stream;
+
+use pickup::{Held, TAIL, may_be_sip, st_settled};
+use stream::{CLOSED_LINGER_NS, REUSE_DISTANCE, Stream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpLimits {
@@ -144,306 +154,6 @@ impl std::hash::Hash for FlowKey {
     }
 }
 
-/// What a stream's bytes are: SIP messages back to back, WebSocket frames carrying them, or
-/// HEP packets.
-enum Framer {
-    Sip(StreamFramer),
-    Ws(WsDeframer),
-    Hep(HepDeframer),
-}
-
-impl Framer {
-    fn payload(&self) -> StreamPayload {
-        match self {
-            Framer::Sip(_) => StreamPayload::Sip(Transport::Tcp),
-            Framer::Ws(_) => StreamPayload::Sip(Transport::Ws),
-            Framer::Hep(_) => StreamPayload::Hep,
-        }
-    }
-    fn held(&self) -> usize {
-        match self {
-            Framer::Sip(f) => f.held(),
-            Framer::Ws(f) => f.held(),
-            Framer::Hep(f) => f.held(),
-        }
-    }
-    fn start(&self) -> u64 {
-        match self {
-            Framer::Sip(f) => f.start(),
-            Framer::Ws(f) => f.start(),
-            Framer::Hep(f) => f.start(),
-        }
-    }
-    fn gap(&mut self, missing: u64, stats: &mut FramerStats) {
-        match self {
-            Framer::Sip(f) => f.gap(missing, stats),
-            Framer::Ws(f) => f.gap(missing, stats),
-            Framer::Hep(f) => f.gap(missing, stats),
-        }
-    }
-    /// Emits each message with the stream offsets of its first and past-last byte on the wire.
-    fn push(
-        &mut self,
-        data: &[u8],
-        stats: &mut FramerStats,
-        emit: &mut dyn FnMut(u64, u64, &[u8]),
-    ) {
-        match self {
-            Framer::Sip(f) => f.push(data, stats, &mut |at, m| emit(at, at + m.len() as u64, m)),
-            Framer::Ws(f) => f.push(data, stats, emit),
-            Framer::Hep(f) => f.push(data, stats, emit),
-        }
-    }
-    fn finish(&mut self, stats: &mut FramerStats, emit: &mut dyn FnMut(u64, u64, &[u8])) {
-        match self {
-            Framer::Sip(f) => f.finish(stats, &mut |at, m| emit(at, at + m.len() as u64, m)),
-            Framer::Ws(f) => f.finish(stats),
-            Framer::Hep(f) => f.finish(stats),
-        }
-    }
-}
-
-/// Spans of stream bytes kept per stream for attributing messages to frames; a message
-/// longer than this many segments lists the frames of its last ones only.
-const MAX_SPANS: usize = 1024;
-
-struct Stream {
-    /// Sequence number of the next byte expected.
-    next_seq: u32,
-    pending: BTreeMap<StreamOffset, (Vec<u8>, SegmentMeta, Frames)>,
-    /// Which frames delivered which stream bytes (start, end, frames), for the bytes the
-    /// framer still holds.
-    spans: VecDeque<Span>,
-    pending_bytes: usize,
-    /// Absolute stream offset of `next_seq` (64-bit, so ordering survives wrap-around).
-    delivered: u64,
-    gap_since: Option<Timestamp>,
-    framer: Framer,
-    last_seen: Timestamp,
-    /// The segment that delivered the latest bytes: messages flushed at the end of the
-    /// stream are attributed to it.
-    last_meta: Option<SegmentMeta>,
-    closed: bool,
-    max_message: usize,
-    /// Joined in the middle of a message (no SYN, no start line at its first byte): until it
-    /// yields a message, an earlier segment that begins with a start line restarts it there.
-    unanchored: bool,
-    /// At least one message came out of this stream.
-    emitted: bool,
-    /// What this stream counted in the reassembler's total when last looked at.
-    accounted: usize,
-}
-
-/// Absolute offset of a byte in its stream.
-type StreamOffset = u64;
-
-/// Delivered bytes `start..end` of a stream, the frames that carried them and the segment
-/// that delivered them.
-struct Span {
-    start: StreamOffset,
-    end: StreamOffset,
-    frames: Frames,
-    meta: SegmentMeta,
-}
-
-/// How long a closed stream is kept for late retransmissions (capture time).
-const CLOSED_LINGER_NS: i64 = 30 * 1_000_000_000;
-
-/// Sequence distance beyond which a segment is taken for a new connection, not this one.
-const REUSE_DISTANCE: i64 = 1 << 30;
-
-impl Stream {
-    fn new(next_seq: u32, now: Timestamp, max_message: usize, from_syn: bool) -> Stream {
-        Stream {
-            next_seq,
-            pending: BTreeMap::new(),
-            spans: VecDeque::new(),
-            pending_bytes: 0,
-            delivered: 0,
-            gap_since: None,
-            framer: Framer::Sip(StreamFramer::new(max_message, from_syn)),
-            last_seen: now,
-            last_meta: None,
-            closed: false,
-            max_message,
-            unanchored: false,
-            emitted: false,
-            accounted: 0,
-        }
-    }
-
-    /// Bytes of memory the stream holds: out-of-order segments and the framer's buffer.
-    fn held(&self) -> usize {
-        self.pending_bytes + self.framer.held()
-    }
-
-    fn deliver(
-        &mut self,
-        data: &[u8],
-        addrs: FlowKey,
-        meta: SegmentMeta,
-        frames: &[u64],
-        stats: &mut TcpStats,
-        emit: &mut Emit<'_>,
-    ) {
-        let start = self.delivered;
-        // SIP over WebSocket (RFC 7118): the connection opens with an HTTP upgrade, or, joined
-        // after it, with a frame that carries a SIP message.
-        if start == 0 && matches!(self.framer, Framer::Sip(_)) {
-            if websocket::is_handshake(data) {
-                self.framer = Framer::Ws(WsDeframer::new(self.max_message));
-            } else if websocket::frame_carries_sip(data) {
-                self.framer = Framer::Ws(WsDeframer::joined(self.max_message));
-            } else if data.starts_with(b"HEP3") {
-                // HEP over TCP: an agent shipping captured SIP to a collector.
-                self.framer = Framer::Hep(HepDeframer::new());
-            }
-        }
-        self.delivered += data.len() as u64;
-        self.last_meta = Some(meta);
-        self.next_seq = self.next_seq.wrapping_add(data.len() as u32);
-        if self.spans.len() >= MAX_SPANS {
-            self.spans.pop_front();
-        }
-        self.spans.push_back(Span {
-            start,
-            end: self.delivered,
-            frames: frames.iter().copied().collect(),
-            meta,
-        });
-        let mut emitted = false;
-        {
-            let mut out = framed(&self.spans, addrs, meta, self.framer.payload(), emit);
-            self.framer
-                .push(data, &mut stats.framer, &mut |at, end, m| {
-                    emitted = true;
-                    out(at, end, m)
-                });
-        }
-        self.emitted |= emitted;
-        self.forget_spans();
-    }
-
-    /// Drops the spans of bytes the framer has let go of.
-    fn forget_spans(&mut self) {
-        let kept_from = self.framer.start();
-        while self.spans.front().is_some_and(|s| s.end <= kept_from) {
-            self.spans.pop_front();
-        }
-    }
-
-    /// Delivers buffered segments that have become contiguous.
-    fn drain(&mut self, addrs: FlowKey, stats: &mut TcpStats, emit: &mut Emit<'_>) {
-        while let Some(entry) = self.pending.first_entry() {
-            let off = *entry.key();
-            if off > self.delivered {
-                break;
-            }
-            let (data, meta, frames) = entry.remove();
-            self.pending_bytes -= data.len();
-            let skip = (self.delivered - off) as usize;
-            if let Some(fresh) = data.get(skip..).filter(|f| !f.is_empty()) {
-                self.deliver(fresh, addrs, meta, &frames, stats, emit);
-            }
-        }
-        if self.pending.is_empty() {
-            self.gap_since = None;
-        }
-    }
-
-    /// Gives up on the hole before the first buffered segment.
-    fn skip_gap(&mut self, addrs: FlowKey, stats: &mut TcpStats, emit: &mut Emit<'_>) {
-        let Some((&off, _)) = self.pending.first_key_value() else {
-            return;
-        };
-        let missing = off.saturating_sub(self.delivered);
-        stats.gap_bytes += missing;
-        self.framer.gap(missing, &mut stats.framer);
-        self.forget_spans();
-        self.delivered += missing;
-        self.next_seq = self.next_seq.wrapping_add(missing as u32);
-        self.gap_since = None;
-        self.drain(addrs, stats, emit);
-    }
-
-    fn finish(
-        &mut self,
-        addrs: FlowKey,
-        meta: SegmentMeta,
-        stats: &mut TcpStats,
-        emit: &mut Emit<'_>,
-    ) {
-        while !self.pending.is_empty() {
-            self.skip_gap(addrs, stats, emit);
-        }
-        let meta = self.last_meta.unwrap_or(meta);
-        {
-            let mut out = framed(&self.spans, addrs, meta, self.framer.payload(), emit);
-            self.framer.finish(&mut stats.framer, &mut out);
-        }
-        self.spans.clear();
-    }
-}
-
-/// Hands a framed message (its stream offsets and bytes) on, with the frames that carried it
-/// and the segment that completed it (`meta` when the spans no longer know).
-fn framed<'a>(
-    spans: &'a VecDeque<Span>,
-    addrs: FlowKey,
-    meta: SegmentMeta,
-    payload: StreamPayload,
-    emit: &'a mut Emit<'_>,
-) -> impl FnMut(u64, u64, &[u8]) + 'a {
-    move |at, end, m| {
-        let (carried, done) = frames_of(spans, at, end);
-        emit.reassembled(Reassembled {
-            src: addrs.0,
-            dst: addrs.1,
-            meta: done.unwrap_or(meta),
-            payload,
-            frames: &carried,
-            bytes: m,
-        })
-    }
-}
-
-/// The frames whose bytes overlap stream offsets `at..end`, in stream order, each
-/// once; and the segment among them that arrived last, which completed the message (when
-/// segments arrive out of order, that is not the one holding its last bytes). A message is
-/// reported at that segment's frame and time, as tshark does.
-fn frames_of(spans: &VecDeque<Span>, at: u64, end: u64) -> (Frames, Option<SegmentMeta>) {
-    let mut out = Frames::new();
-    let mut last: Option<SegmentMeta> = None;
-    for Span {
-        start: s,
-        end: e,
-        frames,
-        meta,
-    } in spans
-    {
-        if *s < end && *e > at {
-            for f in frames {
-                if !out.contains(f) {
-                    out.push(*f);
-                }
-            }
-            // Frame numbers give the arrival order within one capture file; across merged
-            // files only the timestamps compare.
-            let later = |l: SegmentMeta| {
-                if l.source == meta.source {
-                    meta.frame > l.frame
-                } else {
-                    meta.time > l.time
-                }
-            };
-            if last.is_none_or(later) {
-                last = Some(*meta);
-            }
-        }
-    }
-    (out, last)
-}
-
 pub struct Reassembler {
     limits: TcpLimits,
     streams: WireMap<FlowKey, Stream>,
@@ -485,43 +195,6 @@ const MAX_LOSSES: usize = 4096;
 /// The bytes lost so far, by the counters that [`StreamLoss`] follows.
 fn lost(stats: &TcpStats) -> u64 {
     stats.gap_bytes + stats.framer.skipped_bytes
-}
-
-/// Drops the copies kept for a stream that no longer needs them.
-fn st_settled(early: &mut WireMap<FlowKey, Vec<Held>>, bytes: &mut usize, key: FlowKey) {
-    if let Some(list) = early.remove(&key) {
-        *bytes -= list.iter().map(|h| h.bytes.len()).sum::<usize>();
-    }
-}
-
-/// A segment held for an untracked flow.
-struct Held {
-    seq: u32,
-    bytes: Vec<u8>,
-    frames: Frames,
-    meta: SegmentMeta,
-}
-
-/// Early segments kept per untracked flow (the newest win).
-const EARLY_PER_FLOW: usize = 8;
-/// Bytes of early segments kept over all flows; beyond this they are all dropped, counted.
-const EARLY_BYTES: usize = 4 << 20;
-
-/// Bytes of an untracked flow's last segment remembered (a start line fits easily).
-const TAIL: usize = 1024;
-/// Untracked flows remembered at once; beyond this the cache is emptied and that is counted.
-const MAX_TAILS: usize = 8192;
-
-/// Text that may hold the beginning of a SIP start line: no control bytes but CR, LF, tab.
-fn is_text(b: &[u8]) -> bool {
-    b.iter()
-        .all(|&c| c >= 0x20 || matches!(c, b'\r' | b'\n' | b'\t'))
-}
-
-/// Cheap test for "this segment may belong to a SIP stream", so that only SIP connections
-/// get state: a start line's version token appears in every SIP message.
-fn may_be_sip(payload: &[u8]) -> bool {
-    memchr::memmem::find(payload, b"SIP/2.0").is_some()
 }
 
 impl Reassembler {
@@ -673,105 +346,6 @@ impl Reassembler {
         sip
     }
 
-    /// A stream joined mid-message that has yielded nothing yet, and a segment from before
-    /// its first byte that begins with a start line: the message it was waiting for arrived
-    /// out of order, so the stream starts again there.
-    fn restarts(&self, seg: &Segment<'_>) -> bool {
-        let Some(st) = self.streams.get(&FlowKey(seg.src, seg.dst)) else {
-            return false;
-        };
-        if !st.unanchored || st.emitted || seg.syn || seg.payload.is_empty() {
-            return false;
-        }
-        let start = st.next_seq.wrapping_sub(st.delivered as u32);
-        let before = start.wrapping_sub(seg.seq) as i32;
-        if before <= 0 || before as usize >= EARLY_BYTES {
-            return false;
-        }
-        // The start line may itself be split: join the held segments that follow this one.
-        let mut probe = seg.payload.to_vec();
-        let held = self.early.get(&FlowKey(seg.src, seg.dst));
-        while probe.len() < TAIL {
-            let next = seg.seq.wrapping_add(probe.len() as u32);
-            let Some(h) =
-                held.and_then(|l| l.iter().find(|h| h.seq == next && !h.bytes.is_empty()))
-            else {
-                break;
-            };
-            probe.extend_from_slice(&h.bytes);
-        }
-        starts_with_start_line(probe.get(leading_crlf(&probe)..).unwrap_or(&[]))
-    }
-
-    /// Segments held while the flow was untracked that lie after the new stream's start go
-    /// into it now, as out-of-order segments do.
-    fn replay_early(&mut self, key: FlowKey, stats: &mut TcpStats, emit: &mut Emit<'_>) {
-        let Some(held) = self.early.remove(&key) else {
-            return;
-        };
-        let bytes = held.iter().map(|h| h.bytes.len()).sum::<usize>();
-        self.early_bytes -= bytes;
-        let Some(st) = self.streams.get(&key) else {
-            return;
-        };
-        let start = st.next_seq.wrapping_sub(st.delivered as u32);
-        self.replaying = true;
-        for h in &held {
-            if (h.seq.wrapping_sub(start) as i32) <= 0 {
-                continue; // before the first SIP start line: not part of a message
-            }
-            let seg = Segment {
-                src: key.0,
-                dst: key.1,
-                seq: h.seq,
-                syn: false,
-                fin: false,
-                rst: false,
-                payload: &h.bytes,
-                meta: h.meta,
-                frames: &h.frames,
-            };
-            self.segment_in(seg, stats, emit);
-        }
-        self.replaying = false;
-        // A stream that still waits for its first message keeps the copies for a restart.
-        if self
-            .streams
-            .get(&key)
-            .is_some_and(|st| st.unanchored && !st.emitted)
-        {
-            self.early_bytes += bytes;
-            self.early.insert(key, held);
-        }
-    }
-
-    /// Keeps a text segment of an untracked flow for [`Reassembler::replay_early`].
-    fn hold_early(&mut self, key: FlowKey, seg: &Segment<'_>, stats: &mut TcpStats) {
-        let p = seg.payload;
-        if p.is_empty() || p.len() > EARLY_BYTES / 16 || !is_text(p) {
-            return;
-        }
-        if self.early_bytes + p.len() > EARLY_BYTES
-            || (self.early.len() >= MAX_TAILS && !self.early.contains_key(&key))
-        {
-            stats.early_evicted += self.early.values().map(|v| v.len() as u64).sum::<u64>();
-            self.early.clear();
-            self.early_bytes = 0;
-        }
-        let list = self.early.entry(key).or_default();
-        if list.len() >= EARLY_PER_FLOW {
-            let old = list.remove(0);
-            self.early_bytes -= old.bytes.len();
-        }
-        list.push(Held {
-            seq: seg.seq,
-            bytes: p.to_vec(),
-            frames: seg.frames.iter().copied().collect(),
-            meta: seg.meta,
-        });
-        self.early_bytes += p.len();
-    }
-
     fn segment_in(&mut self, seg: Segment<'_>, stats: &mut TcpStats, emit: &mut Emit<'_>) -> bool {
         let key = FlowKey(seg.src, seg.dst);
         // Copies of what an unanchored stream receives, in case it restarts.
@@ -906,35 +480,6 @@ impl Reassembler {
             }
         }
         true
-    }
-
-    fn remember_tail(&mut self, key: FlowKey, seg: &Segment<'_>, stats: &mut TcpStats) {
-        let p = seg.payload;
-        if p.is_empty() || !is_text(p.get(p.len().saturating_sub(TAIL)..).unwrap_or(&[])) {
-            return;
-        }
-        if self.tails.len() >= MAX_TAILS && !self.tails.contains_key(&key) {
-            stats.tails_evicted += self.tails.len() as u64;
-            self.tails.clear();
-        }
-        let next = seg.seq.wrapping_add(p.len() as u32);
-        // Continue a remembered tail when this segment follows it; keep the last TAIL bytes.
-        let (mut tail, mut frames) = match self.tails.remove(&key) {
-            Some((expected, mut t, mut f)) if expected == seg.seq => {
-                t.extend_from_slice(p);
-                f.extend(seg.frames.iter().copied());
-                (t, f)
-            }
-            _ => (p.to_vec(), seg.frames.iter().copied().collect()),
-        };
-        if tail.len() > TAIL {
-            tail.drain(..tail.len() - TAIL);
-            // The kept bytes come from the last segments: a few frames are enough.
-            if frames.len() > 4 {
-                frames.drain(..frames.len() - 4);
-            }
-        }
-        self.tails.insert(key, (next, tail, frames));
     }
 
     /// Periodic housekeeping on capture time: skip holes that waited too long, close idle
