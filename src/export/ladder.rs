@@ -13,6 +13,10 @@ use std::net::SocketAddr;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arrow {
+    /// Which call of the ladder the message belongs to: 0 for the call itself, 1… for the
+    /// legs linked to it ([`merge_legs`]).
+    pub leg: usize,
+    /// The message's position in its call.
     pub message: usize,
     pub time: Timestamp,
     /// Seconds since the previous message of the call.
@@ -91,6 +95,7 @@ pub fn layout(call: &Call) -> Layout {
         let from = col(m.src, &mut columns);
         let to = col(m.dst, &mut columns);
         arrows.push(Arrow {
+            leg: 0,
             message: m.index,
             time: m.time,
             delta: prev.map_or(0.0, |p| m.time.seconds_since(p)),
@@ -107,6 +112,77 @@ pub fn layout(call: &Call) -> Layout {
         arrows,
         folded: extra.len(),
     }
+}
+
+/// One ladder for a call and the legs linked to it (`legs`, the call first): the arrows of
+/// every leg in time order, each with its [`Arrow::leg`], over the columns of the first
+/// extended by the others' endpoints.
+pub fn merge_legs(legs: &[&Call]) -> Layout {
+    let Some((first, others)) = legs.split_first() else {
+        return Layout::default();
+    };
+    let mut layout = layout(first);
+    if others.is_empty() {
+        return layout;
+    }
+    let mut arrows: Vec<Arrow> = Vec::new();
+    let mut columns = layout.columns.clone();
+    for (leg, c) in legs.iter().enumerate() {
+        let l = layout_of_leg(c, leg, &layout);
+        for a in l.arrows {
+            let map = |i: usize, columns: &mut Vec<SocketAddr>| {
+                // Arrows index their own layout's columns; an index out of range (never made
+                // by `layout`) maps to the first column rather than panicking.
+                let Some(&addr) = l.columns.get(i) else {
+                    return 0;
+                };
+                columns.iter().position(|x| *x == addr).unwrap_or_else(|| {
+                    columns.push(addr);
+                    columns.len() - 1
+                })
+            };
+            let (from, to) = (map(a.from, &mut columns), map(a.to, &mut columns));
+            arrows.push(Arrow { from, to, leg, ..a });
+        }
+    }
+    arrows.sort_by_key(|a| a.time);
+    let mut prev = None;
+    for a in &mut arrows {
+        a.delta = prev.map_or(0.0, |p: Timestamp| a.time.seconds_since(p));
+        prev = Some(a.time);
+    }
+    layout.columns = columns;
+    layout.arrows = arrows;
+    layout
+}
+
+/// The first leg's layout is already made; the others are laid out on their own.
+fn layout_of_leg(call: &Call, leg: usize, first: &Layout) -> Layout {
+    if leg == 0 {
+        first.clone()
+    } else {
+        layout(call)
+    }
+}
+
+/// One column per host instead of per address and port (port 0 stands for "any port of this
+/// address"): a ladder of fewer, wider lanes.
+pub fn per_host(layout: &mut Layout) {
+    let mut hosts: Vec<SocketAddr> = Vec::new();
+    let mut remap = Vec::with_capacity(layout.columns.len());
+    for c in &layout.columns {
+        let h = SocketAddr::new(c.ip(), 0);
+        let i = hosts.iter().position(|x| *x == h).unwrap_or_else(|| {
+            hosts.push(h);
+            hosts.len() - 1
+        });
+        remap.push(i);
+    }
+    for a in &mut layout.arrows {
+        a.from = remap.get(a.from).copied().unwrap_or(0);
+        a.to = remap.get(a.to).copied().unwrap_or(0);
+    }
+    layout.columns = hosts;
 }
 
 /// Something that should have followed an arrow and was not seen at this capture point. It is
@@ -455,6 +531,7 @@ mod tests {
 
     fn arrow(message: usize, ms: i64, from: usize, to: usize, label: &str) -> Arrow {
         Arrow {
+            leg: 0,
             message,
             time: Timestamp::from_millis(ms),
             delta: 0.0,
@@ -527,6 +604,52 @@ mod tests {
         assert!(
             text.contains("237 more endpoints than the 64 columns"),
             "{text}"
+        );
+    }
+
+    /// Two legs of a B2BUA: each leg's messages once, in time order, marked with their leg,
+    /// over columns that hold every endpoint once; per host, one column per address.
+    #[test]
+    fn legs_merge_in_time_order_and_fold_per_host() {
+        let mut s = crate::synth::script::Script::new();
+        let leg = |s: &mut crate::synth::script::Script, id: &str, from: &str, to: &str, at| {
+            let m = crate::synth::script::sip(
+                "OPTIONS sip:b@x SIP/2.0",
+                &[
+                    ("Via", &format!("SIP/2.0/UDP {from};branch=z9hG4bK{id}")),
+                    ("From", "<sip:a@x>;tag=1"),
+                    ("To", "<sip:b@x>"),
+                    ("Call-ID", id),
+                    ("CSeq", "1 OPTIONS"),
+                ],
+                "",
+            );
+            s.udp(at, from, to, &m);
+        };
+        leg(&mut s, "a", "192.0.2.1:5060", "192.0.2.2:5060", 0);
+        leg(&mut s, "b", "192.0.2.2:5070", "192.0.2.3:5060", 5);
+        leg(&mut s, "a", "192.0.2.1:5060", "192.0.2.2:5060", 10);
+        let mut engine = crate::engine::Engine::new(Default::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let (a, b) = (calls[0], calls[1]);
+        assert_eq!(merge_legs(&[a]), layout(a));
+        let l = merge_legs(&[a, b]);
+        let legs: Vec<(usize, usize)> = l.arrows.iter().map(|x| (x.leg, x.message)).collect();
+        assert_eq!(legs, vec![(0, 0), (1, 0), (0, 1)]);
+        assert!(l.arrows.windows(2).all(|w| w[0].time <= w[1].time));
+        assert_eq!(l.columns.len(), 4);
+        assert!(l.arrows.iter().all(|x| x.from < 4 && x.to < 4));
+        let mut hosts = l.clone();
+        per_host(&mut hosts);
+        assert_eq!(hosts.columns.len(), 3);
+        assert!(hosts.columns.iter().all(|c| c.port() == 0));
+        assert_eq!(
+            hosts.arrows[1].from, hosts.arrows[0].to,
+            "192.0.2.2 is one column"
         );
     }
 

@@ -710,20 +710,8 @@ pub(crate) fn arrow_of(f: &FlowState, call: usize, index: usize) -> Option<usize
     f.layout
         .arrows
         .iter()
-        .position(|a| arrow_message(a) == index && arrow_leg(a) == leg)
+        .position(|a| a.message == index && a.leg == leg)
 }
-
-/// Which member call an arrow belongs to: arrows of an extended flow carry the leg in the
-/// upper bits of `message` (see [`rebuild_flow`]).
-pub(crate) fn arrow_leg(a: &ladder::Arrow) -> usize {
-    a.message >> LEG_SHIFT
-}
-
-pub(crate) fn arrow_message(a: &ladder::Arrow) -> usize {
-    a.message & ((1 << LEG_SHIFT) - 1)
-}
-
-const LEG_SHIFT: u32 = 24;
 
 /// Arrows whose message is evidence of an anomaly of the ladder's own call.
 pub(crate) fn flagged_arrows(f: &FlowState) -> Vec<usize> {
@@ -748,64 +736,14 @@ pub(crate) fn rebuild_flow(
     if f.extended {
         f.members.extend(linked_legs(call, calls, f.call));
     }
-    let mut layout = ladder::layout(call);
-    if f.members.len() > 1 {
-        // Merge the legs' arrows in time order, columns extended with the legs' endpoints.
-        let mut arrows: Vec<ladder::Arrow> = Vec::new();
-        let mut columns = layout.columns.clone();
-        for (leg, &pos) in f.members.iter().enumerate() {
-            let Some(c) = calls.get(pos) else { continue };
-            let l = ladder::layout(c);
-            for a in l.arrows {
-                let map = |i: usize, columns: &mut Vec<std::net::SocketAddr>| {
-                    // Arrows index their own layout's columns; an index out of range (never
-                    // made by `layout`) maps to the first column rather than panicking.
-                    let Some(&addr) = l.columns.get(i) else {
-                        return 0;
-                    };
-                    columns.iter().position(|x| *x == addr).unwrap_or_else(|| {
-                        columns.push(addr);
-                        columns.len() - 1
-                    })
-                };
-                let (from, to) = (map(a.from, &mut columns), map(a.to, &mut columns));
-                arrows.push(ladder::Arrow {
-                    from,
-                    to,
-                    message: a.message | (leg << LEG_SHIFT),
-                    ..a
-                });
-            }
-        }
-        arrows.sort_by_key(|a| a.time);
-        let mut prev = None;
-        for a in &mut arrows {
-            a.delta = prev.map_or(0.0, |p: Timestamp| a.time.seconds_since(p));
-            prev = Some(a.time);
-        }
-        layout = Layout {
-            columns,
-            arrows,
-            folded: layout.folded,
-        };
-    }
+    let legs: Vec<&Call> = f
+        .members
+        .iter()
+        .filter_map(|&i| calls.get(i).copied())
+        .collect();
+    let mut layout = ladder::merge_legs(&legs);
     if f.compressed {
-        // One column per host: port 0 stands for "any port of this address".
-        let mut hosts: Vec<std::net::SocketAddr> = Vec::new();
-        let mut remap = Vec::with_capacity(layout.columns.len());
-        for c in &layout.columns {
-            let h = std::net::SocketAddr::new(c.ip(), 0);
-            let i = hosts.iter().position(|x| *x == h).unwrap_or_else(|| {
-                hosts.push(h);
-                hosts.len() - 1
-            });
-            remap.push(i);
-        }
-        for a in &mut layout.arrows {
-            a.from = remap.get(a.from).copied().unwrap_or(0);
-            a.to = remap.get(a.to).copied().unwrap_or(0);
-        }
-        layout.columns = hosts;
+        ladder::per_host(&mut layout);
     }
     f.messages = f
         .members
@@ -822,7 +760,7 @@ pub(crate) fn rebuild_flow(
         .as_ref()
         .map_or(&[][..], |d| d.anomalies.as_slice());
     f.notes = ladder::annotate(&f.layout, anomalies, now, |a| {
-        (arrow_leg(a) == 0).then(|| arrow_message(a))
+        (a.leg == 0).then_some(a.message)
     });
 }
 

@@ -174,7 +174,7 @@ pub(super) fn ladder_line(
         Some(Severity::Warning) => st(Color::Yellow),
         Some(_) => st(Color::Blue),
         None if a.retransmission => st(Color::DarkGray),
-        None if arrow_leg(a) != 0 => st(Color::Cyan),
+        None if a.leg != 0 => st(Color::Cyan),
         None => Style::default(),
     };
     let drawn = ladder::lane_line(&flow.layout, a, lane);

@@ -15,9 +15,7 @@ use crate::export::ladder;
 use crate::flow::message::RawSource;
 use crate::flow::{Call, Outcome};
 use crate::sanitize::{clip, terminal};
-use crate::ui::app::{
-    App, FlowState, KEYS, LadderRow, Pane, Prompt, Screen, arrow_leg, arrow_message,
-};
+use crate::ui::app::{App, FlowState, KEYS, LadderRow, Pane, Prompt, Screen};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};

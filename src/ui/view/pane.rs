@@ -52,8 +52,8 @@ pub(super) fn message_of<'a>(
     arrow: usize,
 ) -> Option<&'a crate::flow::SipMessage> {
     let a = flow.layout.arrows.get(arrow)?;
-    let call = calls.get(*flow.members.get(arrow_leg(a))?)?;
-    call.messages.get(arrow_message(a))
+    let call = calls.get(*flow.members.get(a.leg)?)?;
+    call.messages.get(a.message)
 }
 
 /// The message's text: kept in its record, else read back from the capture file.
