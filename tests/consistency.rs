@@ -35,7 +35,7 @@ fn read(call: &Call, now: Timestamp) -> Reading {
         call_id: call.call_id.to_string(),
         first: call.start(),
         last: call.end(),
-        messages: call.messages.len(),
+        messages: call.messages().len(),
         outcome: d.summary.outcome.as_str().to_string(),
         status: d.summary.final_status,
         verdict: d.verdict.summary.clone(),

@@ -33,7 +33,7 @@ fn evidence(call: &Call, d: &Diagnosis, kind: &str) -> Vec<String> {
     anomaly(d, kind)
         .messages
         .iter()
-        .map(|&i| call.messages[i].label())
+        .map(|&i| call.messages()[i].label())
         .collect()
 }
 
@@ -119,7 +119,7 @@ fn evidence_cseq(call: &Call, d: &Diagnosis, kind: &str) -> Vec<String> {
         .messages
         .iter()
         .map(|&i| {
-            let m = &call.messages[i];
+            let m = &call.messages()[i];
             format!("{} ({})", m.label(), m.cseq_method().unwrap_or("?"))
         })
         .collect()
@@ -140,8 +140,8 @@ fn a_second_bye_gets_481_explained_by_the_first() {
         evidence(call, d, "transaction_does_not_exist"),
         ["BYE", "BYE", "481 Call/Transaction Does Not Exist"]
     );
-    let first_bye = &call.messages[a.messages[0]];
-    let second_bye = &call.messages[a.messages[1]];
+    let first_bye = &call.messages()[a.messages[0]];
+    let second_bye = &call.messages()[a.messages[1]];
     assert!(first_bye.cseq.as_ref().unwrap().0 < second_bye.cseq.as_ref().unwrap().0);
 }
 
@@ -192,12 +192,12 @@ fn crossing_re_invites_are_glare() {
         let labels: Vec<String> = a
             .messages
             .iter()
-            .map(|&i| call.messages[i].label())
+            .map(|&i| call.messages()[i].label())
             .collect();
         assert_eq!(labels, ["INVITE", "491 Request Pending"]);
         // The two re-INVITEs travel in opposite directions.
-        let invite = &call.messages[a.messages[0]];
-        let answer = &call.messages[a.messages[1]];
+        let invite = &call.messages()[a.messages[0]];
+        let answer = &call.messages()[a.messages[1]];
         assert_eq!((invite.src, invite.dst), (answer.dst, answer.src));
     }
     assert!(
@@ -270,7 +270,7 @@ fn a_wrong_content_length_is_malformed_and_the_call_survives() {
     );
     // Both hops of the INVITE carry the wrong length; the call itself is still read whole.
     assert_eq!(evidence(call, d, "malformed"), ["INVITE", "INVITE"]);
-    assert_eq!(call.messages.len(), 14);
+    assert_eq!(call.messages().len(), 14);
 }
 
 #[test]
@@ -357,7 +357,7 @@ fn answers_with_a_rewritten_via_join_their_requests() {
     assert_eq!(calls.len(), 1);
     let (call, d) = &calls[0];
     let txs: Vec<(&str, bool, usize, Option<u16>)> = call
-        .transactions
+        .transactions()
         .iter()
         .map(|t| {
             (
@@ -453,7 +453,7 @@ fn a_dialog_joined_mid_way_lasts_until_its_bye() {
     let calls = diagnosed("mid-dialog.pcap");
     assert_eq!(calls.len(), 1);
     let (call, _) = &calls[0];
-    let labels: Vec<String> = call.messages.iter().map(|m| m.label()).collect();
+    let labels: Vec<String> = call.messages().iter().map(|m| m.label()).collect();
     assert_eq!(labels.first().map(String::as_str), Some("PRACK"));
     assert!(labels.iter().any(|l| l == "BYE"), "{labels:?}");
     let out = assert_cmd::Command::cargo_bin("sipscope")

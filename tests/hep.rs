@@ -29,7 +29,7 @@ fn messages(
     let mut out: Vec<_> = engine
         .calls()
         .iter()
-        .flat_map(|c| c.messages.iter())
+        .flat_map(|c| c.messages().iter())
         .map(|m| (m.time, m.src, m.dst, m.raw().unwrap().to_vec()))
         .collect();
     out.sort_by_key(|m| m.0);
@@ -96,7 +96,7 @@ fn summary(path: &Path) -> Vec<String> {
         .map(|c| {
             let s = c.summary(engine.now());
             let m: Vec<String> = c
-                .messages
+                .messages()
                 .iter()
                 .map(|m| format!("{} {} {} {:?}", m.time.0, m.src, m.dst, m.transport))
                 .collect();
@@ -118,7 +118,7 @@ fn hep_v3_and_v2_in_a_capture_give_the_calls_the_agent_saw() {
             let stats = engine.source_stats(0, "", Default::default());
             assert_eq!(stats.hep, n as u64);
             let calls = engine.calls();
-            let m = &calls[0].messages[0];
+            let m = &calls[0].messages()[0];
             let hep = m.hep().expect("HEP metadata kept");
             if v2 {
                 assert_eq!((hep.version, hep.capture_id), (2, Some(7)));
@@ -222,7 +222,7 @@ fn hep_over_tcp_in_a_capture_gives_the_calls_the_agent_saw() {
         assert_eq!(stats.hep, msgs.len() as u64, "{sample}: {stats:?}");
         assert_eq!(stats.skipped.named("tcp_skipped_bytes"), None, "{stats:?}");
         let calls = engine.calls();
-        let hep = calls[0].messages[0].hep().expect("HEP metadata kept");
+        let hep = calls[0].messages()[0].hep().expect("HEP metadata kept");
         assert_eq!((hep.version, hep.capture_id), (3, Some(2002)));
         assert_eq!(hep.node.as_deref(), Some("edge-tcp"));
     }

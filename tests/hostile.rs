@@ -284,7 +284,7 @@ fn assert_good_calls_survive(engine: &Engine, case: &str) {
             .iter()
             .find(|c| &*c.call_id == id)
             .unwrap_or_else(|| panic!("{case}: {id} lost"));
-        assert_eq!(call.messages.len(), 7, "{case}: {id} lost messages");
+        assert_eq!(call.messages().len(), 7, "{case}: {id} lost messages");
         assert_eq!(
             call.summary(engine.now()).outcome,
             Outcome::Answered,
@@ -370,7 +370,7 @@ fn a_one_megabyte_call_id() {
         engine
             .calls()
             .iter()
-            .map(|c| c.messages.len())
+            .map(|c| c.messages().len())
             .sum::<usize>(),
         16
     );
@@ -398,7 +398,7 @@ fn ten_thousand_via_headers() {
     });
     let calls = engine.calls();
     let call = calls.iter().find(|c| &*c.call_id == "vias").unwrap();
-    assert_eq!(call.messages[0].via_count, 10_001);
+    assert_eq!(call.messages()[0].via_count, 10_001);
 }
 
 #[test]
@@ -1057,7 +1057,7 @@ fn a_call_of_fifty_thousand_distinct_responses_is_diagnosed() {
     }
     let engine = cap.engine(EngineConfig::default());
     let calls = engine.calls();
-    assert_eq!(calls[0].messages.len(), 50_000);
+    assert_eq!(calls[0].messages().len(), 50_000);
     let d = sipscope::diagnose::diagnose(calls[0], engine.now(), &Default::default());
     assert!(d.anomalies.len() < 1_000, "{} findings", d.anomalies.len());
     for kind in ["prack_missing", "transaction_does_not_exist", "glare"] {
@@ -1194,7 +1194,7 @@ fn a_memory_budget_sheds_scanner_probes_first_and_keeps_the_real_calls() {
         .filter(|c| c.from.uri.contains("@10.1."))
         .collect();
     assert_eq!(real.len(), 40, "every real call kept");
-    assert!(real.iter().all(|c| c.messages.len() >= 6));
+    assert!(real.iter().all(|c| c.messages().len() >= 6));
     let scanners = engine.scanners().scanners();
     assert_eq!(scanners.len(), 4, "{scanners:?}");
 }

@@ -74,7 +74,7 @@ fn fuzzed_capture_keeps_mangled_messages() {
     let packets: Vec<u64> = engine
         .calls()
         .iter()
-        .flat_map(|c| c.messages.iter().map(|m| m.packet))
+        .flat_map(|c| c.messages().iter().map(|m| m.packet))
         .chain(engine.orphans().iter().map(|o| o.message.packet))
         .collect();
     // NUL in status lines (108, 348, 454), NUL in the request line (346), a bad UDP length
@@ -92,7 +92,7 @@ fn fragmented_udp_invite_is_reassembled() {
         return;
     };
     let (engine, _) = common::analyse(&p);
-    let total: usize = engine.calls().iter().map(|c| c.messages.len()).sum();
+    let total: usize = engine.calls().iter().map(|c| c.messages().len()).sum();
     assert_eq!(total, 13);
 }
 
@@ -104,7 +104,7 @@ fn ipv6_fragments_are_reassembled() {
     let (engine, _) = common::analyse(&p);
     let calls = engine.calls();
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].messages.len(), 32);
+    assert_eq!(calls[0].messages().len(), 32);
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn tcp_on_a_non_standard_port_is_found_by_content() {
         return;
     };
     let (engine, _) = common::analyse(&p);
-    let total: usize = engine.calls().iter().map(|c| c.messages.len()).sum();
+    let total: usize = engine.calls().iter().map(|c| c.messages().len()).sum();
     assert_eq!(total, 406);
     assert_eq!(engine.calls().len(), 70);
 }
@@ -125,7 +125,7 @@ fn tcp_retransmissions_do_not_duplicate_messages() {
         return;
     };
     let (engine, _) = common::analyse(&p);
-    let total: usize = engine.calls().iter().map(|c| c.messages.len()).sum();
+    let total: usize = engine.calls().iter().map(|c| c.messages().len()).sum();
     assert_eq!(total, 8);
     let stats = engine.source_stats(0, "x", Default::default());
     assert!(
@@ -149,7 +149,7 @@ fn proxied_call_has_a_transaction_per_hop() {
     let calls = engine.calls();
     let call = calls[0];
     let invites: Vec<_> = call
-        .transactions
+        .transactions()
         .iter()
         .filter(|t| t.method == "INVITE")
         .collect();

@@ -72,7 +72,7 @@ fn svg_is_xml_with_one_arrow_per_message() {
             assert_eq!(id, &*call.call_id, "{}", path.display());
             assert_eq!(
                 *arrows,
-                call.messages.len(),
+                call.messages().len(),
                 "{}: {id}: one arrow per message",
                 path.display()
             );
@@ -149,7 +149,7 @@ fn mermaid_has_one_arrow_statement_per_message() {
                     arrows += 1;
                 }
             }
-            assert_eq!(arrows, call.messages.len(), "{}", path.display());
+            assert_eq!(arrows, call.messages().len(), "{}", path.display());
         }
     }
 }

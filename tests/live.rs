@@ -29,7 +29,7 @@ fn hep_packets(sample: &str) -> Vec<Vec<u8>> {
     let mut msgs: Vec<_> = engine
         .calls()
         .iter()
-        .flat_map(|c| c.messages.iter())
+        .flat_map(|c| c.messages().iter())
         .map(|m| (m.time, m.src, m.dst, m.raw().unwrap().to_vec()))
         .collect();
     msgs.sort_by_key(|m| m.0);

@@ -303,7 +303,7 @@ fn the_ui_shows_live_hep_calls() {
     let me = sipscope::hep::SenderIdentity::default();
     let mut n = 0;
     for c in engine.calls() {
-        for m in &c.messages {
+        for m in c.messages() {
             let p = sipscope::hep::encode(m.src, m.dst, 17, m.time.0, m.raw().unwrap(), None, &me)
                 .unwrap();
             sock.send_to(&p, ("127.0.0.1", port)).unwrap();

@@ -53,12 +53,12 @@ fn compare(path: &Path, tally: &mut Tally) {
     assert_eq!(a.len(), b.len(), "{name}: calls");
     for (ca, cb) in a.iter().zip(&b) {
         assert_eq!(
-            ca.messages.len(),
-            cb.messages.len(),
+            ca.messages().len(),
+            cb.messages().len(),
             "{name}: {}",
             ca.call_id
         );
-        for (ma, mb) in ca.messages.iter().zip(&cb.messages) {
+        for (ma, mb) in ca.messages().iter().zip(cb.messages()) {
             let want = ma.raw().expect("kept");
             if mb.raw().is_some() {
                 // Malformed messages keep their bytes in every mode.
@@ -178,13 +178,13 @@ fn a_message_whose_file_changed_is_refused_not_shown_wrong() {
     engine.finish();
     let reader = RawReader::new(index, config.net);
     let calls = engine.calls();
-    let invite = &calls[0].messages[0];
+    let invite = &calls[0].messages()[0];
     assert!(reader.raw_bytes(invite).unwrap().starts_with(b"INVITE "));
     // Another capture under the same name: its frames are not these messages.
     std::fs::copy(common::samples().join("busy-486.pcap"), &copy).unwrap();
     let fresh = RawReader::new(FrameIndex::new(), config.net);
     assert!(fresh.raw_bytes(invite).is_err(), "no index, no bytes");
-    let bye = calls[0].messages.last().unwrap();
+    let bye = calls[0].messages().last().unwrap();
     let e = reader.raw_bytes(bye).unwrap_err();
     assert!(!e.is_empty());
 }

@@ -79,10 +79,10 @@ fn recordings_from_real_peers_read_as_expected() {
                 (s.outcome, s.final_status),
                 (outcome, status),
                 "{file}: {:?}",
-                c.messages.iter().map(|m| m.label()).collect::<Vec<_>>()
+                c.messages().iter().map(|m| m.label()).collect::<Vec<_>>()
             );
             // One sample is malformed on purpose (a caller with a wrong Content-Length).
-            let malformed = c.messages.iter().filter(|m| m.is_malformed()).count();
+            let malformed = c.messages().iter().filter(|m| m.is_malformed()).count();
             let expected = if file == "bad-content-length.pcap" {
                 2
             } else {

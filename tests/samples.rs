@@ -21,18 +21,18 @@ fn answered_udp_through_the_proxy() {
         assert_eq!(s.final_status, Some(200));
         assert!(s.setup_time.unwrap() > 0.2 && s.setup_time.unwrap() < 1.0);
         assert!(s.duration.unwrap() > 0.9, "BYE about 1 s after the answer");
-        assert_eq!(c.messages.len(), 14);
+        assert_eq!(c.messages().len(), 14);
         // INVITE, ACK (2xx: its own transaction), BYE on each of the two hops.
-        let methods: Vec<&str> = c.transactions.iter().map(|t| t.method.as_str()).collect();
+        let methods: Vec<&str> = c.transactions().iter().map(|t| t.method.as_str()).collect();
         assert_eq!(methods.iter().filter(|m| **m == "INVITE").count(), 2);
         assert_eq!(methods.iter().filter(|m| **m == "ACK").count(), 2);
         assert_eq!(methods.iter().filter(|m| **m == "BYE").count(), 2);
-        assert!(c.messages.iter().all(|m| !m.retransmission));
+        assert!(c.messages().iter().all(|m| !m.retransmission));
         // One dialog, seen on both hops (the tags are end to end), terminated by the BYE.
-        assert_eq!(c.dialogs.len(), 1);
-        assert_eq!(c.dialogs[0].state, DialogState::Terminated);
+        assert_eq!(c.dialogs().len(), 1);
+        assert_eq!(c.dialogs()[0].state, DialogState::Terminated);
         let acks: Vec<_> = c
-            .transactions
+            .transactions()
             .iter()
             .filter(|t| t.method == "ACK")
             .collect();
@@ -50,14 +50,14 @@ fn answered_tcp_caller_mixes_transports() {
     assert_eq!(calls.len(), 2);
     for c in &calls {
         assert_eq!(c.summary(now).outcome, Outcome::Answered);
-        assert_eq!(c.messages.len(), 14);
+        assert_eq!(c.messages().len(), 14);
         let tcp = c
-            .messages
+            .messages()
             .iter()
             .filter(|m| m.transport == sipscope::net::Transport::Tcp)
             .count();
         let udp = c
-            .messages
+            .messages()
             .iter()
             .filter(|m| m.transport == sipscope::net::Transport::Udp)
             .count();
@@ -75,8 +75,8 @@ fn answered_ipv6_direct() {
     assert_eq!(calls.len(), 1);
     let c = &calls[0];
     assert_eq!(c.summary(now).outcome, Outcome::Answered);
-    assert!(c.messages.iter().all(|m| m.src.is_ipv6()));
-    assert_eq!(c.messages[0].src.to_string(), "[::1]:5061");
+    assert!(c.messages().iter().all(|m| m.src.is_ipv6()));
+    assert_eq!(c.messages()[0].src.to_string(), "[::1]:5061");
 }
 
 #[test]
@@ -89,21 +89,25 @@ fn busy_callee() {
     assert_eq!(s.final_reason.as_deref(), Some("Busy Here"));
     // The ACK for a non-2xx belongs to the INVITE transaction (same branch, §17.1.1.3).
     let invites: Vec<_> = c
-        .transactions
+        .transactions()
         .iter()
         .filter(|t| t.method == "INVITE")
         .collect();
     assert_eq!(invites.len(), 2);
     assert!(invites.iter().all(|t| t.ack.is_some()));
-    assert!(!c.transactions.iter().any(|t| t.method == "ACK"));
+    assert!(!c.transactions().iter().any(|t| t.method == "ACK"));
     let reason = c
-        .messages
+        .messages()
         .iter()
         .find_map(|m| m.reason_header().map(str::to_string))
         .unwrap();
     assert!(reason.contains("cause=17"));
     // The early dialog created by the 180 ended with the 486.
-    assert!(c.dialogs.iter().all(|d| d.state == DialogState::Terminated));
+    assert!(
+        c.dialogs()
+            .iter()
+            .all(|d| d.state == DialogState::Terminated)
+    );
 }
 
 #[test]
@@ -114,7 +118,7 @@ fn caller_cancels_while_ringing() {
     assert_eq!(s.outcome, Outcome::Cancelled);
     assert_eq!(s.final_status, Some(487));
     let cancels: Vec<_> = c
-        .transactions
+        .transactions()
         .iter()
         .filter(|t| t.method == "CANCEL")
         .collect();
@@ -122,10 +126,10 @@ fn caller_cancels_while_ringing() {
     for t in cancels {
         assert_eq!(t.final_status(), Some(200));
         let invite = t.cancels.expect("CANCEL matched to its INVITE");
-        assert_eq!(c.transactions[invite].final_status(), Some(487));
-        assert!(c.transactions[invite].cancelled_by.contains(&t.id));
+        assert_eq!(c.transactions()[invite].final_status(), Some(487));
+        assert!(&c.transactions()[invite].cancelled_by.contains(&t.id));
     }
-    assert!(c.messages.iter().all(|m| m.issues().is_empty()));
+    assert!(c.messages().iter().all(|m| m.issues().is_empty()));
 }
 
 #[test]
@@ -137,7 +141,7 @@ fn proxy_turns_503_into_500() {
     assert_eq!(s.outcome, Outcome::ServerError);
     assert_eq!(s.final_status, Some(500));
     let finals: Vec<u16> = c
-        .transactions
+        .transactions()
         .iter()
         .filter_map(|t| t.final_status())
         .collect();
@@ -154,12 +158,12 @@ fn register_challenged_then_accepted() {
     assert_eq!(s.outcome, Outcome::Completed);
     assert_eq!(s.final_status, Some(200));
     let regs: Vec<_> = c
-        .transactions
+        .transactions()
         .iter()
         .filter(|t| t.method == "REGISTER")
         .collect();
     assert_eq!(regs.len(), 4, "two attempts on two hops");
-    let with_credentials = c.messages.iter().filter(|m| m.has_credentials).count();
+    let with_credentials = c.messages().iter().filter(|m| m.has_credentials).count();
     assert_eq!(with_credentials, 2);
-    assert!(c.dialogs.is_empty(), "REGISTER creates no dialog");
+    assert!(c.dialogs().is_empty(), "REGISTER creates no dialog");
 }

@@ -66,7 +66,7 @@ fn every_generated_message_is_found_once() {
     let retrans: usize = engine
         .calls()
         .iter()
-        .flat_map(|c| &c.messages)
+        .flat_map(|c| c.messages())
         .filter(|m| m.retransmission)
         .count();
     assert!(retrans >= stats.timeout * 6);
@@ -98,7 +98,7 @@ fn streaming_hands_out_every_call_once() {
             engine
                 .take_finished()
                 .into_iter()
-                .map(|c| (c.call_id.clone(), c.messages.len())),
+                .map(|c| (c.call_id.clone(), c.messages().len())),
         );
         max_live = max_live.max(engine.calls().len());
     }
@@ -107,7 +107,7 @@ fn streaming_hands_out_every_call_once() {
         engine
             .take_finished()
             .into_iter()
-            .map(|c| (c.call_id.clone(), c.messages.len())),
+            .map(|c| (c.call_id.clone(), c.messages().len())),
     );
     let ids: std::collections::HashSet<_> = seen.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(ids.len(), cfg.calls, "each call handed out exactly once");

@@ -104,7 +104,7 @@ fn ours(path: &Path) -> PerFrame {
         e.1.push(label);
     };
     for call in engine.calls() {
-        for m in &call.messages {
+        for m in call.messages() {
             add(m.packet, Some(&*call.call_id), label(m));
         }
     }
@@ -280,7 +280,7 @@ fn our_carriers(path: &Path) -> Carriers {
     let calls = engine.calls();
     let messages = calls
         .iter()
-        .flat_map(|c| c.messages.iter())
+        .flat_map(|c| c.messages().iter())
         .chain(engine.orphans().iter().map(|o| &o.message));
     for m in messages {
         assert!(

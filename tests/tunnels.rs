@@ -146,11 +146,11 @@ fn ours(path: &Path) -> (BTreeMap<u64, Vec<String>>, Vec<String>, u64) {
         calls.push(format!(
             "{} {} {:?} {:?}",
             c.call_id,
-            c.messages.len(),
+            c.messages().len(),
             summary.outcome,
             summary.final_status
         ));
-        for m in &c.messages {
+        for m in c.messages() {
             frames
                 .entry(m.packet)
                 .or_default()

@@ -149,7 +149,7 @@ fn panes_sdp_diff_diagnosis_and_help() {
     );
     let f = app.flow.as_ref().unwrap();
     let call = calls[f.call];
-    let m = &call.messages[f.layout.arrows[f.selected].message];
+    let m = &call.messages()[f.layout.arrows[f.selected].message];
     assert_eq!(m.label(), "200 OK");
     insta::assert_snapshot!("pane_raw_diagnosis", draw(&mut app, &calls, 160, 36));
     // Next flagged message with `n`.
@@ -395,7 +395,7 @@ fn panes_read_back_from_the_file_are_the_panes_kept() {
     assert!(
         lean.calls()
             .iter()
-            .all(|c| c.messages.iter().all(|m| m.raw().is_none()))
+            .all(|c| c.messages().iter().all(|m| m.raw().is_none()))
     );
     let screens = |engine: &Engine, reader: Option<sipscope::readback::RawReader>| {
         let calls = engine.calls();

@@ -185,7 +185,7 @@ fn a_call_over_websocket() {
     let call = calls[0];
     assert_eq!(&*call.call_id, CALL_ID);
     let labels: Vec<String> = call
-        .messages
+        .messages()
         .iter()
         .map(|m| {
             m.method()
@@ -194,14 +194,14 @@ fn a_call_over_websocket() {
         })
         .collect();
     assert_eq!(labels, ["INVITE", "100", "180", "200", "ACK", "BYE", "200"]);
-    assert!(call.messages.iter().all(|m| m.transport.as_str() == "WS"));
+    assert!(call.messages().iter().all(|m| m.transport.as_str() == "WS"));
     let summary = call.summary(engine.now());
     assert_eq!(summary.final_status, Some(200));
     // The INVITE came in three segments (frames 5, 6, 7); the fragmented 200 from frame 9
     // (after the 180) to frame 11, with the ping (frame 10) between its fragments.
-    assert_eq!(call.messages[0].frames(), &[5, 6, 7]);
-    assert_eq!(call.messages[2].frames(), &[9]);
-    assert_eq!(call.messages[3].frames(), &[9, 10, 11]);
+    assert_eq!(call.messages()[0].frames(), &[5, 6, 7]);
+    assert_eq!(call.messages()[2].frames(), &[9]);
+    assert_eq!(call.messages()[3].frames(), &[9, 10, 11]);
     let stats = engine.source_stats(0, "", Default::default());
     assert_eq!(stats.skipped.named("keepalive"), Some(&1));
 
@@ -220,7 +220,7 @@ fn a_call_over_websocket() {
     })
     .collect();
     let ours: BTreeMap<u64, String> = call
-        .messages
+        .messages()
         .iter()
         .map(|m| {
             let (n, method) = m.cseq.clone().unwrap();
@@ -242,7 +242,7 @@ fn a_websocket_connection_joined_after_its_handshake() {
     let calls = engine.calls();
     assert_eq!(calls.len(), 1);
     let call = calls[0];
-    let labels: Vec<String> = call.messages.iter().map(|m| m.label()).collect();
+    let labels: Vec<String> = call.messages().iter().map(|m| m.label()).collect();
     assert_eq!(
         labels,
         [
@@ -255,7 +255,7 @@ fn a_websocket_connection_joined_after_its_handshake() {
             "200 OK"
         ]
     );
-    assert!(call.messages.iter().all(|m| m.transport.as_str() == "WS"));
+    assert!(call.messages().iter().all(|m| m.transport.as_str() == "WS"));
     let stats = engine.source_stats(0, "", Default::default());
     assert_eq!(stats.skipped.named("keepalive"), Some(&1));
     assert_eq!(stats.skipped.named("tcp_skipped_bytes"), None, "{stats:?}");

@@ -95,9 +95,12 @@ pub struct Call {
     pub call_id: std::sync::Arc<str>,
     /// Order of creation in the engine, for stable output.
     pub seq: u64,
-    pub messages: Vec<SipMessage>,
-    pub transactions: Vec<Transaction>,
-    pub dialogs: Vec<Dialog>,
+    /// In capture order. The lists are read through [`Call::messages`],
+    /// [`Call::transactions`] and [`Call::dialogs`] outside the crate: their positions are the
+    /// indexes that messages, transactions and dialogs hold of each other.
+    pub(crate) messages: Vec<SipMessage>,
+    pub(crate) transactions: Vec<Transaction>,
+    pub(crate) dialogs: Vec<Dialog>,
     pub from: Party,
     pub to: Party,
     /// X-Call-ID / X-CID: the other leg of a B2BUA, when the B2BUA says so.
@@ -389,6 +392,21 @@ impl Call {
     /// up in O(1) per message; `tests/hostile.rs` checks it against a counting allocator.
     pub fn footprint(&self) -> usize {
         self.bytes
+    }
+
+    /// The call's messages, in capture order ([`SipMessage::index`] is the position here).
+    pub fn messages(&self) -> &[SipMessage] {
+        &self.messages
+    }
+
+    /// The call's transactions ([`SipMessage::transaction`] indexes them).
+    pub fn transactions(&self) -> &[Transaction] {
+        &self.transactions
+    }
+
+    /// The call's dialogs ([`SipMessage::dialog`] indexes them).
+    pub fn dialogs(&self) -> &[Dialog] {
+        &self.dialogs
     }
 
     /// Gives back what the call's vectors reserved beyond what they hold: for a call that is
