@@ -13,7 +13,7 @@
 
 use crate::capture::{Frame, FrameIndex};
 use crate::flow::SipMessage;
-use crate::flow::message::{Keep, RawSource};
+use crate::flow::message::{Keep, RawError, RawSource};
 use crate::net::{Decoder, NetLimits};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -67,7 +67,7 @@ impl RawReader {
     }
 
     /// Reads the message's frames and finds the message among what they decode to.
-    fn read(&self, m: &SipMessage) -> Result<Arc<[u8]>, String> {
+    fn read(&self, m: &SipMessage) -> Result<Arc<[u8]>, RawError> {
         // In stream order, as the record lists them: the first frame then begins the stream,
         // whatever order the capture had them in.
         let mut seen = std::collections::HashSet::with_capacity(m.frames().len());
@@ -79,7 +79,11 @@ impl RawReader {
             .collect();
         let mut frames = Vec::with_capacity(numbers.len());
         for &n in &numbers {
-            frames.push(self.index.read(m.source, n).map_err(|e| e.to_string())?);
+            frames.push(
+                self.index
+                    .read(m.source, n)
+                    .map_err(|e| RawError::Unreadable(e.to_string()))?,
+            );
         }
         let mut decoder = Decoder::new(self.limits);
         let mut found: Option<Arc<[u8]>> = None;
@@ -125,11 +129,8 @@ impl RawReader {
         decoder.finish(&mut sink);
         match found {
             Some(bytes) if candidates <= numbers.len().max(1) => Ok(bytes),
-            Some(_) => Err("the message's frames hold several messages like it".into()),
-            None => Err(format!(
-                "frame {} no longer holds this message (was the file changed?)",
-                m.packet
-            )),
+            Some(_) => Err(RawError::Ambiguous),
+            None => Err(RawError::Gone(m.packet)),
         }
     }
 }
@@ -148,7 +149,7 @@ fn same_message(a: &SipMessage, b: &SipMessage) -> bool {
 }
 
 impl RawSource for RawReader {
-    fn raw_bytes(&self, m: &SipMessage) -> Result<Arc<[u8]>, String> {
+    fn raw_bytes(&self, m: &SipMessage) -> Result<Arc<[u8]>, RawError> {
         let key = CacheKey {
             source: m.source,
             packet: m.packet,

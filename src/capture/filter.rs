@@ -37,8 +37,17 @@ pub enum Proto {
     Sctp,
 }
 
+/// Why a capture filter was refused: one line for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FilterError(pub String);
+
 /// Parses a filter expression.
-pub fn parse(text: &str) -> Result<Expr, String> {
+pub fn parse(text: &str) -> Result<Expr, FilterError> {
+    parse_expr(text).map_err(FilterError)
+}
+
+fn parse_expr(text: &str) -> Result<Expr, String> {
     let tokens = tokenize(text);
     if tokens.is_empty() {
         return Err("empty capture filter".into());
@@ -230,7 +239,7 @@ pub struct CaptureFilter {
 
 impl CaptureFilter {
     /// Parses `text`; the error is one line for the user.
-    pub fn parse(text: &str, facts: FactsOf) -> Result<CaptureFilter, String> {
+    pub fn parse(text: &str, facts: FactsOf) -> Result<CaptureFilter, FilterError> {
         Ok(CaptureFilter {
             expr: parse(text)?,
             facts,
@@ -360,15 +369,21 @@ mod tests {
     #[test]
     fn errors_name_what_is_wrong() {
         assert!(parse("").is_err());
-        assert!(parse("port").unwrap_err().contains("needs a value"));
-        assert!(parse("host example.com").unwrap_err().contains("not an IP"));
+        assert!(parse("port").unwrap_err().0.contains("needs a value"));
+        assert!(
+            parse("host example.com")
+                .unwrap_err()
+                .0
+                .contains("not an IP")
+        );
         assert!(
             parse("ether host 1:2:3:4:5:6")
                 .unwrap_err()
+                .0
                 .contains("libpcap")
         );
-        assert!(parse("(udp").unwrap_err().contains(")"));
-        assert!(parse("udp )").unwrap_err().contains("unexpected"));
+        assert!(parse("(udp").unwrap_err().0.contains(")"));
+        assert!(parse("udp )").unwrap_err().0.contains("unexpected"));
         assert!(parse("net 10.0.0.0/40").is_err());
         assert!(parse("portrange 9-1").is_err());
     }

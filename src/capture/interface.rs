@@ -55,6 +55,8 @@ pub enum InterfaceError {
     /// The capture filter's own one-line message.
     #[error("{0}")]
     Filter(String),
+    #[error(transparent)]
+    FilterSyntax(#[from] super::filter::FilterError),
 }
 
 /// Explains a missing privilege with the fix.
@@ -81,10 +83,7 @@ fn open_packet_socket(
     filter: Option<&str>,
     facts: FactsOf,
 ) -> Result<(), InterfaceError> {
-    let filter = filter
-        .map(|f| CaptureFilter::parse(f, facts))
-        .transpose()
-        .map_err(InterfaceError::Filter)?;
+    let filter = filter.map(|f| CaptureFilter::parse(f, facts)).transpose()?;
     let socket = sys::PacketSocket::open(name).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => privilege(name),
         _ => cannot(name, e),

@@ -67,8 +67,23 @@ pub struct SipMessage {
 /// its exports read raw text from the capture file through this ([`crate::readback`]) instead
 /// of holding every message's bytes.
 pub trait RawSource: Send + Sync + std::fmt::Debug {
-    /// The bytes of message `m`, or why they cannot be had (one line, for the screen).
-    fn raw_bytes(&self, m: &SipMessage) -> Result<std::sync::Arc<[u8]>, String>;
+    /// The bytes of message `m`, or why they cannot be had.
+    fn raw_bytes(&self, m: &SipMessage) -> Result<std::sync::Arc<[u8]>, RawError>;
+}
+
+/// Why a message's bytes cannot be shown. Each renders as one line for the screen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RawError {
+    #[error("raw text not kept")]
+    NotKept,
+    /// A frame of the message could not be read again (the reader says why).
+    #[error("{0}")]
+    Unreadable(String),
+    /// The frames decode to no message like this one: the file changed since it was read.
+    #[error("frame {0} no longer holds this message (was the file changed?)")]
+    Gone(u64),
+    #[error("the message's frames hold several messages like it")]
+    Ambiguous,
 }
 
 /// What most messages do not have: the bytes kept with some (the SDP body, the message's
@@ -638,13 +653,13 @@ impl SipMessage {
     pub fn raw_or_read(
         &self,
         reader: Option<&dyn RawSource>,
-    ) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    ) -> Result<std::borrow::Cow<'_, [u8]>, RawError> {
         match (self.raw(), reader) {
             (Some(b), _) => Ok(std::borrow::Cow::Borrowed(b)),
             (None, Some(r)) => r
                 .raw_bytes(self)
                 .map(|b| std::borrow::Cow::Owned(b.to_vec())),
-            (None, None) => Err("raw text not kept".into()),
+            (None, None) => Err(RawError::NotKept),
         }
     }
 
