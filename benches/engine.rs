@@ -46,9 +46,10 @@ fn parser(c: &mut Criterion) {
 }
 
 fn engine(c: &mut Criterion) {
-    let cfg = SynthConfig {
-        calls: 2000,
-        ..SynthConfig::default()
+    let cfg = {
+        let mut built = SynthConfig::default();
+        built.calls = 2000;
+        built
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.pcap");
@@ -80,13 +81,14 @@ fn engine(c: &mut Criterion) {
 /// them, streamed as `calls` does (lean records, every call handed out as it ends), with and
 /// without a memory budget that makes the engine shed.
 fn flood(c: &mut Criterion) {
-    let cfg = SynthConfig {
-        calls: 20,
-        calls_per_second: 2.0,
-        max_hold_secs: 5.0,
-        scanner_requests: 30_000,
-        scanner_rate: 5_000.0,
-        ..SynthConfig::default()
+    let cfg = {
+        let mut built = SynthConfig::default();
+        built.calls = 20;
+        built.calls_per_second = 2.0;
+        built.max_hold_secs = 5.0;
+        built.scanner_requests = 30_000;
+        built.scanner_rate = 5_000.0;
+        built
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flood.pcap");
@@ -98,11 +100,12 @@ fn flood(c: &mut Criterion) {
         ("scanners_30000", None),
         ("scanners_30000_budget_8m", Some(8 << 20)),
     ] {
-        let config = EngineConfig {
-            streaming: true,
-            keep_detail: false,
-            max_memory: budget,
-            ..EngineConfig::default()
+        let config = {
+            let mut built = EngineConfig::default();
+            built.streaming = true;
+            built.keep_detail = false;
+            built.max_memory = budget;
+            built
         };
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -48,9 +48,10 @@ fn loaded(engine: &Engine) -> App {
 }
 
 fn engine_over(frames: Vec<sipscope::capture::OwnedFrame>) -> Engine {
-    let mut engine = Engine::new(EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let mut engine = Engine::new({
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     });
     engine.run(&mut VecSource::new(frames));
     engine
@@ -60,15 +61,17 @@ fn engine_over(frames: Vec<sipscope::capture::OwnedFrame>) -> Engine {
 fn million() -> App {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ui.pcap");
-    let cfg = SynthConfig {
-        calls: 2000,
-        ..SynthConfig::default()
+    let cfg = {
+        let mut built = SynthConfig::default();
+        built.calls = 2000;
+        built
     };
     write_pcap(&cfg, &mut std::fs::File::create(&path).unwrap()).unwrap();
     let mut src = sipscope::capture::FileSource::open(path.to_str().unwrap(), 0).unwrap();
-    let mut engine = Engine::new(EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let mut engine = Engine::new({
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     });
     engine.run(&mut src);
     let mut app = loaded(&engine);

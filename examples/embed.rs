@@ -21,11 +21,11 @@ fn print(calls: impl IntoIterator<Item = Box<Call>>, now: Timestamp) {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).ok_or("usage: embed CAPTURE")?;
     let mut source = FileSource::open(&path, 0)?;
-    // Streaming: calls are handed out as they end, so memory stays bounded.
-    let mut engine = Engine::new(EngineConfig {
-        streaming: true,
-        ..EngineConfig::default()
-    });
+    // Streaming: calls are handed out as they end, so memory stays bounded. (Configurations
+    // are non-exhaustive: start from the default and set what differs.)
+    let mut config = EngineConfig::default();
+    config.streaming = true;
+    let mut engine = Engine::new(config);
     while let Some(frame) = source.next_frame() {
         engine.feed(&frame);
         print(engine.take_finished(), engine.now());

@@ -83,9 +83,10 @@ fn main() {
     // As `calls` runs it: streaming, finished calls handed out and dropped.
     let t = Instant::now();
     let mut src = FileSource::open(&path, 0).expect("open");
-    let mut engine = sipscope::engine::Engine::new(sipscope::engine::EngineConfig {
-        streaming: true,
-        ..Default::default()
+    let mut engine = sipscope::engine::Engine::new({
+        let mut built = sipscope::engine::EngineConfig::default();
+        built.streaming = true;
+        built
     });
     let mut done = 0usize;
     while let Some(f) = src.next_frame() {

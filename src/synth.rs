@@ -17,6 +17,7 @@ use std::net::Ipv4Addr;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct SynthConfig {
     pub calls: usize,
     pub seed: u64,

@@ -53,10 +53,11 @@ fn open(path: &Path) -> Box<dyn FrameSource + Send> {
 
 /// Streaming on two threads, as the commands run: each call read when it is handed out.
 fn streamed(path: &Path, keep_detail: bool) -> Vec<(u64, Reading)> {
-    let config = EngineConfig {
-        streaming: true,
-        keep_detail,
-        ..EngineConfig::default()
+    let config = {
+        let mut built = EngineConfig::default();
+        built.streaming = true;
+        built.keep_detail = keep_detail;
+        built
     };
     let mut out = Vec::new();
     let mut source = open(path);
@@ -149,9 +150,10 @@ fn every_shared_capture_reads_the_same_in_every_mode() {
 fn a_synthetic_capture_reads_the_same_in_every_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("synth.pcap");
-    let cfg = sipscope::synth::SynthConfig {
-        calls: 1_500,
-        ..Default::default()
+    let cfg = {
+        let mut built = sipscope::synth::SynthConfig::default();
+        built.calls = 1_500;
+        built
     };
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
@@ -328,9 +330,10 @@ fn the_ui_call_list_reads_the_same_as_the_commands() {
         files.extend(common::captures_in(&dir));
     }
     for path in files {
-        let mut engine = sipscope::engine::Engine::new(EngineConfig {
-            keep_raw: true,
-            ..EngineConfig::default()
+        let mut engine = sipscope::engine::Engine::new({
+            let mut built = EngineConfig::default();
+            built.keep_raw = true;
+            built
         });
         let mut list = CallList::default();
         let config = DiagnoseConfig::default();
@@ -390,10 +393,11 @@ fn every_run_of_a_command_writes_the_same_bytes() {
     use assert_cmd::Command;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("synth.pcap");
-    let cfg = sipscope::synth::SynthConfig {
-        calls: 2_000,
-        scanner_requests: 2_000,
-        ..Default::default()
+    let cfg = {
+        let mut built = sipscope::synth::SynthConfig::default();
+        built.calls = 2_000;
+        built.scanner_requests = 2_000;
+        built
     };
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     sipscope::synth::write_pcap(&cfg, &mut f).unwrap();

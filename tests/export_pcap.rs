@@ -69,11 +69,12 @@ fn export(input: &[&Path], out: &Path, extra: &[&str]) {
 
 fn synthetic(dir: &Path) -> PathBuf {
     let path = dir.join("reassembly.pcap");
-    let cfg = sipscope::synth::SynthConfig {
-        calls: 200,
-        tcp_share: 0.5,
-        fragment_share: 0.5,
-        ..Default::default()
+    let cfg = {
+        let mut built = sipscope::synth::SynthConfig::default();
+        built.calls = 200;
+        built.tcp_share = 0.5;
+        built.fragment_share = 0.5;
+        built
     };
     let mut f = std::fs::File::create(&path).unwrap();
     sipscope::synth::write_pcap(&cfg, &mut f).unwrap();

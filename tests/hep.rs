@@ -21,9 +21,10 @@ fn messages(
     std::net::SocketAddr,
     Vec<u8>,
 )> {
-    let config = EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let config = {
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     };
     let (engine, _) = common::analyse_with(&common::samples().join(sample), config);
     let mut out: Vec<_> = engine

@@ -313,9 +313,10 @@ fn run_case_with(
         .last()
         .map_or(0, |f| (f.time.0 / 1_000_000) - BASE_MS);
     cap.good_call(end + 100, "good-after");
-    let config = EngineConfig {
-        keep_raw: true,
-        ..config
+    let config = {
+        let mut built = config;
+        built.keep_raw = true;
+        built
     };
     // The engine's memory is what the limits bound; what an export holds is the size of its
     // output (checked for validity below, not measured).
@@ -1087,10 +1088,11 @@ fn a_call_of_one_request_costs_what_it_holds() {
         );
         cap.udp(i as i64, A, B, msg.as_bytes());
     }
-    let config = EngineConfig {
-        streaming: true,
-        keep_detail: false,
-        ..EngineConfig::default()
+    let config = {
+        let mut built = EngineConfig::default();
+        built.streaming = true;
+        built.keep_detail = false;
+        built
     };
     let (engine, peak) = peak_of(|| {
         let mut engine = Engine::new(config);
@@ -1111,10 +1113,11 @@ fn a_call_of_one_request_costs_what_it_holds() {
 #[test]
 fn a_scanner_flood_costs_what_its_calls_hold() {
     let frames = flood_frames(0, 20_000);
-    let config = EngineConfig {
-        streaming: true,
-        keep_detail: false,
-        ..EngineConfig::default()
+    let config = {
+        let mut built = EngineConfig::default();
+        built.streaming = true;
+        built.keep_detail = false;
+        built
     };
     let (engine, peak) = fed(config, &frames);
     assert_eq!(engine.calls().len(), 20_000);
@@ -1136,13 +1139,14 @@ fn fed(config: EngineConfig, frames: &[OwnedFrame]) -> (Engine, usize) {
 
 /// The synthetic flood: scanner requests with `calls` real calls among them, as frames.
 fn flood_frames(calls: usize, scanners: usize) -> Vec<OwnedFrame> {
-    let cfg = sipscope::synth::SynthConfig {
-        calls,
-        scanner_requests: scanners,
-        scanner_rate: 10_000.0,
-        calls_per_second: 20.0,
-        max_hold_secs: 5.0,
-        ..sipscope::synth::SynthConfig::default()
+    let cfg = {
+        let mut built = sipscope::synth::SynthConfig::default();
+        built.calls = calls;
+        built.scanner_requests = scanners;
+        built.scanner_rate = 10_000.0;
+        built.calls_per_second = 20.0;
+        built.max_hold_secs = 5.0;
+        built
     };
     let mut pcap = Vec::new();
     sipscope::synth::write_pcap(&cfg, &mut pcap).unwrap();
@@ -1162,10 +1166,11 @@ fn flood_frames(calls: usize, scanners: usize) -> Vec<OwnedFrame> {
 fn a_memory_budget_sheds_scanner_probes_first_and_keeps_the_real_calls() {
     let frames = flood_frames(40, 30_000);
     let budget = 6 << 20;
-    let config = EngineConfig {
-        keep_raw: true,
-        max_memory: Some(budget),
-        ..EngineConfig::default()
+    let config = {
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built.max_memory = Some(budget);
+        built
     };
     let (engine, peak) = peak_of(|| {
         let mut engine = Engine::new(config);
@@ -1205,9 +1210,10 @@ fn a_memory_budget_sheds_scanner_probes_first_and_keeps_the_real_calls() {
 fn the_memory_accounting_follows_the_allocator() {
     for (calls, scanners, raw) in [(0, 20_000, false), (2_000, 0, true), (2_000, 0, false)] {
         let frames = flood_frames(calls, scanners);
-        let config = EngineConfig {
-            keep_raw: raw,
-            ..EngineConfig::default()
+        let config = {
+            let mut built = EngineConfig::default();
+            built.keep_raw = raw;
+            built
         };
         let (engine, peak) = fed(config, &frames);
         let held = engine.memory_held();

@@ -21,9 +21,10 @@ fn free_port() -> u16 {
 
 /// The messages of a sample as HEP v3 packets, in time order.
 fn hep_packets(sample: &str) -> Vec<Vec<u8>> {
-    let config = EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let config = {
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     };
     let (engine, _) = common::analyse_with(&common::samples().join(sample), config);
     let mut msgs: Vec<_> = engine

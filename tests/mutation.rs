@@ -133,9 +133,10 @@ fn analyse(bytes: &[u8]) -> Result<(), String> {
         None,
     )
     .map_err(|e| e.to_string())?;
-    let mut engine = Engine::new(EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let mut engine = Engine::new({
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     });
     engine.run(&mut src);
     common::exercise(&engine, src.damage(0));

@@ -291,9 +291,10 @@ fn the_ui_shows_live_hep_calls() {
     let spec = format!("udp:127.0.0.1:{port}");
     let mut s = Session::start(&["--hep-listen", &spec]);
     s.wait_for(&["live 0 packets"]);
-    let config = sipscope::engine::EngineConfig {
-        keep_raw: true,
-        ..Default::default()
+    let config = {
+        let mut built = sipscope::engine::EngineConfig::default();
+        built.keep_raw = true;
+        built
     };
     let path = std::path::PathBuf::from(sample("busy-486.pcap"));
     let mut src = sipscope::capture::FileSource::open(path.to_str().unwrap(), 0).unwrap();

@@ -33,9 +33,10 @@ fn compare(path: &Path, tally: &mut Tally) {
     let Ok(mut kept_source) = FileSource::open(name, 0) else {
         return;
     };
-    let mut kept = Engine::new(EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let mut kept = Engine::new({
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     });
     kept.run(&mut kept_source);
     kept.finish();
@@ -113,12 +114,13 @@ fn every_message_read_back_is_the_message_kept() {
 fn every_message_of_a_synthetic_capture_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("synth.pcap");
-    let cfg = sipscope::synth::SynthConfig {
-        calls: 1_500,
-        tcp_share: 0.5,
-        fragment_share: 0.3,
-        scanner_requests: 500,
-        ..Default::default()
+    let cfg = {
+        let mut built = sipscope::synth::SynthConfig::default();
+        built.calls = 1_500;
+        built.tcp_share = 0.5;
+        built.fragment_share = 0.3;
+        built.scanner_requests = 500;
+        built
     };
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     sipscope::synth::write_pcap(&cfg, &mut f).unwrap();

@@ -22,9 +22,10 @@ fn analyse_bytes(bytes: &[u8]) -> Result<usize, String> {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut file, bytes).unwrap();
     let mut src = FileSource::open(file.path().to_str().unwrap(), 0).map_err(|e| e.to_string())?;
-    let mut engine = Engine::new(EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let mut engine = Engine::new({
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     });
     engine.run(&mut src);
     let _ = src.damage(0);

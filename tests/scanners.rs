@@ -118,12 +118,13 @@ fn the_public_captures_have_one_scanner_the_real_one() {
 /// none of the real calls among them is marked.
 #[test]
 fn the_synthetic_flood_names_its_four_sources_and_no_caller() {
-    let cfg = sipscope::synth::SynthConfig {
-        calls: 100,
-        scanner_requests: 8_000,
-        scanner_rate: 1_000.0,
-        calls_per_second: 20.0,
-        ..sipscope::synth::SynthConfig::default()
+    let cfg = {
+        let mut built = sipscope::synth::SynthConfig::default();
+        built.calls = 100;
+        built.scanner_requests = 8_000;
+        built.scanner_rate = 1_000.0;
+        built.calls_per_second = 20.0;
+        built
     };
     let mut pcap = Vec::new();
     sipscope::synth::write_pcap(&cfg, &mut pcap).unwrap();

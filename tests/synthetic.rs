@@ -26,12 +26,13 @@ fn outcomes(engine: &Engine) -> HashMap<Outcome, usize> {
 
 #[test]
 fn every_generated_message_is_found_once() {
-    let cfg = SynthConfig {
-        calls: 600,
-        seed: 7,
-        tcp_share: 0.4,
-        fragment_share: 0.3,
-        ..SynthConfig::default()
+    let cfg = {
+        let mut built = SynthConfig::default();
+        built.calls = 600;
+        built.seed = 7;
+        built.tcp_share = 0.4;
+        built.fragment_share = 0.3;
+        built
     };
     let (file, stats) = generate(&cfg);
     let (engine, _) = common::analyse(file.path());
@@ -77,18 +78,20 @@ fn every_generated_message_is_found_once() {
 fn streaming_hands_out_every_call_once() {
     // 6000 calls over 300 s of capture time, each over within ~40 s (plus 32 s lingering),
     // some never answered (not over until the idle limit).
-    let cfg = SynthConfig {
-        calls: 6000,
-        seed: 11,
-        calls_per_second: 20.0,
-        max_hold_secs: 5.0,
-        ..SynthConfig::default()
+    let cfg = {
+        let mut built = SynthConfig::default();
+        built.calls = 6000;
+        built.seed = 11;
+        built.calls_per_second = 20.0;
+        built.max_hold_secs = 5.0;
+        built
     };
     let (file, stats) = generate(&cfg);
     let mut src = FileSource::open(file.path().to_str().unwrap(), 0).unwrap();
-    let mut engine = Engine::new(EngineConfig {
-        streaming: true,
-        ..EngineConfig::default()
+    let mut engine = Engine::new({
+        let mut built = EngineConfig::default();
+        built.streaming = true;
+        built
     });
     let mut seen = Vec::new();
     let mut max_live = 0;
@@ -128,15 +131,17 @@ fn streaming_hands_out_every_call_once() {
 
 #[test]
 fn call_limit_evicts_and_counts() {
-    let cfg = SynthConfig {
-        calls: 200,
-        seed: 3,
-        ..SynthConfig::default()
+    let cfg = {
+        let mut built = SynthConfig::default();
+        built.calls = 200;
+        built.seed = 3;
+        built
     };
     let (file, _) = generate(&cfg);
-    let config = EngineConfig {
-        max_calls: 50,
-        ..EngineConfig::default()
+    let config = {
+        let mut built = EngineConfig::default();
+        built.max_calls = 50;
+        built
     };
     let (engine, _) = common::analyse_with(file.path(), config);
     assert!(engine.calls().len() <= 50);
@@ -148,10 +153,11 @@ fn call_limit_evicts_and_counts() {
 
 #[test]
 fn the_ladder_marks_retransmissions() {
-    let cfg = SynthConfig {
-        calls: 200,
-        seed: 5,
-        ..SynthConfig::default()
+    let cfg = {
+        let mut built = SynthConfig::default();
+        built.calls = 200;
+        built.seed = 5;
+        built
     };
     let (file, _) = generate(&cfg);
     let (engine, _) = common::analyse(file.path());

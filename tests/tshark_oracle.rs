@@ -337,11 +337,12 @@ fn message_frames_match_tshark_on_samples_and_synthetic_reassembly() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("reassembly.pcap");
-    let cfg = sipscope::synth::SynthConfig {
-        calls: 300,
-        tcp_share: 0.5,
-        fragment_share: 0.5,
-        ..Default::default()
+    let cfg = {
+        let mut built = sipscope::synth::SynthConfig::default();
+        built.calls = 300;
+        built.tcp_share = 0.5;
+        built.fragment_share = 0.5;
+        built
     };
     let mut f = std::fs::File::create(&path).unwrap();
     sipscope::synth::write_pcap(&cfg, &mut f).unwrap();

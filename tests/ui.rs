@@ -11,13 +11,11 @@ use sipscope::ui::{Action, App, Progress, Screen};
 
 /// The samples, merged into one engine as the UI would load them.
 fn engine_of(files: &[&str]) -> Engine {
-    engine_with(
-        files,
-        EngineConfig {
-            keep_raw: true,
-            ..EngineConfig::default()
-        },
-    )
+    engine_with(files, {
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
+    })
 }
 
 fn engine_with(files: &[&str], config: EngineConfig) -> Engine {
@@ -292,9 +290,10 @@ fn hostile_strings_are_sanitized_on_screen() {
         ),
     );
     let mut src = sipscope::capture::VecSource::new(s.frames().to_vec());
-    let mut engine = Engine::new(EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let mut engine = Engine::new({
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     });
     engine.run(&mut src);
     let calls = engine.calls();
@@ -350,14 +349,12 @@ fn clicks_on_the_ladder_follow_marker_lines() {
 /// screen (here the call table was limited to three calls while loading eight).
 #[test]
 fn limits_reached_show_in_the_title_and_the_stats() {
-    let engine = engine_with(
-        ALL,
-        EngineConfig {
-            keep_raw: true,
-            max_calls: 3,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = engine_with(ALL, {
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built.max_calls = 3;
+        built
+    });
     let calls = engine.calls();
     let mut app = app(&engine);
     app.limits = engine.limits_line();

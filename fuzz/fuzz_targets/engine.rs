@@ -10,9 +10,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut src) = FileSource::from_reader(reader, "fuzz", 0, None) else {
         return;
     };
-    let mut engine = Engine::new(EngineConfig {
-        keep_raw: true,
-        ..EngineConfig::default()
+    let mut engine = Engine::new({
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
     });
     engine.run(&mut src);
     let now = engine.now();

@@ -8,11 +8,12 @@ use sipscope::net::tcp::{Reassembled, Reassembler, Segment, SegmentMeta, TcpLimi
 fuzz_target!(|data: &[u8]| {
     let a = "10.0.0.1:5060".parse().unwrap();
     let b = "10.0.0.2:5060".parse().unwrap();
-    let mut r = Reassembler::new(TcpLimits {
-        max_pending_per_stream: 1 << 16,
-        // Small enough that the total budget's shedding runs too.
-        max_buffered_total: 1 << 17,
-        ..TcpLimits::default()
+    let mut r = Reassembler::new({
+        let mut built = TcpLimits::default();
+        built.max_pending_per_stream = 1 << 16;
+        built.// Small enough that the total budget's shedding runs too.
+        max_buffered_total = 1 << 17;
+        built
     });
     let mut stats = TcpStats::default();
     let mut seq = [0xFFFF_F000u32, 1000u32]; // one direction near wrap-around

@@ -137,6 +137,7 @@ pub struct Anomaly {
 /// Thresholds. The timer defaults are RFC 3261's; the setup thresholds are operational
 /// choices (documented in `docs/anomalies.md`).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct DiagnoseConfig {
     /// RFC 3261 T1 in milliseconds; 64·T1 is how long a transaction may wait (Timer B/F/H).
     pub t1_ms: i64,

@@ -35,6 +35,7 @@ pub use pipeline::{ReaderFailed, run_pipelined, run_pipelined_with};
 use table::Model;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EngineConfig {
     /// Keep each message's raw bytes (needed for `--raw` and the ladder's message view).
     pub keep_raw: bool,

@@ -31,6 +31,7 @@ pub struct Fragment<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DefragLimits {
     /// Seconds a partial datagram is kept (Linux uses 30 s: `ipfrag_time`).
     pub timeout_ms: i64,

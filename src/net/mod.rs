@@ -115,6 +115,7 @@ impl NetStats {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct NetLimits {
     pub defrag: DefragLimits,
     pub tcp: TcpLimits,

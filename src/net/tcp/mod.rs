@@ -31,6 +31,7 @@ use pickup::{Held, TAIL, may_be_sip, st_settled};
 use stream::{CLOSED_LINGER_NS, REUSE_DISTANCE, Stream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TcpLimits {
     /// Out-of-order bytes held per stream before the gap in front of them is skipped.
     pub max_pending_per_stream: usize,
