@@ -1,5 +1,6 @@
-//! Time as captures carry it: [`Timestamp`], nanoseconds since the Unix epoch. A base type
-//! that every stage reads (frames, messages, timers, exports) and that depends on nothing.
+//! Time as captures carry it: [`Timestamp`], nanoseconds since the Unix epoch, and
+//! [`Interval`], a length of capture time (timers, timeouts, thresholds). Base types that every
+//! stage reads (frames, messages, timers, exports) and that depend on nothing.
 
 use std::fmt;
 
@@ -38,8 +39,14 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0) as f64 / 1e9
     }
 
-    pub fn saturating_add_millis(self, ms: i64) -> Timestamp {
-        Timestamp(self.0.saturating_add(ms.saturating_mul(1_000_000)))
+    /// This time moved on by `d` (saturating at the ends of the range).
+    pub fn saturating_add(self, d: Interval) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.0))
+    }
+
+    /// The capture time from `earlier` to this one (negative if `earlier` is later).
+    pub fn since(self, earlier: Timestamp) -> Interval {
+        Interval(self.0.saturating_sub(earlier.0))
     }
 
     /// RFC 3339, UTC, microsecond precision: `2026-11-22T04:21:51.123456Z`.
@@ -87,6 +94,38 @@ impl Timestamp {
         if let Ok(text) = std::str::from_utf8(&buf) {
             out.push_str(text);
         }
+    }
+}
+
+/// A length of capture time, in nanoseconds: the timers, timeouts and thresholds are set in it,
+/// so that no field names its unit and no code converts by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Interval(i64);
+
+impl Interval {
+    pub const fn from_millis(ms: i64) -> Interval {
+        Interval(ms.saturating_mul(1_000_000))
+    }
+
+    pub const fn from_secs(secs: i64) -> Interval {
+        Interval(secs.saturating_mul(Timestamp::NANOS_PER_SEC))
+    }
+
+    pub const fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Whole milliseconds (towards zero).
+    pub const fn as_millis(self) -> i64 {
+        self.0 / 1_000_000
+    }
+
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    pub const fn saturating_mul(self, n: i64) -> Interval {
+        Interval(self.0.saturating_mul(n))
     }
 }
 
@@ -154,5 +193,27 @@ mod tests {
         assert_eq!(t.secs(), -1);
         assert_eq!(t.subsec_nanos(), 999_999_999);
         assert_eq!(t.to_rfc3339(), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn intervals_convert_and_move_timestamps() {
+        let t = Timestamp::from_millis(1_000);
+        let d = Interval::from_millis(1_500);
+        assert_eq!(t.saturating_add(d), Timestamp::from_millis(2_500));
+        assert_eq!(Timestamp::from_millis(2_500).since(t), d);
+        assert_eq!(
+            t.since(Timestamp::from_millis(2_500)),
+            Interval::from_millis(-1_500)
+        );
+        assert_eq!(Interval::from_secs(2).as_millis(), 2_000);
+        assert_eq!(d.saturating_mul(64).as_secs_f64(), 96.0);
+        assert_eq!(
+            Interval::from_millis(500).saturating_mul(64).as_secs_f64(),
+            32.0
+        );
+        assert_eq!(
+            Timestamp(i64::MAX - 1).saturating_add(Interval::from_secs(i64::MAX)),
+            Timestamp(i64::MAX)
+        );
     }
 }

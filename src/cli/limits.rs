@@ -68,9 +68,9 @@ impl LimitArgs {
         c.net.tcp.max_streams = self.max_tcp_streams.max(1);
         c.net.tcp.max_pending_per_stream = self.max_tcp_stream_buffer;
         c.net.tcp.max_buffered_total = self.max_tcp_buffer.max(1024);
-        c.net.tcp.gap_timeout_ms = millis(self.tcp_gap_timeout);
+        c.net.tcp.gap_timeout = millis(self.tcp_gap_timeout);
         c.net.defrag.max_bytes = self.max_fragment_memory;
-        c.net.defrag.timeout_ms = millis(self.fragment_timeout);
+        c.net.defrag.timeout = millis(self.fragment_timeout);
     }
 }
 
@@ -78,8 +78,9 @@ impl LimitArgs {
 /// busy or flooded network stays within it.
 pub(super) const DEFAULT_LIVE_MEMORY: usize = 1 << 30;
 
-fn millis(seconds: f64) -> i64 {
-    (seconds * 1000.0) as i64
+/// Seconds as the user wrote them, to the millisecond.
+fn millis(seconds: f64) -> crate::time::Interval {
+    crate::time::Interval::from_millis((seconds * 1000.0) as i64)
 }
 
 /// `1048576`, `512K`, `64M`, `1G` (powers of 1024; a trailing `B` or `iB` is allowed).

@@ -133,7 +133,7 @@ struct Thresholds {
 impl Thresholds {
     fn config(&self) -> crate::diagnose::DiagnoseConfig {
         crate::diagnose::DiagnoseConfig {
-            t1_ms: self.t1,
+            t1: crate::time::Interval::from_millis(self.t1),
             pdd_threshold: self.pdd_threshold,
             setup_threshold: self.setup_threshold,
             ..Default::default()
@@ -321,7 +321,9 @@ fn ui(args: CallsArgs) -> Result<()> {
     // A long live run keeps memory flat: calls that are over are forgotten after a while.
     if inputs.live && args.input.forget_after > 0.0 {
         config.forget_finished = true;
-        config.linger_ms = ((args.input.forget_after * 1000.0) as i64).max(config.linger_ms);
+        config.linger =
+            crate::time::Interval::from_millis((args.input.forget_after * 1000.0) as i64)
+                .max(config.linger);
     }
     let (filter, dropped) = args.input.filters.ui_filter();
     if dropped {
@@ -434,7 +436,7 @@ fn config(input: &InputArgs, keep_raw: bool, streaming: bool) -> EngineConfig {
         c.max_memory.get_or_insert(limits::DEFAULT_LIVE_MEMORY);
     }
     // A call that is over is kept 64·T1 for late retransmissions before it is handed out.
-    c.linger_ms = input.thresholds.t1.saturating_mul(64);
+    c.linger = crate::time::Interval::from_millis(input.thresholds.t1).saturating_mul(64);
     c
 }
 

@@ -13,7 +13,7 @@ pub mod stats;
 pub mod verdict;
 
 use crate::flow::{Call, CallSummary, SipMessage, Transaction};
-use crate::time::Timestamp;
+use crate::time::{Interval, Timestamp};
 use serde::Serialize;
 
 pub use hops::HopGraph;
@@ -139,10 +139,10 @@ pub struct Anomaly {
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct DiagnoseConfig {
-    /// RFC 3261 T1 in milliseconds; 64·T1 is how long a transaction may wait (Timer B/F/H).
-    pub t1_ms: i64,
+    /// RFC 3261 T1; 64·T1 is how long a transaction may wait (Timer B/F/H).
+    pub t1: Interval,
     /// RFC 3261 §16.6 step 11: how long a proxy lets a ringing INVITE wait (Timer C, > 3 min).
-    pub timer_c_ms: i64,
+    pub timer_c: Interval,
     /// Post-dial delay (INVITE → first 18x) above which a call is slow to set up, seconds.
     pub pdd_threshold: f64,
     /// Setup time (INVITE → 2xx) above which a call is slow to set up, seconds.
@@ -154,8 +154,8 @@ pub struct DiagnoseConfig {
 impl Default for DiagnoseConfig {
     fn default() -> Self {
         DiagnoseConfig {
-            t1_ms: 500,
-            timer_c_ms: crate::flow::call::TIMER_C_MS,
+            t1: Interval::from_millis(500),
+            timer_c: crate::flow::call::TIMER_C,
             pdd_threshold: 5.0,
             setup_threshold: 30.0,
             auth_challenges: 3,
@@ -164,13 +164,9 @@ impl Default for DiagnoseConfig {
 }
 
 impl DiagnoseConfig {
-    /// 64·T1 in nanoseconds.
-    pub fn timeout_ns(&self) -> i64 {
-        self.t1_ms.saturating_mul(64).saturating_mul(1_000_000)
-    }
-
-    pub fn timeout_secs(&self) -> f64 {
-        self.t1_ms as f64 * 64.0 / 1000.0
+    /// 64·T1.
+    pub fn timeout(&self) -> Interval {
+        self.t1.saturating_mul(64)
     }
 }
 
@@ -380,7 +376,7 @@ impl<'a> Ctx<'a> {
 
     /// True when 64·T1 has passed since `since` at the capture time reached.
     pub fn waited(&self, since: Timestamp) -> bool {
-        self.now.0.saturating_sub(since.0) >= self.config.timeout_ns()
+        self.now.since(since) >= self.config.timeout()
     }
 }
 

@@ -34,7 +34,7 @@ pub(crate) enum Prepared {
 /// they ran at the end of each batch, it followed from where batches ended, which depends on
 /// how the two threads kept pace, and the NDJSON export of one capture came out in a
 /// different order from run to run.
-pub(super) const TICK_MS: i64 = 1_000;
+pub(super) const TICK: Interval = Interval::from_secs(1);
 
 /// A [`SipPdu`] whose bytes and frame list are ranges into its batch.
 pub(crate) struct DeferredPdu {
@@ -264,7 +264,7 @@ impl Ingest {
                     detail: config.keep_detail,
                 },
                 seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
-                forget_after: u32::try_from(config.linger_ms / 1_000)
+                forget_after: u32::try_from(config.linger.as_millis() / 1_000)
                     .unwrap_or(u32::MAX)
                     .saturating_sub(1),
                 hasher,
@@ -291,7 +291,7 @@ impl Ingest {
         if frame.time >= self.next_tick {
             out.items.push(Prepared::Tick(frame.time));
             out.units += 1;
-            self.next_tick = frame.time.saturating_add_millis(TICK_MS);
+            self.next_tick = frame.time.saturating_add(TICK);
         }
         let (preparer, tap) = (&mut self.preparer, &mut self.tap);
         self.decoder.feed(frame, &mut |pdu| {

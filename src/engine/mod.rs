@@ -16,10 +16,10 @@
 
 use crate::WireMap;
 use crate::capture::{CaptureDamage, Frame, FrameSource};
-use crate::flow::{Call, CallInit, SipMessage, call::T1_X64_MS};
+use crate::flow::{Call, CallInit, SipMessage, call::T1_X64};
 use crate::net::{self, Decoder, NetLimits, SipPdu};
 use crate::sip;
-use crate::time::Timestamp;
+use crate::time::{Interval, Timestamp};
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -53,9 +53,9 @@ pub struct EngineConfig {
     /// Messages that belong to no call (no Call-ID) kept as evidence.
     pub max_orphans: usize,
     /// How long after its last message a call that is over is kept (capture time).
-    pub linger_ms: i64,
+    pub linger: Interval,
     /// How long a call that is not over (an answered call without BYE) may stay idle.
-    pub idle_ms: i64,
+    pub idle: Interval,
     /// Not streaming, but long-running (the live UI): calls that are over are forgotten
     /// `linger_ms` after their last message (and counted in `calls_forgotten`) instead of being
     /// kept for ever.
@@ -77,8 +77,8 @@ impl Default for EngineConfig {
             max_calls: 1_000_000,
             max_messages_per_call: 100_000,
             max_orphans: 10_000,
-            linger_ms: T1_X64_MS,
-            idle_ms: 3_600_000,
+            linger: T1_X64,
+            idle: Interval::from_secs(3_600),
             forget_finished: false,
             max_memory: None,
         }
@@ -675,7 +675,7 @@ Content-Length: 0\r\n\r\n"
     fn forgotten_calls_are_counted_and_ticks_move_time() {
         let mut engine = Engine::new(EngineConfig {
             forget_finished: true,
-            linger_ms: 60_000,
+            linger: Interval::from_secs(60),
             ..EngineConfig::default()
         });
         engine.feed(&udp_frame_at(options("short").as_bytes(), 1_000).as_frame());

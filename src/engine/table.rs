@@ -191,7 +191,7 @@ impl Model {
             }
             return;
         };
-        let due = msg.time.saturating_add_millis(self.config.linger_ms);
+        let due = msg.time.saturating_add(self.config.linger);
         let max_messages = self.config.max_messages_per_call;
         let connection = msg
             .transport
@@ -471,7 +471,7 @@ impl Model {
 
     /// A call's timer ran out: hand it out if it is over, else look again later.
     pub(super) fn revisit(&mut self, slot: Slot, deadline: Timestamp, now: Timestamp) {
-        let (linger_ms, idle_ms) = (self.config.linger_ms, self.config.idle_ms);
+        let (linger, idle) = (self.config.linger, self.config.idle);
         let Some(call) = self.get_mut(slot) else {
             return; // already handed out or evicted
         };
@@ -480,14 +480,14 @@ impl Model {
         }
         let last = call.clock.last;
         let quiet_for = now.0.saturating_sub(last.0);
-        if quiet_for < linger_ms.saturating_mul(1_000_000) {
+        if quiet_for < linger.as_nanos() {
             // Newer activity: the linger counts from the last message.
-            call.clock.wake = last.saturating_add_millis(linger_ms);
+            call.clock.wake = last.saturating_add(linger);
             let wake = call.clock.wake;
             self.idle.push(Reverse((wake, slot)));
             return;
         }
-        let idle_over = quiet_for >= idle_ms.saturating_mul(1_000_000);
+        let idle_over = quiet_for >= idle.as_nanos();
         let over_at = call.waiting_until();
         if over_at.is_some_and(|t| now >= t) || idle_over {
             if let Some(mut call) = self.take(slot) {
@@ -518,7 +518,7 @@ impl Model {
         } else {
             // Not over yet: look again when it will be (a ringing INVITE, after Timer C), or
             // when it has been idle for long enough (an answered call without BYE).
-            let idle = last.saturating_add_millis(idle_ms);
+            let idle = last.saturating_add(idle);
             let again = over_at.map_or(idle, |t| t.min(idle));
             call.clock.wake = again;
             self.idle.push(Reverse((again, slot)));

@@ -6,19 +6,19 @@ use super::dialog::{Dialog, DialogState, creates_dialog, invite_session_method};
 use super::message::SipMessage;
 use super::transaction::{Transaction, TransactionKey};
 use crate::WireMap;
-use crate::time::Timestamp;
+use crate::time::{Interval, Timestamp};
 use compact_str::CompactString;
 use serde::Serialize;
 
 /// RFC 3261 timer T1 (500 ms) times 64: how long a transaction may wait for its final response
 /// (Timer B/F) and how long a completed one lingers (Timer H/J).
-pub const T1_X64_MS: i64 = 32_000;
+pub const T1_X64: Interval = Interval::from_millis(32_000);
 
 /// How long an INVITE that has had a provisional response may wait for its final response:
 /// Timer B runs only until the first provisional (RFC 3261 §17.1.1.2, the Calling state), and
 /// a ringing phone may ring for minutes; a proxy gives up after its Timer C, more than three
 /// minutes (§16.6, step 11).
-pub const TIMER_C_MS: i64 = 180_000;
+pub const TIMER_C: Interval = Interval::from_millis(180_000);
 
 /// How a call ended, from the final response the originating side received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash, PartialOrd, Ord)]
@@ -862,7 +862,7 @@ impl Call {
                 })
         });
         let cancelled = !orig.cancelled_by.is_empty();
-        let waited_out = now.0.saturating_sub(orig.first_time.0) >= T1_X64_MS * 1_000_000;
+        let waited_out = now.since(orig.first_time) >= T1_X64;
         let outcome = if orig.is_invite() {
             match final_status {
                 Some(200..=299) => Outcome::Answered,
@@ -935,10 +935,10 @@ impl Call {
     /// When the call will be over if nothing more arrives ([`Call::is_over`]), or `None` while
     /// it waits for a message (a confirmed INVITE dialog waits for its BYE).
     pub fn waiting_until(&self) -> Option<Timestamp> {
-        // The time `ms` after the last of `indexes` (none: it waits for ever).
-        let silent_for = |indexes: &[usize], ms: i64| {
+        // The time `wait` after the last of `indexes` (none: it waits for ever).
+        let silent_for = |indexes: &[usize], wait: Interval| {
             let last = indexes.last().and_then(|&i| self.messages.get(i))?;
-            Some(last.time.saturating_add_millis(ms))
+            Some(last.time.saturating_add(wait))
         };
         let mut until = Timestamp(i64::MIN);
         for t in &self.transactions {
@@ -948,7 +948,7 @@ impl Call {
             let rings = t.is_invite() && t.first_provisional.is_some();
             until = until.max(silent_for(
                 &t.messages,
-                if rings { TIMER_C_MS } else { T1_X64_MS },
+                if rings { TIMER_C } else { T1_X64 },
             )?);
         }
         for d in &self.dialogs {
@@ -957,7 +957,7 @@ impl Call {
                 // A confirmed INVITE session waits for its BYE (or the idle limit), whether
                 // or not the capture saw its INVITE.
                 _ if !d.invite_session => {}
-                DialogState::Early => until = until.max(silent_for(&d.messages, TIMER_C_MS)?),
+                DialogState::Early => until = until.max(silent_for(&d.messages, TIMER_C)?),
                 DialogState::Confirmed => return None,
             }
         }

@@ -6,7 +6,7 @@
 //! capped (oldest evicted first), and every drop is counted.
 
 use crate::WireMap;
-use crate::time::Timestamp;
+use crate::time::{Interval, Timestamp};
 use etherparse::IpNumber;
 use etherparse::defrag::IpDefragBuf;
 use std::net::IpAddr;
@@ -34,7 +34,7 @@ pub struct Fragment<'a> {
 #[non_exhaustive]
 pub struct DefragLimits {
     /// Seconds a partial datagram is kept (Linux uses 30 s: `ipfrag_time`).
-    pub timeout_ms: i64,
+    pub timeout: Interval,
     /// Total bytes held across all partial datagrams.
     pub max_bytes: usize,
 }
@@ -42,7 +42,7 @@ pub struct DefragLimits {
 impl Default for DefragLimits {
     fn default() -> Self {
         DefragLimits {
-            timeout_ms: 30_000,
+            timeout: Interval::from_secs(30),
             max_bytes: 64 << 20,
         }
     }
@@ -146,11 +146,11 @@ impl Defragmenter {
 
     /// Drops partial datagrams older than the timeout.
     pub fn expire(&mut self, now: Timestamp) {
-        let limit = self.limits.timeout_ms;
+        let limit = self.limits.timeout;
         let before = self.partial.len();
         let mut freed = 0;
         self.partial.retain(|_, p| {
-            let keep = now.0.saturating_sub(p.first_seen.0) <= limit.saturating_mul(1_000_000);
+            let keep = now.since(p.first_seen) <= limit;
             if !keep {
                 freed += p.bytes;
             }
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn expires_and_caps_memory() {
         let mut d = Defragmenter::new(DefragLimits {
-            timeout_ms: 1000,
+            timeout: Interval::from_millis(1000),
             // Two datagrams: 8 bytes of data and 8 of frame number each.
             max_bytes: 32,
         });

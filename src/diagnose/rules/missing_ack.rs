@@ -65,7 +65,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             continue;
         };
         let first = ok.time;
-        let deadline = first.0.saturating_add(cx.config.timeout_ns());
+        let deadline = first.saturating_add(cx.config.timeout()).0;
         let ack = acks_by
             .get(&k)
             .and_then(|acks| acks.iter().find(|m| m.time >= first));
@@ -80,7 +80,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             "{} to INVITE (CSeq {seq}) was never acknowledged: no ACK seen at this capture \
              point within {} s of the first 2xx ({})",
             ok.label(),
-            cx.config.timeout_secs(),
+            cx.config.timeout().as_secs_f64(),
             cx.at(first)
         );
         if resent > 0 {

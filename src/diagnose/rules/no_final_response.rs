@@ -26,7 +26,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             .last();
         let waited = now_minus(cx, first.time);
         let (gave_up, timer) = match (t.is_invite(), provisional) {
-            (true, Some(_)) => (waited >= cx.config.timer_c_ms as f64 / 1000.0, "Timer C"),
+            (true, Some(_)) => (waited >= cx.config.timer_c.as_secs_f64(), "Timer C"),
             (true, None) => (cx.waited(first.time), "Timer B"),
             (false, _) => (cx.waited(first.time), "Timer F"),
         };
@@ -46,9 +46,9 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             hop(t.client, t.server),
             if gave_up {
                 let limit = if timer == "Timer C" {
-                    cx.config.timer_c_ms as f64 / 1000.0
+                    cx.config.timer_c.as_secs_f64()
                 } else {
-                    cx.config.timeout_secs()
+                    cx.config.timeout().as_secs_f64()
                 };
                 format!("within {limit} s ({timer})")
             } else {

@@ -20,7 +20,7 @@ use super::framing::{FramerStats, StreamFramer, leading_crlf, starts_with_start_
 use super::hep_stream::HepDeframer;
 use super::websocket::{self, WsDeframer};
 use crate::WireMap;
-use crate::time::Timestamp;
+use crate::time::{Interval, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -28,7 +28,7 @@ mod pickup;
 mod stream;
 
 use pickup::{Held, TAIL, may_be_sip, st_settled};
-use stream::{CLOSED_LINGER_NS, REUSE_DISTANCE, Stream};
+use stream::{CLOSED_LINGER, REUSE_DISTANCE, Stream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -38,9 +38,9 @@ pub struct TcpLimits {
     /// Streams tracked at once; the least recently active are evicted beyond this.
     pub max_streams: usize,
     /// How long a hole in the stream may wait for its missing segment (capture time).
-    pub gap_timeout_ms: i64,
+    pub gap_timeout: Interval,
     /// Streams with no traffic for this long are closed (capture time).
-    pub idle_timeout_ms: i64,
+    pub idle_timeout: Interval,
     /// SIP messages larger than this are dropped and counted.
     pub max_message: usize,
     /// Bytes held over all streams (out-of-order segments and unfinished messages); beyond
@@ -53,8 +53,8 @@ impl Default for TcpLimits {
         TcpLimits {
             max_pending_per_stream: 1 << 20,
             max_streams: 65_536,
-            gap_timeout_ms: 10_000,
-            idle_timeout_ms: 600_000,
+            gap_timeout: Interval::from_secs(10),
+            idle_timeout: Interval::from_secs(600),
             max_message: 1 << 20,
             max_buffered_total: 256 << 20,
         }
@@ -492,8 +492,8 @@ impl Reassembler {
         stats: &mut TcpStats,
         emit: &mut Emit<'_>,
     ) {
-        let gap_ns = self.limits.gap_timeout_ms.saturating_mul(1_000_000);
-        let idle_ns = self.limits.idle_timeout_ms.saturating_mul(1_000_000);
+        let gap_ns = self.limits.gap_timeout.as_nanos();
+        let idle_ns = self.limits.idle_timeout.as_nanos();
         let meta = SegmentMeta {
             source,
             frame: 0,
@@ -518,7 +518,11 @@ impl Reassembler {
         };
         // A closed stream lingers briefly to absorb late retransmissions, then goes.
         let idle = |st: &Stream| {
-            let limit = if st.closed { CLOSED_LINGER_NS } else { idle_ns };
+            let limit = if st.closed {
+                CLOSED_LINGER.as_nanos()
+            } else {
+                idle_ns
+            };
             now.0.saturating_sub(st.last_seen.0) > limit
         };
         // Streams with work to do, in key order: both may emit messages, and the table's own
@@ -874,7 +878,7 @@ mod tests {
         let mut h = Harness::new();
         assert!(!h.seg(1000, "", b"not sip, but text\r\n", 0));
         assert_eq!(h.r.early.len(), 1);
-        let later = Timestamp::from_millis(TcpLimits::default().gap_timeout_ms + 1000);
+        let later = Timestamp::from_millis(TcpLimits::default().gap_timeout.as_millis() + 1000);
         h.r.sweep(later, 0, &mut h.stats, &mut |_: Reassembled<'_>| {});
         assert!(h.r.early.is_empty());
         assert_eq!(h.r.early_bytes, 0);

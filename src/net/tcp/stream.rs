@@ -111,7 +111,7 @@ pub(super) struct Span {
 }
 
 /// How long a closed stream is kept for late retransmissions (capture time).
-pub(super) const CLOSED_LINGER_NS: i64 = 30 * 1_000_000_000;
+pub(super) const CLOSED_LINGER: Interval = Interval::from_secs(30);
 
 /// Sequence distance beyond which a segment is taken for a new connection, not this one.
 pub(super) const REUSE_DISTANCE: i64 = 1 << 30;
