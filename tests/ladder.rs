@@ -217,3 +217,71 @@ fn hostile_strings_cannot_inject_markup() {
     let text = render(&engine, &calls, Format::Text);
     assert!(!text.contains('\u{1b}') && text.contains("\\x1b"));
 }
+
+/// `flow --legs`: a B2BUA's two legs, tied by X-Call-ID, drawn as one ladder (text, SVG and
+/// Mermaid name the linked leg); without the flag each leg is its own ladder.
+#[test]
+fn flow_draws_linked_legs_with_their_call() {
+    use sipscope::synth::script::{Script, sip};
+    let mut s = Script::new();
+    let msg = |s: &mut Script, at, from: &str, to: &str, id: &str, link: Option<&str>| {
+        let mut headers = vec![
+            ("Via", format!("SIP/2.0/UDP {from};branch=z9hG4bK{id}{at}")),
+            ("From", "<sip:alice@x>;tag=1".to_string()),
+            ("To", "<sip:bob@x>".to_string()),
+            ("Call-ID", id.to_string()),
+            ("CSeq", "1 OPTIONS".to_string()),
+        ];
+        if let Some(l) = link {
+            headers.push(("X-Call-ID", l.to_string()));
+        }
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        s.udp(at, from, to, &sip("OPTIONS sip:bob@x SIP/2.0", &h, ""));
+    };
+    msg(&mut s, 0, "192.0.2.1:5060", "192.0.2.2:5060", "leg-a", None);
+    msg(
+        &mut s,
+        10,
+        "192.0.2.2:5080",
+        "192.0.2.3:5060",
+        "leg-b",
+        Some("leg-a"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b2bua.pcap");
+    s.write_pcap(&mut std::fs::File::create(&path).unwrap())
+        .unwrap();
+    let run = |args: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("sipscope")
+            .unwrap()
+            .args(args)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let merged = run(&["flow", "--legs", "--call", "leg-a"]);
+    assert!(
+        merged.contains("Linked legs (drawn with them): leg-b"),
+        "{merged}"
+    );
+    assert!(
+        merged.contains("192.0.2.3:5060"),
+        "the leg's endpoint has a column"
+    );
+    assert_eq!(merged.matches("OPTIONS").count(), 2, "{merged}");
+    let alone = run(&["flow", "--call", "leg-a"]);
+    assert!(
+        !alone.contains("leg-b") && !alone.contains("192.0.2.3"),
+        "{alone}"
+    );
+    assert!(
+        run(&["flow", "--legs", "--call", "leg-a", "--format", "mermaid"])
+            .contains("%% Linked leg: leg-b")
+    );
+    assert!(
+        run(&["flow", "--legs", "--call", "leg-a", "--format", "svg"])
+            .contains("with linked legs leg-b")
+    );
+}

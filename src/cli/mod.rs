@@ -194,6 +194,10 @@ struct FlowArgs {
     /// Output format: text, a standalone SVG file, or Mermaid sequence diagrams.
     #[arg(long, value_enum, default_value_t = FlowFormat::Text)]
     format: FlowFormat,
+    /// Draw each call with the legs linked to it by X-Call-ID / X-CID (a B2BUA's other side),
+    /// merged in time order. Keeps every call of the input until the end.
+    #[arg(long)]
+    legs: bool,
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     output: Option<String>,
@@ -620,18 +624,38 @@ fn flow(args: FlowArgs) -> Result<()> {
     let matcher = args.input.filters.compile()?;
     let mut inputs = open(&args.input)?;
     let diagnose = args.input.thresholds.config();
-    // Streaming: only the calls that match are kept, each diagnosed when it ends.
-    let mut selected: Vec<(crate::flow::Call, crate::time::Timestamp)> = Vec::new();
-    let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
-        selected.push((call, now));
+    // Streaming: only the calls that match are kept, each diagnosed when it ends; with
+    // `--legs`, every call, since a leg need not match.
+    let mut kept: Vec<(crate::flow::Call, crate::time::Timestamp, bool)> = Vec::new();
+    let every = filter::Matcher::default();
+    let keep_from = if args.legs { &every } else { &matcher };
+    let engine = stream_matching(&args.input, &mut inputs, keep_from, false, |call, now| {
+        let wanted = matcher.matches(&call, now);
+        kept.push((call, now, wanted));
         Ok(())
     })?;
-    selected.sort_by_key(|c| c.0.seq);
-    if selected.is_empty() {
+    kept.sort_by_key(|c| c.0.seq);
+    let all: Vec<&crate::flow::Call> = kept.iter().map(|c| &c.0).collect();
+    let mut groups: Vec<Vec<&crate::flow::Call>> = Vec::new();
+    let mut nows = Vec::new();
+    for (i, (call, now, wanted)) in kept.iter().enumerate() {
+        if !wanted {
+            continue;
+        }
+        let mut group = vec![call];
+        if args.legs {
+            group.extend(
+                crate::export::ladder::linked_legs(&all, i)
+                    .into_iter()
+                    .filter_map(|j| all.get(j).copied()),
+            );
+        }
+        groups.push(group);
+        nows.push(*now);
+    }
+    if groups.is_empty() {
         anyhow::bail!("no call matches (list them with `sipscope calls`)");
     }
-    let calls: Vec<&crate::flow::Call> = selected.iter().map(|c| &c.0).collect();
-    let nows: Vec<_> = selected.iter().map(|c| c.1).collect();
     // Opened only now: a run that finds nothing leaves no empty file behind.
     let mut out = output(args.output.as_deref())?;
     let format = match args.format {
@@ -639,7 +663,7 @@ fn flow(args: FlowArgs) -> Result<()> {
         FlowFormat::Svg => diagram::Format::Svg,
         FlowFormat::Mermaid => diagram::Format::Mermaid,
     };
-    diagram::write(&calls, &nows, &diagnose, format, &mut out)?;
+    diagram::write_legs(&groups, &nows, &diagnose, format, &mut out)?;
     out.flush()?;
     report(&sources(&engine, &inputs), &engine, &inputs);
     Ok(())

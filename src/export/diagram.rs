@@ -37,12 +37,26 @@ pub fn write(
     format: Format,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let ladders: Vec<(&Call, Ladder)> = calls
+    let groups: Vec<Vec<&Call>> = calls.iter().map(|&c| vec![c]).collect();
+    write_legs(&groups, nows, config, format, out)
+}
+
+/// [`write()`] for calls drawn with their linked legs: each group is a call and the legs to
+/// merge into its ladder ([`super::ladder::merge_legs`]), the call first.
+pub fn write_legs(
+    groups: &[Vec<&Call>],
+    nows: &[Timestamp],
+    config: &crate::diagnose::DiagnoseConfig,
+    format: Format,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let ladders: Vec<(&Call, Ladder)> = groups
         .iter()
         .zip(nows)
-        .map(|(&call, &now)| {
+        .filter_map(|(legs, &now)| {
+            let call = *legs.first()?;
             let d = crate::diagnose::diagnose(call, now, config);
-            (call, Ladder::new(call, Some(&d), now))
+            Some((call, Ladder::with_legs(legs, Some(&d), now)))
         })
         .collect();
     match format {

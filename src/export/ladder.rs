@@ -342,15 +342,49 @@ pub fn annotate(
 pub struct Ladder {
     pub layout: Layout,
     pub notes: Annotations,
+    /// The Call-IDs of the legs drawn after the call ([`Arrow::leg`] 1, 2, …).
+    pub legs: Vec<String>,
 }
 
 impl Ladder {
     pub fn new(call: &Call, diagnosis: Option<&Diagnosis>, now: Timestamp) -> Ladder {
-        let layout = layout(call);
-        let anomalies = diagnosis.map_or(&[][..], |d| d.anomalies.as_slice());
-        let notes = annotate(&layout, anomalies, now, |a| Some(a.message));
-        Ladder { layout, notes }
+        Ladder::with_legs(&[call], diagnosis, now)
     }
+
+    /// The ladder of `legs[0]` with the legs linked to it merged in ([`merge_legs`]); the
+    /// diagnosis is the first call's and marks only its arrows.
+    pub fn with_legs(legs: &[&Call], diagnosis: Option<&Diagnosis>, now: Timestamp) -> Ladder {
+        let layout = merge_legs(legs);
+        let anomalies = diagnosis.map_or(&[][..], |d| d.anomalies.as_slice());
+        let notes = annotate(&layout, anomalies, now, |a| {
+            (a.leg == 0).then_some(a.message)
+        });
+        let legs = legs.iter().skip(1).map(|c| c.call_id.to_string()).collect();
+        Ladder {
+            layout,
+            notes,
+            legs,
+        }
+    }
+}
+
+/// The calls linked to `calls[own]` by X-Call-ID / X-CID, in either direction (a B2BUA's
+/// other legs), by position; at most eight.
+pub fn linked_legs(calls: &[&Call], own: usize) -> Vec<usize> {
+    let Some(call) = calls.get(own) else {
+        return Vec::new();
+    };
+    let id: &str = &call.call_id;
+    let theirs = call.linked_call_id.as_deref();
+    calls
+        .iter()
+        .enumerate()
+        .filter(|&(i, c)| {
+            i != own && (c.linked_call_id.as_deref() == Some(id) || theirs == Some(&*c.call_id))
+        })
+        .map(|(i, _)| i)
+        .take(8)
+        .collect()
 }
 
 /// Width of one lane in characters.
@@ -368,6 +402,14 @@ fn time_of_day(t: Timestamp) -> String {
 pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Result<()> {
     let l = &ladder.layout;
     writeln!(out, "Call-ID: {}", sanitize::terminal(&call.call_id))?;
+    if !ladder.legs.is_empty() {
+        let legs: Vec<_> = ladder
+            .legs
+            .iter()
+            .map(|id| sanitize::terminal(id))
+            .collect();
+        writeln!(out, "Linked legs (drawn with them): {}", legs.join(", "))?;
+    }
     let header = header_line(l, LANE, TIME_WIDTH, |c| c.to_string());
     writeln!(out, "{}", header.trim_end())?;
     if let Some(note) = l.folded_note() {

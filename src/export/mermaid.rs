@@ -38,6 +38,9 @@ pub fn write_mermaid(calls: &[(&Call, Ladder)], out: &mut dyn Write) -> io::Resu
         let l = &ladder.layout;
         writeln!(out, "sequenceDiagram")?;
         writeln!(out, "    %% Call-ID: {}", text(&call.call_id))?;
+        for leg in &ladder.legs {
+            writeln!(out, "    %% Linked leg: {}", text(leg))?;
+        }
         if let Some(note) = l.folded_note() {
             writeln!(out, "    %% {note}")?;
         }

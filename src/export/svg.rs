@@ -136,7 +136,18 @@ fn draw_call(s: &mut String, call: &Call, ladder: &Ladder, top: f64) {
         s,
         r#"<text class="call-id" x="{MARGIN}" y="{:.1}">Call-ID: {}</text>"#,
         top + 16.0,
-        fit(&call.call_id, TIME_W + LANE * l.columns.len().max(1) as f64)
+        fit(
+            &if ladder.legs.is_empty() {
+                call.call_id.to_string()
+            } else {
+                format!(
+                    "{} with linked legs {}",
+                    call.call_id,
+                    ladder.legs.join(", ")
+                )
+            },
+            TIME_W + LANE * l.columns.len().max(1) as f64
+        )
     );
     let header_y = top + TITLE;
     let bottom = top + height_of(ladder) - ROW / 2.0;

@@ -734,7 +734,7 @@ pub(crate) fn rebuild_flow(
     };
     f.members = vec![f.call];
     if f.extended {
-        f.members.extend(linked_legs(call, calls, f.call));
+        f.members.extend(ladder::linked_legs(calls, f.call));
     }
     let legs: Vec<&Call> = f
         .members
@@ -762,19 +762,4 @@ pub(crate) fn rebuild_flow(
     f.notes = ladder::annotate(&f.layout, anomalies, now, |a| {
         (a.leg == 0).then_some(a.message)
     });
-}
-
-/// Calls linked to this one by X-Call-ID / X-CID (either direction), by position.
-fn linked_legs(call: &Call, calls: &[&Call], own: usize) -> Vec<usize> {
-    let id: &str = &call.call_id;
-    let theirs = call.linked_call_id.as_deref();
-    calls
-        .iter()
-        .enumerate()
-        .filter(|&(i, c)| {
-            i != own && (c.linked_call_id.as_deref() == Some(id) || theirs == Some(&*c.call_id))
-        })
-        .map(|(i, _)| i)
-        .take(8)
-        .collect()
 }
