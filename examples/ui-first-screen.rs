@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 struct Run {
     first_row: Duration,
     loaded: Duration,
-    /// The process's peak resident set once loaded (VmHWM), in MB.
+    /// The process's peak resident set once loaded (VmHWM), in MiB.
     peak_mb: Option<f64>,
 }
 
@@ -132,7 +132,7 @@ fn main() {
                     "first call row {:7.1} ms   loaded {:8.1} ms   peak RSS {}",
                     r.first_row.as_secs_f64() * 1e3,
                     r.loaded.as_secs_f64() * 1e3,
-                    r.peak_mb.map_or("?".to_string(), |m| format!("{m:.0} MB"))
+                    r.peak_mb.map_or("?".to_string(), |m| format!("{m:.0} MiB"))
                 );
                 results.push(r);
             }
