@@ -314,12 +314,13 @@ pub fn encode(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const SIP: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
+    pub(crate) const SIP: &[u8] =
+        b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
 
-    fn me() -> SenderIdentity {
+    pub(crate) fn me() -> SenderIdentity {
         SenderIdentity {
             capture_id: 2001,
             auth_key: Some("secret".into()),

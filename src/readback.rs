@@ -89,29 +89,19 @@ impl RawReader {
         let mut found: Option<Arc<[u8]>> = None;
         let mut candidates = 0usize;
         let mut sink = |pdu: crate::net::SipPdu<'_>| {
-            let mut rest = pdu.bytes;
-            while let Ok((parsed, used)) = crate::sip::Message::parse(rest) {
-                let record = SipMessage::from_parsed(
-                    &pdu,
-                    &parsed,
-                    Keep {
-                        raw: false,
-                        detail: false,
-                    },
-                );
-                if same_message(&record, m) {
+            crate::net::framing::each_message(pdu.bytes, |parsed| {
+                let Ok(parsed) = parsed else { return };
+                let keep = Keep {
+                    raw: false,
+                    detail: false,
+                };
+                if same_message(&SipMessage::from_parsed(&pdu, parsed, keep), m) {
                     candidates += 1;
                     if found.is_none() || pdu.frame == m.packet {
                         found = Some(Arc::from(parsed.raw));
                     }
                 }
-                let after = rest.get(used.max(1)..).unwrap_or(&[]);
-                let skip = crate::net::framing::leading_crlf(after);
-                rest = after.get(skip..).unwrap_or(&[]);
-                if !crate::net::framing::starts_with_start_line(rest) {
-                    break;
-                }
-            }
+            });
         };
         for (frame, &number) in frames.iter().zip(&numbers) {
             decoder.feed(

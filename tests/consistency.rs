@@ -148,16 +148,9 @@ fn every_shared_capture_reads_the_same_in_every_mode() {
 /// A synthetic capture: thousands of calls of every kind the generator makes.
 #[test]
 fn a_synthetic_capture_reads_the_same_in_every_mode() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("synth.pcap");
-    let cfg = {
-        let mut built = sipscope::synth::SynthConfig::default();
-        built.calls = 1_500;
-        built
-    };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
-    drop(f);
+    let (_dir, path) = common::synth_capture(|c| {
+        c.calls = 1_500;
+    });
     check(&path);
 }
 
@@ -391,17 +384,10 @@ fn the_ui_call_list_reads_the_same_as_the_commands() {
 #[test]
 fn every_run_of_a_command_writes_the_same_bytes() {
     use assert_cmd::Command;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("synth.pcap");
-    let cfg = {
-        let mut built = sipscope::synth::SynthConfig::default();
-        built.calls = 2_000;
-        built.scanner_requests = 2_000;
-        built
-    };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
-    drop(f);
+    let (_dir, path) = common::synth_capture(|c| {
+        c.calls = 2_000;
+        c.scanner_requests = 2_000;
+    });
     for args in [&["flow"][..], &["export", "--format", "json"]] {
         let run = || {
             let out = Command::cargo_bin("sipscope")

@@ -318,17 +318,10 @@ fn answered_calls_raise_no_false_alarms() {
         }
     }
     // Hundreds of overlapping calls, UDP, TCP and fragments, with SIP retransmissions.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("calls.pcap");
-    let cfg = {
-        let mut built = sipscope::synth::SynthConfig::default();
-        built.calls = 400;
-        built.calls_per_second = 40.0;
-        built
-    };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
-    drop(f);
+    let (_dir, path) = common::synth_capture(|c| {
+        c.calls = 400;
+        c.calls_per_second = 40.0;
+    });
     let (engine, _) = common::analyse(&path);
     let now = engine.now();
     let mut answered = 0;

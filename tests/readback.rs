@@ -112,19 +112,12 @@ fn every_message_read_back_is_the_message_kept() {
 /// fragments, and scanner probes.
 #[test]
 fn every_message_of_a_synthetic_capture_reads_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("synth.pcap");
-    let cfg = {
-        let mut built = sipscope::synth::SynthConfig::default();
-        built.calls = 1_500;
-        built.tcp_share = 0.5;
-        built.fragment_share = 0.3;
-        built.scanner_requests = 500;
-        built
-    };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
-    drop(f);
+    let (_dir, path) = common::synth_capture(|c| {
+        c.calls = 1_500;
+        c.tcp_share = 0.5;
+        c.fragment_share = 0.3;
+        c.scanner_requests = 500;
+    });
     let mut tally = Tally::default();
     compare(&path, &mut tally);
     assert!(tally.compared > 15_000, "only {} compared", tally.compared);

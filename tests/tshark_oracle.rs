@@ -335,18 +335,11 @@ fn message_frames_match_tshark_on_samples_and_synthetic_reassembly() {
     if !common::require("tshark") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("reassembly.pcap");
-    let cfg = {
-        let mut built = sipscope::synth::SynthConfig::default();
-        built.calls = 300;
-        built.tcp_share = 0.5;
-        built.fragment_share = 0.5;
-        built
-    };
-    let mut f = std::fs::File::create(&path).unwrap();
-    sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
-    drop(f);
+    let (dir, path) = common::synth_capture(|c| {
+        c.calls = 300;
+        c.tcp_share = 0.5;
+        c.fragment_share = 0.5;
+    });
     let synthetic = our_carriers(&path);
     assert!(
         synthetic.values().filter(|s| s.len() > 2).count() > 50,

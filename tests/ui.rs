@@ -19,12 +19,24 @@ fn engine_of(files: &[&str]) -> Engine {
 }
 
 fn engine_with(files: &[&str], config: EngineConfig) -> Engine {
+    engine_indexed(files, config, None)
+}
+
+/// [`engine_with`], the files recording where their frames lie in `index` when given.
+fn engine_indexed(
+    files: &[&str],
+    config: EngineConfig,
+    index: Option<&sipscope::capture::FrameIndex>,
+) -> Engine {
     let sources: Vec<Box<dyn FrameSource + Send>> = files
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            Box::new(FileSource::open(common::samples().join(f).to_str().unwrap(), i).unwrap())
-                as Box<dyn FrameSource + Send>
+            let mut s = FileSource::open(common::samples().join(f).to_str().unwrap(), i).unwrap();
+            if let Some(index) = index {
+                assert!(s.index_into(index));
+            }
+            Box::new(s) as Box<dyn FrameSource + Send>
         })
         .collect();
     let mut src = MergedSource::new(sources);
@@ -377,18 +389,8 @@ fn panes_read_back_from_the_file_are_the_panes_kept() {
     let files = ["answered-udp.pcap", "missing-ack.pcap", "answered-tcp.pcap"];
     let kept = engine_of(&files);
     let index = sipscope::capture::FrameIndex::new();
-    let sources: Vec<Box<dyn FrameSource + Send>> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let mut s = FileSource::open(common::samples().join(f).to_str().unwrap(), i).unwrap();
-            assert!(s.index_into(&index));
-            Box::new(s) as Box<dyn FrameSource + Send>
-        })
-        .collect();
     let config = EngineConfig::default();
-    let mut lean = Engine::new(config);
-    lean.run(&mut MergedSource::new(sources));
+    let lean = engine_indexed(&files, config, Some(&index));
     assert!(
         lean.calls()
             .iter()

@@ -96,15 +96,6 @@ impl FrameIndex {
         matches!(lock(&self.files).get(source), Some(Some(_)))
     }
 
-    /// Bytes the index holds (eight a frame).
-    pub fn heap_bytes(&self) -> usize {
-        lock(&self.files)
-            .iter()
-            .flatten()
-            .map(|f| f.entries.capacity() * 8)
-            .sum()
-    }
-
     /// Reads frame `number` (1-based) of source `source` again from its file.
     pub fn read(&self, source: usize, number: u64) -> Result<IndexedFrame, ReadBackError> {
         let mut files = lock(&self.files);
@@ -231,6 +222,25 @@ mod tests {
         assert_eq!(index.read(0, 0), Err(ReadBackError::NotYet(0)));
         assert_eq!(index.read(1, 1), Err(ReadBackError::NoIndex));
         assert!(index.covers(0) && !index.covers(1));
+    }
+
+    /// A file cut short since it was read: the frame past its end is an error, not a panic
+    /// or a short frame.
+    #[test]
+    fn a_truncated_file_is_an_error() {
+        let index = FrameIndex::new();
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut tmp, &[7; 64]).unwrap();
+        let mut rec = index.recorder(0, tmp.path().to_str().unwrap());
+        rec.record(0, 16, LinkType::RAW);
+        rec.record(40, 24, LinkType::RAW);
+        rec.flush();
+        tmp.as_file().set_len(50).unwrap();
+        assert_eq!(index.read(0, 1).unwrap().data, vec![7; 16]);
+        assert!(matches!(
+            index.read(0, 2),
+            Err(ReadBackError::Io { frame: 2, .. })
+        ));
     }
 
     #[test]

@@ -91,16 +91,7 @@ impl HepSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SIP: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
-
-    fn me() -> SenderIdentity {
-        SenderIdentity {
-            capture_id: 2001,
-            auth_key: Some("secret".into()),
-            node: Some("edge-1".into()),
-        }
-    }
+    use crate::hep::tests::{SIP, me};
 
     #[test]
     fn the_sender_forwards_pdus_as_hep() {

@@ -630,7 +630,8 @@ fn flow(args: FlowArgs) -> Result<()> {
     let every = filter::Matcher::default();
     let keep_from = if args.legs { &every } else { &matcher };
     let engine = stream_matching(&args.input, &mut inputs, keep_from, false, |call, now| {
-        let wanted = matcher.matches(&call, now);
+        // Without `--legs` only matching calls come here (tested already).
+        let wanted = !args.legs || matcher.matches(&call, now);
         kept.push((call, now, wanted));
         Ok(())
     })?;

@@ -179,29 +179,12 @@ pub(super) const SEEN_SLOTS: usize = 1 << 16;
 impl Preparer {
     /// Parses every message in the PDU (a datagram may carry several).
     pub(super) fn prepare_all(&mut self, pdu: &SipPdu<'_>, out: &mut Batch) {
-        let mut rest = pdu.bytes;
-        loop {
-            // Matched by reference: moving the parsed message (600 bytes) out of the result
-            // would copy it.
-            match &sip::Message::parse(rest) {
-                Ok((parsed, used)) => {
-                    let used = *used;
-                    self.prepare(pdu, parsed, out);
-                    let after = rest.get(used.max(1)..).unwrap_or(&[]);
-                    let skip = crate::net::framing::leading_crlf(after);
-                    rest = after.get(skip..).unwrap_or(&[]);
-                    if !crate::net::framing::starts_with_start_line(rest) {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    // The decoder only hands over bytes that start with a start line, so this
-                    // is rare (a start line the parser still rejects); counted as malformed.
-                    out.items.push(Prepared::Unparsable { source: pdu.source });
-                    return;
-                }
-            }
-        }
+        crate::net::framing::each_message(pdu.bytes, |parsed| match parsed {
+            Ok(parsed) => self.prepare(pdu, parsed, out),
+            // The decoder only hands over bytes that start with a start line, so this is rare
+            // (a start line the parser still rejects); counted as malformed.
+            Err(()) => out.items.push(Prepared::Unparsable { source: pdu.source }),
+        });
     }
 
     /// Builds the message's record and pushes it to `out`.

@@ -118,17 +118,17 @@ pub fn layout(call: &Call) -> Layout {
 /// every leg in time order, each with its [`Arrow::leg`], over the columns of the first
 /// extended by the others' endpoints.
 pub fn merge_legs(legs: &[&Call]) -> Layout {
-    let Some((first, others)) = legs.split_first() else {
-        return Layout::default();
-    };
-    let mut layout = layout(first);
-    if others.is_empty() {
-        return layout;
+    let mut layouts: Vec<Layout> = legs.iter().map(|c| layout(c)).collect();
+    if layouts.len() < 2 {
+        return layouts.pop().unwrap_or_default();
     }
+    // The first call's columns first; the legs' endpoints are added as they come.
+    let (mut columns, folded) = layouts
+        .first()
+        .map(|l| (l.columns.clone(), l.folded))
+        .unwrap_or_default();
     let mut arrows: Vec<Arrow> = Vec::new();
-    let mut columns = layout.columns.clone();
-    for (leg, c) in legs.iter().enumerate() {
-        let l = layout_of_leg(c, leg, &layout);
+    for (leg, l) in layouts.into_iter().enumerate() {
         for a in l.arrows {
             let map = |i: usize, columns: &mut Vec<SocketAddr>| {
                 // Arrows index their own layout's columns; an index out of range (never made
@@ -151,17 +151,10 @@ pub fn merge_legs(legs: &[&Call]) -> Layout {
         a.delta = prev.map_or(0.0, |p: Timestamp| a.time.seconds_since(p));
         prev = Some(a.time);
     }
-    layout.columns = columns;
-    layout.arrows = arrows;
-    layout
-}
-
-/// The first leg's layout is already made; the others are laid out on their own.
-fn layout_of_leg(call: &Call, leg: usize, first: &Layout) -> Layout {
-    if leg == 0 {
-        first.clone()
-    } else {
-        layout(call)
+    Layout {
+        columns,
+        arrows,
+        folded,
     }
 }
 

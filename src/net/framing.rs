@@ -72,6 +72,32 @@ pub fn starts_with_start_line(buf: &[u8]) -> bool {
         .is_some_and(looks_like_start)
 }
 
+/// Every SIP message of a PDU in turn (a datagram or a stream unit may hold several, CRLFs
+/// between them): `each` gets each parsed message, or `Err(())` for a start line the parser
+/// still rejects, which ends the walk (the rest cannot be told apart). The engine and the
+/// read-back of raw messages cut PDUs the same way through this.
+pub fn each_message<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(Result<&crate::sip::Message<'a>, ()>),
+) {
+    let mut rest = bytes;
+    loop {
+        // Matched by reference: moving the parsed message (600 bytes) out of the result
+        // would copy it.
+        match &crate::sip::Message::parse(rest) {
+            Ok((parsed, used)) => {
+                each(Ok(parsed));
+                let after = rest.get((*used).max(1)..).unwrap_or(&[]);
+                rest = after.get(leading_crlf(after)..).unwrap_or(&[]);
+                if !starts_with_start_line(rest) {
+                    return;
+                }
+            }
+            Err(_) => return each(Err(())),
+        }
+    }
+}
+
 /// What the stream framer did with bytes it was given.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FramerStats {

@@ -215,3 +215,18 @@ pub fn loopback() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// A capture from the synthetic generator, written into a temporary directory that lives as
+/// long as the returned handle: the default configuration, changed by `set`.
+pub fn synth_capture(
+    set: impl FnOnce(&mut sipscope::synth::SynthConfig),
+) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("synth.pcap");
+    let mut cfg = sipscope::synth::SynthConfig::default();
+    set(&mut cfg);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    sipscope::synth::write_pcap(&cfg, &mut f).unwrap();
+    drop(f);
+    (dir, path)
+}
