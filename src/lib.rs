@@ -19,6 +19,8 @@
 /// foldhash is keyed per process, so hostile traffic cannot aim at collisions, and it is far
 /// cheaper than the standard SipHash on these hot paths.
 pub(crate) type WireMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// A set of wire-derived keys, keyed as [`WireMap`].
+pub(crate) type WireSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Hashes an address as one integer, or two for IPv6: std's `Hash` for a `SocketAddr` feeds the
 /// hasher the variant, the octets with their length and the port one by one, four rounds an
@@ -44,8 +46,10 @@ pub mod engine;
 pub mod export;
 pub mod flow;
 pub mod hep;
+pub mod media;
 pub mod net;
 pub mod readback;
+pub mod rtp;
 pub mod sanitize;
 pub mod sip;
 pub mod synth;

@@ -69,6 +69,10 @@ enum Command {
     /// Statistics: messages by method and status, outcomes, anomalies, ASR, PDD, setup time.
     #[command(after_help = EXAMPLES)]
     Stats(StatsArgs),
+    /// RTP streams, one row each: call, direction, addresses, codec, packets, loss, jitter,
+    /// largest gap, estimated MOS, DTMF digits, problems.
+    #[command(after_help = EXAMPLES)]
+    Media(MediaArgs),
     /// Write live traffic (interfaces, HEP listeners) to capture files, with rotation.
     #[command(after_help = EXAMPLES)]
     Capture(capture::CaptureArgs),
@@ -107,6 +111,10 @@ struct InputArgs {
     /// status bar), so that memory stays flat on a long run. 0 keeps them all.
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     forget_after: f64,
+    /// No media analysis: RTP and RTCP are skipped (counted as not SIP), calls have no streams
+    /// and no media anomalies.
+    #[arg(long)]
+    no_media: bool,
     #[command(flatten)]
     thresholds: Thresholds,
     #[command(flatten)]
@@ -128,6 +136,17 @@ struct Thresholds {
     /// Setup time (INVITE to 2xx) above which a call is `slow_setup`, seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     setup_threshold: f64,
+    /// Loss above which an RTP stream has `packet_loss`, percent of its expected packets.
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    loss_threshold: f64,
+    /// Mean interarrival jitter (RFC 3550 A.8) above which an RTP stream has `high_jitter`,
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30.0)]
+    jitter_threshold: f64,
+    /// Silence before the end of an answered call after which its RTP has `media_timeout`,
+    /// seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    media_timeout: f64,
 }
 
 impl Thresholds {
@@ -136,6 +155,9 @@ impl Thresholds {
             t1: crate::time::Interval::from_millis(self.t1),
             pdd_threshold: self.pdd_threshold,
             setup_threshold: self.setup_threshold,
+            loss_threshold: self.loss_threshold,
+            jitter_threshold: self.jitter_threshold,
+            media_timeout: self.media_timeout,
             ..Default::default()
         }
     }
@@ -178,6 +200,15 @@ struct CallsArgs {
     /// Without a subcommand: print the call table even when stdout is a terminal.
     #[arg(long)]
     no_ui: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+struct MediaArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output format (JSON: every figure, RTCP reports and DTMF events).
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    format: TableFormat,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,6 +318,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Export(args)) => export(args),
         Some(Command::Diagnose(args)) => diagnose(args),
         Some(Command::Stats(args)) => stats(args),
+        Some(Command::Media(args)) => media(args),
         Some(Command::Capture(args)) => capture::run(args),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -436,6 +468,7 @@ fn config(input: &InputArgs, keep_raw: bool, streaming: bool) -> EngineConfig {
         ..EngineConfig::default()
     };
     input.limits.apply(&mut c);
+    c.media = !input.no_media;
     if input.live.any() {
         c.max_memory.get_or_insert(limits::DEFAULT_LIVE_MEMORY);
     }
@@ -610,6 +643,106 @@ fn calls(args: CallsArgs) -> Result<()> {
                 "sources": stats,
                 "scanners": json::scanners(&scanners),
                 "calls": rows,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    report(&stats, &engine, &inputs);
+    Ok(())
+}
+
+fn media(args: MediaArgs) -> Result<()> {
+    if args.input.no_media {
+        anyhow::bail!("`sipscope media` needs the media analysis: leave out --no-media");
+    }
+    let matcher = args.input.filters.compile()?;
+    let mut inputs = open(&args.input)?;
+    let diagnose = args.input.thresholds.config();
+    // Streaming: each call's streams become rows as soon as the call is over.
+    let mut rows: Vec<(u64, Vec<crate::export::media::StreamRow>)> = Vec::new();
+    let mut json_calls: Vec<(u64, serde_json::Value)> = Vec::new();
+    let mut config = config(&args.input, false, true);
+    config.keep_detail = false;
+    let format = args.format;
+    let engine = stream_calls(&args.input, &mut inputs, &matcher, config, |call, now| {
+        if call.media.is_empty() {
+            return Ok(());
+        }
+        let d = crate::diagnose::diagnose(&call, now, &diagnose);
+        let problems = |i: usize| -> Vec<&str> {
+            let mut v: Vec<&str> = d
+                .anomalies
+                .iter()
+                .filter(|a| a.streams.contains(&i))
+                .map(|a| a.kind.as_str())
+                .collect();
+            v.dedup();
+            v
+        };
+        match format {
+            TableFormat::Json => {
+                let streams: Vec<serde_json::Value> = call
+                    .media
+                    .iter()
+                    .map(crate::export::media::stream_json)
+                    .collect();
+                let anomalies: Vec<&crate::diagnose::Anomaly> =
+                    d.anomalies.iter().filter(|a| a.kind.is_media()).collect();
+                json_calls.push((
+                    call.seq,
+                    serde_json::json!({
+                        "call_id": crate::sanitize::terminal(&call.call_id),
+                        "start": call.start().to_rfc3339(),
+                        "verdict": d.verdict.summary,
+                        "media": streams,
+                        "anomalies": anomalies,
+                    }),
+                ));
+            }
+            _ => rows.push((
+                call.seq,
+                call.media
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        crate::export::media::StreamRow::new(Some(&call.call_id), s, problems(i))
+                    })
+                    .collect(),
+            )),
+        }
+        Ok(())
+    })?;
+    rows.sort_by_key(|r| r.0);
+    json_calls.sort_by_key(|r| r.0);
+    let mut all: Vec<crate::export::media::StreamRow> =
+        rows.into_iter().flat_map(|(_, r)| r).collect();
+    all.extend(
+        engine
+            .untied_media()
+            .iter()
+            .map(|s| crate::export::media::StreamRow::new(None, s, Vec::new())),
+    );
+    let stats = sources(&engine, &inputs);
+    let mut out = stdout_writer();
+    match format {
+        TableFormat::Table => {
+            crate::export::media::write_table(&all, &mut out)?;
+            if all.is_empty() {
+                writeln!(out, "(no RTP streams in this capture)")?;
+            }
+        }
+        TableFormat::Csv => crate::export::media::write_csv(&all, &mut out)?,
+        TableFormat::Json => {
+            let doc = serde_json::json!({
+                "version": json::VERSION,
+                "schema_version": json::SCHEMA_VERSION,
+                "generator": json::generator(),
+                "sources": stats,
+                "calls": json_calls.into_iter().map(|c| c.1).collect::<Vec<_>>(),
+                "media": engine.untied_media().iter().map(crate::export::media::stream_json).collect::<Vec<_>>(),
+                "media_stats": engine.media_counters(),
             });
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;

@@ -8,6 +8,7 @@
 //! capture missed is not proof that it was never sent.
 
 pub mod hops;
+pub mod media;
 pub mod rules;
 pub mod stats;
 pub mod verdict;
@@ -58,10 +59,18 @@ pub enum AnomalyKind {
     SessionTimerExpired,
     Glare,
     RegistrationFailed,
+    NoMedia,
+    OneWayMedia,
+    MediaAddressMismatch,
+    PacketLoss,
+    HighJitter,
+    MediaTimeout,
+    CodecMismatch,
+    RtpAfterBye,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 17] = [
+    pub const ALL: [AnomalyKind; 25] = [
         AnomalyKind::MissingAck,
         AnomalyKind::NoFinalResponse,
         AnomalyKind::Retransmission,
@@ -79,6 +88,14 @@ impl AnomalyKind {
         AnomalyKind::SessionTimerExpired,
         AnomalyKind::Glare,
         AnomalyKind::RegistrationFailed,
+        AnomalyKind::NoMedia,
+        AnomalyKind::OneWayMedia,
+        AnomalyKind::MediaAddressMismatch,
+        AnomalyKind::PacketLoss,
+        AnomalyKind::HighJitter,
+        AnomalyKind::MediaTimeout,
+        AnomalyKind::CodecMismatch,
+        AnomalyKind::RtpAfterBye,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +117,14 @@ impl AnomalyKind {
             AnomalyKind::SessionTimerExpired => "session_timer_expired",
             AnomalyKind::Glare => "glare",
             AnomalyKind::RegistrationFailed => "registration_failed",
+            AnomalyKind::NoMedia => "no_media",
+            AnomalyKind::OneWayMedia => "one_way_media",
+            AnomalyKind::MediaAddressMismatch => "media_address_mismatch",
+            AnomalyKind::PacketLoss => "packet_loss",
+            AnomalyKind::HighJitter => "high_jitter",
+            AnomalyKind::MediaTimeout => "media_timeout",
+            AnomalyKind::CodecMismatch => "codec_mismatch",
+            AnomalyKind::RtpAfterBye => "rtp_after_bye",
         }
     }
 
@@ -112,6 +137,21 @@ impl AnomalyKind {
                 | AnomalyKind::NoFinalResponse
                 | AnomalyKind::PrackMissing
                 | AnomalyKind::SessionTimerExpired
+        )
+    }
+
+    /// Kinds concluded from the RTP and RTCP streams rather than the signalling.
+    pub fn is_media(self) -> bool {
+        matches!(
+            self,
+            AnomalyKind::NoMedia
+                | AnomalyKind::OneWayMedia
+                | AnomalyKind::MediaAddressMismatch
+                | AnomalyKind::PacketLoss
+                | AnomalyKind::HighJitter
+                | AnomalyKind::MediaTimeout
+                | AnomalyKind::CodecMismatch
+                | AnomalyKind::RtpAfterBye
         )
     }
 
@@ -132,6 +172,9 @@ pub struct Anomaly {
     pub messages: Vec<usize>,
     /// The RFC sections the rule follows.
     pub reference: &'static str,
+    /// Indexes of the evidence streams in the call's media (`Call::media`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<usize>,
 }
 
 /// Thresholds. The timer defaults are RFC 3261's; the setup thresholds are operational
@@ -149,6 +192,12 @@ pub struct DiagnoseConfig {
     pub setup_threshold: f64,
     /// Challenges without success that make an authentication loop.
     pub auth_challenges: usize,
+    /// Loss above which a stream has `packet_loss`, percent of the expected packets.
+    pub loss_threshold: f64,
+    /// Mean jitter above which a stream has `high_jitter`, milliseconds.
+    pub jitter_threshold: f64,
+    /// Silence before the end of a dialog after which its media has `media_timeout`, seconds.
+    pub media_timeout: f64,
 }
 
 impl Default for DiagnoseConfig {
@@ -159,6 +208,9 @@ impl Default for DiagnoseConfig {
             pdd_threshold: 5.0,
             setup_threshold: 30.0,
             auth_challenges: 3,
+            loss_threshold: 1.0,
+            jitter_threshold: 30.0,
+            media_timeout: 10.0,
         }
     }
 }
@@ -194,12 +246,14 @@ impl Diagnosis {
 pub fn diagnose(call: &Call, now: Timestamp, config: &DiagnoseConfig) -> Diagnosis {
     let now = call.as_of(now);
     let summary = call.summary(now);
-    let cx = Ctx {
+    let mut cx = Ctx {
         call,
         now,
         config,
         summary: &summary,
+        media: None,
     };
+    cx.media = media::MediaView::of(&cx);
     let mut anomalies = Vec::new();
     for rule in rules::ALL {
         rule(&cx, &mut anomalies);
@@ -298,6 +352,7 @@ impl Budget {
                 ),
                 messages: Vec::new(),
                 reference: self.reference,
+                streams: Vec::new(),
             });
         }
     }
@@ -312,6 +367,9 @@ pub struct Ctx<'a> {
     pub now: Timestamp,
     pub config: &'a DiagnoseConfig,
     pub summary: &'a CallSummary,
+    /// The media side of an answered INVITE call (`None` otherwise, or with media analysis
+    /// off).
+    pub media: Option<media::MediaView<'a>>,
 }
 
 impl<'a> Ctx<'a> {

@@ -135,11 +135,27 @@ pub fn verdict(cx: &Ctx<'_>, anomalies: &[Anomaly]) -> Verdict {
                         .unwrap_or_else(|| "acknowledged".into())
                 ),
             };
-            if !errors.is_empty() {
-                text.push_str(&format!(", but with problems: {}", problems()));
-                if let Some(a) = errors.first() {
+            match errors.first() {
+                // The media finding completes the sentence: "answered after 1.20 s and
+                // lasted 30.00 s, but one-way audio: …".
+                Some(a) if a.kind.is_media() => {
+                    text.push_str(", but ");
+                    text.push_str(&a.summary);
+                    let others: Vec<&str> = errors
+                        .iter()
+                        .skip(1)
+                        .map(|a| a.kind.as_str())
+                        .filter(|k| *k != a.kind.as_str())
+                        .collect();
+                    if !others.is_empty() {
+                        text.push_str(&format!("; also {}", others.join(", ")));
+                    }
+                }
+                Some(a) => {
+                    text.push_str(&format!(", but with problems: {}", problems()));
                     text.push_str(&format!(" ({})", a.summary));
                 }
+                None => {}
             }
             text
         }

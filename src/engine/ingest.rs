@@ -26,6 +26,9 @@ pub(crate) enum Prepared {
     Tick(Timestamp),
     /// Bytes of a TCP connection were lost or could not be read: the calls on it are told.
     Loss(net::tcp::StreamLoss),
+    /// An RTP or RTCP datagram for the media analysis; an RTCP compound's bytes are in the
+    /// batch's `media_bytes`.
+    Media(net::MediaDatagram),
 }
 
 /// How far capture time moves between two [`Prepared::Tick`]s, at most (one frame's time
@@ -104,6 +107,8 @@ pub(crate) struct Batch {
     /// places from run to run and the same capture read differently.
     pub(super) units: usize,
     pub(super) pdu_bytes: usize,
+    /// The RTCP compounds of [`Prepared::Media`] items.
+    pub(super) media_bytes: Vec<u8>,
 }
 
 impl Batch {
@@ -115,6 +120,7 @@ impl Batch {
             frames: Vec::new(),
             units: 0,
             pdu_bytes: 0,
+            media_bytes: Vec::new(),
         }
     }
 }
@@ -239,12 +245,15 @@ impl Ingest {
         // A key drawn per run keeps hostile Call-IDs from aiming at collisions.
         let seed = std::hash::BuildHasher::hash_one(&foldhash::fast::RandomState::default(), 0u64);
         let hasher = foldhash::fast::FixedState::with_seed(seed);
+        let mut decoder = Decoder::new(config.net);
+        decoder.set_media(config.media);
         Ingest {
-            decoder: Decoder::new(config.net),
+            decoder,
             preparer: Preparer {
                 keep: crate::flow::message::Keep {
                     raw: config.keep_raw,
                     detail: config.keep_detail,
+                    sdp: config.media,
                 },
                 seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
                 forget_after: u32::try_from(config.linger.as_millis() / 1_000)
@@ -289,6 +298,17 @@ impl Ingest {
             } else {
                 preparer.prepare_all(&pdu, out)
             }
+        });
+        self.decoder.drain_media(|d, bytes| {
+            let mut d = d.clone();
+            if let net::MediaPayload::Rtcp(range) = &mut d.payload {
+                let at = out.media_bytes.len();
+                out.media_bytes
+                    .extend_from_slice(bytes.get(range.clone()).unwrap_or(&[]));
+                *range = at..out.media_bytes.len();
+            }
+            out.units += 1;
+            out.items.push(Prepared::Media(d));
         });
         // After the frame's messages, so that a call whose message came with the frame hears
         // of what the frame showed lost. (Rare: the test keeps the common case to one load.)

@@ -65,6 +65,10 @@ pub struct EngineConfig {
     /// evicted least valuable first (`Model::shed`) and counted (`calls_shed`). `None`: no
     /// budget beyond `max_calls`.
     pub max_memory: Option<usize>,
+    /// Media analysis: RTP and RTCP streams measured and tied to the calls whose SDP set them
+    /// up ([`crate::media`]). Headers only: no payload is kept.
+    pub media: bool,
+    pub media_limits: crate::media::MediaConfig,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +85,8 @@ impl Default for EngineConfig {
             idle: Interval::from_secs(3_600),
             forget_finished: false,
             max_memory: None,
+            media: true,
+            media_limits: crate::media::MediaConfig::default(),
         }
     }
 }
@@ -92,6 +98,10 @@ pub struct Orphan {
     pub reason: String,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Per-source counters for the JSON `sources` list and the summaries.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SourceStats {
@@ -101,6 +111,9 @@ pub struct SourceStats {
     pub tunneled: u64,
     /// SIP messages that came in HEP packets.
     pub hep: u64,
+    /// RTP and RTCP datagrams read by the media analysis.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub media: u64,
     pub sip_messages: u64,
     pub malformed: u64,
     pub skipped: net::SkipCounts,
@@ -163,6 +176,10 @@ impl Engine {
                 connections: crate::WireMap::default(),
                 scanners: crate::flow::scanner::ScannerTable::default(),
                 counters: EngineCounters::default(),
+                media: config
+                    .media
+                    .then(|| crate::media::Tracker::new(config.media_limits)),
+                untied: Vec::new(),
             },
             now: Timestamp::default(),
         }
@@ -205,6 +222,7 @@ impl Engine {
             frames,
             units,
             pdu_bytes,
+            media_bytes,
         } = batch;
         *units = 0;
         *pdu_bytes = 0;
@@ -220,9 +238,11 @@ impl Engine {
                     }
                     out.text.clear();
                 }
+                Prepared::Media(d) => self.model.media(&d, media_bytes),
                 p => self.model.apply(p, text),
             }
         }
+        media_bytes.clear();
         text.clear();
         raw.clear();
         frames.clear();
@@ -243,9 +263,28 @@ impl Engine {
         self.ingest.finish(&mut batch);
         let now = self.now;
         self.apply(now, &mut batch);
+        self.finish_model();
+    }
+
+    /// End of input, after the last batch: every call left is handed out (streaming) or gets
+    /// its streams, and the untied streams end.
+    fn finish_model(&mut self) {
         if self.model.config.streaming {
             self.model.hand_out_all();
+        } else {
+            self.model.attach_media_to_open_calls();
         }
+        self.model.finish_media();
+    }
+
+    /// RTP streams tied to no call (no SDP named them), complete once the input ended.
+    pub fn untied_media(&self) -> &[crate::media::Stream] {
+        &self.model.untied
+    }
+
+    /// The media analysis's counters (`None` with media analysis off).
+    pub fn media_counters(&self) -> Option<crate::media::MediaCounters> {
+        self.model.media.as_ref().map(|t| t.counters)
     }
 
     /// Streaming: calls that are over since the last call, in the order they ended.
@@ -289,6 +328,13 @@ impl Engine {
         ] {
             if n > 0 {
                 out.insert(name, n);
+            }
+        }
+        if let Some(m) = self.media_counters() {
+            for (name, n) in m.limits() {
+                if n > 0 {
+                    out.insert(name, n);
+                }
             }
         }
         out
@@ -343,6 +389,7 @@ impl Engine {
             packets,
             tunneled,
             hep,
+            media,
             skipped,
         } = self.ingest.decoder.stats(source);
         let (sip_messages, malformed) = self.model.counts.get(&source).copied().unwrap_or_default();
@@ -351,6 +398,7 @@ impl Engine {
             packets,
             tunneled,
             hep,
+            media,
             sip_messages,
             malformed,
             skipped,
@@ -608,21 +656,32 @@ Content-Length: 0\r\n\r\n"
 
     /// Without the detail (SDP bodies, frame lists, Contact addresses, Via depth), as the call
     /// table runs it, every call has the same summary, parties and messages (the same top
-    /// Via), and no message keeps what it went without.
+    /// Via), and no message keeps what it went without; with media analysis, the SDP bodies
+    /// alone are kept.
     #[test]
     fn calls_without_detail_have_the_same_summaries() {
         let pcap = synthetic_pcap();
-        let run = |keep_detail: bool| {
+        let run = |keep_detail: bool, media: bool| {
             let reader = Box::new(std::io::Cursor::new(pcap.clone()));
             let mut src =
                 crate::capture::FileSource::from_reader(reader, "synth", 0, None).unwrap();
             let config = EngineConfig {
                 keep_detail,
+                media,
                 ..EngineConfig::default()
             };
             run_pipelined(&mut src, config, |_, _| {}).unwrap()
         };
-        let (full, lean) = (run(true), run(false));
+        let with_media = run(false, true);
+        let sdp = |c: &&Call| c.messages.iter().filter(|m| m.sdp().is_some()).count();
+        assert!(with_media.calls().iter().map(sdp).sum::<usize>() > 400);
+        assert!(
+            with_media
+                .calls()
+                .iter()
+                .all(|c| c.messages.iter().all(|m| m.frames() == [m.packet]))
+        );
+        let (full, lean) = (run(true, true), run(false, false));
         let end = full.now();
         let (full, lean) = (full.calls(), lean.calls());
         assert_eq!(full.len(), 400);

@@ -103,9 +103,7 @@ pub fn run_pipelined_with<E: From<ReaderFailed>>(
     });
     result?;
     // What `finish` does after the last frame, minus the flush the reader already did.
-    if engine.model.config.streaming {
-        engine.model.hand_out_all();
-    }
+    engine.finish_model();
     each(&mut engine, source.progress().0)?;
     Ok(engine)
 }

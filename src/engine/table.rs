@@ -66,6 +66,10 @@ pub(super) struct Model {
     /// began it, to tell scanners.
     pub(super) scanners: crate::flow::scanner::ScannerTable,
     pub(super) counters: EngineCounters,
+    /// The media analysis (`None` when it is off).
+    pub(super) media: Option<crate::media::Tracker>,
+    /// Streams tied to no call, once the input ended.
+    pub(super) untied: Vec<crate::media::Stream>,
 }
 
 /// A TCP connection, either direction: the two addresses in order. Hashed through
@@ -159,6 +163,8 @@ impl Model {
             } => self.apply_message(call_id, msg, init, malformed, text),
             // Parsed by `Engine::apply` before they reach the model.
             Prepared::Deferred(_) => {}
+            // Taken by `Engine::apply` with the batch's bytes.
+            Prepared::Media(_) => {}
             Prepared::Tick(time) => self.expire(time),
             Prepared::Loss(loss) => self.lost(loss),
         }
@@ -204,6 +210,9 @@ impl Model {
         });
         let dropped = match known {
             Some((at, call)) => {
+                if let Some(tracker) = self.media.as_mut() {
+                    note_media(tracker, call.seq, call.messages.first(), &msg);
+                }
                 let before = call.dropped_messages;
                 let bytes = call.footprint();
                 call.add(msg, max_messages);
@@ -231,6 +240,9 @@ impl Model {
                 let key: Arc<str> = Arc::from(call_id);
                 let mut call = Box::new(Call::new(key.clone(), seq, init));
                 let out_of_dialog = msg.is_request() && msg.to_tag.is_none();
+                if let Some(tracker) = self.media.as_mut() {
+                    note_media(tracker, seq, Some(&msg), &msg);
+                }
                 call.add(msg, max_messages);
                 let dropped = call.dropped_messages;
                 let at = match self.free.pop() {
@@ -358,12 +370,15 @@ impl Model {
         if place.as_ref()?.seq != slot.seq {
             return None;
         }
-        let call = place.take()?;
+        let mut call = place.take()?;
         self.calls.remove(&*call.call_id);
         self.free.push(slot.at);
         self.held = self
             .held
             .saturating_sub(call.footprint() + TABLE_BYTES_PER_CALL);
+        if let Some(tracker) = self.media.as_mut() {
+            attach_media(tracker, &mut call);
+        }
         Some(call)
     }
 
@@ -453,8 +468,53 @@ impl Model {
         }
     }
 
+    /// One RTP or RTCP datagram, to the media analysis.
+    pub(super) fn media(&mut self, d: &net::MediaDatagram, bytes: &[u8]) {
+        let Some(tracker) = self.media.as_mut() else {
+            return;
+        };
+        match &d.payload {
+            net::MediaPayload::Rtp(rtp) => tracker.rtp(&crate::media::Packet {
+                source: d.source,
+                frame: d.frame,
+                time: d.time,
+                src: d.src,
+                dst: d.dst,
+                rtp: *rtp,
+            }),
+            net::MediaPayload::Rtcp(range) => tracker.rtcp(
+                d.time,
+                d.src,
+                d.dst,
+                bytes.get(range.clone()).unwrap_or(&[]),
+            ),
+        }
+    }
+
+    /// End of input, not streaming: the calls still open get their streams.
+    pub(super) fn attach_media_to_open_calls(&mut self) {
+        let Some(tracker) = self.media.as_mut() else {
+            return;
+        };
+        for call in self.slots.iter_mut().flatten() {
+            let before = call.footprint();
+            attach_media(tracker, call);
+            self.held = (self.held + call.footprint()).saturating_sub(before);
+        }
+    }
+
+    /// End of input: the untied streams.
+    pub(super) fn finish_media(&mut self) {
+        if let Some(tracker) = self.media.as_mut() {
+            self.untied.extend(tracker.finish_untied());
+        }
+    }
+
     /// Hands out (streaming) or closes calls whose timers have run out.
     pub(super) fn expire(&mut self, now: Timestamp) {
+        if let Some(tracker) = self.media.as_mut() {
+            tracker.sweep(now);
+        }
         loop {
             let entry = if self.linger.front().is_some_and(|(d, _)| *d <= now) {
                 self.linger.pop_front()
@@ -529,6 +589,11 @@ impl Model {
     pub(super) fn hand_out_all(&mut self) {
         let mut rest: Vec<Box<Call>> = self.slots.drain(..).flatten().collect();
         rest.sort_by_key(|c| c.seq);
+        if let Some(tracker) = self.media.as_mut() {
+            for call in &mut rest {
+                attach_media(tracker, call);
+            }
+        }
         for call in &rest {
             self.scanners.add(call);
         }
@@ -546,4 +611,40 @@ impl Model {
             .map(|c| c.footprint() + TABLE_BYTES_PER_CALL)
             .sum();
     }
+}
+
+/// What a message tells the media analysis: the endpoints its SDP advertises, with the party
+/// that sent it (a request from the call's initiator, by its From tag, or a response to the
+/// other party's request), and a BYE's time.
+fn note_media(
+    tracker: &mut crate::media::Tracker,
+    call: u64,
+    first: Option<&SipMessage>,
+    msg: &SipMessage,
+) {
+    if msg.is_request() && msg.method() == Some("BYE") {
+        tracker.bye(call, msg.time);
+    }
+    let Some(sdp) = msg.sdp() else {
+        return;
+    };
+    let initiator = first.and_then(|f| f.from_tag.as_deref());
+    let party = crate::media::party_of(msg.is_request(), msg.from_tag.as_deref(), initiator);
+    tracker.advertise(call, party, &sdp);
+}
+
+/// A call leaves the table: its streams go with it.
+fn attach_media(tracker: &mut crate::media::Tracker, call: &mut Call) {
+    let media = tracker.detach(call.seq);
+    use crate::media::MediaCapture;
+    let capture = if !tracker.any_rtp() {
+        MediaCapture::NoRtp
+    } else if media.shared {
+        MediaCapture::Shared
+    } else if media.path_seen {
+        MediaCapture::Rtp
+    } else {
+        MediaCapture::RtpElsewhere
+    };
+    call.set_media(media.streams, capture);
 }

@@ -10,6 +10,9 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 pub const VERSION: u32 = 1;
+/// The revision of version 1: fields are only added within a version, and each revision that
+/// adds some is named here (1.1: media).
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// The top-level `scanners` array: the sources found scanning ([`crate::flow::scanner`]), most
 /// requests first.
@@ -257,6 +260,10 @@ impl Serialize for CallView<'_> {
             })
             .collect();
         map.serialize_entry("dialogs", &dialogs)?;
+        map.serialize_entry(
+            "media",
+            &SeqOf(|| c.media.iter().map(crate::export::media::stream_json)),
+        )?;
         map.serialize_entry("anomalies", &diagnosis.anomalies)?;
         map.serialize_entry("verdict", &diagnosis.verdict)?;
         map.serialize_entry("hops", &diagnosis.hops)?;
@@ -303,6 +310,9 @@ pub struct Document<'a> {
     pub counters: EngineCounters,
     pub now: Timestamp,
     pub opts: JsonOptions<'a>,
+    /// Streams tied to no call.
+    pub untied_media: &'a [crate::media::Stream],
+    pub media_counters: Option<crate::media::MediaCounters>,
 }
 
 impl<'a> Document<'a> {
@@ -322,6 +332,8 @@ impl<'a> Document<'a> {
             counters: engine.counters(),
             now: engine.now(),
             opts,
+            untied_media: engine.untied_media(),
+            media_counters: engine.media_counters(),
         }
     }
 }
@@ -330,6 +342,7 @@ impl Serialize for Document<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("version", &VERSION)?;
+        map.serialize_entry("schema_version", SCHEMA_VERSION)?;
         map.serialize_entry("generator", &generator())?;
         map.serialize_entry("sources", self.sources)?;
         map.serialize_entry("scanners", &scanners(&self.scanners))?;
@@ -357,6 +370,15 @@ impl Serialize for Document<'_> {
                 })
             }),
         )?;
+        map.serialize_entry(
+            "media",
+            &SeqOf(|| {
+                self.untied_media
+                    .iter()
+                    .map(crate::export::media::stream_json)
+            }),
+        )?;
+        map.serialize_entry("media_stats", &self.media_counters)?;
         map.serialize_entry("limits", &self.counters)?;
         map.end()
     }

@@ -585,6 +585,7 @@ mod tests {
             summary: String::new(),
             messages,
             reference: "",
+            streams: Vec::new(),
         }
     }
 

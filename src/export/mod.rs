@@ -8,6 +8,7 @@ pub mod diagnosis;
 pub mod diagram;
 pub mod json;
 pub mod ladder;
+pub mod media;
 pub mod mermaid;
 pub mod pcap;
 pub mod svg;

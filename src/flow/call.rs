@@ -133,6 +133,11 @@ pub struct Call {
     pub lost_bytes: u64,
     /// What the call holds, in bytes, kept up as messages come ([`Call::footprint`]).
     bytes: usize,
+    /// The call's RTP streams, in the order they began: set by the media analysis when the
+    /// call leaves the engine's table ([`Call::set_media`]).
+    pub media: Vec<crate::media::Stream>,
+    /// Whether the capture carried RTP at all when the streams were set.
+    pub media_capture: crate::media::MediaCapture,
 }
 
 /// Moves a vector's items into an allocation of their exact size. Not `shrink_to_fit`:
@@ -364,6 +369,8 @@ impl Call {
             closed_at: None,
             lost_bytes: 0,
             bytes: 0,
+            media: Vec::new(),
+            media_capture: crate::media::MediaCapture::Off,
         }
         .with_footprint()
     }
@@ -392,6 +399,19 @@ impl Call {
     /// up in O(1) per message; `tests/hostile.rs` checks it against a counting allocator.
     pub fn footprint(&self) -> usize {
         self.bytes
+    }
+
+    /// Sets the call's streams (the engine's media analysis, when the call leaves its table).
+    pub fn set_media(
+        &mut self,
+        streams: Vec<crate::media::Stream>,
+        capture: crate::media::MediaCapture,
+    ) {
+        let old: usize = self.media.iter().map(crate::media::Stream::footprint).sum();
+        let new: usize = streams.iter().map(crate::media::Stream::footprint).sum();
+        self.bytes = (self.bytes + new).saturating_sub(old);
+        self.media = streams;
+        self.media_capture = capture;
     }
 
     /// The call's messages, in capture order ([`SipMessage::index`] is the position here).

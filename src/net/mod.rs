@@ -89,6 +89,10 @@ pub struct HepMeta<'a> {
 /// Frame numbers (within one source): the frames that carried a message.
 pub type Frames = smallvec::SmallVec<[u64; 2]>;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Where decoded SIP messages go.
 pub type Sink<'s> = dyn FnMut(SipPdu<'_>) + 's;
 
@@ -101,6 +105,9 @@ pub struct NetStats {
     pub tunneled: u64,
     /// SIP messages that came encapsulated in HEP.
     pub hep: u64,
+    /// UDP datagrams handed to the media analysis as RTP or RTCP (with media analysis on).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub media: u64,
     /// Frames or byte runs not turned into SIP messages, by reason.
     pub skipped: SkipCounts,
 }
@@ -156,6 +163,31 @@ pub struct Decoder {
     /// HEP packets cut from TCP streams during one call into the reassembler (kept for its
     /// allocation; empty between frames).
     tcp_hep: Vec<StreamedHep>,
+    /// Hand RTP and RTCP datagrams over for the media analysis ([`Decoder::set_media`]).
+    media: bool,
+    /// Media datagrams decoded from the current frame, with the RTCP bytes they refer to;
+    /// emptied by [`Decoder::drain_media`] after each frame.
+    media_out: Vec<MediaDatagram>,
+    media_bytes: Vec<u8>,
+}
+
+/// A UDP datagram that is not SIP and whose header reads as RTP or RTCP ([`crate::rtp`]),
+/// for the media analysis. Only the RTP header travels on, never the payload.
+#[derive(Debug, Clone)]
+pub struct MediaDatagram {
+    pub source: usize,
+    pub frame: u64,
+    pub time: Timestamp,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub payload: MediaPayload,
+}
+
+#[derive(Debug, Clone)]
+pub enum MediaPayload {
+    Rtp(crate::rtp::RtpHeader),
+    /// The compound's bytes, in the buffer [`Decoder::drain_media`] hands over with it.
+    Rtcp(std::ops::Range<usize>),
 }
 
 /// An IP packet's addresses and the protocol it carries.
@@ -181,7 +213,25 @@ impl Decoder {
             last_sweep: None,
             last_time: Timestamp::default(),
             tcp_hep: Vec::new(),
+            media: false,
+            media_out: Vec::new(),
+            media_bytes: Vec::new(),
         }
+    }
+
+    /// Hands UDP datagrams that read as RTP or RTCP over as [`MediaDatagram`]s (counted in
+    /// [`NetStats::media`]) instead of skipping them as not SIP.
+    pub fn set_media(&mut self, on: bool) {
+        self.media = on;
+    }
+
+    /// The media datagrams of the frames fed since the last call, in order, each with the
+    /// buffer its RTCP range refers to.
+    pub fn drain_media(&mut self, mut f: impl FnMut(&MediaDatagram, &[u8])) {
+        for d in self.media_out.drain(..) {
+            f(&d, &self.media_bytes);
+        }
+        self.media_bytes.clear();
     }
 
     pub fn stats(&self, source: usize) -> NetStats {
@@ -415,6 +465,28 @@ impl Decoder {
                             && crate::hep::looks_like_hep(payload))
                     {
                         return self.hep(frame, payload, frames, out);
+                    }
+                    if self.media
+                        && let Some(kind) = crate::rtp::classify(payload)
+                    {
+                        self.stats_mut(frame.source).media += 1;
+                        let payload = match kind {
+                            crate::rtp::Kind::Rtp(h) => MediaPayload::Rtp(h),
+                            crate::rtp::Kind::Rtcp => {
+                                let at = self.media_bytes.len();
+                                self.media_bytes.extend_from_slice(payload);
+                                MediaPayload::Rtcp(at..self.media_bytes.len())
+                            }
+                        };
+                        self.media_out.push(MediaDatagram {
+                            source: frame.source,
+                            frame: frame.number,
+                            time: frame.time,
+                            src,
+                            dst,
+                            payload,
+                        });
+                        return;
                     }
                     let reason = if rest.iter().all(|b| *b == 0) {
                         SkipReason::Keepalive

@@ -26,6 +26,12 @@ pub struct SdpMedia {
     pub connection: Option<CompactString>,
     /// sendrecv (the default), sendonly, recvonly or inactive.
     pub direction: &'static str,
+    /// `a=rtcp:PORT` (RFC 3605): the RTCP port when it is not the RTP port + 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtcp_port: Option<u16>,
+    /// `a=rtcp-mux` (RFC 5761): RTCP on the RTP port.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rtcp_mux: bool,
 }
 
 /// Limits so that a hostile body cannot make the summary large.
@@ -115,6 +121,8 @@ impl SdpSummary {
                         rtpmap: Vec::new(),
                         connection: None,
                         direction: session_direction,
+                        rtcp_port: None,
+                        rtcp_mux: false,
                     });
                 }
                 "a" => {
@@ -128,6 +136,14 @@ impl SdpSummary {
                         && m.rtpmap.len() < MAX_FORMATS
                     {
                         m.rtpmap.push(clip(map.trim()));
+                    } else if value.trim() == "rtcp-mux"
+                        && let Some(m) = summary.media.last_mut()
+                    {
+                        m.rtcp_mux = true;
+                    } else if let Some(port) = value.strip_prefix("rtcp:")
+                        && let Some(m) = summary.media.last_mut()
+                    {
+                        m.rtcp_port = port.split_whitespace().next().and_then(|p| p.parse().ok());
                     }
                 }
                 _ => {}
@@ -186,6 +202,8 @@ mod tests {
                             rtpmap: Vec::new(),
                             connection: None,
                             direction: session_direction,
+                            rtcp_port: None,
+                            rtcp_mux: false,
                         });
                     }
                     "a" => {
@@ -199,6 +217,15 @@ mod tests {
                             && m.rtpmap.len() < MAX_FORMATS
                         {
                             m.rtpmap.push(clip(map.trim()));
+                        } else if value.trim() == "rtcp-mux"
+                            && let Some(m) = summary.media.last_mut()
+                        {
+                            m.rtcp_mux = true;
+                        } else if let Some(port) = value.strip_prefix("rtcp:")
+                            && let Some(m) = summary.media.last_mut()
+                        {
+                            m.rtcp_port =
+                                port.split_whitespace().next().and_then(|p| p.parse().ok());
                         }
                     }
                     _ => {}

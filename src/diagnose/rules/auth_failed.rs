@@ -152,6 +152,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         summary,
         messages,
         reference: "RFC 3261 §22.2, §22.3; RFC 2617 §3.2.1",
+        streams: Vec::new(),
     });
 }
 

@@ -64,6 +64,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 ),
                 messages: evidence.clone(),
                 reference: "RFC 3261 §22.2, §22.3",
+                streams: Vec::new(),
             });
         }
     }
@@ -81,6 +82,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages: vec![i],
             reference: "RFC 3261 §22.2, §22.3",
+            streams: Vec::new(),
         });
     }
 }

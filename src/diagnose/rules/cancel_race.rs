@@ -72,6 +72,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             summary,
             messages,
             reference: "RFC 3261 §9.1, §9.2, §15",
+            streams: Vec::new(),
         });
     };
     if let Some(h) = answered_hop {

@@ -41,6 +41,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages,
             reference: "RFC 3261 §16.3 item 4, §8.2.2.2",
+            streams: Vec::new(),
         });
     }
 
@@ -118,6 +119,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages: g.iter().map(|m| m.index).collect(),
             reference: "RFC 3261 §16.3 item 4, §16.6",
+            streams: Vec::new(),
         });
     }
 }

@@ -25,6 +25,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages,
             reference: REFERENCE,
+            streams: Vec::new(),
         });
     }
     budget.finish(out);

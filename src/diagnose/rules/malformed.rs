@@ -50,5 +50,6 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         ),
         messages: bad.iter().map(|m| m.index).collect(),
         reference: "RFC 3261 §7, §7.4.2, §18.3",
+        streams: Vec::new(),
     });
 }

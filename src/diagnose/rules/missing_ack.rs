@@ -102,6 +102,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             summary,
             messages,
             reference: REF_2XX,
+            streams: Vec::new(),
         });
     }
 
@@ -139,6 +140,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             summary,
             messages: finals.iter().map(|m| m.index).collect(),
             reference: REF_NON_2XX,
+            streams: Vec::new(),
         });
     }
 }

@@ -6,15 +6,23 @@ use super::{Anomaly, Ctx};
 pub mod auth_failed;
 pub mod auth_loop;
 pub mod cancel_race;
+pub mod codec_mismatch;
 pub mod forwarding_loop;
 pub mod glare;
+pub mod high_jitter;
 pub mod malformed;
+pub mod media_address_mismatch;
+pub mod media_timeout;
 pub mod missing_ack;
 pub mod no_final_response;
+pub mod no_media;
+pub mod one_way_media;
+pub mod packet_loss;
 pub mod prack_missing;
 pub mod private_address;
 pub mod registration_failed;
 pub mod retransmission;
+pub mod rtp_after_bye;
 pub mod sdp_mismatch;
 pub mod session_timer_expired;
 pub mod slow_setup;
@@ -24,7 +32,7 @@ pub mod transaction_does_not_exist;
 pub type Rule = fn(&Ctx<'_>, &mut Vec<Anomaly>);
 
 /// Every rule, in the order their findings are listed for equal severity.
-pub const ALL: [Rule; 17] = [
+pub const ALL: [Rule; 25] = [
     missing_ack::check,
     no_final_response::check,
     forwarding_loop::check,
@@ -42,6 +50,14 @@ pub const ALL: [Rule; 17] = [
     slow_setup::check,
     malformed::check,
     retransmission::check,
+    no_media::check,
+    one_way_media::check,
+    media_timeout::check,
+    media_address_mismatch::check,
+    codec_mismatch::check,
+    packet_loss::check,
+    high_jitter::check,
+    rtp_after_bye::check,
 ];
 
 #[cfg(test)]

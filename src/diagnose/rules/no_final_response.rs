@@ -81,6 +81,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             } else {
                 "RFC 3261 §17.1.2.2 (Timer F)"
             },
+            streams: Vec::new(),
         });
     }
 }

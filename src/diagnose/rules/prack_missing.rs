@@ -66,6 +66,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages: copies,
             reference: "RFC 3262 §3, §4, §7.2",
+            streams: Vec::new(),
         });
     }
     budget.finish(out);
@@ -84,6 +85,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages: vec![m.index],
             reference: "RFC 3262 §4, §5; RFC 3261 §8.2.2.3",
+            streams: Vec::new(),
         });
     }
 }

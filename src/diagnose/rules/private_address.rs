@@ -124,6 +124,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             summary: format!("{what} {ip} is private in {first}, a public address: {risk}"),
             messages,
             reference: "RFC 3261 §18.2.1, §12.1.2; RFC 3581; RFC 3264 §5",
+            streams: Vec::new(),
         });
     }
     budget.finish(out);

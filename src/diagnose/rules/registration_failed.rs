@@ -42,6 +42,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages,
             reference: "RFC 3261 §10.3",
+            streams: Vec::new(),
         });
     }
 }

@@ -39,6 +39,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages,
             reference: "RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1",
+            streams: Vec::new(),
         });
     }
 }
@@ -107,6 +108,7 @@ fn each(cx: &Ctx<'_>, out: &mut Vec<(usize, Anomaly)>) {
                     summary,
                     messages: g.iter().map(|m| m.index).collect(),
                     reference: "RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1",
+                    streams: Vec::new(),
                 },
             ));
         }

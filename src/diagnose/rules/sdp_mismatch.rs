@@ -51,6 +51,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages,
             reference: "RFC 3261 §20.43, §21.4.26, §21.6.4; RFC 3264 §6",
+            streams: Vec::new(),
         });
     }
 
@@ -125,6 +126,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 ),
                 messages: vec![o, a],
                 reference: "RFC 3264 §6",
+                streams: Vec::new(),
             });
         }
     }

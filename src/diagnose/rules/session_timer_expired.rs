@@ -69,6 +69,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 ),
                 messages,
                 reference: "RFC 4028 §6, §10",
+                streams: Vec::new(),
             });
         }
     }
@@ -92,6 +93,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
             ),
             messages: vec![m.index],
             reference: "RFC 4028 §6",
+            streams: Vec::new(),
         });
     }
 }

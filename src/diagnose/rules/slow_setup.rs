@@ -45,6 +45,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 .chain(first_of(&|c| (180..200).contains(&c)).map(|m| m.index))
                 .collect(),
             reference: "RFC 6076 §4.1",
+            streams: Vec::new(),
         });
     }
     if let Some(setup) = s.setup_time.filter(|d| *d > cx.config.setup_threshold) {
@@ -66,6 +67,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
                 .chain(first_of(&|c| (200..300).contains(&c)).map(|m| m.index))
                 .collect(),
             reference: "RFC 6076 §4.2",
+            streams: Vec::new(),
         });
     }
 }

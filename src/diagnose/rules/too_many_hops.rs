@@ -40,5 +40,6 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         summary,
         messages: evidence.iter().map(|m| m.index).collect(),
         reference: "RFC 3261 §16.3 item 3, §16.6 step 3, §20.22",
+        streams: Vec::new(),
     });
 }
