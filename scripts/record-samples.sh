@@ -113,7 +113,7 @@ record() {
     local uas_pid=""
     if [ "$uas" != - ]; then # `-`: no callee (the proxy's next hop is unreachable or itself)
         (cd "$work" && "${in_ns[@]}" sipp -sf "$uas" -i "$host" -p 5070 -m "$calls" -nostdin \
-            -timeout "$timeout" -trace_err ${sipp_opts:-} \
+            -timeout "$timeout" -trace_err ${sipp_opts:-} ${uas_opts:-} \
             >"$work/uas-$name.log" 2>&1) &
         uas_pid=$!
         pids+=("$uas_pid")
@@ -245,6 +245,86 @@ if wanted register-behind-nat; then
     in_ns=(ip netns exec "$nat_ns")
     record register-behind-nat 203.0.113.6 "$s/uas-registrar-nat.xml" \
         "$s/uac-register-behind-nat.xml" 203.0.113.6:5070 1 -i 203.0.113.5
+    in_ns=()
+fi
+
+# Media (docs/anomalies.md, media kinds): sipp plays real RTP with play_pcap_audio (the
+# recordings sipp ships in /usr/share/sip-tester), from its media port to the SDP address of
+# the other side, keeping the recording's timing. The callee's media port is 6100, the caller's
+# 6000; the capture keeps SIP and the media ports.
+audio=/usr/share/sip-tester/g711a.pcap
+dtmf=/usr/share/sip-tester/dtmf_2833
+media_filter="port 5060 or port 5061 or port 5070 or portrange 6000-6199"
+# media_uac NAME PLAY HOLD_MS [DTMF_DIGITS] [REASON] [AFTER_BYE_MS] [SDP_IP] -> scenario path
+media_uac() {
+    local dst="$work/uac-media-$1.xml" digits=${4:-} d1=- d2=- d3=- after=0
+    if [ -n "$digits" ]; then
+        d1=${dtmf}_${digits:0:1}.pcap d2=${dtmf}_${digits:1:1}.pcap d3=${dtmf}_${digits:2:1}.pcap
+        after=7500
+    fi
+    local reason='/@REASON@/d'
+    [ -z "${5:-}" ] || reason="s|@REASON@|$5|"
+    sed -e "s|@PLAY@|$2|" -e "s|@HOLD@|$3|" -e "s|@DTMF_AFTER@|$after|" \
+        -e "s|@DTMF1@|$d1|" -e "s|@DTMF2@|$d2|" -e "s|@DTMF3@|$d3|" -e "$reason" \
+        -e "s|@AFTER_BYE@|${6:-0}|" -e "s|@MEDIA_IP@|${7:-[media_ip]}|" \
+        -e '/play_pcap_audio="-"/d' "$s/uac-media.xml" >"$dst"
+    echo "$dst"
+}
+# media_uas NAME PLAY -> scenario path
+media_uas() {
+    local dst="$work/uas-media-$1.xml"
+    sed -e "s|@PLAY@|$2|" -e '/play_pcap_audio="-"/d' "$s/uas-media.xml" >"$dst"
+    echo "$dst"
+}
+# An impaired copy of the audio recording (scripts/media-impair.py): packets dropped, send
+# times shifted; sipp keeps the copy's timing, so the loss and jitter are real on the wire.
+python3 "$here/media-impair.py" "$audio" "$work/g711a-loss.pcap" --drop-every 12 --seed 1
+python3 "$here/media-impair.py" "$audio" "$work/g711a-jitter.pcap" --jitter-ms 160 --seed 2
+media() { # NAME UAS UAC [HOST TARGET] [extra caller options]
+    local name=$1 uas=$2 uac=$3 host=${4:-127.0.0.1} target=${5:-127.0.0.1:5060}
+    shift 5 2>/dev/null || shift $#
+    filter=$media_filter uas_opts="-mp 6100" timeout=60 \
+        record "$name" "$host" "$uas" "$uac" "$target" 1 -mp 6000 "$@"
+}
+# Two-way audio, 7 s each way, hung up after 7.5 s: clean.
+media media-two-way "$(media_uas two-way "$audio")" "$(media_uac two-way "$audio" 7500)"
+# The callee never sends: one-way audio.
+media media-one-way "$(media_uas one-way -)" "$(media_uac one-way "$audio" 7500)"
+# DTMF 1, 2, 3 as RFC 4733 events after the audio.
+media media-dtmf "$(media_uas dtmf "$audio")" "$(media_uac dtmf "$audio" 500 123)"
+# Loss (one packet in twelve dropped) and jitter (send times shifted up to 160 ms).
+media media-loss "$(media_uas loss "$work/g711a-loss.pcap")" \
+    "$(media_uac loss "$work/g711a-jitter.pcap" 7500)"
+# RTP stops after 7 s; the call goes on 13 s more, and the caller hangs up with a Reason.
+media media-timeout "$(media_uas timeout "$audio")" \
+    "$(media_uac timeout "$audio" 20000 "" 'Reason: SIP;cause=408;text="RTP timeout"')"
+# The caller hangs up 2 s in while both recordings play on for 5 s more.
+media media-after-bye "$(media_uas after-bye "$audio")" \
+    "$(media_uac after-bye "$audio" 2000 "" "" 6000)"
+# No media, in a capture that holds another call's RTP between the same hosts (two calls
+# recorded one after the other, merged in time order).
+if wanted media-none; then
+    asked=("${only[@]}")
+    only=()
+    media media-none-1 "$(media_uas none-1 "$audio")" "$(media_uac none-1 "$audio" 7500)"
+    media media-none-2 "$(media_uas none-2 -)" "$(media_uac none-2 - 7500)"
+    mergecap -F pcap -w "$out/media-none.pcap" "$out/media-none-1.pcap" "$out/media-none-2.pcap"
+    rm -f "$out/media-none-1.pcap" "$out/media-none-2.pcap"
+    only=("${asked[@]}")
+fi
+# A phone behind a NAT: its SDP names 192.168.1.20 while its RTP and signalling come from
+# 203.0.113.5; the callee's RTP goes to the private address (routed to the namespace's
+# loopback, where the capture sees it and nothing receives it).
+if wanted media-nat; then
+    ip netns add "$nat_ns" 2>/dev/null || true
+    ip -n "$nat_ns" link set lo up
+    ip -n "$nat_ns" addr add 203.0.113.5/32 dev lo 2>/dev/null || true
+    ip -n "$nat_ns" addr add 203.0.113.6/32 dev lo 2>/dev/null || true
+    ip -n "$nat_ns" route add 192.168.1.0/24 dev lo 2>/dev/null || true
+    in_ns=(ip netns exec "$nat_ns")
+    media media-nat "$(media_uas nat "$audio")" \
+        "$(media_uac nat "$audio" 7500 "" "" 0 192.168.1.20)" 203.0.113.6 203.0.113.6:5070 \
+        -i 203.0.113.5 -mi 203.0.113.5
     in_ns=()
 fi
 

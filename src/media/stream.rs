@@ -434,9 +434,33 @@ impl Stream {
             .flatten()
     }
 
-    /// The stream is complete: the E-model estimate.
+    /// Whether every payload type seen is a telephone-event or comfort noise: a stream of
+    /// DTMF events alone (some stacks send them with an SSRC of their own), which carries no
+    /// audio to rate.
+    pub fn events_only(&self) -> bool {
+        self.payload_types.iter().all(|&pt| {
+            pt == 13
+                || self
+                    .codec_of(pt)
+                    .is_some_and(|c| c.is_telephone_event() || c.is_comfort_noise())
+        })
+    }
+
+    /// The stream is complete: its codec named, and the E-model estimate for audio.
     pub(crate) fn finish(&mut self) {
-        if self.packets == 0 {
+        if self.codec.is_none() {
+            let first = self
+                .payload_types
+                .first()
+                .copied()
+                .unwrap_or(self.payload_type);
+            if let Some(c) = self.codec_of(first) {
+                self.payload_type = first;
+                self.codec = Some(c.name);
+                self.clock_rate = c.clock_rate;
+            }
+        }
+        if self.packets == 0 || self.events_only() {
             return;
         }
         let rtt = self

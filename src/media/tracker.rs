@@ -264,7 +264,11 @@ impl Tracker {
             if old.call == call {
                 return;
             }
-            if let Some(other) = self.calls.get_mut(&old.call) {
+            // Shared while the other call is still up; once it said BYE the port is simply
+            // reused by this one.
+            if let Some(other) = self.calls.get_mut(&old.call)
+                && other.bye.is_none()
+            {
                 other.shared = true;
                 self.calls.entry(call).or_default().shared = true;
             }
@@ -778,9 +782,13 @@ mod tests {
         t.advertise(1, Party::Caller, &sdp("10.0.0.1", 4000));
         t.advertise(2, Party::Caller, &sdp("10.0.0.1", 4000));
         t.advertise(3, Party::Caller, &sdp("10.0.0.9", 4000));
+        // A port reused after the call that had it ended is not shared.
+        t.bye(3, Timestamp::from_millis(1));
+        t.advertise(4, Party::Caller, &sdp("10.0.0.9", 4000));
         assert!(t.detach(1).shared);
         assert!(t.detach(2).shared);
         assert!(!t.detach(3).shared);
+        assert!(!t.detach(4).shared);
     }
 
     #[test]

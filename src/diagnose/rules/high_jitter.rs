@@ -13,7 +13,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         .enumerate()
         .take(crate::diagnose::MAX_CANDIDATES)
     {
-        if s.clock_rate == 0 || s.jitter_mean_ms < cx.config.jitter_threshold {
+        if s.clock_rate == 0 || s.jitter_mean_ms < cx.config.jitter_threshold || s.events_only() {
             continue;
         }
         out.push(Anomaly {

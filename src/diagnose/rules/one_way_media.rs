@@ -40,11 +40,17 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
     // RTP both ways between two hosts is two-way audio, whatever the SDP said of who is
     // where (a media server or relay the signalling does not name): no claim then.
     let media = &cx.call.media;
-    let both_ways = media.iter().any(|a| {
+    let both_ways = media.iter().enumerate().any(|(i, a)| {
         a.packets > 0
-            && media
-                .iter()
-                .any(|b| b.packets > 0 && b.src.ip() == a.dst.ip() && b.dst.ip() == a.src.ip())
+            && media.iter().enumerate().any(|(j, b)| {
+                i != j
+                    && b.packets > 0
+                    && b.src.ip() == a.dst.ip()
+                    && b.dst.ip() == a.src.ip()
+                    // On one host (loopback) the addresses alone say nothing: the ports must
+                    // pair too.
+                    && (a.src.ip() != a.dst.ip() || (b.src == a.dst && b.dst == a.src))
+            })
     });
     if both_ways {
         return;

@@ -18,7 +18,7 @@ pub fn check(cx: &Ctx<'_>, out: &mut Vec<Anomaly>) {
         .take(crate::diagnose::MAX_CANDIDATES)
     {
         let pct = s.loss_percent();
-        if s.lost < MIN_LOST || pct < cx.config.loss_threshold {
+        if s.lost < MIN_LOST || pct < cx.config.loss_threshold || s.events_only() {
             continue;
         }
         out.push(Anomaly {
