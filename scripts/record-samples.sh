@@ -18,7 +18,7 @@ only=("${@:2}")
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-for tool in sipp kamailio tcpdump ip ss; do
+for tool in sipp kamailio tcpdump ip ss python3 mergecap; do
     command -v "$tool" >/dev/null || { echo "record-samples: $tool is not installed" >&2; exit 1; }
 done
 

@@ -22,6 +22,7 @@ mod ladder;
 mod layering;
 mod live;
 mod live_peers;
+mod media;
 mod mutation;
 mod pty;
 mod readback;

@@ -67,6 +67,14 @@ fn recordings_from_real_peers_read_as_expected() {
         ("tcp-ack-not-captured.pcap", 1, Outcome::Answered, Some(200)),
         ("register-behind-nat.pcap", 1, Outcome::Completed, Some(200)),
         ("scanner-sweep.pcap", 40, Outcome::Failed, Some(404)),
+        ("media-two-way.pcap", 1, Outcome::Answered, Some(200)),
+        ("media-one-way.pcap", 1, Outcome::Answered, Some(200)),
+        ("media-dtmf.pcap", 1, Outcome::Answered, Some(200)),
+        ("media-loss.pcap", 1, Outcome::Answered, Some(200)),
+        ("media-timeout.pcap", 1, Outcome::Answered, Some(200)),
+        ("media-after-bye.pcap", 1, Outcome::Answered, Some(200)),
+        ("media-none.pcap", 2, Outcome::Answered, Some(200)),
+        ("media-nat.pcap", 1, Outcome::Answered, Some(200)),
     ];
     for (file, calls, outcome, status) in expect {
         let (engine, _) = common::analyse(&dir.path().join(file));

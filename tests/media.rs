@@ -1,0 +1,369 @@
+//! Media analysis against its oracle and its samples: every RTP stream `tshark -z rtp,streams`
+//! reports on the samples and the shared captures is found with the same packets and loss, the
+//! same largest gap, and the same jitter within a stated tolerance; every RTCP report block and
+//! RFC 4733 event tshark decodes is found; each media sample shows its anomaly and the clean
+//! ones none.
+
+use crate::common;
+use sipscope::media::Stream;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Every stream the engine found: the calls' and the untied ones.
+fn streams(path: &Path) -> Vec<Stream> {
+    let (engine, _) = common::analyse(path);
+    let mut v: Vec<Stream> = engine
+        .calls()
+        .iter()
+        .flat_map(|c| c.media.iter().cloned())
+        .collect();
+    v.extend(engine.untied_media().iter().cloned());
+    v
+}
+
+/// One row of `tshark -q -z rtp,streams`.
+#[derive(Debug)]
+struct TsharkStream {
+    src: SocketAddr,
+    dst: SocketAddr,
+    ssrc: u32,
+    payload: String,
+    packets: u64,
+    lost: i64,
+    max_delta: f64,
+    mean_jitter: f64,
+    max_jitter: f64,
+}
+
+fn tshark_streams(path: &Path) -> Vec<TsharkStream> {
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams"])
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success(), "tshark on {}", path.display());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let mut t: Vec<&str> = line.split_whitespace().collect();
+        // start end src port dst port ssrc payload… pkts lost (pct) min/mean/max delta,
+        // min/mean/max jitter [X]
+        if t.len() < 17 || !t[6].starts_with("0x") {
+            continue;
+        }
+        if t.last() == Some(&"X") {
+            t.pop();
+        }
+        let n = t.len();
+        let f = |i: usize| -> f64 { t[i].parse().unwrap() };
+        let addr = |ip: &str, port: &str| -> SocketAddr {
+            SocketAddr::new(ip.parse::<IpAddr>().unwrap(), port.parse().unwrap())
+        };
+        rows.push(TsharkStream {
+            src: addr(t[2], t[3]),
+            dst: addr(t[4], t[5]),
+            ssrc: u32::from_str_radix(&t[6][2..], 16).unwrap(),
+            payload: t[7..n - 9].join(" "),
+            packets: t[n - 9].parse().unwrap(),
+            lost: t[n - 8].parse().unwrap(),
+            max_delta: f(n - 4),
+            mean_jitter: f(n - 2),
+            max_jitter: f(n - 1),
+        });
+    }
+    rows
+}
+
+/// The captures with RTP: the samples and the shared captures (when present).
+fn captures() -> Vec<PathBuf> {
+    let mut v = common::captures_in(&common::samples());
+    if let Some(shared) = common::shared_captures() {
+        v.extend(common::captures_in(&shared));
+    } else {
+        eprintln!("../shared/captures is absent: the samples only");
+    }
+    v
+}
+
+/// Jitter is compared within 0.01 ms and 1%. Streams that carry payload types without a clock
+/// rate (telephone-events, unknown dynamic types) are left out of the jitter comparison:
+/// Wireshark 4.0 measures the audio packet after such a packet against the arrival of that
+/// packet (its jitter jumps there), later versions and sipscope against the last audio
+/// packet's. tshark runs with its RTP heuristics on, so that it decodes every stream whatever
+/// SDP it saw (without them it misses packets of streams that a re-INVITE set up again).
+fn close(ours: f64, theirs: f64) -> bool {
+    (ours - theirs).abs() <= 0.01 + theirs.abs() * 0.01
+}
+
+#[test]
+fn every_stream_tshark_reports_is_found_with_the_same_figures() {
+    if !common::require("tshark") {
+        return;
+    }
+    let mut compared = 0;
+    for path in captures() {
+        // tshark decodes 27 packets of one RTP stream here as T.38, because the re-INVITE to
+        // fax set UDPTL up on the same ports; their headers are RTP, which sipscope counts.
+        if path.ends_with("ndpi/FAX-Call-t38-CA-TDM-SIP-FB-1.pcap") {
+            continue;
+        }
+        let theirs = tshark_streams(&path);
+        if theirs.is_empty() {
+            continue;
+        }
+        let ours = streams(&path);
+        let name = path.display();
+        // tshark starts a new row for the same SSRC when a re-INVITE sets the stream up
+        // again; sipscope keeps one stream per SSRC and addresses. Split rows are compared
+        // by their packets only.
+        let split = |t: &TsharkStream| {
+            theirs
+                .iter()
+                .filter(|u| u.src == t.src && u.dst == t.dst && u.ssrc == t.ssrc)
+                .count()
+                > 1
+        };
+        for t in &theirs {
+            let Some(s) = ours
+                .iter()
+                .find(|s| s.src == t.src && s.dst == t.dst && s.ssrc == t.ssrc)
+            else {
+                // tshark's heuristics take a lone packet as RTP; without SDP naming its
+                // address sipscope needs four in sequence (`media` module docs).
+                assert!(t.packets < 4, "{name}: tshark's stream {t:?} not found");
+                continue;
+            };
+            if split(t) {
+                let total: u64 = theirs
+                    .iter()
+                    .filter(|u| u.src == t.src && u.dst == t.dst && u.ssrc == t.ssrc)
+                    .map(|u| u.packets)
+                    .sum();
+                assert_eq!(s.packets, total, "{name}: packets of {t:?}");
+                continue;
+            }
+            assert_eq!(s.packets, t.packets, "{name}: packets of {t:?}");
+            assert_eq!(s.lost, t.lost, "{name}: lost of {t:?}");
+            assert!(
+                (s.max_delta_ms - t.max_delta).abs() <= 0.01,
+                "{name}: max delta {} of {t:?}",
+                s.max_delta_ms
+            );
+            if !t.payload.contains("event") && !t.payload.contains("RTPType") {
+                assert!(
+                    close(s.jitter_max_ms, t.max_jitter) && close(s.jitter_mean_ms, t.mean_jitter),
+                    "{name}: jitter {}/{} of {t:?}",
+                    s.jitter_mean_ms,
+                    s.jitter_max_ms
+                );
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 16, "only {compared} streams compared");
+}
+
+/// Every RTCP report block tshark decodes (fraction lost, cumulative lost, jitter) is among
+/// those sipscope tied to a stream.
+#[test]
+fn every_rtcp_report_block_tshark_decodes_is_found() {
+    if !common::require("tshark") {
+        return;
+    }
+    let mut compared = 0;
+    for path in captures() {
+        let rows = common::tshark_fields(
+            &path,
+            &["-Y", "rtcp.ssrc.fraction"],
+            &["rtcp.ssrc.fraction", "rtcp.ssrc.cum_nr", "rtcp.ssrc.jitter"],
+        );
+        if rows.is_empty() {
+            continue;
+        }
+        let mut theirs: BTreeMap<(u32, i64, u64), usize> = BTreeMap::new();
+        for r in &rows {
+            for i in 0..r[0].len() {
+                let key = (
+                    r[0][i].parse().unwrap(),
+                    r[1][i].parse().unwrap(),
+                    r[2][i].parse().unwrap(),
+                );
+                *theirs.entry(key).or_default() += 1;
+            }
+        }
+        let mut ours: BTreeMap<(u32, i64, u64), usize> = BTreeMap::new();
+        for s in streams(&path) {
+            let clock = if s.clock_rate == 0 {
+                8000
+            } else {
+                s.clock_rate
+            };
+            for r in s.rtcp.iter().filter(|r| r.kind == "rr") {
+                let key = (
+                    (r.fraction_lost.unwrap() * 256.0).round() as u32,
+                    i64::from(r.cumulative_lost.unwrap()),
+                    (r.jitter_ms.unwrap() * f64::from(clock) / 1000.0).round() as u64,
+                );
+                *ours.entry(key).or_default() += 1;
+            }
+        }
+        for (key, n) in &theirs {
+            assert!(
+                ours.get(key).copied().unwrap_or(0) >= *n,
+                "{}: report block {key:?} ×{n} (ours: {ours:?})",
+                path.display()
+            );
+            compared += n;
+        }
+    }
+    assert!(compared >= 40, "only {compared} report blocks compared");
+}
+
+/// Every RFC 4733 event tshark decodes (one per SSRC and timestamp) is a DTMF event of the
+/// stream with that SSRC, with the same key.
+#[test]
+fn every_telephone_event_tshark_decodes_is_found() {
+    if !common::require("tshark") {
+        return;
+    }
+    let mut compared = 0;
+    for path in captures() {
+        let rows = common::tshark_fields(
+            &path,
+            &["-Y", "rtpevent"],
+            &[
+                "rtp.ssrc",
+                "rtp.timestamp",
+                "rtpevent.event_id",
+                "rtp.p_type",
+            ],
+        );
+        let mut theirs: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+        for r in &rows {
+            // Payload type 100 is Cisco's NSE (fax and modem tones), which tshark decodes as
+            // events by default; it is not RFC 4733 and sipscope does not read it.
+            if r[3][0] == "100" {
+                continue;
+            }
+            let ssrc = u32::from_str_radix(r[0][0].trim_start_matches("0x"), 16).unwrap();
+            theirs.insert((ssrc, r[1][0].parse().unwrap()), r[2][0].parse().unwrap());
+        }
+        if theirs.is_empty() {
+            continue;
+        }
+        let ours = streams(&path);
+        for ((ssrc, _), event) in &theirs {
+            let key = match event {
+                0..=9 => event.to_string(),
+                10 => "*".into(),
+                11 => "#".into(),
+                12..=15 => char::from(b'A' + (*event - 12) as u8).to_string(),
+                e => format!("event {e}"),
+            };
+            let found = ours
+                .iter()
+                .filter(|s| s.ssrc == *ssrc)
+                .flat_map(|s| s.dtmf.iter())
+                .filter(|d| d.digit == key)
+                .count();
+            assert!(found > 0, "{}: event {key} of {ssrc:#x}", path.display());
+        }
+        // As many events per SSRC as tshark decodes.
+        let per_ssrc = |ssrc: u32| theirs.keys().filter(|(s, _)| *s == ssrc).count();
+        for s in ours.iter().filter(|s| per_ssrc(s.ssrc) > 0) {
+            assert_eq!(s.dtmf.len(), per_ssrc(s.ssrc), "{}", path.display());
+        }
+        compared += theirs.len();
+    }
+    assert!(compared >= 10, "only {compared} events compared");
+}
+
+/// The media anomaly kinds of each call of a sample, sorted.
+fn media_kinds(name: &str) -> Vec<Vec<&'static str>> {
+    let (engine, _) = common::analyse(&common::samples().join(name));
+    engine
+        .calls()
+        .iter()
+        .map(|c| {
+            let d = sipscope::diagnose::diagnose(c, engine.now(), &Default::default());
+            let mut k: Vec<&str> = d
+                .anomalies
+                .iter()
+                .filter(|a| a.kind.is_media())
+                .map(|a| a.kind.as_str())
+                .collect();
+            k.sort_unstable();
+            k.dedup();
+            k
+        })
+        .collect()
+}
+
+#[test]
+fn each_media_sample_shows_its_anomaly_and_the_clean_ones_none() {
+    let none: Vec<&str> = Vec::new();
+    assert_eq!(media_kinds("media-two-way.pcap"), [none.clone()]);
+    assert_eq!(media_kinds("media-dtmf.pcap"), [none.clone()]);
+    assert_eq!(media_kinds("media-one-way.pcap"), [["one_way_media"]]);
+    assert_eq!(
+        media_kinds("media-loss.pcap"),
+        [["high_jitter", "packet_loss"]]
+    );
+    assert_eq!(media_kinds("media-timeout.pcap"), [["media_timeout"]]);
+    assert_eq!(media_kinds("media-after-bye.pcap"), [["rtp_after_bye"]]);
+    assert_eq!(
+        media_kinds("media-none.pcap"),
+        [none.clone(), vec!["no_media"]]
+    );
+    assert_eq!(media_kinds("media-nat.pcap"), [["media_address_mismatch"]]);
+    // Every other sample (signalling only, filtered to the SIP ports) has no media anomaly.
+    for path in common::captures_in(&common::samples()) {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if !name.starts_with("media-") {
+            assert!(
+                media_kinds(name).iter().all(Vec::is_empty),
+                "{name}: {:?}",
+                media_kinds(name)
+            );
+        }
+    }
+}
+
+/// The verdict joins the two halves: "answered after …, but one-way audio: …".
+#[test]
+fn the_verdict_says_why_the_audio_failed() {
+    let (engine, _) = common::analyse(&common::samples().join("media-one-way.pcap"));
+    let calls = engine.calls();
+    let d = sipscope::diagnose::diagnose(calls[0], engine.now(), &Default::default());
+    assert!(
+        d.verdict.summary.starts_with("Call answered after 0.")
+            && d.verdict.summary.contains(
+                ", but one-way audio: no RTP from the callee (its SDP advertises 127.0.0.1:6100) \
+                 reached the caller"
+            ),
+        "{}",
+        d.verdict.summary
+    );
+    let (engine, _) = common::analyse(&common::samples().join("media-dtmf.pcap"));
+    let digits: String = engine.calls()[0]
+        .media
+        .iter()
+        .flat_map(|s| s.dtmf.iter().map(|d| d.digit.to_string()))
+        .collect();
+    assert_eq!(digits, "123");
+}
+
+/// With `--no-media` the same capture has no streams and no media anomalies.
+#[test]
+fn no_media_turns_the_analysis_off() {
+    let mut config = sipscope::engine::EngineConfig::default();
+    config.media = false;
+    let (engine, _) = common::analyse_with(&common::samples().join("media-one-way.pcap"), config);
+    let calls = engine.calls();
+    assert!(calls[0].media.is_empty());
+    let d = sipscope::diagnose::diagnose(calls[0], engine.now(), &Default::default());
+    assert!(d.anomalies.iter().all(|a| !a.kind.is_media()));
+    assert!(engine.media_counters().is_none());
+}
