@@ -4,7 +4,13 @@
 //!
 //! Options: --calls N, --seed N, --cps N (calls per second), --tcp SHARE, --fragments SHARE,
 //! --retransmissions SHARE, --hold SECONDS, --scanners N (scanner requests mixed in),
-//! --scan-rate N (scanner requests per second), -o PATH (default: standard output).
+//! --scan-rate N (scanner requests per second), --rtp SHARE (RTP for answered calls, SHARE of
+//! them with a media fault), -o PATH (default: standard output).
+//!
+//! The media benchmark of docs/performance.md: 260 calls, 1,000,000 RTP packets:
+//!
+//!     cargo run --release --example gen-capture -- --calls 260 --cps 2 --hold 70 \
+//!         --tcp 0 --fragments 0 --rtp 0.1 -o /tmp/media-1m.pcap
 //!
 //! The flood of docs/performance.md: 300,000 scanner requests at 5,000 a second with 200 calls
 //! among them:
@@ -50,6 +56,11 @@ fn main() {
             "--hold" => cfg.max_hold_secs = num(value(i)),
             "--scanners" => cfg.scanner_requests = num(value(i)) as usize,
             "--scan-rate" => cfg.scanner_rate = num(value(i)),
+            // RTP for answered calls, and the share of them given a media fault.
+            "--rtp" => {
+                cfg.rtp = true;
+                cfg.media_fault_share = num(value(i));
+            }
             "-o" => out = Some(value(i)),
             other => {
                 eprintln!("gen-capture: unknown option {other}");

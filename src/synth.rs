@@ -36,6 +36,12 @@ pub struct SynthConfig {
     pub scanner_requests: usize,
     /// Scanner requests per second of capture time (all sources together).
     pub scanner_rate: f64,
+    /// RTP for answered calls (PCMU, 20 ms packets, both ways from the ACK to the BYE): the
+    /// callee side is a pool of four media gateways. Off by default.
+    pub rtp: bool,
+    /// With `rtp`: the share of answered calls given one media fault (one-way, no media, NAT,
+    /// loss, jitter, RTP after BYE, media timeout; [`MediaTruth`] counts them).
+    pub media_fault_share: f64,
 }
 
 impl Default for SynthConfig {
@@ -50,8 +56,27 @@ impl Default for SynthConfig {
             max_hold_secs: 60.0,
             scanner_requests: 0,
             scanner_rate: 2000.0,
+            rtp: false,
+            media_fault_share: 0.0,
         }
     }
+}
+
+/// The media faults written (with `rtp`), by kind, to check a diagnosis against: each is the
+/// anomaly kind it should produce, and `clean` calls should produce none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaTruth {
+    pub clean: usize,
+    pub one_way_media: usize,
+    pub no_media: usize,
+    pub media_address_mismatch: usize,
+    pub packet_loss: usize,
+    pub high_jitter: usize,
+    pub rtp_after_bye: usize,
+    pub media_timeout: usize,
+    /// DTMF digits sent (one per call that sends one).
+    pub dtmf: usize,
+    pub rtp_packets: u64,
 }
 
 /// What was written, to check an analysis against.
@@ -71,6 +96,7 @@ pub struct SynthStats {
     pub scanner_requests: usize,
     /// Scanner requests the proxy answered (401 or 404).
     pub scanner_answered: usize,
+    pub media: MediaTruth,
 }
 
 /// SplitMix64: a tiny deterministic generator; quality is ample for test traffic (and for the
@@ -136,7 +162,42 @@ struct CallPlan {
     tcp: bool,
     outcome: Outcome,
     msgs: Vec<Msg>,
+    media: Option<MediaPlan>,
 }
+
+/// A media fault of a synthetic call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fault {
+    Clean,
+    OneWay,
+    NoMedia,
+    Nat,
+    Loss,
+    Jitter,
+    AfterBye,
+    Timeout,
+}
+
+/// The RTP of an answered call: both parties' SDP endpoints, where the caller really sends
+/// from (another address behind a NAT), and when the media runs.
+struct MediaPlan {
+    fault: Fault,
+    caller: (Ipv4Addr, u16),
+    callee: (Ipv4Addr, u16),
+    caller_source: Ipv4Addr,
+    /// Milliseconds from the call's start: the ACK, and the BYE.
+    from_ms: f64,
+    bye_ms: f64,
+    dtmf: bool,
+}
+
+/// The media gateways that answer every synthetic call's media (the callee side).
+const GATEWAYS: [Ipv4Addr; 4] = [
+    Ipv4Addr::new(10, 3, 0, 1),
+    Ipv4Addr::new(10, 3, 0, 2),
+    Ipv4Addr::new(10, 3, 0, 3),
+    Ipv4Addr::new(10, 3, 0, 4),
+];
 
 fn sdp(ip: Ipv4Addr, port: u16, padding: usize) -> String {
     let mut s = format!(
@@ -233,12 +294,22 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
         ),
         rr: format!("<sip:{PROXY};lr;ftag=x{id}>"),
     };
+    let caller_media = (caller, 10000 + (id % 20000) as u16 * 2);
+    let callee_media = if cfg.rtp {
+        (
+            GATEWAYS[id % GATEWAYS.len()],
+            30000 + (id % 15000) as u16 * 2,
+        )
+    } else {
+        (callee, 30000 + (id % 20000) as u16)
+    };
     let invite_body = sdp(
-        caller,
-        10000 + (id % 20000) as u16 * 2,
+        caller_media.0,
+        caller_media.1,
         if fragment_invite { 25 } else { 0 },
     );
-    let answer_body = sdp(callee, 30000 + (id % 20000) as u16, 0);
+    let answer_body = sdp(callee_media.0, callee_media.1, 0);
+    let mut media = None;
     let callee_contact = format!("Contact: <sip:bob@{callee}:5060>\r\n");
     let caller_contact = format!(
         "Contact: <sip:alice@{caller}:{caller_port};transport={}>\r\n",
@@ -256,7 +327,7 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
         "{rr_hdr}{caller_contact}Max-Forwards: 69\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\nSupported: replaces, timer\r\n"
     );
     let bob = format!("sip:bob@{callee}:5060");
-    let done = move |msgs| CallPlan {
+    let done = move |msgs, media| CallPlan {
         id,
         caller,
         caller_port,
@@ -264,6 +335,7 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
         tcp,
         outcome,
         msgs,
+        media,
     };
     let mut l = Ladder {
         n: &n,
@@ -318,7 +390,7 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
             l.push(gap, Leg::B, true, invite_b.clone());
         }
         final_to_caller(&mut l, 500.0, 408, "Request Timeout", "");
-        return done(l.msgs);
+        return done(l.msgs, None);
     }
     l.push(
         1.0,
@@ -429,7 +501,50 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
             );
             let ack_b = l.request("ACK", &bob, &[&ack_p, &ack_a], true, "1 ACK", MF69);
             l.push(0.3, Leg::B, true, ack_b);
+            let from_ms = l.t;
             let hold = 1000.0 + rng.unit() * cfg.max_hold_secs * 1000.0;
+            if cfg.rtp {
+                // A generator of its own, so that the signalling is the same with media or
+                // without.
+                let mut m = Rng(cfg.seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let mut fault = if m.chance(cfg.media_fault_share) {
+                    match m.below(7) {
+                        0 => Fault::OneWay,
+                        1 => Fault::NoMedia,
+                        2 => Fault::Nat,
+                        3 => Fault::Loss,
+                        4 => Fault::Jitter,
+                        5 => Fault::AfterBye,
+                        _ => Fault::Timeout,
+                    }
+                } else {
+                    Fault::Clean
+                };
+                // What needs time to show: absences (2 s after the answer) and a timeout
+                // (10 s of silence before the BYE).
+                let needs = match fault {
+                    Fault::OneWay | Fault::NoMedia => 3_000.0,
+                    Fault::Timeout => 15_000.0,
+                    Fault::Loss | Fault::Jitter => 2_000.0,
+                    _ => 0.0,
+                };
+                if hold < needs {
+                    fault = Fault::Clean;
+                }
+                media = Some(MediaPlan {
+                    fault,
+                    caller: caller_media,
+                    callee: callee_media,
+                    caller_source: if fault == Fault::Nat {
+                        Ipv4Addr::new(198, 51, 100, (id % 250 + 1) as u8)
+                    } else {
+                        caller_media.0
+                    },
+                    from_ms,
+                    bye_ms: from_ms + hold,
+                    dtmf: fault == Fault::Clean && hold > 3_000.0 && m.chance(0.2),
+                });
+            }
             let (bye_a, bye_p) = (via_a("bye"), via_p("bye"));
             l.push(
                 hold,
@@ -450,7 +565,7 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
         }
         Outcome::Timeout => {}
     }
-    done(l.msgs)
+    done(l.msgs, media)
 }
 
 const MF70: &str = "Max-Forwards: 70\r\n";
@@ -503,8 +618,98 @@ impl Ladder<'_> {
     }
 }
 
-/// Frames in flight: (time in µs, tie-breaker, frame bytes).
-type Pending = BinaryHeap<Reverse<(u64, u64, Vec<u8>)>>;
+/// Frames in flight: (time in µs, tie-breaker, what to write then).
+type Pending = BinaryHeap<Reverse<(u64, u64, Item)>>;
+
+/// A frame, or an RTP flow that writes its next packet when its time comes (a call's tens of
+/// thousands of packets are never all in memory).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Item {
+    Frame(Vec<u8>),
+    Rtp(Box<RtpFlow>),
+}
+
+/// One direction of a call's RTP: PCMU every `period_us` from `start` to `end`, some packets
+/// dropped before the wire (`loss_every`), each delayed by up to `jitter_us` (so packets pass
+/// each other), and one DTMF digit as RFC 4733 events at `dtmf_at` (a packet index). The next
+/// [`LOOKAHEAD`] packets wait in `ahead` by due time; the flow is due when the first is.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RtpFlow {
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    ssrc: u32,
+    /// The next packet index to plan.
+    index: u64,
+    /// Planned packets: (due, index), in order.
+    ahead: std::collections::VecDeque<(u64, u64)>,
+    start: u64,
+    end: u64,
+    period_us: u64,
+    loss_every: u64,
+    jitter_us: u64,
+    dtmf_at: u64,
+}
+
+/// Packets an [`RtpFlow`] plans ahead: more than its largest delay spans (16 × 20 ms), so that
+/// a packet is never due before one already written.
+const LOOKAHEAD: usize = 16;
+
+impl RtpFlow {
+    /// Plans packets up to [`LOOKAHEAD`] ahead; `false` when nothing is left to send.
+    fn plan(&mut self) -> bool {
+        while self.ahead.len() < LOOKAHEAD && self.start + self.index * self.period_us < self.end {
+            let due = self.due(self.index);
+            let at = self.ahead.partition_point(|(d, _)| *d <= due);
+            self.ahead.insert(at, (due, self.index));
+            self.index += 1;
+        }
+        !self.ahead.is_empty()
+    }
+
+    /// The packet of index `i`, or `None` when it is lost before the wire.
+    fn packet(&self, i: u64) -> Option<Vec<u8>> {
+        if self.loss_every > 0 && i % self.loss_every == self.loss_every - 1 {
+            return None;
+        }
+        let seq = (i as u16).wrapping_add(self.ssrc as u16);
+        let mut ts = (i as u32).wrapping_mul(160).wrapping_add(self.ssrc >> 8);
+        let mut pt = 0u8;
+        let mut payload = [0xffu8; 160];
+        let mut len = 160;
+        // Six event packets: the digit 5, its duration growing, the end sent three times,
+        // all with the event's timestamp (RFC 4733 §2.5).
+        if (self.dtmf_at..self.dtmf_at.saturating_add(6)).contains(&i) {
+            let k = i - self.dtmf_at;
+            ts = (self.dtmf_at as u32)
+                .wrapping_mul(160)
+                .wrapping_add(self.ssrc >> 8);
+            pt = 101;
+            let duration = (160 * (k.min(3) + 1)) as u16;
+            let end = if k >= 3 { 0x80 } else { 0 };
+            payload[..4].copy_from_slice(&[5, end | 10, (duration >> 8) as u8, duration as u8]);
+            len = 4;
+        }
+        let mut rtp = Vec::with_capacity(12 + len);
+        rtp.extend_from_slice(&[0x80, pt | if i == 0 { 0x80 } else { 0 }]);
+        rtp.extend_from_slice(&seq.to_be_bytes());
+        rtp.extend_from_slice(&ts.to_be_bytes());
+        rtp.extend_from_slice(&self.ssrc.to_be_bytes());
+        rtp.extend_from_slice(payload.get(..len).unwrap_or(&[]));
+        Some(udp_frame(
+            self.src.0, self.src.1, self.dst.0, self.dst.1, &rtp,
+        ))
+    }
+
+    /// When the packet of index `i` is on the wire.
+    fn due(&self, i: u64) -> u64 {
+        let nominal = self.start + i * self.period_us;
+        if self.jitter_us == 0 {
+            return nominal;
+        }
+        let mut h = Rng(u64::from(self.ssrc) << 32 | i);
+        nominal + h.below(self.jitter_us)
+    }
+}
 
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -583,10 +788,56 @@ fn tcp_frame(
 
 /// Turns a call plan into timed frames.
 fn frames(call: &CallPlan, start_us: u64, rng: &mut Rng, heap: &mut Pending, tie: &mut u64) -> u64 {
+    if let Some(m) = &call.media {
+        let at = |ms: f64| start_us + (ms * 1000.0) as u64;
+        let (from, bye) = (at(m.from_ms), at(m.bye_ms));
+        let end = match m.fault {
+            Fault::AfterBye => bye + 3_000_000,
+            Fault::Timeout => from + 2_000_000,
+            _ => bye,
+        };
+        let flow = |src, dst, ssrc: u32| RtpFlow {
+            src,
+            dst,
+            ssrc,
+            index: 0,
+            ahead: std::collections::VecDeque::new(),
+            start: from + 20_000,
+            end,
+            period_us: 20_000,
+            loss_every: if m.fault == Fault::Loss { 20 } else { 0 },
+            jitter_us: if m.fault == Fault::Jitter { 200_000 } else { 0 },
+            dtmf_at: u64::MAX,
+        };
+        let ssrc = (call.id as u32).wrapping_mul(0x9E37_79B9) | 1;
+        let mut flows = Vec::new();
+        if m.fault != Fault::NoMedia {
+            let mut up = flow((m.caller_source, m.caller.1), m.callee, ssrc);
+            if m.dtmf {
+                up.dtmf_at = 100;
+            }
+            flows.push(up);
+            if m.fault != Fault::OneWay {
+                let mut down = flow(m.callee, m.caller, ssrc ^ 0xFFFF_0000);
+                // Loss and jitter on the callee's side only, so that each fault is one finding.
+                down.loss_every = 0;
+                down.jitter_us = 0;
+                flows.push(down);
+            }
+        }
+        for mut f in flows {
+            if f.plan()
+                && let Some(&(due, _)) = f.ahead.front()
+            {
+                *tie += 1;
+                heap.push(Reverse((due, *tie, Item::Rtp(Box::new(f)))));
+            }
+        }
+    }
     let mut count = 0;
     let mut emit = |heap: &mut Pending, at: u64, f: Vec<u8>| {
         *tie += 1;
-        heap.push(Reverse((at, *tie, f)));
+        heap.push(Reverse((at, *tie, Item::Frame(f))));
         count += 1;
     };
     let mut up = TcpSide {
@@ -778,7 +1029,7 @@ Accept: application/sdp\r\nContent-Length: 0\r\n\r\n",
     );
     let mut push = |at: u64, frame: Vec<u8>| {
         *tie += 1;
-        heap.push(Reverse((at, *tie, frame)));
+        heap.push(Reverse((at, *tie, Item::Frame(frame))));
     };
     push(at, udp_frame(src, sport, PROXY, 5060, request.as_bytes()));
     if !rng.chance(0.2) {
@@ -860,10 +1111,26 @@ pub fn write_pcap(cfg: &SynthConfig, out: &mut dyn Write) -> io::Result<SynthSta
             if next_start.is_some_and(|n| *at >= n) {
                 break;
             }
-            let Some(Reverse((at, _, f))) = heap.pop() else {
+            let Some(Reverse((at, _, item))) = heap.pop() else {
                 break;
             };
-            write_frame(at, &f, out, &mut stats)?;
+            match item {
+                Item::Frame(f) => write_frame(at, &f, out, &mut stats)?,
+                Item::Rtp(mut flow) => {
+                    if let Some((_, i)) = flow.ahead.pop_front()
+                        && let Some(f) = flow.packet(i)
+                    {
+                        write_frame(at, &f, out, &mut stats)?;
+                        stats.media.rtp_packets += 1;
+                    }
+                    if flow.plan()
+                        && let Some(&(due, _)) = flow.ahead.front()
+                    {
+                        tie += 1;
+                        heap.push(Reverse((due.max(at), tie, Item::Rtp(flow))));
+                    }
+                }
+            }
         }
         let Some(next_start) = next_start else {
             break;
@@ -885,6 +1152,20 @@ pub fn write_pcap(cfg: &SynthConfig, out: &mut dyn Write) -> io::Result<SynthSta
             Outcome::Rejected => stats.rejected += 1,
             Outcome::ServerError => stats.server_error += 1,
             Outcome::Timeout => stats.timeout += 1,
+        }
+        if let Some(m) = &call.media {
+            let t = &mut stats.media;
+            match m.fault {
+                Fault::Clean => t.clean += 1,
+                Fault::OneWay => t.one_way_media += 1,
+                Fault::NoMedia => t.no_media += 1,
+                Fault::Nat => t.media_address_mismatch += 1,
+                Fault::Loss => t.packet_loss += 1,
+                Fault::Jitter => t.high_jitter += 1,
+                Fault::AfterBye => t.rtp_after_bye += 1,
+                Fault::Timeout => t.media_timeout += 1,
+            }
+            t.dtmf += usize::from(m.dtmf);
         }
         frames(&call, next_start, &mut rng, &mut heap, &mut tie);
         next_call += 1;

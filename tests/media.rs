@@ -367,3 +367,109 @@ fn no_media_turns_the_analysis_off() {
     assert!(d.anomalies.iter().all(|a| !a.kind.is_media()));
     assert!(engine.media_counters().is_none());
 }
+
+/// On a generated capture with known truth, every media fault is found as its anomaly kind on
+/// exactly the calls that have it, and the clean calls (some with DTMF) have no media anomaly.
+#[test]
+fn generated_media_faults_are_found_and_clean_calls_stay_clean() {
+    let (_dir, path) = common::synth_capture(|c| {
+        c.calls = 400;
+        c.seed = 7;
+        c.max_hold_secs = 30.0;
+        c.calls_per_second = 20.0;
+        c.rtp = true;
+        c.media_fault_share = 0.5;
+    });
+    let mut cfg = sipscope::synth::SynthConfig::default();
+    cfg.calls = 400;
+    cfg.seed = 7;
+    cfg.max_hold_secs = 30.0;
+    cfg.calls_per_second = 20.0;
+    cfg.rtp = true;
+    cfg.media_fault_share = 0.5;
+    let truth = sipscope::synth::write_pcap(&cfg, &mut std::io::sink())
+        .unwrap()
+        .media;
+    let (engine, _) = common::analyse(&path);
+    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut clean = 0;
+    let mut dtmf = 0;
+    for c in engine.calls() {
+        dtmf += c.media.iter().map(|s| s.dtmf.len()).sum::<usize>();
+        if c.media_capture == sipscope::media::MediaCapture::Off {
+            continue;
+        }
+        let d = sipscope::diagnose::diagnose(c, engine.now(), &Default::default());
+        let mut kinds: Vec<&str> = d
+            .anomalies
+            .iter()
+            .filter(|a| a.kind.is_media())
+            .map(|a| a.kind.as_str())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert!(kinds.len() <= 1, "{}: {kinds:?}", c.call_id);
+        match kinds.first() {
+            Some(k) => *found.entry(k).or_default() += 1,
+            None if d.summary.outcome == sipscope::flow::Outcome::Answered => clean += 1,
+            None => {}
+        }
+    }
+    let expect = BTreeMap::from([
+        ("one_way_media", truth.one_way_media),
+        ("no_media", truth.no_media),
+        ("media_address_mismatch", truth.media_address_mismatch),
+        ("packet_loss", truth.packet_loss),
+        ("high_jitter", truth.high_jitter),
+        ("rtp_after_bye", truth.rtp_after_bye),
+        ("media_timeout", truth.media_timeout),
+    ]);
+    assert!(expect.values().all(|n| *n > 3), "{truth:?}");
+    let expect: BTreeMap<&str, usize> = expect.into_iter().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(found, expect, "{truth:?}");
+    assert_eq!(clean, truth.clean);
+    assert_eq!(dtmf, truth.dtmf);
+    assert!(truth.dtmf > 0);
+    // Every RTP packet written was counted, and no flow became a stream without its call.
+    let m = engine.media_counters().unwrap();
+    assert_eq!(m.rtp_packets, truth.rtp_packets);
+    assert_eq!(m.untied_streams, 0);
+    assert_eq!(m.unmatched_packets, 0);
+}
+
+/// Random UDP payloads, a third of them with an RTP version field, between many address
+/// pairs, never become a stream; neither does RTP that changes SSRC every packet.
+#[test]
+fn random_udp_never_becomes_rtp() {
+    let mut rng = sipscope::synth::Rng::new(11);
+    let mut frames = Vec::new();
+    for i in 0..30_000u64 {
+        let len = 12 + rng.below(200) as usize;
+        let mut payload: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+        if i % 3 == 0 {
+            payload[0] = 0x80 | (payload[0] & 0x3f);
+        }
+        let src = format!(
+            "10.9.{}.{}:{}",
+            rng.below(4),
+            rng.below(4) + 1,
+            1024 + rng.below(8)
+        );
+        let dst = format!("10.8.0.{}:{}", rng.below(4) + 1, 2000 + rng.below(8));
+        frames.push(common::udp_frame(i + 1, i as i64, &src, &dst, &payload));
+    }
+    let mut engine = sipscope::engine::Engine::new(Default::default());
+    for f in &frames {
+        engine.feed(&f.as_frame());
+    }
+    engine.finish();
+    assert!(
+        engine.untied_media().is_empty(),
+        "{:?}",
+        engine.untied_media().first()
+    );
+    // Every datagram read as RTP was left unmatched in the end.
+    let m = engine.media_counters().unwrap();
+    assert!(m.rtp_packets > 1_000, "{m:?}");
+    assert_eq!(m.unmatched_packets, m.rtp_packets);
+}

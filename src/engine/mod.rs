@@ -441,13 +441,17 @@ Content-Length: 0\r\n\r\n"
         )
     }
 
-    /// A generated capture: TCP split at random, IP fragments, retransmissions.
+    /// A generated capture: TCP split at random, IP fragments, retransmissions, and RTP with
+    /// media faults (so that the media analysis is held to the same results in every mode).
     fn synthetic_pcap() -> Vec<u8> {
         let cfg = crate::synth::SynthConfig {
             calls: 400,
             tcp_share: 0.5,
             fragment_share: 0.3,
             retransmit_share: 0.3,
+            max_hold_secs: 8.0,
+            rtp: true,
+            media_fault_share: 0.5,
             ..crate::synth::SynthConfig::default()
         };
         let mut pcap = Vec::new();
