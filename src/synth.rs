@@ -297,7 +297,7 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
     let caller_media = (caller, 10000 + (id % 20000) as u16 * 2);
     let callee_media = if cfg.rtp {
         (
-            GATEWAYS[id % GATEWAYS.len()],
+            GATEWAYS.get(id % GATEWAYS.len()).copied().unwrap_or(PROXY),
             30000 + (id % 15000) as u16 * 2,
         )
     } else {
@@ -686,7 +686,13 @@ impl RtpFlow {
             pt = 101;
             let duration = (160 * (k.min(3) + 1)) as u16;
             let end = if k >= 3 { 0x80 } else { 0 };
-            payload[..4].copy_from_slice(&[5, end | 10, (duration >> 8) as u8, duration as u8]);
+            for (d, b) in
+                payload
+                    .iter_mut()
+                    .zip([5, end | 10, (duration >> 8) as u8, duration as u8])
+            {
+                *d = b;
+            }
             len = 4;
         }
         let mut rtp = Vec::with_capacity(12 + len);
