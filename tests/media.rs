@@ -184,11 +184,11 @@ fn every_rtcp_report_block_tshark_decodes_is_found() {
         }
         let mut theirs: BTreeMap<(u32, i64, u64), usize> = BTreeMap::new();
         for r in &rows {
-            for i in 0..r[0].len() {
+            for ((fraction, cumulative), jitter) in r[0].iter().zip(&r[1]).zip(&r[2]) {
                 let key = (
-                    r[0][i].parse().unwrap(),
-                    r[1][i].parse().unwrap(),
-                    r[2][i].parse().unwrap(),
+                    fraction.parse().unwrap(),
+                    cumulative.parse().unwrap(),
+                    jitter.parse().unwrap(),
                 );
                 *theirs.entry(key).or_default() += 1;
             }
@@ -304,8 +304,8 @@ fn media_kinds(name: &str) -> Vec<Vec<&'static str>> {
 #[test]
 fn each_media_sample_shows_its_anomaly_and_the_clean_ones_none() {
     let none: Vec<&str> = Vec::new();
-    assert_eq!(media_kinds("media-two-way.pcap"), [none.clone()]);
-    assert_eq!(media_kinds("media-dtmf.pcap"), [none.clone()]);
+    assert_eq!(media_kinds("media-two-way.pcap"), vec![none.clone()]);
+    assert_eq!(media_kinds("media-dtmf.pcap"), vec![none.clone()]);
     assert_eq!(media_kinds("media-one-way.pcap"), [["one_way_media"]]);
     assert_eq!(
         media_kinds("media-loss.pcap"),
