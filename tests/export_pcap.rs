@@ -82,7 +82,7 @@ fn synthetic(dir: &Path) -> PathBuf {
 }
 
 /// Exporting every call and reading the export gives the same calls; the export holds
-/// exactly the frames that carried SIP, byte for byte.
+/// exactly the frames that carried SIP and the calls' RTP, byte for byte.
 #[test]
 fn exporting_all_calls_round_trips_samples_and_reassembly() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,9 +94,11 @@ fn exporting_all_calls_round_trips_samples_and_reassembly() {
         let name = input.file_name().unwrap().to_string_lossy();
         assert_eq!(calls_csv(input), calls_csv(&out), "{name}: calls differ");
         let wanted = frames_of(input, &[]);
+        // The media samples hold nothing but their calls' SIP and RTP: every frame goes.
+        let media = name.starts_with("media-");
         let original: Vec<OwnedFrame> = read_frames(input)
             .into_iter()
-            .filter(|f| wanted.contains(&f.number))
+            .filter(|f| media || wanted.contains(&f.number))
             .collect();
         let written = read_frames(&out);
         assert_eq!(written.len(), original.len(), "{name}: frame count");
@@ -258,4 +260,35 @@ fn writes_to_standard_output_when_piped() {
     let out = dir.path().join("piped.pcap");
     std::fs::write(&out, &bytes).unwrap();
     assert_eq!(calls_csv(&out), calls_csv(&input));
+}
+
+/// One call of two with RTP between the same ports: its SIP and its own RTP, not the other
+/// call's, and the streams read back as they were (sngrep's "save with RTP").
+#[test]
+fn exporting_one_call_takes_its_rtp_along() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::samples().join("media-none.pcap");
+    let (engine, _) = common::analyse(&input);
+    let calls = engine.calls();
+    let (talking, silent) = (calls[0], calls[1]);
+    assert_eq!(talking.media.len(), 2);
+    for (call, rtp) in [(talking, 472), (silent, 0)] {
+        let out = dir.path().join("one.pcap");
+        export(&[&input], &out, &["--call", &call.call_id]);
+        let written = read_frames(&out);
+        assert_eq!(
+            written.len(),
+            call.messages().len() + rtp,
+            "{}",
+            call.call_id
+        );
+        let (back, _) = common::analyse(&out);
+        let streams: Vec<(u64, i64)> = back.calls()[0]
+            .media
+            .iter()
+            .map(|s| (s.packets, s.lost))
+            .collect();
+        let before: Vec<(u64, i64)> = call.media.iter().map(|s| (s.packets, s.lost)).collect();
+        assert_eq!(streams, before);
+    }
 }

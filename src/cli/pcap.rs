@@ -70,8 +70,10 @@ pub(super) fn export(input: &InputArgs, path: Option<&str>) -> Result<()> {
         shared: Arc::clone(&traits),
     });
     let mut wanted: HashSet<(usize, u64)> = HashSet::new();
+    let mut media = MediaFrames::default();
     let engine = stream_matching(input, &mut inputs, &matcher, false, |call, _| {
         pcap_export::add_call(&mut wanted, &call);
+        media.add(&call);
         Ok(())
     })?;
     let stats = sources(&engine, &inputs);
@@ -85,7 +87,75 @@ pub(super) fn export(input: &InputArgs, path: Option<&str>) -> Result<()> {
         )),
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
-    pcap_export::write_frames(&inputs.names, &wanted, Some(traits), format, out)?;
+    if media.flows.is_empty() {
+        pcap_export::write_frames(&inputs.names, &wanted, Some(traits), format, out)?;
+    } else {
+        let mut decoder = crate::net::Decoder::new(engine.config().net);
+        decoder.set_media(true);
+        let mut also = |frame: &Frame<'_>| media.carries(&mut decoder, frame);
+        pcap_export::write_frames_with(
+            &inputs.names,
+            &wanted,
+            Some(traits),
+            format,
+            out,
+            Some(&mut also),
+        )?;
+    }
     report(&stats, &engine, &inputs);
     Ok(())
+}
+
+/// The RTP and RTCP of the chosen calls, as sngrep's "save with RTP" has it: no frame list
+/// names them (nothing is kept per packet), so on the second read each UDP datagram is
+/// decoded and kept when it belongs to a stream of a chosen call (same input, addresses and
+/// SSRC-free flow, within the stream's time) or is RTCP between the next ports.
+#[derive(Default)]
+struct MediaFrames {
+    /// (source, src, dst) → the streams' time spans.
+    flows: std::collections::HashMap<
+        (usize, std::net::SocketAddr, std::net::SocketAddr),
+        Vec<(crate::time::Timestamp, crate::time::Timestamp)>,
+    >,
+}
+
+impl MediaFrames {
+    fn add(&mut self, call: &crate::flow::Call) {
+        let next =
+            |a: std::net::SocketAddr| std::net::SocketAddr::new(a.ip(), a.port().wrapping_add(1));
+        for s in &call.media {
+            let span = (s.start, s.end);
+            self.flows
+                .entry((s.source, s.src, s.dst))
+                .or_default()
+                .push(span);
+            // RTCP: from the port above, or on the same ports (rtcp-mux); reports may come a
+            // few seconds after the last packet.
+            let late = s.end.saturating_add(crate::time::Interval::from_secs(10));
+            self.flows
+                .entry((s.source, next(s.src), next(s.dst)))
+                .or_default()
+                .push((s.start, late));
+            self.flows
+                .entry((s.source, next(s.dst), next(s.src)))
+                .or_default()
+                .push((s.start, late));
+        }
+    }
+
+    fn carries(&self, decoder: &mut crate::net::Decoder, frame: &Frame<'_>) -> bool {
+        decoder.feed(frame, &mut |_| {});
+        let mut keep = false;
+        decoder.drain_media(|d, _| {
+            keep |= self
+                .flows
+                .get(&(d.source, d.src, d.dst))
+                .is_some_and(|spans| {
+                    spans.iter().any(|(a, b)| (*a..=*b).contains(&d.time))
+                        || matches!(d.payload, crate::net::MediaPayload::Rtcp(_))
+                            && spans.iter().any(|(a, _)| d.time >= *a)
+                });
+        });
+        keep
+    }
 }

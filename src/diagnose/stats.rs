@@ -55,7 +55,7 @@ impl Samples {
     }
 }
 
-/// Seconds.
+/// Seconds (for the media figures, the unit their name says).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Distribution {
     pub count: u64,
@@ -81,6 +81,37 @@ pub struct Stats {
     pub answered: u64,
     pdd: Samples,
     setup: Samples,
+    media: MediaTotals,
+}
+
+/// The media side of [`Stats`].
+#[derive(Debug, Clone, Default)]
+struct MediaTotals {
+    streams: u64,
+    packets: u64,
+    lost: u64,
+    /// Answered INVITE calls whose media was analysed (RTP in the capture).
+    answered_with_analysis: u64,
+    one_way_calls: u64,
+    no_media_calls: u64,
+    loss: Samples,
+    jitter: Samples,
+    mos: Samples,
+}
+
+/// The JSON shape of the media statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct MediaReport {
+    pub streams: u64,
+    pub packets: u64,
+    pub lost: u64,
+    /// Answered calls with one-way audio / answered calls whose media was analysed.
+    pub one_way_share: Option<f64>,
+    pub no_media_share: Option<f64>,
+    /// Per stream: loss in percent, mean jitter in ms, estimated MOS.
+    pub loss_percent: Option<Distribution>,
+    pub jitter_mean_ms: Option<Distribution>,
+    pub mos: Option<Distribution>,
 }
 
 /// The JSON shape of [`Stats`].
@@ -98,6 +129,9 @@ pub struct StatsReport<'a> {
     pub answer_seizure_ratio: Option<f64>,
     pub post_dial_delay: Option<Distribution>,
     pub setup_time: Option<Distribution>,
+    /// RTP streams (left out when the capture had none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaReport>,
 }
 
 impl Stats {
@@ -145,10 +179,32 @@ impl Stats {
         for a in &diagnosis.anomalies {
             *self.anomalies.entry(a.kind).or_default() += 1;
         }
+        let m = &mut self.media;
+        for st in &call.media {
+            m.streams += 1;
+            m.packets += st.packets;
+            m.lost += st.lost.max(0) as u64;
+            if !st.events_only() {
+                m.loss.add(st.loss_percent());
+                m.jitter.add(st.jitter_mean_ms);
+            }
+            if let Some(mos) = st.mos {
+                m.mos.add(mos);
+            }
+        }
         if call.first_method() == "INVITE" {
             self.invite_calls += 1;
             if summary.outcome == Outcome::Answered {
                 self.answered += 1;
+                if matches!(
+                    call.media_capture,
+                    crate::media::MediaCapture::Rtp | crate::media::MediaCapture::Shared
+                ) {
+                    m.answered_with_analysis += 1;
+                    let has = |k| diagnosis.anomalies.iter().any(|a| a.kind == k);
+                    m.one_way_calls += u64::from(has(AnomalyKind::OneWayMedia));
+                    m.no_media_calls += u64::from(has(AnomalyKind::NoMedia));
+                }
             }
             if let Some(v) = summary.post_dial_delay {
                 self.pdd.add(v);
@@ -173,6 +229,23 @@ impl Stats {
                 .then(|| self.answered as f64 / self.invite_calls as f64),
             post_dial_delay: self.pdd.summary(),
             setup_time: self.setup.summary(),
+            media: (self.media.streams > 0 || self.media.answered_with_analysis > 0).then(|| {
+                let m = &self.media;
+                let share = |n: u64| {
+                    (m.answered_with_analysis > 0)
+                        .then(|| n as f64 / m.answered_with_analysis as f64)
+                };
+                MediaReport {
+                    streams: m.streams,
+                    packets: m.packets,
+                    lost: m.lost,
+                    one_way_share: share(m.one_way_calls),
+                    no_media_share: share(m.no_media_calls),
+                    loss_percent: m.loss.summary(),
+                    jitter_mean_ms: m.jitter.summary(),
+                    mos: m.mos.summary(),
+                }
+            }),
         }
     }
 }

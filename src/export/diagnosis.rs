@@ -235,6 +235,39 @@ pub fn write_stats(r: &StatsReport<'_>, out: &mut dyn Write) -> io::Result<()> {
             .map(|(k, v)| (k.as_str().to_string(), *v))
             .collect(),
     )?;
+    if let Some(m) = &r.media {
+        let pct =
+            |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0));
+        writeln!(
+            out,
+            "media                 {} RTP streams, {} packets, {} lost; one-way audio in {} of \
+             answered calls, no audio in {}",
+            crate::diagnose::thousands(m.streams),
+            crate::diagnose::thousands(m.packets),
+            crate::diagnose::thousands(m.lost),
+            pct(m.one_way_share),
+            pct(m.no_media_share),
+        )?;
+        let d = |d: &Option<crate::diagnose::stats::Distribution>, unit: &str, digits: usize| {
+            d.as_ref().map_or_else(
+                || "-".to_string(),
+                |d| {
+                    format!(
+                        "min {:.digits$}{unit}, median {:.digits$}{unit}, p95 {:.digits$}{unit}, \
+                         max {:.digits$}{unit} ({} streams)",
+                        d.min, d.median, d.p95, d.max, d.count
+                    )
+                },
+            )
+        };
+        writeln!(out, "stream loss           {}", d(&m.loss_percent, "%", 2))?;
+        writeln!(
+            out,
+            "stream jitter (mean)  {}",
+            d(&m.jitter_mean_ms, " ms", 2)
+        )?;
+        writeln!(out, "stream MOS (est.)     {}", d(&m.mos, "", 2))?;
+    }
     Ok(())
 }
 

@@ -96,6 +96,19 @@ pub fn write_frames(
     format: CaptureFormat,
     out: impl Write,
 ) -> Result<u64> {
+    write_frames_with(names, wanted, traits, format, out, None)
+}
+
+/// [`write_frames`], and with `also` every other frame it accepts (the calls' RTP, which no
+/// frame list names): the inputs are then read to their end.
+pub fn write_frames_with(
+    names: &[String],
+    wanted: &HashSet<(usize, u64)>,
+    traits: Option<FrameTraits>,
+    format: CaptureFormat,
+    out: impl Write,
+    mut also: Option<&mut dyn FnMut(&crate::capture::Frame<'_>) -> bool>,
+) -> Result<u64> {
     let traits = match traits {
         Some(t) => t,
         None => scan_traits(names, wanted)?,
@@ -103,13 +116,17 @@ pub fn write_frames(
     let mut writer = CaptureWriter::new(out, traits.options(format));
     let mut source = reopen(names)?;
     let mut left = wanted.len();
-    while left > 0 {
+    while left > 0 || also.is_some() {
         let Some(frame) = source.next_frame() else {
             break;
         };
         if wanted.contains(&(frame.source, frame.number)) {
             writer.write(&frame)?;
             left -= 1;
+        } else if let Some(also) = also.as_mut()
+            && also(&frame)
+        {
+            writer.write(&frame)?;
         }
     }
     let written = writer.frames();

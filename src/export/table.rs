@@ -33,6 +33,32 @@ pub struct CallRow {
     /// Who sent the call's first request, for [`CallRow::mark_scanners`].
     #[serde(skip)]
     pub originator: Option<std::net::IpAddr>,
+    /// The call's RTP at a glance ([`media_cell`]); empty without streams.
+    pub media: CompactString,
+}
+
+/// A call's streams in a few characters: `2↔ 0.3%` (streams, both directions, the worst
+/// loss), `1→ one-way` (one direction only), `1?` (direction unknown).
+pub fn media_cell(call: &Call) -> CompactString {
+    use crate::media::Direction;
+    let streams = call.media.iter().filter(|s| s.packets > 0);
+    let n = streams.clone().count();
+    if n == 0 {
+        return CompactString::default();
+    }
+    let has = |d: Direction| streams.clone().any(|s| s.direction == d);
+    let worst = streams
+        .clone()
+        .map(crate::media::Stream::loss_percent)
+        .fold(0.0, f64::max);
+    match (
+        has(Direction::CallerToCallee),
+        has(Direction::CalleeToCaller),
+    ) {
+        (true, true) => compact_str::format_compact!("{n}↔ {worst:.1}%"),
+        (true, false) | (false, true) => compact_str::format_compact!("{n}→ one-way"),
+        (false, false) => compact_str::format_compact!("{n}?"),
+    }
 }
 
 fn rfc3339<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -66,6 +92,7 @@ impl CallRow {
             duration: s.duration,
             scanner: false,
             originator: call.originator(),
+            media: media_cell(call),
         }
     }
 
@@ -171,6 +198,15 @@ const MAX_PARTY: usize = 24;
 /// When some calls were begun by scanners, a last column, NOTE, says `scanner` on their rows.
 pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
     let notes = rows.iter().any(|r| r.scanner);
+    // The MEDIA column only when some call has streams: a capture of signalling alone keeps
+    // the table it always had.
+    let media = rows.iter().any(|r| !r.media.is_empty()).then(|| {
+        rows.iter()
+            .map(|r| sanitize::width(&r.media))
+            .max()
+            .unwrap_or(0)
+            .max("MEDIA".len())
+    });
     let mut widths: [usize; COLUMNS] = HEADERS.map(str::len);
     let mut scratch = String::new();
     for r in rows {
@@ -180,7 +216,10 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
     }
     let mut line = String::new();
     let mut cells_text = String::new();
-    let mut write_line = |cells: [(usize, usize); COLUMNS], text: &str, note: &str| {
+    let mut write_line = |cells: [(usize, usize); COLUMNS],
+                          text: &str,
+                          media_cell: Option<(usize, &str)>,
+                          note: &str| {
         line.clear();
         let mut start = 0;
         for (i, ((end, width), w)) in cells.into_iter().zip(widths).enumerate() {
@@ -200,6 +239,13 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
                 }
             }
         }
+        if let Some((w, cell)) = media_cell {
+            line.push_str("  ");
+            line.push_str(cell);
+            if notes {
+                push_spaces(&mut line, w.saturating_sub(sanitize::width(cell)));
+            }
+        }
         if notes {
             line.push_str("  ");
             line.push_str(note);
@@ -213,11 +259,16 @@ pub fn write_text(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
         header.push_str(h);
         *cell = (header.len(), h.len());
     }
-    write_line(cells, &header, "NOTE")?;
+    write_line(cells, &header, media.map(|w| (w, "MEDIA")), "NOTE")?;
     for r in rows {
         cells_text.clear();
         let cells = row_cells(r, &mut cells_text);
-        write_line(cells, &cells_text, if r.scanner { "scanner" } else { "" })?;
+        write_line(
+            cells,
+            &cells_text,
+            media.map(|w| (w, r.media.as_str())),
+            if r.scanner { "scanner" } else { "" },
+        )?;
     }
     Ok(())
 }
@@ -332,7 +383,7 @@ fn push_millis(out: &mut String, v: f64) {
 pub fn write_csv(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "index,start,call_id,from,to,first_method,messages,outcome,final_status,final_reason,setup_time,duration,scanner"
+        "index,start,call_id,from,to,first_method,messages,outcome,final_status,final_reason,setup_time,duration,scanner,media"
     )?;
     for r in rows {
         let fields = [
@@ -349,6 +400,7 @@ pub fn write_csv(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
             secs(r.setup_time),
             secs(r.duration),
             r.scanner.to_string(),
+            sanitize::csv_cell(&r.media),
         ];
         writeln!(out, "{}", fields.join(","))?;
     }
@@ -470,6 +522,7 @@ mod tests {
             duration: None,
             scanner: false,
             originator: None,
+            media: Default::default(),
         }
     }
 

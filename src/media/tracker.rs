@@ -265,12 +265,19 @@ impl Tracker {
                 return;
             }
             // Shared while the other call is still up; once it said BYE the port is simply
-            // reused by this one.
-            if let Some(other) = self.calls.get_mut(&old.call)
-                && other.bye.is_none()
-            {
-                other.shared = true;
-                self.calls.entry(call).or_default().shared = true;
+            // reused by this one, and the old call's streams there are over: a packet to or
+            // from it now begins a stream of this call, even with the same SSRC (a phone that
+            // plays the same recording, or keeps its SSRC across calls).
+            if let Some(other) = self.calls.get_mut(&old.call) {
+                if other.bye.is_none() {
+                    other.shared = true;
+                    self.calls.entry(call).or_default().shared = true;
+                } else {
+                    let streams = other.streams.clone();
+                    for i in streams {
+                        self.retire(i, at);
+                    }
+                }
             }
         }
         if !rtcp {
@@ -556,6 +563,28 @@ impl Tracker {
         }
     }
 
+    /// Stops finding stream `i` by its addresses and SSRC when it used endpoint `at`; it stays
+    /// with its call.
+    fn retire(&mut self, i: u32, at: SocketAddr) {
+        let Some(Some(s)) = self.slab.get(i as usize) else {
+            return;
+        };
+        if s.src != at && s.dst != at {
+            return;
+        }
+        let key = StreamKey {
+            src: s.src,
+            dst: s.dst,
+            ssrc: s.ssrc,
+        };
+        if self.keys.get(&key) == Some(&i) {
+            self.keys.remove(&key);
+        }
+        if self.by_ssrc.get(&key.ssrc) == Some(&i) {
+            self.by_ssrc.remove(&key.ssrc);
+        }
+    }
+
     fn stream_of(&mut self, ssrc: u32) -> Option<&mut Stream> {
         let at = *self.by_ssrc.get(&ssrc)?;
         self.slab.get_mut(at as usize)?.as_mut()
@@ -566,11 +595,14 @@ impl Tracker {
         if let Some(o) = self.owner.get_mut(at as usize) {
             *o = None;
         }
-        self.keys.remove(&StreamKey {
+        let key = StreamKey {
             src: stream.src,
             dst: stream.dst,
             ssrc: stream.ssrc,
-        });
+        };
+        if self.keys.get(&key) == Some(&at) {
+            self.keys.remove(&key);
+        }
         if self.by_ssrc.get(&stream.ssrc) == Some(&at) {
             self.by_ssrc.remove(&stream.ssrc);
         }
@@ -789,6 +821,21 @@ mod tests {
         assert!(t.detach(2).shared);
         assert!(!t.detach(3).shared);
         assert!(!t.detach(4).shared);
+    }
+
+    /// Two calls one after the other on the same ports, with the same SSRC: each has its
+    /// own stream.
+    #[test]
+    fn a_port_reused_by_the_next_call_begins_a_new_stream() {
+        let mut t = Tracker::new(MediaConfig::default());
+        t.advertise(1, Party::Callee, &sdp("10.0.0.2", 4000));
+        t.rtp(&packet("10.0.0.1:6000", "10.0.0.2:4000", 1, 0));
+        t.bye(1, Timestamp::from_millis(10));
+        t.advertise(2, Party::Callee, &sdp("10.0.0.2", 4000));
+        t.rtp(&packet("10.0.0.1:6000", "10.0.0.2:4000", 1, 20_000));
+        t.rtp(&packet("10.0.0.1:6000", "10.0.0.2:4000", 2, 20_020));
+        assert_eq!(t.detach(1).streams[0].packets, 1);
+        assert_eq!(t.detach(2).streams[0].packets, 2);
     }
 
     #[test]
