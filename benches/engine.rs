@@ -122,5 +122,53 @@ fn flood(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parser, engine, flood);
+/// Media analysis (docs/performance.md): 40 calls with RTP both ways (about 100,000 RTP
+/// packets), streamed as `sipscope media` runs it, against the same run with media analysis
+/// off: the difference is the per-packet cost of the RTP path.
+fn media(c: &mut Criterion) {
+    let cfg = {
+        let mut built = SynthConfig::default();
+        built.calls = 40;
+        built.calls_per_second = 2.0;
+        built.max_hold_secs = 60.0;
+        built.tcp_share = 0.0;
+        built.fragment_share = 0.0;
+        built.rtp = true;
+        built.media_fault_share = 0.1;
+        built
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("media.pcap");
+    let stats = write_pcap(&cfg, &mut std::fs::File::create(&path).unwrap()).unwrap();
+    let mut g = c.benchmark_group("media");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(stats.frames));
+    for (name, media) in [("rtp_streams", true), ("no_media", false)] {
+        let config = {
+            let mut built = EngineConfig::default();
+            built.streaming = true;
+            built.keep_detail = false;
+            built.media = media;
+            built
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut src = FileSource::open(path.to_str().unwrap(), 0).unwrap();
+                let mut streams = 0;
+                let engine = sipscope::engine::run_pipelined(&mut src, config, |e, _| {
+                    streams += e
+                        .take_finished()
+                        .iter()
+                        .map(|c| c.media.len())
+                        .sum::<usize>();
+                })
+                .unwrap();
+                black_box((streams, engine.media_counters()));
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parser, engine, flood, media);
 criterion_main!(benches);

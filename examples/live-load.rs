@@ -7,7 +7,12 @@
 //! from four loopback addresses (127.0.0.11 to .14), each with a fresh Call-ID and extension,
 //! never answered, RATE a second in all.
 //!
+//! With `--rtp RATE`, RTP rides along: PCMU packets of 172 bytes, 50 a second per stream
+//! (RATE/50 streams, each its own SSRC and source port on 127.0.0.21), RATE a second in all,
+//! to a socket on the port 10 above the SIP port that drains them.
+//!
 //!   cargo run --release --example live-load -- --rate 20000 --seconds 60 [--port 5060]
+//!   cargo run --release --example live-load -- --rate 2000 --rtp 98000 --seconds 30
 //!   cargo run --release --example live-load -- --rate 700 --scanners 100000 --seconds 30
 // Test, benchmark and example code: a failed unwrap is a failed run, not hostile input.
 #![allow(
@@ -112,6 +117,23 @@ fn main() -> std::io::Result<()> {
     } else {
         Vec::new()
     };
+    let rtp_rate = arg("--rtp", 0.0);
+    let rtp_total = (rtp_rate * seconds) as u64;
+    let rtp_streams = ((rtp_rate / 50.0).ceil() as u64).max(1);
+    let rtp_sink = UdpSocket::bind(("127.0.0.1", port + 10))?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        loop {
+            let _ = rtp_sink.recv(&mut buf);
+        }
+    });
+    let rtp_socket = if rtp_rate > 0.0 {
+        Some(UdpSocket::bind(("127.0.0.21", 0))?)
+    } else {
+        None
+    };
+    let mut rtp_sent = 0u64;
+    let mut packet = [0xffu8; 172];
     let scan_total = (scan_rate * seconds) as u64;
     let mut scanned = 0u64;
     let start = Instant::now();
@@ -119,9 +141,22 @@ fn main() -> std::io::Result<()> {
     let mut sent = 0u64;
     let mut n = 0u64;
     let mut pending: Vec<String> = Vec::new();
-    while sent < total || scanned < scan_total {
+    while sent < total || scanned < scan_total || rtp_sent < rtp_total {
         // Where the schedule says we should be; send what is due, then sleep briefly.
         let elapsed = start.elapsed().as_secs_f64();
+        let rtp_due = ((elapsed * rtp_rate) as u64).min(rtp_total);
+        while let Some(socket) = &rtp_socket
+            && rtp_sent < rtp_due
+        {
+            // Stream k sends its i-th packet: sequence i, timestamp 160·i.
+            let (k, i) = (rtp_sent % rtp_streams, rtp_sent / rtp_streams);
+            packet[..12].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            packet[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+            packet[4..8].copy_from_slice(&((i as u32).wrapping_mul(160)).to_be_bytes());
+            packet[8..12].copy_from_slice(&(0x5000_0000 + k as u32).to_be_bytes());
+            socket.send_to(&packet, ("127.0.0.1", port + 10))?;
+            rtp_sent += 1;
+        }
         let scan_due = ((elapsed * scan_rate) as u64).min(scan_total);
         while scanned < scan_due {
             let (source, socket) = &scanners[(scanned % scanners.len() as u64) as usize];
@@ -145,8 +180,8 @@ fn main() -> std::io::Result<()> {
     }
     let took = start.elapsed().as_secs_f64();
     println!(
-        "sent {sent} messages ({n} calls) and {scanned} scanner requests in {took:.1} s: {:.0} messages/s",
-        (sent + scanned) as f64 / took
+        "sent {sent} messages ({n} calls), {scanned} scanner requests and {rtp_sent} RTP packets in {took:.1} s: {:.0} packets/s",
+        (sent + scanned + rtp_sent) as f64 / took
     );
     Ok(())
 }

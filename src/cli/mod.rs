@@ -959,6 +959,7 @@ fn stats(args: StatsArgs) -> Result<()> {
         totals.add(&call, &d);
         Ok(())
     })?;
+    totals.add_untied(engine.untied_media());
     let stats = sources(&engine, &inputs);
     let scanners = engine.scanners();
     let mut out = stdout_writer();

@@ -99,6 +99,21 @@ struct MediaTotals {
     mos: Samples,
 }
 
+impl MediaTotals {
+    fn add_stream(&mut self, st: &crate::media::Stream) {
+        self.streams += 1;
+        self.packets += st.packets;
+        self.lost += st.lost.max(0) as u64;
+        if !st.events_only() {
+            self.loss.add(st.loss_percent());
+            self.jitter.add(st.jitter_mean_ms);
+        }
+        if let Some(mos) = st.mos {
+            self.mos.add(mos);
+        }
+    }
+}
+
 /// The JSON shape of the media statistics.
 #[derive(Debug, Clone, Serialize)]
 pub struct MediaReport {
@@ -181,16 +196,7 @@ impl Stats {
         }
         let m = &mut self.media;
         for st in &call.media {
-            m.streams += 1;
-            m.packets += st.packets;
-            m.lost += st.lost.max(0) as u64;
-            if !st.events_only() {
-                m.loss.add(st.loss_percent());
-                m.jitter.add(st.jitter_mean_ms);
-            }
-            if let Some(mos) = st.mos {
-                m.mos.add(mos);
-            }
+            m.add_stream(st);
         }
         if call.first_method() == "INVITE" {
             self.invite_calls += 1;
@@ -212,6 +218,13 @@ impl Stats {
             if let Some(v) = summary.setup_time {
                 self.setup.add(v);
             }
+        }
+    }
+
+    /// Counts RTP streams tied to no call (no SDP named them) into the media figures.
+    pub fn add_untied(&mut self, streams: &[crate::media::Stream]) {
+        for st in streams {
+            self.media.add_stream(st);
         }
     }
 

@@ -112,12 +112,6 @@ struct StreamKey {
     ssrc: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey {
-    src: SocketAddr,
-    dst: SocketAddr,
-}
-
 /// Packets a flow needs in sequence before it counts as RTP without SDP (RFC 3550 A.1 uses
 /// two; four keeps random UDP out with a margin).
 const PROBATION: usize = 4;
@@ -180,7 +174,7 @@ pub struct Tracker {
     owner: Vec<Option<u64>>,
     free: Vec<u32>,
     calls: WireMap<u64, CallMedia>,
-    probes: WireMap<FlowKey, Probe>,
+    probes: WireMap<StreamKey, Probe>,
     untied: Vec<Stream>,
     last_sweep: Timestamp,
     /// Hosts seen sending or receiving RTP (at most [`MAX_HOSTS`]; past it every host counts
@@ -407,9 +401,11 @@ impl Tracker {
     /// A packet no SDP names: a flow becomes an untied stream after [`PROBATION`] packets
     /// in sequence, and its probation packets are measured then.
     fn probation(&mut self, p: &Packet) {
-        let flow = FlowKey {
+        // By SSRC too: a flow may carry several sources (RFC 8860), each on probation alone.
+        let flow = StreamKey {
             src: p.src,
             dst: p.dst,
+            ssrc: p.rtp.ssrc,
         };
         if let Some(probe) = self.probes.get_mut(&flow) {
             if probe.continues(p) {
