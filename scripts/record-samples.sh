@@ -270,10 +270,11 @@ media_uac() {
         -e '/play_pcap_audio="-"/d' "$s/uac-media.xml" >"$dst"
     echo "$dst"
 }
-# media_uas NAME PLAY -> scenario path
+# media_uas NAME PLAY [PT CODEC] -> scenario path (the answer's codec: PCMA by default)
 media_uas() {
     local dst="$work/uas-media-$1.xml"
-    sed -e "s|@PLAY@|$2|" -e '/play_pcap_audio="-"/d' "$s/uas-media.xml" >"$dst"
+    sed -e "s|@PLAY@|$2|" -e "s|@PT@|${3:-8}|g" -e "s|@CODEC@|${4:-PCMA}|g" \
+        -e '/play_pcap_audio="-"/d' "$s/uas-media.xml" >"$dst"
     echo "$dst"
 }
 # An impaired copy of the audio recording (scripts/media-impair.py): packets dropped, send
@@ -301,6 +302,9 @@ media media-timeout "$(media_uas timeout "$audio")" \
 # The caller hangs up 2 s in while both recordings play on for 5 s more.
 media media-after-bye "$(media_uas after-bye "$audio")" \
     "$(media_uac after-bye "$audio" 2000 "" "" 6000)"
+# The callee answers PCMU only; the caller sends its PCMA recording anyway.
+media media-codec-mismatch "$(media_uas codec-mismatch "$audio" 0 PCMU)" \
+    "$(media_uac codec-mismatch "$audio" 7500)"
 # No media, in a capture that holds another call's RTP between the same hosts (two calls
 # recorded one after the other, merged in time order).
 if wanted media-none; then

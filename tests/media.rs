@@ -318,6 +318,10 @@ fn each_media_sample_shows_its_anomaly_and_the_clean_ones_none() {
         [none.clone(), vec!["no_media"]]
     );
     assert_eq!(media_kinds("media-nat.pcap"), [["media_address_mismatch"]]);
+    assert_eq!(
+        media_kinds("media-codec-mismatch.pcap"),
+        [["codec_mismatch"]]
+    );
     // Every other sample (signalling only, filtered to the SIP ports) has no media anomaly.
     for path in common::captures_in(&common::samples()) {
         let name = path.file_name().unwrap().to_str().unwrap();
