@@ -477,3 +477,93 @@ fn random_udp_never_becomes_rtp() {
     assert!(m.rtp_packets > 1_000, "{m:?}");
     assert_eq!(m.unmatched_packets, m.rtp_packets);
 }
+
+/// Lying RTP and RTCP inside a call's media: CSRC lists, extensions and padding longer than the
+/// packet are not RTP (counted as not SIP), an RTCP compound whose second packet lies keeps its
+/// first report and counts the damage, and sequence and timestamp jumps are loss, not a crash.
+#[test]
+fn lying_rtp_and_rtcp_are_counted_and_never_cost_the_stream() {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
+               m=audio 4000 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n\
+         From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: lies\r\nCSeq: 1 INVITE\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let rtp = |seq: u16, ts: u32, first: u8| -> Vec<u8> {
+        let mut v = vec![first, 0];
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(&ts.to_be_bytes());
+        v.extend_from_slice(&7u32.to_be_bytes());
+        v.extend_from_slice(&[0xff; 160]);
+        v
+    };
+    let mut frames = vec![common::udp_frame(
+        1,
+        0,
+        "10.0.0.1:5060",
+        "10.0.0.2:5060",
+        invite.as_bytes(),
+    )];
+    let mut n = 1;
+    let mut push = |ms: i64, src: &str, dst: &str, p: &[u8]| {
+        n += 1;
+        frames.push(common::udp_frame(n, ms, src, dst, p));
+    };
+    for i in 0..50u16 {
+        push(
+            100 + i64::from(i) * 20,
+            "10.0.0.1:6000",
+            "10.0.0.2:4000",
+            &rtp(i, u32::from(i) * 160, 0x80),
+        );
+    }
+    // 15 CSRCs that are not there; an extension past the end; padding longer than the payload.
+    push(
+        1_200,
+        "10.0.0.1:6000",
+        "10.0.0.2:4000",
+        &rtp(50, 8_000, 0x8f)[..20],
+    );
+    push(
+        1_220,
+        "10.0.0.1:6000",
+        "10.0.0.2:4000",
+        &[0x90, 0, 0, 51, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0xff, 0xff],
+    );
+    push(1_240, "10.0.0.1:6000", "10.0.0.2:4000", &{
+        let mut p = rtp(52, 8_320, 0xa0);
+        *p.last_mut().unwrap() = 0xff;
+        p
+    });
+    // A sequence jump of 30,000 and a timestamp jump: loss, counted.
+    push(
+        1_260,
+        "10.0.0.1:6000",
+        "10.0.0.2:4000",
+        &rtp(30_050, 900_000, 0x80),
+    );
+    // An RR with one block about SSRC 7, then an SDES whose length runs past the datagram.
+    let mut rr = vec![0x81, 201, 0, 7, 0, 0, 0, 9];
+    for w in [7u32, 0x0100_0002, 30_050, 80, 0, 0] {
+        rr.extend_from_slice(&w.to_be_bytes());
+    }
+    rr.extend_from_slice(&[0x81, 202, 0, 50, 0, 0, 0, 9]);
+    push(1_300, "10.0.0.2:4001", "10.0.0.1:6001", &rr);
+    let mut engine = sipscope::engine::Engine::new(Default::default());
+    for f in &frames {
+        engine.feed(&f.as_frame());
+    }
+    engine.finish();
+    let calls = engine.calls();
+    let s = &calls[0].media[0];
+    assert_eq!(s.packets, 51);
+    assert_eq!(s.lost, 30_051 - 51);
+    assert_eq!(s.rtcp.len(), 1);
+    assert_eq!(s.rtcp[0].cumulative_lost, Some(2));
+    let m = engine.media_counters().unwrap();
+    assert_eq!(m.rtcp_damaged, 1);
+    let src = engine.source_stats(0, "lies", Default::default());
+    assert_eq!(src.skipped.get(sipscope::net::SkipReason::NotSip), 3);
+}
