@@ -30,6 +30,29 @@ pub struct AnomalyReport {
     #[serde(flatten)]
     pub anomaly: Anomaly,
     pub evidence: Vec<Evidence>,
+    /// The evidence streams, one line each for the text form (the JSON has their indexes in
+    /// `streams`, and the streams in the call's `media`).
+    #[serde(skip)]
+    pub stream_lines: Vec<String>,
+}
+
+/// A stream as a line of evidence: when it began, its addresses and what it carried.
+fn stream_line(call: &Call, s: &crate::media::Stream) -> String {
+    format!(
+        "{:>+10.3} s  {:>21} → {:<21}  RTP {}, {} packets, {} lost, jitter {:.1}/{:.1} ms, until {:+.3} s",
+        s.start.seconds_since(call.start()),
+        s.src.to_string(),
+        s.dst.to_string(),
+        s.codec.as_deref().map_or_else(
+            || format!("pt {}", s.payload_type),
+            |c| terminal(c).into_owned()
+        ),
+        s.packets,
+        s.lost,
+        s.jitter_mean_ms,
+        s.jitter_max_ms,
+        s.end.seconds_since(call.start()),
+    )
 }
 
 /// What `diagnose` says about one call.
@@ -77,6 +100,12 @@ impl Report {
             .into_iter()
             .map(|a| AnomalyReport {
                 evidence: evidence(call, &a.messages),
+                stream_lines: a
+                    .streams
+                    .iter()
+                    .filter_map(|&i| call.media.get(i))
+                    .map(|s| stream_line(call, s))
+                    .collect(),
                 anomaly: a,
             })
             .collect();
@@ -147,6 +176,9 @@ impl Report {
                         ""
                     }
                 )?;
+            }
+            for line in &a.stream_lines {
+                writeln!(out, "      {line}")?;
             }
             writeln!(out, "      see {}", x.reference)?;
         }
