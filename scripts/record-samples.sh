@@ -302,6 +302,9 @@ media media-timeout "$(media_uas timeout "$audio")" \
 # The caller hangs up 2 s in while both recordings play on for 5 s more.
 media media-after-bye "$(media_uas after-bye "$audio")" \
     "$(media_uac after-bye "$audio" 2000 "" "" 6000)"
+# Audio both ways for 7 s, then the caller puts the call on hold (re-INVITE a=sendonly,
+# answered a=recvonly) for 12 s without RTP: hold, not a media timeout.
+media media-hold "$s/uas-media-hold.xml" "$s/uac-media-hold.xml"
 # The callee answers PCMU only; the caller sends its PCMA recording anyway.
 media media-codec-mismatch "$(media_uas codec-mismatch "$audio" 0 PCMU)" \
     "$(media_uac codec-mismatch "$audio" 7500)"

@@ -306,6 +306,8 @@ fn each_media_sample_shows_its_anomaly_and_the_clean_ones_none() {
     let none: Vec<&str> = Vec::new();
     assert_eq!(media_kinds("media-two-way.pcap"), vec![none.clone()]);
     assert_eq!(media_kinds("media-dtmf.pcap"), vec![none.clone()]);
+    // On hold for the last 12 s: no RTP, and no media_timeout.
+    assert_eq!(media_kinds("media-hold.pcap"), vec![none.clone()]);
     assert_eq!(media_kinds("media-one-way.pcap"), [["one_way_media"]]);
     assert_eq!(
         media_kinds("media-loss.pcap"),

@@ -76,6 +76,7 @@ fn recordings_from_real_peers_read_as_expected() {
         ("media-none.pcap", 2, Outcome::Answered, Some(200)),
         ("media-nat.pcap", 1, Outcome::Answered, Some(200)),
         ("media-codec-mismatch.pcap", 1, Outcome::Answered, Some(200)),
+        ("media-hold.pcap", 1, Outcome::Answered, Some(200)),
     ];
     for (file, calls, outcome, status) in expect {
         let (engine, _) = common::analyse(&dir.path().join(file));
