@@ -28,8 +28,9 @@ pub struct RtpHeader {
     pub sequence: u16,
     pub timestamp: u32,
     pub ssrc: u32,
-    /// Bytes of payload (after CSRCs and extension, before padding).
+    /// Bytes of payload (after CSRCs and extension, before padding), and where it begins.
     pub payload_len: u16,
+    pub payload_offset: u16,
     /// The first four bytes of the payload (zeros past its end): enough for an RFC 4733
     /// telephone-event, read later without the packet.
     pub payload_head: [u8; 4],
@@ -81,6 +82,7 @@ impl RtpHeader {
             timestamp: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
             ssrc: u32::from_be_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]),
             payload_len: u16::try_from(payload.len()).unwrap_or(u16::MAX),
+            payload_offset: u16::try_from(start).unwrap_or(u16::MAX),
             payload_head,
         })
     }

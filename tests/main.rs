@@ -11,6 +11,7 @@
 
 mod common;
 
+mod audio;
 mod cli;
 mod consistency;
 mod diagnose;

@@ -34,6 +34,11 @@ impl Filters {
     /// The same filters written in the terminal UI's filter language (time windows have no
     /// equivalent there and are reported as not applied).
     #[cfg(feature = "tui")]
+    /// The Call-ID asked for with `--call`, if any.
+    pub fn call_id(&self) -> Option<&str> {
+        self.call.as_deref()
+    }
+
     pub fn ui_filter(&self) -> (String, bool) {
         let mut terms = Vec::new();
         let word = |v: &str| v.split_whitespace().next().unwrap_or("").to_string();

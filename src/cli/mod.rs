@@ -1,6 +1,7 @@
 //! The command line: parses arguments (clap), opens the inputs, runs the engine and hands the
 //! model to an exporter. No analysis happens here.
 
+mod audio;
 mod capture;
 mod filter;
 mod hep_send;
@@ -73,6 +74,10 @@ enum Command {
     /// largest gap, estimated MOS, DTMF digits, problems.
     #[command(after_help = EXAMPLES)]
     Media(MediaArgs),
+    /// A call's audio as a WAV file: one channel per direction (caller → callee left),
+    /// time-aligned, silence where packets were lost; G.711 µ-law and A-law.
+    #[command(after_help = EXAMPLES)]
+    Audio(AudioArgs),
     /// Write live traffic (interfaces, HEP listeners) to capture files, with rotation.
     #[command(after_help = EXAMPLES)]
     Capture(capture::CaptureArgs),
@@ -211,6 +216,15 @@ struct MediaArgs {
     format: TableFormat,
 }
 
+#[derive(Args, Debug, Clone)]
+struct AudioArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Write to this file (default call.wav).
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    output: Option<String>,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 enum TableFormat {
     Table,
@@ -319,6 +333,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Diagnose(args)) => diagnose(args),
         Some(Command::Stats(args)) => stats(args),
         Some(Command::Media(args)) => media(args),
+        Some(Command::Audio(args)) => audio::run(&args.input, args.output.as_deref()),
         Some(Command::Capture(args)) => capture::run(args),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -4,6 +4,7 @@
 //! ([`pcap`]). They read the model built by
 //! [`crate::flow`] and never change it.
 
+pub mod audio;
 pub mod diagnosis;
 pub mod diagram;
 pub mod json;

@@ -499,6 +499,7 @@ mod tests {
             timestamp: ts,
             ssrc: 7,
             payload_len: 160,
+            payload_offset: 12,
             payload_head: [0; 4],
         }
     }

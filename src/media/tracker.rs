@@ -731,6 +731,7 @@ mod tests {
                 timestamp: u32::from(seq) * 160,
                 ssrc: 42,
                 payload_len: 160,
+                payload_offset: 12,
                 payload_head: [0; 4],
             },
         }

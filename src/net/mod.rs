@@ -169,6 +169,8 @@ pub struct Decoder {
     /// emptied by [`Decoder::drain_media`] after each frame.
     media_out: Vec<MediaDatagram>,
     media_bytes: Vec<u8>,
+    /// Keep RTP datagrams' bytes too ([`Decoder::set_media_payloads`]).
+    media_payloads: bool,
 }
 
 /// A UDP datagram that is not SIP and whose header reads as RTP or RTCP ([`crate::rtp`]),
@@ -181,6 +183,9 @@ pub struct MediaDatagram {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub payload: MediaPayload,
+    /// With [`Decoder::set_media_payloads`], an RTP datagram's bytes (header included) in the
+    /// buffer [`Decoder::drain_media`] hands over; never in the engine.
+    pub rtp_bytes: Option<std::ops::Range<usize>>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,7 +221,13 @@ impl Decoder {
             media: false,
             media_out: Vec::new(),
             media_bytes: Vec::new(),
+            media_payloads: false,
         }
+    }
+
+    /// Hands RTP datagrams over with their bytes (the audio export); the engine never asks.
+    pub fn set_media_payloads(&mut self, on: bool) {
+        self.media_payloads = on;
     }
 
     /// Hands UDP datagrams that read as RTP or RTCP over as [`MediaDatagram`]s (counted in
@@ -470,6 +481,13 @@ impl Decoder {
                         && let Some(kind) = crate::rtp::classify(payload)
                     {
                         self.stats_mut(frame.source).media += 1;
+                        let rtp_bytes = (self.media_payloads
+                            && matches!(kind, crate::rtp::Kind::Rtp(_)))
+                        .then(|| {
+                            let at = self.media_bytes.len();
+                            self.media_bytes.extend_from_slice(payload);
+                            at..self.media_bytes.len()
+                        });
                         let payload = match kind {
                             crate::rtp::Kind::Rtp(h) => MediaPayload::Rtp(h),
                             crate::rtp::Kind::Rtcp => {
@@ -485,6 +503,7 @@ impl Decoder {
                             src,
                             dst,
                             payload,
+                            rtp_bytes,
                         });
                         return;
                     }

@@ -1,0 +1,183 @@
+//! A call's audio as a WAV file: G.711 µ-law and A-law decoded (ITU-T G.711, the exact
+//! expansion the standard's tables give), one channel per direction (caller → callee left,
+//! callee → caller right), each packet placed by its RTP timestamp so that lost or absent
+//! packets are heard as silence. Reads RTP payloads it is given; finding them in a capture is
+//! the command line's (`cli::audio`).
+
+use std::io::{self, Write};
+
+/// Samples per second of the output (G.711's clock).
+pub const RATE: u32 = 8_000;
+
+/// The longest audio written, per channel (one hour): a hostile or mistaken timestamp cannot
+/// make the buffers grow without bound.
+pub const MAX_SAMPLES: usize = 3_600 * RATE as usize;
+
+/// ITU-T G.711 µ-law to 16-bit linear.
+pub fn ulaw(code: u8) -> i16 {
+    let u = !code;
+    let exponent = (u >> 4) & 0x07;
+    let mantissa = i32::from(u & 0x0f);
+    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
+    let v = if u & 0x80 != 0 { -magnitude } else { magnitude };
+    v as i16
+}
+
+/// ITU-T G.711 A-law to 16-bit linear.
+pub fn alaw(code: u8) -> i16 {
+    let a = code ^ 0x55;
+    let exponent = (a >> 4) & 0x07;
+    let mantissa = i32::from(a & 0x0f);
+    let magnitude = if exponent == 0 {
+        (mantissa << 4) + 8
+    } else {
+        ((mantissa << 4) + 0x108) << (exponent - 1)
+    };
+    // The sign bit set means positive in A-law.
+    let v = if a & 0x80 != 0 { magnitude } else { -magnitude };
+    v as i16
+}
+
+/// A codec this module decodes, by the name SDP or the static table gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    Ulaw,
+    Alaw,
+}
+
+impl Decoder {
+    pub fn for_codec(name: &str) -> Option<Decoder> {
+        match name.to_ascii_uppercase().as_str() {
+            "PCMU" => Some(Decoder::Ulaw),
+            "PCMA" => Some(Decoder::Alaw),
+            _ => None,
+        }
+    }
+
+    fn sample(self, b: u8) -> i16 {
+        match self {
+            Decoder::Ulaw => ulaw(b),
+            Decoder::Alaw => alaw(b),
+        }
+    }
+}
+
+/// Two channels of samples being filled.
+#[derive(Debug, Default)]
+pub struct Mixer {
+    pub channels: [Vec<i16>; 2],
+    /// Samples that fell past [`MAX_SAMPLES`].
+    pub clipped: u64,
+}
+
+impl Mixer {
+    /// Writes a packet's payload decoded into `channel` from sample `at` on.
+    pub fn put(&mut self, channel: usize, at: usize, decoder: Decoder, payload: &[u8]) {
+        let Some(ch) = self.channels.get_mut(channel) else {
+            return;
+        };
+        let end = at.saturating_add(payload.len());
+        if end > MAX_SAMPLES {
+            self.clipped += (end - MAX_SAMPLES.max(at)) as u64;
+        }
+        let end = end.min(MAX_SAMPLES);
+        if at >= end {
+            return;
+        }
+        if ch.len() < end {
+            ch.resize(end, 0);
+        }
+        if let Some(dst) = ch.get_mut(at..end) {
+            for (d, b) in dst.iter_mut().zip(payload) {
+                *d = decoder.sample(*b);
+            }
+        }
+    }
+
+    /// Samples per channel (the longer channel; the other is padded with silence).
+    pub fn len(&self) -> usize {
+        self.channels.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The WAV file: RIFF, `fmt ` (PCM, 2 channels, 8 kHz, 16 bits), `data` interleaved.
+    pub fn write_wav(&self, out: &mut dyn Write) -> io::Result<()> {
+        let frames = self.len();
+        let data = u32::try_from(frames * 4).unwrap_or(u32::MAX - 36);
+        out.write_all(b"RIFF")?;
+        out.write_all(&(36 + data).to_le_bytes())?;
+        out.write_all(b"WAVEfmt ")?;
+        out.write_all(&16u32.to_le_bytes())?;
+        out.write_all(&1u16.to_le_bytes())?; // PCM
+        out.write_all(&2u16.to_le_bytes())?; // channels
+        out.write_all(&RATE.to_le_bytes())?;
+        out.write_all(&(RATE * 4).to_le_bytes())?; // bytes per second
+        out.write_all(&4u16.to_le_bytes())?; // block align
+        out.write_all(&16u16.to_le_bytes())?; // bits per sample
+        out.write_all(b"data")?;
+        out.write_all(&data.to_le_bytes())?;
+        let mut buf = Vec::with_capacity(64 << 10);
+        for i in 0..frames {
+            for ch in &self.channels {
+                buf.extend_from_slice(&ch.get(i).copied().unwrap_or(0).to_le_bytes());
+            }
+            if buf.len() >= 60 << 10 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        out.write_all(&buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known values of the G.711 tables (ITU-T G.711 Tables 1 and 2, and the values every
+    /// implementation agrees on).
+    #[test]
+    fn g711_known_vectors() {
+        assert_eq!(ulaw(0xff), 0);
+        assert_eq!(ulaw(0x7f), 0);
+        assert_eq!(ulaw(0x00), -32124);
+        assert_eq!(ulaw(0x80), 32124);
+        assert_eq!(ulaw(0xfe), 8);
+        assert_eq!(ulaw(0x7e), -8);
+        assert_eq!(ulaw(0xef), 132);
+        assert_eq!(alaw(0xd5), 8);
+        assert_eq!(alaw(0x55), -8);
+        assert_eq!(alaw(0xaa), 32256);
+        assert_eq!(alaw(0x2a), -32256);
+        assert_eq!(alaw(0x80), 5504);
+        // Monotonic over the positive µ-law codes (0xff down to 0x80).
+        let pos: Vec<i16> = (0x80..=0xffu8).rev().map(ulaw).collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn packets_land_at_their_timestamps_with_silence_between() {
+        let mut m = Mixer::default();
+        m.put(0, 0, Decoder::Alaw, &[0xd5; 160]);
+        m.put(0, 320, Decoder::Alaw, &[0xd5; 160]); // one packet lost in between
+        m.put(1, 80, Decoder::Ulaw, &[0xfe; 10]);
+        assert_eq!(m.len(), 480);
+        assert_eq!(m.channels[0][159], 8);
+        assert_eq!(m.channels[0][200], 0);
+        assert_eq!(m.channels[0][320], 8);
+        let mut wav = Vec::new();
+        m.write_wav(&mut wav).unwrap();
+        assert_eq!(&wav[..4], b"RIFF");
+        assert_eq!(wav.len(), 44 + 480 * 4);
+        assert_eq!(u16::from_le_bytes([wav[22], wav[23]]), 2);
+        assert_eq!(
+            u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]),
+            8_000
+        );
+        m.put(0, MAX_SAMPLES - 10, Decoder::Alaw, &[0xd5; 160]);
+        assert_eq!(m.clipped, 150);
+    }
+}
