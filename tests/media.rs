@@ -569,3 +569,23 @@ fn lying_rtp_and_rtcp_are_counted_and_never_cost_the_stream() {
     let src = engine.source_stats(0, "lies", Default::default());
     assert_eq!(src.skipped.get(sipscope::net::SkipReason::NotSip), 3);
 }
+
+/// `diagnose --format markdown`: one self-contained report per call, with the verdict, the
+/// diagnosis in a text block, the ladder in a Mermaid block and the media table.
+#[test]
+fn a_markdown_report_holds_the_verdict_the_ladder_and_the_media() {
+    let out = assert_cmd::Command::cargo_bin("sipscope")
+        .unwrap()
+        .args(["diagnose", "--format", "markdown"])
+        .arg(common::samples().join("media-loss.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.starts_with("## Call `1-"), "{md}");
+    assert!(md.contains("**Verdict:** Call answered after"));
+    assert!(md.contains("```text\n") && md.contains("[warning] packet_loss:"));
+    assert!(md.contains("```mermaid\nsequenceDiagram\n"));
+    assert!(md.contains("| callee_to_caller | 127.0.0.1:6100 → 127.0.0.1:6000 | 0xDEE0EE8F | PCMA | 217 | 19 (8.1%) |"));
+    assert_eq!(md.matches("```").count() % 2, 0, "every fence closed");
+}

@@ -193,6 +193,9 @@ struct StatsArgs {
 enum ReportFormat {
     Text,
     Json,
+    /// One self-contained report per call (diagnose only): verdict, anomalies with evidence,
+    /// the ladder as Mermaid, the media table.
+    Markdown,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -891,6 +894,8 @@ fn diagnose(args: DiagnoseArgs) -> Result<()> {
     let rules = args.input.thresholds.config();
     // Streaming: each call is diagnosed when it is over, and only its report is kept.
     let mut reports: Vec<(u64, crate::export::diagnosis::Report)> = Vec::new();
+    // Markdown: each report written as its call ends (the ladder needs the call).
+    let mut markdown: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut clean = 0u64;
     let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
         let d = run_rules(&call, now, &rules);
@@ -898,10 +903,30 @@ fn diagnose(args: DiagnoseArgs) -> Result<()> {
             clean += 1;
         } else {
             clean += u64::from(d.is_clean());
-            reports.push((call.seq, crate::export::diagnosis::Report::new(&call, d)));
+            let report = crate::export::diagnosis::Report::new(&call, d);
+            if args.format == ReportFormat::Markdown {
+                let mut mermaid = Vec::new();
+                diagram::write(
+                    &[&call],
+                    &[now],
+                    &rules,
+                    diagram::Format::Mermaid,
+                    &mut mermaid,
+                )?;
+                let mut md = Vec::new();
+                crate::export::diagnosis::write_markdown(
+                    &call,
+                    &report,
+                    &String::from_utf8_lossy(&mermaid),
+                    &mut md,
+                )?;
+                markdown.push((call.seq, md));
+            }
+            reports.push((call.seq, report));
         }
         Ok(())
     })?;
+    markdown.sort_by_key(|(seq, _)| *seq);
     reports.sort_by_key(|(seq, _)| *seq);
     let scanners = engine.scanners();
     for (_, r) in &mut reports {
@@ -945,6 +970,24 @@ fn diagnose(args: DiagnoseArgs) -> Result<()> {
                 )?;
             }
         }
+        ReportFormat::Markdown => {
+            for (seq, md) in &markdown {
+                let scanner = reports
+                    .iter()
+                    .find(|(s, _)| s == seq)
+                    .is_some_and(|(_, r)| r.scanner);
+                if !scanner || args.all {
+                    out.write_all(md)?;
+                }
+            }
+            writeln!(
+                out,
+                "{} call{} clean, {} with a failure or an anomaly.",
+                thousands(clean),
+                if clean == 1 { "" } else { "s" },
+                thousands(reports.len() as u64 + if args.all { 0 } else { clean } - clean)
+            )?;
+        }
         ReportFormat::Json => {
             let calls: Vec<&crate::export::diagnosis::Report> =
                 reports.iter().map(|(_, r)| r).collect();
@@ -982,6 +1025,13 @@ fn stats(args: StatsArgs) -> Result<()> {
         ReportFormat::Text => {
             crate::export::diagnosis::write_stats(&totals.report(), &mut out)?;
             crate::export::diagnosis::write_scanners(&scanners.scanners(), &mut out)?;
+        }
+        // For a ticket: the text in a block that keeps its columns.
+        ReportFormat::Markdown => {
+            let mut text = Vec::new();
+            crate::export::diagnosis::write_stats(&totals.report(), &mut text)?;
+            crate::export::diagnosis::write_scanners(&scanners.scanners(), &mut text)?;
+            writeln!(out, "```text\n{}```", String::from_utf8_lossy(&text))?;
         }
         ReportFormat::Json => {
             let doc = serde_json::json!({

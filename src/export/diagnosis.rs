@@ -342,3 +342,105 @@ pub fn write_scanners(
     }
     Ok(())
 }
+
+/// A fence for `text` in Markdown: more backticks than any run inside it (CommonMark), so that
+/// wire text can never close the block early.
+fn fence(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// A table cell in Markdown: controls escaped (as for a terminal), pipes and backticks
+/// escaped, one line.
+fn md_cell(s: &str) -> String {
+    // Backslashes are escaped too: the escapes `terminal` writes (`\x1b`) then render as
+    // written, and a backslash on the wire cannot undo the escape of a pipe.
+    terminal(&s.replace(['\n', '\r'], " "))
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('`', "\\`")
+}
+
+/// One call as a self-contained Markdown report for a ticket or a chat: the verdict, the
+/// diagnosis with its evidence (as `diagnose` prints it), the ladder as a Mermaid diagram, and
+/// the media table.
+pub fn write_markdown(
+    call: &Call,
+    report: &Report,
+    mermaid: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "## Call `{}` — {}{}\n",
+        // In a code span nothing is escaped: backticks become quotes.
+        terminal(&clip(&report.call_id, 80).replace(['\n', '\r'], " ")).replace('`', "'"),
+        report.outcome.as_str(),
+        report
+            .final_status
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default()
+    )?;
+    writeln!(
+        out,
+        "**{}** {} → {}, {}\n",
+        md_cell(&report.first_method),
+        md_cell(&clip(&report.from, 64)),
+        md_cell(&clip(&report.to, 64)),
+        report.start
+    )?;
+    writeln!(out, "**Verdict:** {}\n", md_cell(&report.verdict.summary))?;
+    let mut text = Vec::new();
+    report.write_text(&mut text)?;
+    let text = String::from_utf8_lossy(&text);
+    let f = fence(&text);
+    writeln!(out, "{f}text\n{}{f}\n", text)?;
+    let f = fence(mermaid);
+    writeln!(out, "{f}mermaid\n{}{f}\n", mermaid)?;
+    if !call.media.is_empty() {
+        writeln!(
+            out,
+            "| direction | source → destination | SSRC | codec | packets | lost | jitter mean/max (ms) | max gap (ms) | MOS | DTMF |"
+        )?;
+        writeln!(out, "|---|---|---|---|---:|---:|---:|---:|---:|---|")?;
+        for s in &call.media {
+            writeln!(
+                out,
+                "| {} | {} → {} | 0x{:08X} | {} | {} | {} ({:.1}%) | {:.2} / {:.2} | {:.1} | {} | {} |",
+                s.direction.as_str(),
+                s.src,
+                s.dst,
+                s.ssrc,
+                md_cell(s.codec.as_deref().unwrap_or("?")),
+                s.packets,
+                s.lost,
+                s.loss_percent(),
+                s.jitter_mean_ms,
+                s.jitter_max_ms,
+                s.max_delta_ms,
+                s.mos.map_or_else(|| "-".to_string(), |m| format!("{m:.2}")),
+                md_cell(&s.dtmf.iter().map(|d| d.digit.as_str()).collect::<String>()),
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wire text with backtick runs cannot close its block: the fence is longer.
+    #[test]
+    fn fences_outlast_the_text_and_cells_stay_cells() {
+        assert_eq!(fence("plain"), "```");
+        assert_eq!(fence("a ```` b"), "`````");
+        assert_eq!(md_cell("a|b`c\nd\u{1b}[31m"), r"a\|b\`c d\\x1b[31m");
+    }
+}
