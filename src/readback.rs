@@ -94,7 +94,6 @@ impl RawReader {
                 let keep = Keep {
                     raw: false,
                     detail: false,
-                    sdp: false,
                 };
                 if same_message(&SipMessage::from_parsed(&pdu, parsed, keep), m) {
                     candidates += 1;

@@ -2,16 +2,16 @@
 //! headers with lying CSRC counts, extensions and padding, RTCP compounds with lying lengths.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sipscope::media::{MediaConfig, Packet, Party, Tracker};
+use sipscope::media::{MediaConfig, Offer, Packet, Party, Tracker};
 use sipscope::rtp::{Compound, Kind, RtpHeader, TelephoneEvent, classify};
 use sipscope::time::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
     let mut tracker = Tracker::new(MediaConfig::default());
-    if let Some(sdp) = sipscope::sip::sdp::SdpSummary::parse(
+    if let Some(offer) = Offer::parse(
         b"v=0\r\nc=IN IP4 10.0.0.2\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
     ) {
-        tracker.advertise(1, Party::Callee, &sdp);
+        tracker.advertise(1, Party::Callee, &offer);
     }
     // Each 2-byte length-prefixed chunk is one datagram.
     let mut rest = data;

@@ -17,6 +17,8 @@ pub(crate) enum Prepared {
         msg: SipMessage,
         /// The parties, with the first message of a call (see [`Ingest`]).
         init: Option<Box<CallInit>>,
+        /// What its SDP advertises for RTP (media analysis on, and an SDP body).
+        offer: Option<Box<crate::media::Offer>>,
         malformed: bool,
     },
     /// SIP bytes left for the consumer to parse: the PDU, its bytes and frames kept in the
@@ -169,6 +171,8 @@ pub(super) const BATCH_BYTES: usize = 128 << 10;
 /// From or To.)
 pub(super) struct Preparer {
     pub(super) keep: crate::flow::message::Keep,
+    /// Make each SDP's [`crate::media::Offer`] for the media analysis.
+    pub(super) media: bool,
     /// Per slot: the upper half of the Call-ID's hash (never 0: 0 is an empty slot) and the
     /// capture second it was last sent in.
     pub(super) seen: Box<[u64]>,
@@ -231,10 +235,16 @@ impl Preparer {
         // (The record is made, then moved into the batch: one 336-byte copy, which building
         // the call's parties from the same From and To parse more than pays for.)
         let (msg, init) = SipMessage::build(pdu, parsed, self.keep, &head, first_sight);
+        // The offer here, where the body is at hand: the record need not keep it.
+        let offer = (self.media && parsed.has_sdp())
+            .then(|| crate::media::Offer::parse(parsed.body.get(..16 << 10).unwrap_or(parsed.body)))
+            .flatten()
+            .map(Box::new);
         out.items.push(Prepared::Message {
             call_id,
             msg,
             init,
+            offer,
             malformed,
         });
     }
@@ -253,8 +263,8 @@ impl Ingest {
                 keep: crate::flow::message::Keep {
                     raw: config.keep_raw,
                     detail: config.keep_detail,
-                    sdp: config.media,
                 },
+                media: config.media,
                 seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
                 forget_after: u32::try_from(config.linger.as_millis() / 1_000)
                     .unwrap_or(u32::MAX)

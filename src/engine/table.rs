@@ -159,8 +159,9 @@ impl Model {
                 call_id,
                 msg,
                 init,
+                offer,
                 malformed,
-            } => self.apply_message(call_id, msg, init, malformed, text),
+            } => self.apply_message(call_id, msg, init, offer, malformed, text),
             // Parsed by `Engine::apply` before they reach the model.
             Prepared::Deferred(_) => {}
             // Taken by `Engine::apply` with the batch's bytes.
@@ -178,6 +179,7 @@ impl Model {
         call_id: Option<std::ops::Range<usize>>,
         msg: SipMessage,
         init: Option<Box<CallInit>>,
+        offer: Option<Box<crate::media::Offer>>,
         malformed: bool,
         text: &str,
     ) {
@@ -211,7 +213,13 @@ impl Model {
         let dropped = match known {
             Some((at, call)) => {
                 if let Some(tracker) = self.media.as_mut() {
-                    note_media(tracker, call.seq, call.messages.first(), &msg);
+                    note_media(
+                        tracker,
+                        call.seq,
+                        call.messages.first(),
+                        &msg,
+                        offer.as_deref(),
+                    );
                 }
                 let before = call.dropped_messages;
                 let bytes = call.footprint();
@@ -241,7 +249,7 @@ impl Model {
                 let mut call = Box::new(Call::new(key.clone(), seq, init));
                 let out_of_dialog = msg.is_request() && msg.to_tag.is_none();
                 if let Some(tracker) = self.media.as_mut() {
-                    note_media(tracker, seq, Some(&msg), &msg);
+                    note_media(tracker, seq, Some(&msg), &msg, offer.as_deref());
                 }
                 call.add(msg, max_messages);
                 let dropped = call.dropped_messages;
@@ -621,16 +629,17 @@ fn note_media(
     call: u64,
     first: Option<&SipMessage>,
     msg: &SipMessage,
+    offer: Option<&crate::media::Offer>,
 ) {
     if msg.is_request() && msg.method() == Some("BYE") {
         tracker.bye(call, msg.time);
     }
-    let Some(sdp) = msg.sdp() else {
+    let Some(offer) = offer else {
         return;
     };
     let initiator = first.and_then(|f| f.from_tag.as_deref());
     let party = crate::media::party_of(msg.is_request(), msg.from_tag.as_deref(), initiator);
-    tracker.advertise(call, party, &sdp);
+    tracker.advertise(call, party, offer);
 }
 
 /// A call leaves the table: its streams go with it.

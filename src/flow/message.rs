@@ -203,9 +203,6 @@ pub struct Keep {
     /// a Via at all). Off for the call table, which reads none of them: most messages then
     /// need no [`Extra`], and only the top Via is parsed.
     pub detail: bool,
-    /// The SDP body even without the detail: the media analysis reads each offer and answer
-    /// as the call goes.
-    pub sdp: bool,
 }
 
 impl Keep {
@@ -213,7 +210,6 @@ impl Keep {
     pub const DETAIL: Keep = Keep {
         raw: false,
         detail: true,
-        sdp: true,
     };
 }
 
@@ -454,7 +450,7 @@ impl SipMessage {
             }
         }
         // Bounded: a hostile body is not kept whole just because it claims to be SDP.
-        let sdp_body = ((keep.detail || keep.sdp) && msg.has_sdp()).then(|| {
+        let sdp_body = (keep.detail && msg.has_sdp()).then(|| {
             msg.body
                 .get(..MAX_SDP)
                 .unwrap_or(msg.body)

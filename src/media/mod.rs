@@ -18,7 +18,7 @@ mod stream;
 mod tracker;
 
 pub use stream::{Direction, Dtmf, RtcpReport, Stream, Tie};
-pub use tracker::{Detached, MediaConfig, MediaCounters, Packet, Party, Tracker};
+pub use tracker::{Detached, MediaConfig, MediaCounters, Offer, OfferLine, Packet, Party, Tracker};
 
 /// What the capture held of media when a call's streams were set: an absence of streams
 /// means something only when the capture carried RTP at all (a capture filtered to port 5060

@@ -474,7 +474,9 @@ impl Stream {
             self.loss_percent(),
             delay,
         );
-        self.r_factor = Some((r * 10.0).round() / 10.0);
+        // R is reported on its scale, 0 to 100 (damaged timestamps can make the delay term
+        // absurd).
+        self.r_factor = Some((r.clamp(0.0, 100.0) * 10.0).round() / 10.0);
         self.mos = Some((super::emodel::mos(r) * 100.0).round() / 100.0);
     }
 

@@ -95,6 +95,55 @@ impl MediaCounters {
     }
 }
 
+/// What an SDP advertises for RTP: each RTP media line's address and port, its RTCP address
+/// (`a=rtcp`, else port + 1; none with `a=rtcp-mux`), and its codecs. Port 0 (a refused
+/// stream) and hold by `c=0.0.0.0` name nothing. Made where the message is parsed, so that the
+/// SDP body need not be kept for the media analysis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Offer {
+    pub lines: SmallVec<[OfferLine; 1]>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferLine {
+    pub rtp: SocketAddr,
+    pub rtcp: Option<SocketAddr>,
+    pub codecs: Arc<[Codec]>,
+}
+
+impl Offer {
+    /// The offer of an SDP summary; `None` when it advertises no RTP address.
+    pub fn of(sdp: &SdpSummary) -> Option<Offer> {
+        let mut lines = SmallVec::new();
+        for m in &sdp.media {
+            if m.port == 0 || !m.protocol.contains("RTP") {
+                continue;
+            }
+            let Some(ip) = m
+                .connection
+                .as_ref()
+                .or(sdp.connection.as_ref())
+                .and_then(|c| c.parse::<IpAddr>().ok())
+                .filter(|ip| !ip.is_unspecified())
+            else {
+                continue;
+            };
+            let rtcp_port = m.rtcp_port.unwrap_or(m.port.wrapping_add(1));
+            lines.push(OfferLine {
+                rtp: SocketAddr::new(ip, m.port),
+                rtcp: (!m.rtcp_mux && rtcp_port != m.port).then(|| SocketAddr::new(ip, rtcp_port)),
+                codecs: codec::of_media(&m.formats, &m.rtpmap).into(),
+            });
+        }
+        (!lines.is_empty()).then_some(Offer { lines })
+    }
+
+    /// The offer of an SDP body.
+    pub fn parse(body: &[u8]) -> Option<Offer> {
+        Offer::of(&SdpSummary::parse(body)?)
+    }
+}
+
 /// An address and port an SDP advertised.
 #[derive(Debug, Clone)]
 struct Endpoint {
@@ -206,30 +255,12 @@ impl Tracker {
         }
     }
 
-    /// Remembers the media endpoints of an SDP that `party` of call `call` sent: each RTP
-    /// media line's address and port, and its RTCP port (`a=rtcp`, else port + 1, or the
-    /// same port with `a=rtcp-mux`). Port 0 (a refused stream) and hold by `c=0.0.0.0` name
-    /// nothing.
-    pub fn advertise(&mut self, call: u64, party: Party, sdp: &SdpSummary) {
-        for m in &sdp.media {
-            if m.port == 0 || !m.protocol.contains("RTP") {
-                continue;
-            }
-            let Some(ip) = m
-                .connection
-                .as_ref()
-                .or(sdp.connection.as_ref())
-                .and_then(|c| c.parse::<IpAddr>().ok())
-                .filter(|ip| !ip.is_unspecified())
-            else {
-                continue;
-            };
-            let codecs: Arc<[Codec]> = codec::of_media(&m.formats, &m.rtpmap).into();
-            let rtp = SocketAddr::new(ip, m.port);
-            self.endpoint(rtp, call, party, false, codecs.clone());
-            let rtcp_port = m.rtcp_port.unwrap_or(m.port.wrapping_add(1));
-            if !m.rtcp_mux && rtcp_port != m.port {
-                self.endpoint(SocketAddr::new(ip, rtcp_port), call, party, true, codecs);
+    /// Remembers the media endpoints of an SDP that `party` of call `call` sent ([`Offer`]).
+    pub fn advertise(&mut self, call: u64, party: Party, offer: &Offer) {
+        for line in &offer.lines {
+            self.endpoint(line.rtp, call, party, false, line.codecs.clone());
+            if let Some(rtcp) = line.rtcp {
+                self.endpoint(rtcp, call, party, true, line.codecs.clone());
             }
         }
     }
@@ -247,6 +278,15 @@ impl Tracker {
             self.counters.endpoints_evicted += self.endpoints.len() as u64;
             self.endpoints.clear();
             self.ports.clear();
+        }
+        // Within one call the party that advertised an endpoint first keeps it (the same SDP
+        // seen again, on another hop or damaged, changes nothing: which copies are seen
+        // must not change the result); its own later SDP updates the codecs.
+        if let Some(old) = self.endpoints.get(&at)
+            && old.call == call
+            && old.party != party
+        {
+            return;
         }
         let entry = Endpoint {
             call,
@@ -737,8 +777,8 @@ mod tests {
         }
     }
 
-    fn sdp(addr: &str, port: u16) -> SdpSummary {
-        SdpSummary::parse(
+    fn sdp(addr: &str, port: u16) -> Offer {
+        Offer::parse(
             format!("v=0\r\nc=IN IP4 {addr}\r\nm=audio {port} RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n")
                 .as_bytes(),
         )
