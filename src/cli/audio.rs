@@ -5,7 +5,6 @@
 //! Codecs it cannot decode are named on stderr, never skipped silently.
 
 use super::{InputArgs, open, report, sources, stream_matching};
-use crate::capture::{FileSource, FrameSource, MergedSource};
 use crate::export::audio::{Decoder, Mixer, RATE};
 use crate::media::{Direction, Stream};
 use anyhow::{Context, Result};
@@ -84,7 +83,7 @@ pub(super) fn run(input: &InputArgs, output: Option<&str>) -> Result<()> {
     decoder.set_media_payloads(true);
     // Per planned stream: the first packet's RTP timestamp and its sample position.
     let mut anchor: Vec<Option<(u32, usize)>> = vec![None; plan.len()];
-    let mut source = reopen(&inputs.names)?;
+    let mut source = crate::export::pcap::reopen(&inputs.names)?;
     while let Some(frame) = source.next_frame() {
         decoder.feed(&frame, &mut |_| {});
         decoder.drain_media(|d, bytes| {
@@ -107,18 +106,15 @@ pub(super) fn run(input: &InputArgs, output: Option<&str>) -> Result<()> {
             if h.payload_type != s.payload_type {
                 return;
             }
-            let (first_ts, first_at) = *anchor
-                .get_mut(i)
-                .and_then(|a| {
-                    a.get_or_insert_with(|| {
-                        let at = (d.time.seconds_since(t0) * f64::from(RATE))
-                            .round()
-                            .max(0.0) as usize;
-                        (h.timestamp, at)
-                    });
-                    a.as_ref()
-                })
-                .unwrap_or(&(h.timestamp, 0));
+            let Some(anchor) = anchor.get_mut(i) else {
+                return;
+            };
+            let (first_ts, first_at) = *anchor.get_or_insert_with(|| {
+                let at = (d.time.seconds_since(t0) * f64::from(RATE))
+                    .round()
+                    .max(0.0);
+                (h.timestamp, at as usize)
+            });
             let offset = i64::from(h.timestamp.wrapping_sub(first_ts) as i32);
             let Ok(at) = usize::try_from(first_at as i64 + offset) else {
                 return;
@@ -155,17 +151,4 @@ pub(super) fn run(input: &InputArgs, output: Option<&str>) -> Result<()> {
     )?;
     report(&sources(&engine, &inputs), &engine, &inputs);
     Ok(())
-}
-
-/// The input files again, merged in time order as on the first read.
-fn reopen(names: &[String]) -> Result<Box<dyn FrameSource + Send>> {
-    let mut sources: Vec<Box<dyn FrameSource + Send>> = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        sources.push(Box::new(FileSource::open(name, i)?));
-    }
-    Ok(if sources.len() == 1 {
-        sources.pop().context("no input")?
-    } else {
-        Box::new(MergedSource::new(sources))
-    })
 }

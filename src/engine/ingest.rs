@@ -309,8 +309,7 @@ impl Ingest {
                 preparer.prepare_all(&pdu, out)
             }
         });
-        self.decoder.drain_media(|d, bytes| {
-            let mut d = d.clone();
+        self.decoder.drain_media(|mut d, bytes| {
             if let net::MediaPayload::Rtcp(range) = &mut d.payload {
                 let at = out.media_bytes.len();
                 out.media_bytes

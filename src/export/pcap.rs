@@ -51,8 +51,9 @@ pub fn add_call(wanted: &mut HashSet<(usize, u64)>, call: &Call) {
     }
 }
 
-/// Opens the input files again, merged in time order as on the first read.
-fn reopen(names: &[String]) -> Result<Box<dyn FrameSource + Send>> {
+/// Opens the input files again, merged in time order as on the first read (standard input
+/// refused: it cannot be read twice).
+pub fn reopen(names: &[String]) -> Result<Box<dyn FrameSource + Send>> {
     if names.iter().any(|n| n == "-") {
         return Err(SaveError::StandardInput);
     }

@@ -74,19 +74,7 @@ pub fn of_media(formats: &[CompactString], rtpmap: &[CompactString]) -> Vec<Code
     formats
         .iter()
         .filter_map(|f| f.parse::<u8>().ok())
-        .filter_map(|pt| {
-            mapped
-                .iter()
-                .find(|c| c.payload_type == pt)
-                .cloned()
-                .or_else(|| {
-                    static_type(pt).map(|(name, clock_rate)| Codec {
-                        payload_type: pt,
-                        name: name.into(),
-                        clock_rate,
-                    })
-                })
-        })
+        .filter_map(|pt| lookup(&mapped, pt))
         .collect()
 }
 

@@ -183,9 +183,23 @@ pub(crate) struct Meter {
     last_was_cn: bool,
     /// Where the event in progress is in `dtmf`.
     event_at: Option<usize>,
+    /// The call's BYE, once seen (`Tracker::bye`).
+    pub(crate) bye: Option<Timestamp>,
+    /// The last payload type seen and what its codec says (clock rate, comfort noise,
+    /// telephone-event): the codec table is searched only when the type changes, not per
+    /// packet.
+    last_pt: Option<(u8, PtFacts)>,
     /// Sender reports seen from this stream's source: NTP middle 32 bits and capture time.
     pub(crate) sender_reports: [(u32, Timestamp); SR_MEMORY],
     sr_next: usize,
+}
+
+/// What a payload type means for the figures.
+#[derive(Debug, Clone, Copy, Default)]
+struct PtFacts {
+    clock: u32,
+    comfort_noise: bool,
+    event: bool,
 }
 
 /// The grace after a BYE during which media still in flight is not "after BYE".
@@ -260,23 +274,14 @@ impl Stream {
     }
 
     /// Measures one packet (arrival order). `bye` is the call's BYE time, if any.
-    pub(crate) fn add(&mut self, h: &RtpHeader, time: Timestamp, bye: Option<Timestamp>) {
+    pub(crate) fn add(&mut self, h: &RtpHeader, time: Timestamp) {
         let now = ms(time);
-        let codec = self.codec_of(h.payload_type);
-        let is_cn = h.payload_type == 13 || codec.as_ref().is_some_and(Codec::is_comfort_noise);
-        let is_event = codec.as_ref().is_some_and(Codec::is_telephone_event);
-        if !self.payload_types.contains(&h.payload_type) {
-            if self.payload_types.len() < MAX_PAYLOAD_TYPES {
-                self.payload_types.push(h.payload_type);
-            }
-            // The stream's codec: its first real audio (or video) type.
-            if (self.codec.is_none() || self.packets == 0) && !is_cn && !is_event {
-                self.payload_type = h.payload_type;
-                self.codec = codec.as_ref().map(|c| c.name.clone());
-                self.clock_rate = codec.as_ref().map_or(0, |c| c.clock_rate);
-            }
-        }
-        if let Some(bye) = bye
+        let facts = match self.meter.last_pt {
+            Some((pt, facts)) if pt == h.payload_type => facts,
+            _ => self.new_payload_type(h.payload_type),
+        };
+        let (is_cn, is_event) = (facts.comfort_noise, facts.event);
+        if let Some(bye) = self.meter.bye
             && now > ms(bye) + BYE_GRACE_MS
         {
             self.after_bye += 1;
@@ -291,7 +296,7 @@ impl Stream {
                 h.timestamp,
                 &e,
                 time,
-                codec.as_ref().map_or(8_000, |c| c.clock_rate),
+                if facts.clock == 0 { 8_000 } else { facts.clock },
             );
         }
         let m = &mut self.meter;
@@ -340,11 +345,7 @@ impl Stream {
         m.last_ts = h.timestamp;
         m.ext_ts += step;
         let in_time_sequence = m.ext_ts >= m.seq_ts;
-        let clock = if is_event {
-            0
-        } else {
-            codec.as_ref().map_or(0, |c| c.clock_rate)
-        };
+        let clock = if is_event { 0 } else { facts.clock };
         let delta = now - m.last_time_ms;
         let mut jitter_now = None;
         if clock != 0 {
@@ -370,6 +371,29 @@ impl Stream {
             m.last_time_ms = now;
             m.seq_ts = m.ext_ts;
         }
+    }
+
+    /// A payload type other than the last packet's: its codec looked up, listed if new, and
+    /// taken as the stream's codec if it is the first real audio (or video) type.
+    fn new_payload_type(&mut self, pt: u8) -> PtFacts {
+        let codec = self.codec_of(pt);
+        let facts = PtFacts {
+            clock: codec.as_ref().map_or(0, |c| c.clock_rate),
+            comfort_noise: pt == 13 || codec.as_ref().is_some_and(Codec::is_comfort_noise),
+            event: codec.as_ref().is_some_and(Codec::is_telephone_event),
+        };
+        if !self.payload_types.contains(&pt) {
+            if self.payload_types.len() < MAX_PAYLOAD_TYPES {
+                self.payload_types.push(pt);
+            }
+            if (self.codec.is_none() || self.packets == 0) && !facts.comfort_noise && !facts.event {
+                self.payload_type = pt;
+                self.codec = codec.map(|c| c.name);
+                self.clock_rate = facts.clock;
+            }
+        }
+        self.meter.last_pt = Some((pt, facts));
+        facts
     }
 
     fn event(&mut self, timestamp: u32, e: &TelephoneEvent, time: Timestamp, clock: u32) {
@@ -524,7 +548,7 @@ mod tests {
         let mut s = stream(header(100, 0, 0));
         for i in 0..500u16 {
             let h = header(100 + i, u32::from(i) * 160, 0);
-            s.add(&h, Timestamp::from_millis(i64::from(i) * 20), None);
+            s.add(&h, Timestamp::from_millis(i64::from(i) * 20));
         }
         assert_eq!((s.packets, s.expected, s.lost), (500, 500, 0));
         assert_eq!(s.codec.as_deref(), Some("PCMU"));
@@ -542,11 +566,7 @@ mod tests {
         let order: [u16; 9] = [65_530, 65_531, 65_533, 65_532, 65_532, 65_535, 0, 1, 3];
         for (i, seq) in order.into_iter().enumerate() {
             let ts = u32::from(seq.wrapping_sub(65_530)) * 160;
-            s.add(
-                &header(seq, ts, 8),
-                Timestamp::from_millis(i as i64 * 20),
-                None,
-            );
+            s.add(&header(seq, ts, 8), Timestamp::from_millis(i as i64 * 20));
         }
         // 65530..=3 is 10 expected; 65534 and 2 lost; one duplicate.
         assert_eq!(s.expected, 10);
@@ -561,8 +581,8 @@ mod tests {
     #[test]
     fn jitter_follows_a_8() {
         let mut s = stream(header(1, 0, 0));
-        s.add(&header(1, 0, 0), Timestamp::from_millis(0), None);
-        s.add(&header(2, 160, 0), Timestamp::from_millis(30), None);
+        s.add(&header(1, 0, 0), Timestamp::from_millis(0));
+        s.add(&header(2, 160, 0), Timestamp::from_millis(30));
         assert!((s.jitter_max_ms - 10.0 / 16.0).abs() < 1e-9);
     }
 
@@ -581,7 +601,7 @@ mod tests {
                 (dur >> 8) as u8,
                 dur as u8,
             ];
-            s.add(&h, Timestamp::from_millis(1_000 + i as i64 * 20), None);
+            s.add(&h, Timestamp::from_millis(1_000 + i as i64 * 20));
         }
         assert_eq!(s.dtmf.len(), 1);
         assert_eq!(s.dtmf[0].digit, "5");

@@ -323,8 +323,14 @@ impl Tracker {
     /// The call's BYE was seen at `time`: packets well after it are counted as after BYE.
     pub fn bye(&mut self, call: u64, time: Timestamp) {
         let media = self.calls.entry(call).or_default();
-        if media.bye.is_none() {
-            media.bye = Some(time);
+        if media.bye.is_some() {
+            return;
+        }
+        media.bye = Some(time);
+        for &at in &media.streams {
+            if let Some(Some(s)) = self.slab.get_mut(at as usize) {
+                s.meter.bye = Some(time);
+            }
         }
     }
 
@@ -342,15 +348,8 @@ impl Tracker {
             ssrc: p.rtp.ssrc,
         };
         if let Some(&at) = self.keys.get(&key) {
-            let bye = self
-                .owner
-                .get(at as usize)
-                .copied()
-                .flatten()
-                .and_then(|c| self.calls.get(&c))
-                .and_then(|c| c.bye);
             if let Some(Some(s)) = self.slab.get_mut(at as usize) {
-                s.add(&p.rtp, p.time, bye);
+                s.add(&p.rtp, p.time);
             }
             return;
         }
@@ -392,14 +391,14 @@ impl Tracker {
             self.counters.streams_refused += 1;
             return;
         }
-        let bye = media.bye;
-        let stream = Stream::new(p, direction, tie, advertised, endpoint.codecs);
+        let mut stream = Stream::new(p, direction, tie, advertised, endpoint.codecs);
+        stream.meter.bye = media.bye;
         if let Some(at) = self.insert(key, stream, Some(call)) {
             if let Some(m) = self.calls.get_mut(&call) {
                 m.streams.push(at);
             }
             if let Some(Some(s)) = self.slab.get_mut(at as usize) {
-                s.add(&p.rtp, p.time, bye);
+                s.add(&p.rtp, p.time);
             }
         }
     }
@@ -491,7 +490,7 @@ impl Tracker {
             Some(at) => {
                 if let Some(Some(s)) = self.slab.get_mut(at as usize) {
                     for p in &probe.packets {
-                        s.add(&p.rtp, p.time, None);
+                        s.add(&p.rtp, p.time);
                     }
                 }
             }

@@ -238,9 +238,9 @@ impl Decoder {
 
     /// The media datagrams of the frames fed since the last call, in order, each with the
     /// buffer its RTCP range refers to.
-    pub fn drain_media(&mut self, mut f: impl FnMut(&MediaDatagram, &[u8])) {
+    pub fn drain_media(&mut self, mut f: impl FnMut(MediaDatagram, &[u8])) {
         for d in self.media_out.drain(..) {
-            f(&d, &self.media_bytes);
+            f(d, &self.media_bytes);
         }
         self.media_bytes.clear();
     }
