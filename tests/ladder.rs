@@ -133,7 +133,7 @@ fn mermaid_has_one_arrow_statement_per_message() {
         for (call, d) in calls.iter().zip(diagrams) {
             let mut lines = d.lines();
             assert_eq!(lines.next(), Some("sequenceDiagram"));
-            let mut arrows = 0;
+            let (mut arrows, mut media) = (0, 0);
             for line in lines {
                 let t = line.trim_start();
                 // Every statement is one the diagram language knows.
@@ -146,10 +146,21 @@ fn mermaid_has_one_arrow_statement_per_message() {
                     path.display()
                 );
                 if t.starts_with('P') && !t.starts_with("participant") && !t.contains("--x") {
-                    arrows += 1;
+                    if t.contains("-)") {
+                        media += 1;
+                    } else {
+                        arrows += 1;
+                    }
                 }
             }
             assert_eq!(arrows, call.messages().len(), "{}", path.display());
+            // Each stream once, with each of its RTCP reports and DTMF digits.
+            let marks: usize = call
+                .media
+                .iter()
+                .map(|s| 1 + s.rtcp.len() + s.dtmf.len())
+                .sum();
+            assert_eq!(media, marks, "{}", path.display());
         }
     }
 }
@@ -284,4 +295,72 @@ fn flow_draws_linked_legs_with_their_call() {
         run(&["flow", "--legs", "--call", "leg-a", "--format", "svg"])
             .contains("with linked legs leg-b")
     );
+}
+
+/// Streams are drawn where they begin, between the media addresses, with their RTCP reports
+/// and DTMF digits; the media columns frame the signalling path (caller's at the left,
+/// callee's at the right) and fold into the host's column per host; a media anomaly flags its
+/// evidence stream in place.
+#[test]
+fn streams_join_the_ladder_with_their_marks() {
+    use sipscope::export::ladder::{self, ArrowKind};
+    let (engine, _) = common::analyse(&common::samples().join("media-dtmf.pcap"));
+    let calls = engine.calls();
+    let call = calls[0];
+    insta::assert_snapshot!("text_media-dtmf", render(&engine, &calls, Format::Text));
+    let l = ladder::layout(call);
+    let hops = sipscope::diagnose::HopGraph::build(call).endpoints;
+    let caller_media = call
+        .media
+        .iter()
+        .find(|s| s.direction == sipscope::media::Direction::CallerToCallee)
+        .unwrap()
+        .src;
+    assert_eq!(l.columns.first(), Some(&caller_media));
+    // The signalling columns keep their hop-graph order between the media columns.
+    let sip: Vec<_> = l
+        .columns
+        .iter()
+        .filter(|c| hops.contains(c))
+        .copied()
+        .collect();
+    assert_eq!(sip, hops);
+    assert_eq!(l.columns.len(), hops.len() + 2);
+    let streams = l
+        .arrows
+        .iter()
+        .filter(|a| matches!(a.kind, ArrowKind::Stream { .. }))
+        .count();
+    let dtmf = l
+        .arrows
+        .iter()
+        .filter(|a| a.kind == ArrowKind::Dtmf)
+        .count();
+    assert_eq!((streams, dtmf), (call.media.len(), 3));
+    assert!(l.arrows.windows(2).all(|w| w[0].time <= w[1].time));
+    let mut hosts = l.clone();
+    ladder::per_host(&mut hosts);
+    assert_eq!(hosts.columns.len(), 1, "one host on loopback: one column");
+
+    let doc_text = render(&engine, &calls, Format::Svg);
+    let doc = roxmltree::Document::parse(&doc_text).unwrap();
+    let count = |class: &str, tag: &str| {
+        doc.descendants()
+            .filter(|n| n.has_tag_name(tag) && classes(n).contains(&class))
+            .count()
+    };
+    assert_eq!(count("stream", "g"), call.media.len());
+    assert_eq!(count("band", "rect"), call.media.len());
+    assert_eq!(count("dtmf", "g"), 3);
+
+    // Loss: the stream that lost packets carries the anomaly's flag on its own line.
+    let (engine, _) = common::analyse(&common::samples().join("media-loss.pcap"));
+    let calls = engine.calls();
+    let text = render(&engine, &calls, Format::Text);
+    let flagged = text
+        .lines()
+        .find(|l| l.contains("RTP ") && l.contains("packet_loss"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(flagged.contains('━'), "{flagged}");
+    insta::assert_snapshot!("text_media-loss", text);
 }

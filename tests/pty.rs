@@ -208,6 +208,38 @@ fn saving_from_the_ui_writes_the_file() {
     assert!(svg.contains("missing_ack"));
 }
 
+/// The media keys in a real terminal: `m` from the list opens the media screen with its
+/// graphs, `q` goes back; in the ladder `n` reaches the flagged stream and `m` opens its
+/// graphs; the save prompt writes the call's audio to `.wav`.
+#[test]
+fn media_screen_and_audio_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("call.wav");
+    let mut s = Session::start(&[&sample("media-loss.pcap")]);
+    s.wait_for(&["answered", "packet_loss"]);
+    s.keys("m");
+    let media = s.wait_for(&["2 streams", "jitter, ms", "loss, %", "longest gap"]);
+    assert!(media.contains("PCMA"), "{media}");
+    s.keys("q");
+    s.wait_for(&["Enter ladder"]);
+    s.keys("\r");
+    s.wait_for(&["RTP PCMA"]);
+    s.keys("n");
+    s.keys("m");
+    s.wait_for(&["jitter, ms", "8.1%"]);
+    s.keys("q");
+    s.wait_for(&["m media"]);
+    s.keys("q");
+    s.keys("s");
+    s.keys(&format!("{}\r", wav.display()));
+    s.wait_for(&["saved the audio"]);
+    s.keys("q");
+    assert_eq!(s.exit_code(), 0);
+    s.assert_restored();
+    let bytes = std::fs::read(&wav).unwrap();
+    assert!(bytes.starts_with(b"RIFF") && bytes.len() > 44 + 4 * 8_000 * 7);
+}
+
 #[test]
 fn signals_restore_the_terminal() {
     for (signal, number) in [("TERM", 15), ("INT", 2), ("HUP", 1)] {

@@ -435,3 +435,135 @@ fn panes_read_back_from_the_file_are_the_panes_kept() {
     let bare = screens(&lean, None);
     assert!(bare[0].contains("raw text not kept"), "{}", bare[0]);
 }
+
+/// The media samples: the list's media column and `media:` filter words, streams in the
+/// ladder with their pane, `n` reaching a flagged stream, Enter on a media anomaly jumping to
+/// its evidence, and the media screen with its graphs (snapshots), opened from the list and
+/// from the ladder and closed back to where it came from.
+#[test]
+fn media_in_the_list_the_ladder_and_the_media_screen() {
+    let engine = engine_of(&[
+        "media-two-way.pcap",
+        "media-one-way.pcap",
+        "media-loss.pcap",
+        "answered-udp.pcap",
+    ]);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    insta::assert_snapshot!("list_media", draw(&mut app, &calls, 200, 10));
+    let shown = |app: &mut App, filter: &str| {
+        app.handle_key(key(KeyCode::F(5)), &calls);
+        app.handle_key(key(KeyCode::Char('/')), &calls);
+        type_text(app, &calls, filter);
+        press(app, &calls, &[KeyCode::Enter]);
+        app.list.view.len()
+    };
+    assert_eq!(shown(&mut app, "media:one_way"), 1);
+    assert_eq!(shown(&mut app, "media:loss"), 1);
+    assert_eq!(shown(&mut app, "media:jitter"), 1);
+    assert_eq!(shown(&mut app, "media:rtp"), 3);
+    assert_eq!(shown(&mut app, "media:none"), 2);
+    assert_eq!(shown(&mut app, "media:bad"), 2);
+    assert_eq!(shown(&mut app, "-media:bad media:rtp"), 1);
+
+    // The ladder of the lossy call: `n` goes to the flagged stream, its pane shows figures.
+    let mut app = self::app(&engine);
+    open(&mut app, &calls, "media:loss");
+    press(&mut app, &calls, &[KeyCode::Char('n')]);
+    let flow = app.flow.as_ref().unwrap();
+    let a = &flow.layout.arrows[flow.selected];
+    assert!(matches!(
+        a.kind,
+        sipscope::export::ladder::ArrowKind::Stream { .. }
+    ));
+    insta::assert_snapshot!("ladder_media_loss", draw(&mut app, &calls, 170, 30));
+    // From the diagnosis, Enter on the loss anomaly selects its stream.
+    press(&mut app, &calls, &[KeyCode::Home, KeyCode::Tab]);
+    let d = app.flow.as_ref().unwrap().diagnosis.clone().unwrap();
+    let loss = d
+        .anomalies
+        .iter()
+        .position(|x| x.kind.as_str() == "packet_loss")
+        .unwrap();
+    press(&mut app, &calls, &vec![KeyCode::Down; loss]);
+    press(&mut app, &calls, &[KeyCode::Enter]);
+    let flow = app.flow.as_ref().unwrap();
+    assert_eq!(
+        flow.layout.arrows[flow.selected].stream(),
+        d.anomalies[loss].streams.first().copied()
+    );
+    // `m` opens the media screen at that stream; `q` goes back to the ladder.
+    let selected_stream = flow.layout.arrows[flow.selected].stream().unwrap();
+    press(&mut app, &calls, &[KeyCode::Char('m')]);
+    assert_eq!(app.screen, Screen::Media);
+    assert_eq!(app.media.as_ref().unwrap().selected, selected_stream);
+    insta::assert_snapshot!("media_screen_loss", draw(&mut app, &calls, 120, 40));
+    press(&mut app, &calls, &[KeyCode::Down]);
+    insta::assert_snapshot!("media_screen_jitter", draw(&mut app, &calls, 120, 40));
+    press(&mut app, &calls, &[KeyCode::Char('q')]);
+    assert_eq!(app.screen, Screen::Flow);
+    press(&mut app, &calls, &[KeyCode::Char('q')]);
+    assert_eq!(app.screen, Screen::List);
+
+    // From the list, `m` on a call without RTP says so and stays.
+    let mut app = self::app(&engine);
+    shown(&mut app, "media:none");
+    press(&mut app, &calls, &[KeyCode::Char('m')]);
+    assert_eq!(app.screen, Screen::List);
+    assert!(app.status.as_deref().unwrap_or("").contains("no RTP"));
+    shown(&mut app, "media:one_way");
+    press(&mut app, &calls, &[KeyCode::Char('m')]);
+    assert_eq!(app.screen, Screen::Media);
+    let screen = draw(&mut app, &calls, 100, 30);
+    assert!(screen.contains("jitter, ms"), "{screen}");
+    // Tiny terminals draw without panicking.
+    for (w, h) in [(20, 4), (40, 8), (60, 12), (200, 60)] {
+        draw(&mut app, &calls, w, h);
+    }
+    press(&mut app, &calls, &[KeyCode::Esc]);
+    assert_eq!(app.screen, Screen::List);
+}
+
+/// The save prompt writes a `.md` report of the shown calls and the `.wav` audio of the call
+/// under the cursor (read again from the capture file).
+#[test]
+fn save_writes_markdown_and_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::samples().join("media-two-way.pcap");
+    let engine = engine_with(&["media-two-way.pcap"], EngineConfig::default());
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    for (name, head) in [("report.md", &b"## Call `"[..]), ("call.wav", &b"RIFF"[..])] {
+        let path = dir.path().join(name);
+        app.handle_key(key(KeyCode::Char('s')), &calls);
+        type_text(&mut app, &calls, path.to_str().unwrap());
+        let Action::Save {
+            path: to,
+            calls: chosen,
+        } = app.handle_key(key(KeyCode::Enter), &calls)
+        else {
+            panic!("Enter in the save prompt saves");
+        };
+        assert_eq!(chosen, vec![0]);
+        // What the runner does with the action.
+        let status = sipscope::ui::save(
+            &engine,
+            &calls,
+            &chosen,
+            &to,
+            &[sample.to_str().unwrap().to_string()],
+            &[],
+            &app,
+        );
+        assert!(status.starts_with("saved"), "{status}");
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(head), "{name}");
+        if name.ends_with(".md") {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.contains("```mermaid") && text.contains("-)"), "{text}");
+        } else {
+            // 8 kHz stereo 16-bit: the call's media span in samples, give or take a packet.
+            assert!(bytes.len() > 44 + 4 * 8_000 * 7, "{}", bytes.len());
+        }
+    }
+}

@@ -905,20 +905,9 @@ fn diagnose(args: DiagnoseArgs) -> Result<()> {
             clean += u64::from(d.is_clean());
             let report = crate::export::diagnosis::Report::new(&call, d);
             if args.format == ReportFormat::Markdown {
-                let mut mermaid = Vec::new();
-                diagram::write(
-                    &[&call],
-                    &[now],
-                    &rules,
-                    diagram::Format::Mermaid,
-                    &mut mermaid,
-                )?;
                 let mut md = Vec::new();
-                crate::export::diagnosis::write_markdown(
-                    &call,
-                    &report,
-                    &String::from_utf8_lossy(&mermaid),
-                    &mut md,
+                crate::export::diagnosis::write_call_markdown(
+                    &call, &report, now, &rules, &mut md,
                 )?;
                 markdown.push((call.seq, md));
             }

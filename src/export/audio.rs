@@ -1,9 +1,12 @@
 //! A call's audio as a WAV file: G.711 µ-law and A-law decoded (ITU-T G.711, the exact
 //! expansion the standard's tables give), one channel per direction (caller → callee left,
 //! callee → caller right), each packet placed by its RTP timestamp so that lost or absent
-//! packets are heard as silence. Reads RTP payloads it is given; finding them in a capture is
-//! the command line's (`cli::audio`).
+//! packets are heard as silence. [`decode_call`] reads a call's payloads again from its
+//! capture files (the model keeps no payload); the command line (`cli::audio`) and the
+//! terminal UI's save to `.wav` both use it.
 
+use crate::flow::Call;
+use crate::media::{Direction, Stream};
 use std::io::{self, Write};
 
 /// Samples per second of the output (G.711's clock).
@@ -131,6 +134,121 @@ impl Mixer {
         }
         out.write_all(&buf)
     }
+}
+
+/// A call's audio, decoded, and what could not be.
+#[derive(Debug, Default)]
+pub struct CallAudio {
+    pub mixer: Mixer,
+    /// Streams decoded.
+    pub decoded: usize,
+    /// One line per stream left silent, naming its codec.
+    pub undecoded: Vec<String>,
+}
+
+impl CallAudio {
+    /// Seconds of audio.
+    pub fn seconds(&self) -> f64 {
+        self.mixer.len() as f64 / f64::from(RATE)
+    }
+}
+
+/// Decodes the call's G.711 streams from its capture files (`names`, read again in order):
+/// one channel per direction, each stream placed by its RTP timestamps from its first packet's
+/// capture time. Streams in other codecs are named in [`CallAudio::undecoded`].
+pub fn decode_call(
+    call: &Call,
+    names: &[String],
+    net: crate::net::NetLimits,
+) -> Result<CallAudio, super::pcap::SaveError> {
+    let mut audio = CallAudio::default();
+    // The streams to decode, with their channel and decoder; the others named.
+    let mut plan: Vec<(&Stream, usize, Decoder)> = Vec::new();
+    for s in &call.media {
+        let codec = s.codec.as_deref().unwrap_or("");
+        let channel = match s.direction {
+            Direction::CallerToCallee => 0,
+            Direction::CalleeToCaller => 1,
+            Direction::Unknown => continue,
+        };
+        match Decoder::for_codec(codec) {
+            Some(d) => plan.push((s, channel, d)),
+            None if s.events_only() => {}
+            None => audio.undecoded.push(format!(
+                "RTP {} → {} carries {}: not decoded (its channel is silent for it)",
+                s.src,
+                s.dst,
+                crate::sanitize::terminal(if codec.is_empty() {
+                    "an unknown payload type"
+                } else {
+                    codec
+                })
+            )),
+        }
+    }
+    audio.decoded = plan.len();
+    if plan.is_empty() {
+        return Ok(audio);
+    }
+    let t0 = call
+        .media
+        .iter()
+        .map(|s| s.start)
+        .min()
+        .unwrap_or(call.start());
+    let mixer = &mut audio.mixer;
+    let mut decoder = crate::net::Decoder::new(net);
+    decoder.set_media(true);
+    decoder.set_media_payloads(true);
+    // Per planned stream: the first packet's RTP timestamp and its sample position.
+    let mut anchor: Vec<Option<(u32, usize)>> = vec![None; plan.len()];
+    let mut source = super::pcap::reopen(names)?;
+    while let Some(frame) = source.next_frame() {
+        decoder.feed(&frame, &mut |_| {});
+        decoder.drain_media(|d, bytes| {
+            let crate::net::MediaPayload::Rtp(h) = &d.payload else {
+                return;
+            };
+            let Some(i) = plan.iter().position(|(s, _, _)| {
+                s.source == d.source
+                    && s.src == d.src
+                    && s.dst == d.dst
+                    && s.ssrc == h.ssrc
+                    && (s.start..=s.end).contains(&d.time)
+            }) else {
+                return;
+            };
+            let Some((s, channel, dec)) = plan.get(i) else {
+                return;
+            };
+            // Only the stream's audio codec: events and comfort noise are silence here.
+            if h.payload_type != s.payload_type {
+                return;
+            }
+            let Some(anchor) = anchor.get_mut(i) else {
+                return;
+            };
+            let (first_ts, first_at) = *anchor.get_or_insert_with(|| {
+                let at = (d.time.seconds_since(t0) * f64::from(RATE))
+                    .round()
+                    .max(0.0);
+                (h.timestamp, at as usize)
+            });
+            let offset = i64::from(h.timestamp.wrapping_sub(first_ts) as i32);
+            let Ok(at) = usize::try_from(first_at as i64 + offset) else {
+                return;
+            };
+            let start = usize::from(h.payload_offset);
+            let payload = d
+                .rtp_bytes
+                .as_ref()
+                .and_then(|r| bytes.get(r.clone()))
+                .and_then(|b| b.get(start..start + usize::from(h.payload_len)))
+                .unwrap_or(&[]);
+            mixer.put(*channel, at, *dec, payload);
+        });
+    }
+    Ok(audio)
 }
 
 #[cfg(test)]

@@ -366,6 +366,26 @@ fn md_cell(s: &str) -> String {
         .replace('`', "\\`")
 }
 
+/// [`write_markdown`] with the call's ladder drawn as Mermaid here (`now`: the capture time
+/// its timers are measured against).
+pub fn write_call_markdown(
+    call: &Call,
+    report: &Report,
+    now: crate::time::Timestamp,
+    config: &crate::diagnose::DiagnoseConfig,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut mermaid = Vec::new();
+    super::diagram::write(
+        &[call],
+        &[now],
+        config,
+        super::diagram::Format::Mermaid,
+        &mut mermaid,
+    )?;
+    write_markdown(call, report, &String::from_utf8_lossy(&mermaid), out)
+}
+
 /// One call as a self-contained Markdown report for a ticket or a chat: the verdict, the
 /// diagnosis with its evidence (as `diagnose` prints it), the ladder as a Mermaid diagram, and
 /// the media table.

@@ -3,9 +3,17 @@
 //! which anomaly, where a message that should have followed is missing). Renderers only paint
 //! that: the text ladder here, `svg`, `mermaid` and the terminal UI, so every
 //! view of a call agrees. Nothing here decides what is an anomaly.
+//!
+//! Media is drawn as sngrep draws it: each RTP stream is an arrow at its first packet between
+//! its two addresses ([`ArrowKind::Stream`], the band lasting to its last packet), its RTCP
+//! reports and DTMF digits small arrows at their times. The caller's media addresses join the
+//! columns at the left of the hop-graph order, the callee's at the right, so the signalling
+//! path keeps its order; per host, an address that is both a SIP and a media endpoint is one
+//! column.
 
 use crate::diagnose::{Anomaly, AnomalyKind, Diagnosis, Severity};
 use crate::flow::Call;
+use crate::media::{Direction, Stream};
 use crate::sanitize;
 use crate::time::Timestamp;
 use std::io::{self, Write};
@@ -26,6 +34,114 @@ pub struct Arrow {
     pub label: String,
     pub retransmission: bool,
     pub transport: &'static str,
+    pub kind: ArrowKind,
+}
+
+/// What an arrow draws. For media, [`Arrow::message`] is the stream's index in the call's
+/// media ([`Call::media`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum ArrowKind {
+    #[default]
+    Message,
+    /// An RTP stream, drawn at its first packet; the band lasts until `end`, its last.
+    Stream { end: Timestamp, quality: Quality },
+    /// An RTCP report about the stream.
+    Rtcp,
+    /// A DTMF digit (RFC 4733 event) of the stream.
+    Dtmf,
+}
+
+/// How a stream sounds, for its colour: by the E-model MOS (4.0 and up good, from 3.6 fair,
+/// under that poor); streams without an estimate (events only) are good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Quality {
+    Good,
+    Fair,
+    Poor,
+}
+
+impl Quality {
+    pub fn of(s: &Stream) -> Quality {
+        match s.mos {
+            Some(m) if m < 3.6 => Quality::Poor,
+            Some(m) if m < 4.0 => Quality::Fair,
+            _ => Quality::Good,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quality::Good => "good",
+            Quality::Fair => "fair",
+            Quality::Poor => "poor",
+        }
+    }
+}
+
+impl Arrow {
+    /// Whether the arrow is a SIP message (not media).
+    pub fn is_message(&self) -> bool {
+        self.kind == ArrowKind::Message
+    }
+
+    /// The stream an RTP, RTCP or DTMF arrow belongs to.
+    pub fn stream(&self) -> Option<usize> {
+        (!self.is_message()).then_some(self.message)
+    }
+}
+
+/// The label of a stream's arrow: codec, packets, loss, jitter, MOS and how long it lasted.
+pub fn stream_label(s: &Stream) -> String {
+    let mut label = format!(
+        "RTP {} {} pkts {:.1}% lost jitter {:.1} ms",
+        s.codec
+            .as_deref()
+            .map_or_else(|| format!("pt {}", s.payload_type), str::to_string),
+        s.packets,
+        s.loss_percent(),
+        s.jitter_max_ms
+    );
+    if let Some(m) = s.mos {
+        label.push_str(&format!(" MOS {m:.1}"));
+    }
+    label.push_str(&format!(" {:.1} s", s.end.seconds_since(s.start).max(0.0)));
+    label
+}
+
+fn rtcp_label(r: &crate::media::RtcpReport) -> String {
+    let mut label = format!("RTCP {}", r.kind.to_uppercase());
+    if let Some(f) = r.fraction_lost {
+        label.push_str(&format!(" {:.1}% lost", f * 100.0));
+    }
+    if let Some(j) = r.jitter_ms {
+        label.push_str(&format!(" jitter {j:.1} ms"));
+    }
+    if let Some(rtt) = r.round_trip_ms {
+        label.push_str(&format!(" rtt {rtt:.0} ms"));
+    }
+    if let Some(m) = r.mos {
+        label.push_str(&format!(" MOS {m:.1}"));
+    }
+    label
+}
+
+/// The stream address an RTCP address stands for: the same address or the one whose port + 1
+/// it is (RFC 3550's RTCP port), failing those the one on the same host.
+fn media_side(addr: SocketAddr, s: &Stream) -> SocketAddr {
+    let near = |x: SocketAddr| {
+        x.ip() == addr.ip() && (x.port() == addr.port() || x.port().wrapping_add(1) == addr.port())
+    };
+    if near(s.src) {
+        s.src
+    } else if near(s.dst) {
+        s.dst
+    } else if s.src.ip() == addr.ip() {
+        s.src
+    } else if s.dst.ip() == addr.ip() {
+        s.dst
+    } else {
+        addr
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -69,8 +185,25 @@ impl Layout {
 }
 
 pub fn layout(call: &Call) -> Layout {
-    // Columns in hop-graph order: caller left, proxies in path order, callee right.
-    let mut columns: Vec<SocketAddr> = crate::diagnose::HopGraph::build(call).endpoints;
+    // Columns in hop-graph order: caller left, proxies in path order, callee right; the
+    // caller's media addresses before them, the callee's after.
+    let hops: Vec<SocketAddr> = crate::diagnose::HopGraph::build(call).endpoints;
+    let mut columns: Vec<SocketAddr> = Vec::with_capacity(hops.len() + 2);
+    for s in &call.media {
+        let caller_side = match s.direction {
+            Direction::CallerToCallee => s.src,
+            Direction::CalleeToCaller => s.dst,
+            Direction::Unknown => continue,
+        };
+        if !hops.contains(&caller_side) && !columns.contains(&caller_side) {
+            columns.push(caller_side);
+        }
+    }
+    for h in hops {
+        if !columns.contains(&h) {
+            columns.push(h);
+        }
+    }
     let mut extra: std::collections::HashSet<SocketAddr, foldhash::fast::RandomState> =
         columns.iter().skip(MAX_COLUMNS).copied().collect();
     columns.truncate(MAX_COLUMNS);
@@ -104,13 +237,103 @@ pub fn layout(call: &Call) -> Layout {
             label: m.label(),
             retransmission: m.retransmission,
             transport: m.transport.as_str(),
+            kind: ArrowKind::Message,
         });
         prev = Some(m.time);
+    }
+    if !call.media.is_empty() {
+        media_arrows(call, &mut arrows, |a| col(a, &mut columns));
     }
     Layout {
         columns,
         arrows,
         folded: extra.len(),
+    }
+}
+
+/// Adds the call's streams, RTCP reports and DTMF digits to its arrows, in time order (at one
+/// time, messages first and a stream before its marks), the deltas recomputed line to line.
+fn media_arrows(call: &Call, arrows: &mut Vec<Arrow>, mut col: impl FnMut(SocketAddr) -> usize) {
+    // The callee's side first, so that it is what is appended after the hops.
+    for s in &call.media {
+        col(if s.direction == Direction::CalleeToCaller {
+            s.src
+        } else {
+            s.dst
+        });
+    }
+    for (k, s) in call.media.iter().enumerate() {
+        let (from, to) = (col(s.src), col(s.dst));
+        let base = Arrow {
+            leg: 0,
+            message: k,
+            time: s.start,
+            delta: 0.0,
+            from,
+            to,
+            label: stream_label(s),
+            retransmission: false,
+            transport: "RTP",
+            kind: ArrowKind::Stream {
+                end: s.end,
+                quality: Quality::of(s),
+            },
+        };
+        for r in &s.rtcp {
+            let (from, to) = (col(media_side(r.from, s)), col(media_side(r.to, s)));
+            arrows.push(Arrow {
+                time: r.time,
+                from,
+                to,
+                label: rtcp_label(r),
+                transport: "RTCP",
+                kind: ArrowKind::Rtcp,
+                ..base.clone()
+            });
+        }
+        for d in &s.dtmf {
+            arrows.push(Arrow {
+                time: d.time,
+                label: format!("DTMF {} ({:.0} ms)", d.digit, d.duration_ms),
+                kind: ArrowKind::Dtmf,
+                ..base.clone()
+            });
+        }
+        arrows.push(base);
+    }
+    let rank = |a: &Arrow| match a.kind {
+        ArrowKind::Message => 0u8,
+        ArrowKind::Stream { .. } => 1,
+        _ => 2,
+    };
+    arrows.sort_by_key(|a| (a.time, rank(a)));
+    let mut prev: Option<Timestamp> = None;
+    for a in arrows.iter_mut() {
+        a.delta = prev.map_or(0.0, |p| a.time.seconds_since(p));
+        prev = Some(a.time);
+    }
+}
+
+impl Layout {
+    /// The columns of the streams whose band is open at arrow `i` (begun before it and not
+    /// yet ended), whose lifelines are drawn heavier.
+    pub fn open_bands(&self, i: usize) -> Vec<usize> {
+        let Some(at) = self.arrows.get(i) else {
+            return Vec::new();
+        };
+        let mut cols = Vec::new();
+        for a in self.arrows.iter().take(i) {
+            if let ArrowKind::Stream { end, .. } = a.kind
+                && end >= at.time
+            {
+                for c in [a.from, a.to] {
+                    if !cols.contains(&c) {
+                        cols.push(c);
+                    }
+                }
+            }
+        }
+        cols
     }
 }
 
@@ -271,6 +494,15 @@ pub fn annotate(
         .arrows
         .iter()
         .enumerate()
+        .filter(|(_, a)| a.is_message())
+        .filter_map(|(i, a)| own(a).map(|m| (m, i)))
+        .collect();
+    // A stream is evidence through its own arrow (not its RTCP or DTMF marks).
+    let by_stream: std::collections::HashMap<usize, usize> = l
+        .arrows
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| matches!(a.kind, ArrowKind::Stream { .. }))
         .filter_map(|(i, a)| own(a).map(|m| (m, i)))
         .collect();
     let mut flags = vec![Vec::new(); l.arrows.len()];
@@ -281,7 +513,8 @@ pub fn annotate(
             .iter()
             .filter_map(|m| by_message.get(m).copied())
             .collect();
-        for &i in &arrows {
+        let streams = a.streams.iter().filter_map(|k| by_stream.get(k).copied());
+        for i in arrows.iter().copied().chain(streams) {
             if let Some(f) = flags.get_mut(i)
                 && !f.contains(&(a.kind, a.severity))
             {
@@ -412,7 +645,7 @@ pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Resu
         match *row {
             Row::Arrow(i) => {
                 let Some(a) = l.arrows.get(i) else { continue };
-                let lane = lane_line(l, a, LANE);
+                let lane = lane_line_at(l, i, LANE);
                 let stamp = format!("{} +{:.6}", time_of_day(a.time), a.delta);
                 let flags = ladder.notes.flags_of(i);
                 if flags.is_empty() {
@@ -434,6 +667,13 @@ pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Resu
     }
     if l.arrows.iter().any(|a| a.retransmission) {
         writeln!(out, "{}═ retransmission", " ".repeat(TIME_WIDTH))?;
+    }
+    if l.arrows.iter().any(|a| !a.is_message()) {
+        writeln!(
+            out,
+            "{}━ RTP stream (┃ while it flows) · ┈ RTCP report or DTMF digit",
+            " ".repeat(TIME_WIDTH)
+        )?;
     }
     Ok(())
 }
@@ -462,8 +702,36 @@ pub fn header_line(
 /// retransmissions), or `⟲ label` when source and destination are one endpoint. Shared by the
 /// text ladder and the terminal UI so that both draw the same picture.
 pub fn lane_line(l: &Layout, a: &Arrow, lane: usize) -> String {
-    let line = if a.retransmission { '═' } else { '─' };
+    let line = match a.kind {
+        ArrowKind::Stream { .. } => '━',
+        ArrowKind::Rtcp | ArrowKind::Dtmf => '┈',
+        ArrowKind::Message if a.retransmission => '═',
+        ArrowKind::Message => '─',
+    };
     draw_lanes(l, a, lane, line)
+}
+
+/// [`lane_line`] for arrow `i` of the layout, the lifelines of open stream bands drawn heavy
+/// (`┃`) from a stream's first packet to its last.
+pub fn lane_line_at(l: &Layout, i: usize, lane: usize) -> String {
+    let Some(a) = l.arrows.get(i) else {
+        return String::new();
+    };
+    let drawn = lane_line(l, a, lane);
+    let open = l.open_bands(i);
+    if open.is_empty() {
+        return drawn;
+    }
+    // Lifelines sit at each lane's centre; only a plain `│` there is replaced (an arrow's own
+    // line or label crossing it stays).
+    let mut chars: Vec<char> = Vec::with_capacity(drawn.len());
+    let mut col = 0usize;
+    for c in drawn.chars() {
+        let is_center = col % lane == lane / 2 && open.contains(&(col / lane));
+        chars.push(if c == '│' && is_center { '┃' } else { c });
+        col += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+    }
+    chars.into_iter().collect()
 }
 
 /// A missing message's arrow ([`Missing::arrow`]), dashed.
@@ -575,6 +843,7 @@ mod tests {
             label: label.into(),
             retransmission: false,
             transport: "UDP",
+            kind: ArrowKind::Message,
         }
     }
 

@@ -6,7 +6,7 @@
 //! statement), then the characters Mermaid reads as syntax inside a message (`;` separates
 //! statements, `#` starts an entity, `<` `>` are HTML) are written as Mermaid entity codes.
 
-use super::ladder::{Ladder, Row};
+use super::ladder::{ArrowKind, Ladder, Row};
 use crate::flow::Call;
 use crate::sanitize;
 use std::io::{self, Write};
@@ -52,8 +52,14 @@ pub fn write_mermaid(calls: &[(&Call, Ladder)], out: &mut dyn Write) -> io::Resu
             match *row {
                 Row::Arrow(i) => {
                     let Some(a) = l.arrows.get(i) else { continue };
-                    // Dotted for retransmissions, as the other ladders draw them differently.
-                    let line = if a.retransmission { "-->>" } else { "->>" };
+                    // Dotted for retransmissions, as the other ladders draw them differently;
+                    // media with open arrowheads (`-)`), its RTCP and DTMF marks dotted.
+                    let line = match a.kind {
+                        ArrowKind::Stream { .. } => "-)",
+                        ArrowKind::Rtcp | ArrowKind::Dtmf => "--)",
+                        ArrowKind::Message if a.retransmission => "-->>",
+                        ArrowKind::Message => "->>",
+                    };
                     let again = if a.retransmission {
                         " (retransmission)"
                     } else {

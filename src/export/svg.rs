@@ -7,7 +7,7 @@
 //! `\x..`), then XML-escaped, so the file is always well-formed and a hostile header cannot
 //! inject markup or script. The file has no script and loads nothing.
 
-use super::ladder::{Arrow, Ladder, Missing, Row};
+use super::ladder::{Arrow, ArrowKind, Ladder, Missing, Quality, Row};
 use crate::diagnose::Severity;
 use crate::flow::Call;
 use crate::sanitize;
@@ -95,12 +95,21 @@ pub fn write_svg(calls: &[(&Call, Ladder)], out: &mut dyn Write) -> io::Result<(
   .missing line, .missing path {{ stroke: #c0261c; stroke-width: 2; stroke-dasharray: 5 4; fill: none; }}
   .missing text {{ fill: #c0261c; font-weight: bold; }}
   .legend {{ fill: #666; }}
+  .media line, .media path {{ stroke-width: 3; fill: none; }}
+  .media.good line {{ stroke: #2e8b3a; }}
+  .media.fair line {{ stroke: #c77800; }}
+  .media.poor line {{ stroke: #c0261c; }}
+  .media.mark line, .media.mark path {{ stroke: #777; stroke-width: 1; stroke-dasharray: 2 2; }}
+  .band.good {{ fill: #2e8b3a; fill-opacity: 0.08; }}
+  .band.fair {{ fill: #c77800; fill-opacity: 0.10; }}
+  .band.poor {{ fill: #c0261c; fill-opacity: 0.10; }}
 </style>
 <defs>
   <marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#222"/></marker>
   <marker id="head-grey" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#888"/></marker>
   <marker id="head-red" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0261c"/></marker>
   <marker id="head-orange" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c77800"/></marker>
+  <marker id="head-green" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2e8b3a"/></marker>
   <marker id="head-purple" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8b24a8"/></marker>
 </defs>
 <rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="#ffffff"/>
@@ -168,6 +177,35 @@ fn draw_call(s: &mut String, call: &Call, ladder: &Ladder, top: f64) {
         );
     }
     let right = center(l.columns.len().max(1) - 1) + LANE / 2.0;
+    let row_y = |k: usize| header_y + HEADER + ROW * (k as f64 + 1.0) - 8.0;
+    // Each stream's band first, under the arrows: from its first packet's line to the line of
+    // the last arrow before its end.
+    for (k, row) in ladder.notes.rows.iter().enumerate() {
+        let Row::Arrow(i) = *row else { continue };
+        let Some(a) = l.arrows.get(i) else { continue };
+        let ArrowKind::Stream { end, quality } = a.kind else {
+            continue;
+        };
+        let last = ladder
+            .notes
+            .rows
+            .iter()
+            .enumerate()
+            .skip(k)
+            .take_while(|(_, r)| l.arrows.get(r.arrow()).is_some_and(|b| b.time <= end))
+            .last()
+            .map_or(k, |(j, _)| j);
+        let (x1, x2) = (center(a.from.min(a.to)), center(a.from.max(a.to)));
+        let _ = writeln!(
+            s,
+            r#"<rect class="band {}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}"/>"#,
+            quality.as_str(),
+            x1 - 6.0,
+            row_y(k) - 4.0,
+            (x2 - x1) + 12.0,
+            row_y(last) - row_y(k) + 12.0
+        );
+    }
     for (k, row) in ladder.notes.rows.iter().enumerate() {
         let y = header_y + HEADER + ROW * (k as f64 + 1.0) - 8.0;
         match *row {
@@ -182,11 +220,19 @@ fn draw_call(s: &mut String, call: &Call, ladder: &Ladder, top: f64) {
             }
         }
     }
+    let mut legend = Vec::new();
     if l.arrows.iter().any(|a| a.retransmission) {
+        legend.push("dashed: retransmission");
+    }
+    if l.arrows.iter().any(|a| !a.is_message()) {
+        legend.push("thick: RTP stream, its band until its last packet (green good, orange fair, red poor MOS); dotted: RTCP report or DTMF digit");
+    }
+    if !legend.is_empty() {
         let _ = writeln!(
             s,
-            r#"<text class="legend" x="{MARGIN}" y="{:.1}">dashed: retransmission</text>"#,
-            bottom + 4.0
+            r#"<text class="legend" x="{MARGIN}" y="{:.1}">{}</text>"#,
+            bottom + 4.0,
+            xml(&legend.join(" · "))
         );
     }
     s.push_str("</g>\n");
@@ -232,6 +278,17 @@ fn draw_arrow(s: &mut String, ladder: &Ladder, i: usize, a: &Arrow, y: f64, righ
         _ if a.retransmission => (" grey", "head-grey"),
         _ => ("", "head"),
     };
+    // Media: a stream coloured by how it sounds (an anomaly's colour first), its marks thin.
+    let (colour, head) = match a.kind {
+        ArrowKind::Message => (colour, head),
+        ArrowKind::Stream { quality, .. } if colour.is_empty() => match quality {
+            Quality::Good => (" media good", "head-green"),
+            Quality::Fair => (" media fair", "head-orange"),
+            Quality::Poor => (" media poor", "head-red"),
+        },
+        ArrowKind::Stream { .. } => (colour, head),
+        ArrowKind::Rtcp | ArrowKind::Dtmf => (" media mark", "head-grey"),
+    };
     let class = format!(
         "{colour}{}",
         if a.retransmission {
@@ -243,7 +300,13 @@ fn draw_arrow(s: &mut String, ladder: &Ladder, i: usize, a: &Arrow, y: f64, righ
     let kinds: Vec<&str> = flags.iter().map(|f| f.0.as_str()).collect();
     let _ = writeln!(
         s,
-        r#"<g class="message{class}" data-index="{}"><title>{} {} +{:.6} s via {}{}{}</title>"#,
+        r#"<g class="{}{class}" data-index="{}"><title>{} {} +{:.6} s via {}{}{}</title>"#,
+        match a.kind {
+            ArrowKind::Message => "message",
+            ArrowKind::Stream { .. } => "stream",
+            ArrowKind::Rtcp => "rtcp",
+            ArrowKind::Dtmf => "dtmf",
+        },
         a.message,
         xml(&sanitize::clip(&a.label, 200)),
         xml(&a.time.to_rfc3339()),

@@ -106,6 +106,91 @@ pub(crate) const MAX_RTCP: usize = 256;
 const MAX_PAYLOAD_TYPES: usize = 8;
 /// Sender reports remembered per stream to match the LSR of later receiver reports.
 const SR_MEMORY: usize = 4;
+/// Buckets a stream's timeline keeps at most: past these, neighbours merge and each bucket
+/// covers twice the time (a one-hour stream is drawn from 240 buckets of 16 s).
+pub const MAX_BUCKETS: usize = 300;
+
+/// One slice of a stream's life, for the graphs of the media screen.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Bucket {
+    pub packets: u32,
+    /// Packets the sequence numbers say were sent in this slice (lost = expected − packets).
+    pub expected: u32,
+    /// The highest RFC 3550 jitter reached in the slice, in ms.
+    pub jitter_max_ms: f32,
+    /// The longest gap between two arrivals ending in the slice, in ms.
+    pub gap_max_ms: f32,
+}
+
+impl Bucket {
+    pub fn lost(&self) -> u32 {
+        self.expected.saturating_sub(self.packets)
+    }
+
+    fn merge(&mut self, o: &Bucket) {
+        self.packets = self.packets.saturating_add(o.packets);
+        self.expected = self.expected.saturating_add(o.expected);
+        self.jitter_max_ms = self.jitter_max_ms.max(o.jitter_max_ms);
+        self.gap_max_ms = self.gap_max_ms.max(o.gap_max_ms);
+    }
+}
+
+/// A stream's figures over time: buckets of `width_s` seconds from the stream's start, at most
+/// [`MAX_BUCKETS`] of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    pub width_s: u32,
+    pub buckets: Vec<Bucket>,
+    last_arrival_ms: Option<f64>,
+}
+
+impl Default for Timeline {
+    fn default() -> Timeline {
+        Timeline {
+            width_s: 1,
+            buckets: Vec::new(),
+            last_arrival_ms: None,
+        }
+    }
+}
+
+impl Timeline {
+    /// Records one packet `since_ms` after the stream's start.
+    fn record(&mut self, since_ms: f64, now_ms: f64, expected: u64, jitter_ms: f64) {
+        let gap = self.last_arrival_ms.map_or(0.0, |l| (now_ms - l).max(0.0));
+        self.last_arrival_ms = Some(now_ms);
+        let mut at = (since_ms.max(0.0) / 1000.0) as u64 / u64::from(self.width_s);
+        while at >= MAX_BUCKETS as u64 {
+            // Halve the resolution: neighbours merge, the width doubles.
+            let merged: Vec<Bucket> = self
+                .buckets
+                .chunks(2)
+                .map(|pair| {
+                    let mut b = Bucket::default();
+                    for x in pair {
+                        b.merge(x);
+                    }
+                    b
+                })
+                .collect();
+            self.buckets = merged;
+            self.width_s = self.width_s.saturating_mul(2);
+            at = (since_ms.max(0.0) / 1000.0) as u64 / u64::from(self.width_s);
+        }
+        let at = at as usize;
+        if self.buckets.len() <= at {
+            self.buckets.resize(at + 1, Bucket::default());
+        }
+        if let Some(b) = self.buckets.get_mut(at) {
+            b.packets = b.packets.saturating_add(1);
+            b.expected = b
+                .expected
+                .saturating_add(u32::try_from(expected).unwrap_or(u32::MAX));
+            b.jitter_max_ms = b.jitter_max_ms.max(jitter_ms as f32);
+            b.gap_max_ms = b.gap_max_ms.max(gap as f32);
+        }
+    }
+}
 
 /// One RTP stream and its figures. The figures follow Wireshark's RTP stream analysis
 /// (`tshark -z rtp,streams`) so that the two can be compared: jitter as RFC 3550 A.8 in
@@ -161,6 +246,8 @@ pub struct Stream {
     /// E-model estimate (see [`super::emodel`]), set when the stream is complete.
     pub r_factor: Option<f64>,
     pub mos: Option<f64>,
+    /// The figures over time, for graphs.
+    pub timeline: Timeline,
     pub(crate) meter: Meter,
 }
 
@@ -252,6 +339,7 @@ impl Stream {
             first_after_bye: None,
             r_factor: None,
             mos: None,
+            timeline: Timeline::default(),
             meter: Meter {
                 codecs,
                 ..Meter::default()
@@ -273,8 +361,20 @@ impl Stream {
         codec::lookup(&self.meter.codecs, pt)
     }
 
-    /// Measures one packet (arrival order). `bye` is the call's BYE time, if any.
+    /// Measures one packet (arrival order) and records it on the timeline.
     pub(crate) fn add(&mut self, h: &RtpHeader, time: Timestamp) {
+        let expected = self.expected;
+        self.measure(h, time);
+        let now = ms(time);
+        self.timeline.record(
+            now - ms(self.start),
+            now,
+            self.expected.saturating_sub(expected),
+            self.meter.jitter,
+        );
+    }
+
+    fn measure(&mut self, h: &RtpHeader, time: Timestamp) {
         let now = ms(time);
         let facts = match self.meter.last_pt {
             Some((pt, facts)) if pt == h.payload_type => facts,
@@ -507,6 +607,7 @@ impl Stream {
     /// Bytes the record holds, for the call's memory accounting.
     pub fn footprint(&self) -> usize {
         std::mem::size_of::<Stream>()
+            + self.timeline.buckets.capacity() * std::mem::size_of::<Bucket>()
             + self.dtmf.capacity() * std::mem::size_of::<Dtmf>()
             + self.rtcp.capacity() * std::mem::size_of::<RtcpReport>()
     }
@@ -540,6 +641,30 @@ mod tests {
             rtp: first,
         };
         Stream::new(&p, Direction::Unknown, Tie::Untied, None, Arc::from([]))
+    }
+
+    /// The timeline counts packets and losses per second, and a long stream halves its
+    /// resolution instead of growing past the bucket limit.
+    #[test]
+    fn the_timeline_is_bounded_and_sums_to_the_totals() {
+        let mut s = stream(header(0, 0, 0));
+        // 20 minutes at 50 packets/s; every 10th packet lost in the first 10 s.
+        for i in 0..60_000u32 {
+            if i < 500 && i % 10 == 5 {
+                continue;
+            }
+            let h = header(i as u16, i.wrapping_mul(160), 0);
+            s.add(&h, Timestamp::from_millis(i64::from(i) * 20));
+        }
+        let t = &s.timeline;
+        assert!(t.buckets.len() <= MAX_BUCKETS, "{}", t.buckets.len());
+        assert_eq!(t.width_s, 4);
+        let packets: u64 = t.buckets.iter().map(|b| u64::from(b.packets)).sum();
+        let lost: u64 = t.buckets.iter().map(|b| u64::from(b.lost())).sum();
+        assert_eq!((packets, lost as i64), (s.packets, s.lost));
+        assert_eq!(t.buckets[0].lost(), 20);
+        assert!(t.buckets[0].gap_max_ms > 39.0 && t.buckets[0].gap_max_ms < 41.0);
+        assert_eq!(t.buckets[3].lost(), 0);
     }
 
     /// Packets every 20 ms with timestamps 160 apart: no jitter, no loss.

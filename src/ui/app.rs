@@ -61,7 +61,7 @@ pub const KEYS: &[KeyHelp] = &[
     KeyHelp {
         screen: "call list",
         keys: "/ F3",
-        does: "filter: words, or method: status: outcome: anomaly: from: to: addr: scanner; -term negates",
+        does: "filter: words, or method: status: outcome: anomaly: from: to: addr: media: scanner; -term negates",
     },
     KeyHelp {
         screen: "call list",
@@ -85,8 +85,13 @@ pub const KEYS: &[KeyHelp] = &[
     },
     KeyHelp {
         screen: "call list",
+        keys: "m",
+        does: "the call's media: streams, figures and graphs",
+    },
+    KeyHelp {
+        screen: "call list",
         keys: "s F2",
-        does: "save the selected (else the shown) calls: .json, else a text ladder",
+        does: "save the selected (else the shown) calls: .json .pcap .svg .mmd .md .wav, else text",
     },
     KeyHelp {
         screen: "ladder",
@@ -130,6 +135,21 @@ pub const KEYS: &[KeyHelp] = &[
     },
     KeyHelp {
         screen: "ladder",
+        keys: "m",
+        does: "media screen, at the selected stream",
+    },
+    KeyHelp {
+        screen: "media",
+        keys: "↑ ↓ j k",
+        does: "select a stream: its jitter, loss and gaps over time, RTCP beside",
+    },
+    KeyHelp {
+        screen: "media",
+        keys: "q Esc m",
+        does: "back to where it was opened",
+    },
+    KeyHelp {
+        screen: "ladder",
         keys: "s F2 (list)",
         does: "save from the call list",
     },
@@ -145,6 +165,19 @@ pub enum Screen {
     List,
     Flow,
     Stats,
+    Media,
+}
+
+/// The media screen of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaState {
+    /// Position of the call among the engine's calls, and its creation number.
+    pub call: usize,
+    pub seq: u64,
+    /// The selected stream (index in the call's media).
+    pub selected: usize,
+    /// Opened from the ladder (back goes there), else from the list.
+    pub from_flow: bool,
 }
 
 /// What the message pane of the ladder shows.
@@ -244,6 +277,7 @@ pub struct App {
     /// Creation numbers of the calls selected with Space.
     pub marked: BTreeSet<u64>,
     pub flow: Option<FlowState>,
+    pub media: Option<MediaState>,
     pub help: bool,
     /// The statistics screen's text, computed when it is opened (every call is diagnosed).
     pub stats: Option<String>,
@@ -276,6 +310,7 @@ impl App {
             offset: 0,
             marked: BTreeSet::new(),
             flow: None,
+            media: None,
             help: false,
             stats: None,
             limits: None,
@@ -326,6 +361,21 @@ impl App {
                     self.screen = Screen::List;
                     self.status = Some("the call was evicted (--max-calls)".into());
                 }
+            }
+        }
+        if let Some(m) = &mut self.media {
+            match calls.get(m.call) {
+                Some(c) if c.seq == m.seq => {}
+                _ => match calls.iter().position(|c| c.seq == m.seq) {
+                    Some(p) => m.call = p,
+                    None => {
+                        self.media = None;
+                        if self.screen == Screen::Media {
+                            self.screen = Screen::List;
+                            self.status = Some("the call was evicted (--max-calls)".into());
+                        }
+                    }
+                },
             }
         }
     }
@@ -391,6 +441,10 @@ impl App {
                 self.flow_key(key, calls);
                 Action::None
             }
+            Screen::Media => {
+                self.media_key(key, calls);
+                Action::None
+            }
             Screen::Stats => {
                 if matches!(
                     key.code,
@@ -418,11 +472,21 @@ impl App {
                 return Action::None;
             }
             KeyCode::Enter => {
-                let calls = self.save_set();
                 let path = match text.trim() {
                     "" => DEFAULT_SAVE.to_string(),
                     t => t.to_string(),
                 };
+                let mut calls = self.save_set();
+                // Audio is one call's: the first selected one, else the one under the cursor.
+                if path.to_ascii_lowercase().ends_with(".wav") && self.marked.is_empty() {
+                    calls = self
+                        .list
+                        .view
+                        .get(self.selected)
+                        .copied()
+                        .into_iter()
+                        .collect();
+                }
                 return Action::Save { path, calls };
             }
             KeyCode::Backspace => {
@@ -477,6 +541,11 @@ impl App {
                 self.selected = self.list.view.len().saturating_sub(1)
             }
             KeyCode::Enter => self.open_flow(calls),
+            KeyCode::Char('m') => {
+                if let Some(&pos) = self.list.view.get(self.selected) {
+                    self.open_media(calls, pos, 0, false);
+                }
+            }
             KeyCode::Char(' ') => {
                 if let Some(r) = self.list.row_at(self.selected) {
                     let seq = r.seq;
@@ -563,6 +632,52 @@ impl App {
         self.screen = Screen::Flow;
     }
 
+    /// Opens the media screen of the call at `pos`, stream `stream` selected.
+    fn open_media(&mut self, calls: &[&Call], pos: usize, stream: usize, from_flow: bool) {
+        let Some(call) = calls.get(pos) else {
+            return;
+        };
+        if call.media.is_empty() {
+            self.status = Some(match call.media_capture {
+                crate::media::MediaCapture::Off => "media analysis is off (--no-media)".into(),
+                _ => "no RTP of this call in the capture".into(),
+            });
+            return;
+        }
+        self.media = Some(MediaState {
+            call: pos,
+            seq: call.seq,
+            selected: stream.min(call.media.len() - 1),
+            from_flow,
+        });
+        self.screen = Screen::Media;
+    }
+
+    fn media_key(&mut self, key: KeyEvent, calls: &[&Call]) {
+        let Some(m) = &mut self.media else {
+            self.screen = Screen::List;
+            return;
+        };
+        let n = calls.get(m.call).map_or(0, |c| c.media.len());
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc | KeyCode::Char('m') => {
+                self.screen = if m.from_flow && self.flow.is_some() {
+                    Screen::Flow
+                } else {
+                    Screen::List
+                };
+                self.media = None;
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                m.selected = (m.selected + 1).min(n.saturating_sub(1))
+            }
+            KeyCode::Up | KeyCode::Char('k') => m.selected = m.selected.saturating_sub(1),
+            KeyCode::Home | KeyCode::Char('g') => m.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => m.selected = n.saturating_sub(1),
+            _ => {}
+        }
+    }
+
     fn move_flow(&mut self, by: isize) {
         if let Some(f) = &mut self.flow {
             let n = f.layout.arrows.len();
@@ -592,12 +707,18 @@ impl App {
                     f.diagnosis_selected = f.diagnosis_selected.saturating_sub(1)
                 }
                 KeyCode::Enter => {
-                    let first = f
+                    // The first message of the evidence, else its first stream.
+                    let anomaly = f
                         .diagnosis
                         .as_ref()
-                        .and_then(|d| d.anomalies.get(f.diagnosis_selected))
-                        .and_then(|a| a.messages.first().copied());
-                    if let Some(m) = first.and_then(|m| arrow_of(f, f.call, m)) {
+                        .and_then(|d| d.anomalies.get(f.diagnosis_selected));
+                    let target = anomaly.and_then(|a| {
+                        a.messages
+                            .first()
+                            .and_then(|&m| arrow_of(f, f.call, m))
+                            .or_else(|| a.streams.first().and_then(|&s| stream_arrow(f, s)))
+                    });
+                    if let Some(m) = target {
                         f.selected = m;
                         f.diagnosis_focus = false;
                     }
@@ -650,6 +771,17 @@ impl App {
             KeyCode::Char('s') => {
                 f.compressed = !f.compressed;
                 rebuild_flow(f, calls, now, &config);
+            }
+            KeyCode::Char('m') => {
+                let stream = f
+                    .layout
+                    .arrows
+                    .get(f.selected)
+                    .filter(|a| a.leg == 0)
+                    .and_then(ladder::Arrow::stream)
+                    .unwrap_or(0);
+                let call = f.call;
+                self.open_media(calls, call, stream, true);
             }
             KeyCode::Char('x') => {
                 f.extended = !f.extended;
@@ -710,7 +842,14 @@ pub(crate) fn arrow_of(f: &FlowState, call: usize, index: usize) -> Option<usize
     f.layout
         .arrows
         .iter()
-        .position(|a| a.message == index && a.leg == leg)
+        .position(|a| a.is_message() && a.message == index && a.leg == leg)
+}
+
+/// The arrow that draws stream `index` of the ladder's own call.
+pub(crate) fn stream_arrow(f: &FlowState, index: usize) -> Option<usize> {
+    f.layout.arrows.iter().position(|a| {
+        a.leg == 0 && matches!(a.kind, ladder::ArrowKind::Stream { .. }) && a.message == index
+    })
 }
 
 /// Arrows whose message is evidence of an anomaly of the ladder's own call.

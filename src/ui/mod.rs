@@ -10,4 +10,4 @@ mod term;
 mod view;
 
 pub use app::{Action, App, Progress, Screen};
-pub use term::{Interrupted, run};
+pub use term::{Interrupted, run, save};

@@ -36,6 +36,11 @@ pub struct Row {
     pub originator: Option<std::net::IpAddr>,
     /// Begun by a source found scanning ([`CallList::set_scanners`]).
     pub scanner: bool,
+    /// The call's RTP at a glance, as the `calls` table's MEDIA column.
+    pub media: String,
+    /// Streams, and the lowest MOS among them.
+    pub streams: usize,
+    pub worst_mos: Option<f64>,
     /// Lower-cased text that the free-text filter searches.
     haystack: String,
 }
@@ -74,6 +79,13 @@ impl Row {
             failed: d.verdict.failed,
             originator: call.originator(),
             scanner: false,
+            media: crate::export::table::media_cell(call).to_string(),
+            streams: call.media.len(),
+            worst_mos: call
+                .media
+                .iter()
+                .filter_map(|s| s.mos)
+                .fold(None, |a: Option<f64>, m| Some(a.map_or(m, |a| a.min(m)))),
             haystack: String::new(),
         };
         let mut hay = format!(
@@ -197,8 +209,10 @@ enum SortValue<'a> {
 
 /// A display filter: free text (every word must appear somewhere in the call) and field
 /// filters written `field:value` (`method:`, `status:`, `outcome:`, `anomaly:`, `from:`, `to:`,
-/// `addr:`), all of which must match. The word `scanner` matches calls begun by a source found
-/// scanning. A term with a leading `-` matches the calls the term does not (`-scanner` hides
+/// `addr:`, `media:`), all of which must match. The word `scanner` matches calls begun by a
+/// source found scanning. `media:` takes `rtp` (the call has streams), `none`, `poor` (a
+/// stream's MOS under 3.6), `bad` (any media anomaly), or part of a media anomaly's name
+/// (`one_way`, `loss`, `jitter`, `timeout`, `no_media`, `codec`, `after_bye`, `address`). A term with a leading `-` matches the calls the term does not (`-scanner` hides
 /// the scanners' probes, `-method:options` the OPTIONS).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
@@ -236,7 +250,20 @@ fn term_matches(term: &str, row: &Row) -> bool {
         Some(("from", v)) => row.from.to_lowercase().contains(v),
         Some(("to", v)) => row.to.to_lowercase().contains(v),
         Some(("addr", v)) => row.src.contains(v) || row.dst.contains(v),
+        Some(("media", v)) => media_matches(row, v),
         _ => row.haystack.contains(term),
+    }
+}
+
+fn media_matches(row: &Row, v: &str) -> bool {
+    let mut media = row.anomalies.iter().filter(|k| k.is_media());
+    match v {
+        "rtp" => row.streams > 0,
+        "none" => row.streams == 0,
+        "poor" => row.worst_mos.is_some_and(|m| m < 3.6),
+        "bad" | "any" => media.next().is_some(),
+        "" => false,
+        v => media.any(|k| k.as_str().contains(v)),
     }
 }
 
@@ -286,6 +313,7 @@ impl CallList {
                 Some(r)
                     if r.seq == call.seq
                         && r.messages == call.messages.len()
+                        && r.streams == call.media.len()
                         && r.closed == closed
                         && (closed || !open_too) => {}
                 Some(r) => {
@@ -371,10 +399,30 @@ mod tests {
             failed: true,
             originator: Some(std::net::IpAddr::from([10, 0, 0, 1])),
             scanner: false,
+            media: String::new(),
+            streams: 0,
+            worst_mos: None,
             haystack: String::new(),
         };
         r.haystack = format!("{} {} {} missing_ack", r.call_id, r.from, r.to);
         r
+    }
+
+    /// `media:` words: streams present or not, a poor MOS, and media anomalies by part of
+    /// their name; a signalling anomaly is not a media one.
+    #[test]
+    fn media_filters() {
+        let f = |text: &str| Filter { text: text.into() };
+        let mut r = row("INVITE", Some(200), Outcome::Answered);
+        assert!(f("media:none").matches(&r) && !f("media:rtp").matches(&r));
+        assert!(!f("media:bad").matches(&r), "missing_ack is not media");
+        r.streams = 2;
+        r.worst_mos = Some(3.2);
+        r.anomalies.push(AnomalyKind::OneWayMedia);
+        assert!(f("media:rtp").matches(&r) && f("media:poor").matches(&r));
+        assert!(f("media:one_way").matches(&r) && f("media:bad").matches(&r));
+        assert!(!f("media:loss").matches(&r) && f("-media:loss").matches(&r));
+        assert!(!f("media:").matches(&r));
     }
 
     #[test]

@@ -399,7 +399,11 @@ fn load(source: &mut (dyn FrameSource + Send), shared: &Shared, stop: &AtomicBoo
 /// (`.json`), their original frames (`.pcap`, `.cap`; `.pcapng`), an SVG ladder (`.svg`),
 /// Mermaid diagrams (`.mmd`, `.mermaid`) or text ladders (any other name). Returns the status
 /// line to show.
-fn save(
+/// Saves the calls at positions `chosen` to `path`, the format by its extension (`.json`,
+/// `.pcap`/`.pcapng`, `.wav` the first call's audio, `.md` a report per call, `.svg`, `.mmd`,
+/// else a text ladder); `names` are the input files (read again for pcap and audio). Returns
+/// the line the status bar shows.
+pub fn save(
     engine: &Engine,
     calls: &[&Call],
     chosen: &[usize],
@@ -436,9 +440,45 @@ fn save(
             )?;
             return Ok(());
         }
+        if lower.ends_with(".wav") {
+            // The audio is read again from the input files, as for pcap.
+            let call = picked.first().context("no call to save the audio of")?;
+            if call.media.is_empty() {
+                anyhow::bail!("the call has no RTP in this capture");
+            }
+            let audio = crate::export::audio::decode_call(call, names, engine.config().net)?;
+            if audio.decoded == 0 {
+                anyhow::bail!(
+                    "no stream in a codec sipscope decodes (G.711): {}",
+                    audio.undecoded.join("; ")
+                );
+            }
+            let file =
+                std::fs::File::create(path).with_context(|| format!("cannot write {path}"))?;
+            let mut out = io::BufWriter::new(file);
+            audio.mixer.write_wav(&mut out)?;
+            out.flush()?;
+            return Ok(());
+        }
         let file = std::fs::File::create(path).with_context(|| format!("cannot write {path}"))?;
         let mut out = io::BufWriter::new(file);
-        if path.ends_with(".json") {
+        if lower.ends_with(".md") {
+            let now = engine.now();
+            for (i, call) in picked.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                let d = crate::diagnose::diagnose(call, now, &app.config);
+                let report = crate::export::diagnosis::Report::new(call, d);
+                crate::export::diagnosis::write_call_markdown(
+                    call,
+                    &report,
+                    now,
+                    &app.config,
+                    &mut out,
+                )?;
+            }
+        } else if path.ends_with(".json") {
             let stats: Vec<_> = names
                 .iter()
                 .enumerate()
@@ -461,6 +501,9 @@ fn save(
         Ok(())
     };
     match write() {
+        Ok(()) if path.to_ascii_lowercase().ends_with(".wav") => {
+            format!("saved the audio of the first call to {path}")
+        }
         Ok(()) => match picked.len() {
             1 => format!("saved 1 call to {path}"),
             n => format!("saved {n} calls to {path}"),

@@ -168,16 +168,23 @@ pub(super) fn ladder_line(
     let loop_kind = kinds
         .iter()
         .any(|k| matches!(k.0, AnomalyKind::ForwardingLoop | AnomalyKind::TooManyHops));
-    let arrow_style = match worst {
+    let arrow_style = match (worst, a.kind) {
         _ if loop_kind => st(Color::Magenta),
-        Some(Severity::Error) => st(Color::Red),
-        Some(Severity::Warning) => st(Color::Yellow),
-        Some(_) => st(Color::Blue),
-        None if a.retransmission => st(Color::DarkGray),
-        None if a.leg != 0 => st(Color::Cyan),
-        None => Style::default(),
+        (Some(Severity::Error), _) => st(Color::Red),
+        (Some(Severity::Warning), _) => st(Color::Yellow),
+        (Some(_), _) => st(Color::Blue),
+        // Streams coloured by how they sound; their marks dimmer.
+        (None, ladder::ArrowKind::Stream { quality, .. }) => match quality {
+            ladder::Quality::Good => st(Color::Green),
+            ladder::Quality::Fair => st(Color::Yellow),
+            ladder::Quality::Poor => st(Color::Red),
+        },
+        (None, ladder::ArrowKind::Rtcp | ladder::ArrowKind::Dtmf) => st(Color::DarkGray),
+        (None, _) if a.retransmission => st(Color::DarkGray),
+        (None, _) if a.leg != 0 => st(Color::Cyan),
+        (None, _) => Style::default(),
     };
-    let drawn = ladder::lane_line(&flow.layout, a, lane);
+    let drawn = ladder::lane_line_at(&flow.layout, i, lane);
     let mut spans = vec![
         Span::styled(mark, st(Color::Red)),
         Span::raw(format!("{stamp:<time_w$}")),

@@ -5,7 +5,7 @@ use super::*;
 impl App {
     pub(super) fn draw_list(&mut self, f: &mut Frame<'_>, area: Rect) {
         // (title, width, keep priority: lower is kept first on narrow terminals)
-        let cols: [(&str, u16, u8); 15] = [
+        let cols: [(&str, u16, u8); 16] = [
             ("#", 6, 0),
             ("Start", 12, 7),
             ("From", 14, 1),
@@ -20,12 +20,13 @@ impl App {
             ("Status", 6, 5),
             ("Setup", 7, 11),
             ("Duration", 8, 12),
+            ("Media", 11, 8),
             ("Anomalies", 28, 6),
         ];
         let mut order: Vec<usize> = (0..cols.len()).collect();
         order.sort_by_key(|&i| cols.get(i).map(|c| c.2));
         let mut used = 0u16;
-        let mut keep = [false; 15];
+        let mut keep = [false; 16];
         for i in order {
             let (Some(&(_, width, priority)), Some(k)) = (cols.get(i), keep.get_mut(i)) else {
                 continue;
@@ -53,7 +54,7 @@ impl App {
             (self.offset..(self.offset + height).min(self.list.view.len())).filter_map(|pos| {
                 let r = self.list.row_at(pos)?;
                 let start = r.start.to_rfc3339();
-                let cells: [Cell; 15] = [
+                let cells: [Cell; 16] = [
                     Cell::from(format!(
                         "{}{}",
                         if self.marked.contains(&r.seq) {
@@ -79,6 +80,7 @@ impl App {
                     Cell::from(r.status.map(|s| s.to_string()).unwrap_or_default()),
                     Cell::from(secs(r.setup)),
                     Cell::from(secs(r.duration)),
+                    Cell::from(clip(&r.media, 11)),
                     Cell::from(Span::styled(
                         clip(
                             &r.anomalies

@@ -8,6 +8,7 @@
 
 mod flow_screen;
 mod list;
+mod media_screen;
 mod pane;
 
 use crate::diagnose::{AnomalyKind, Severity};
@@ -66,6 +67,7 @@ impl App {
             Screen::List => self.draw_list(f, body),
             Screen::Flow => self.draw_flow(f, body, calls),
             Screen::Stats => self.draw_stats(f, body),
+            Screen::Media => self.draw_media(f, body, calls),
         }
         self.draw_bottom(f, bottom);
         if self.help {
@@ -144,7 +146,7 @@ impl App {
                 Span::raw(terminal(t).into_owned()),
                 Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK)),
                 Span::raw(
-                    "   Enter apply · Esc cancel · method: status: outcome: anomaly: from: to: addr: scanner -term",
+                    "   Enter apply · Esc cancel · method: status: outcome: anomaly: from: to: addr: media:one_way scanner -term",
                 ),
             ]),
             (Some(Prompt::Save(t)), _) => Line::from(vec![
@@ -158,7 +160,7 @@ impl App {
                     Span::raw(terminal(t).into_owned())
                 },
                 Span::raw(
-                    "▏   .json: JSON · .pcap: frames · .svg: SVG ladder · .mmd: Mermaid · other: text · Enter save · Esc cancel",
+                    "▏   .json .pcap .svg .mmd · .md: report · .wav: audio of the first call · other: text · Enter save · Esc cancel",
                 ),
             ]),
             (None, Some(s)) => Line::from(Span::styled(
@@ -167,11 +169,12 @@ impl App {
             )),
             (None, None) => Line::from(match self.screen {
                 Screen::List => {
-                    "Enter ladder · Space select · / filter · < > sort · i stats · s save · ? help · q quit"
+                    "Enter ladder · m media · Space select · / filter · < > sort · i stats · s save · ? help · q quit"
                 }
                 Screen::Flow => {
-                    "↑↓ message · Enter pane · d SDP · Space compare · s hosts · n next anomaly · Tab diagnosis · x linked legs · q back"
+                    "↑↓ message · Enter pane · d SDP · Space compare · s hosts · n next anomaly · Tab diagnosis · x legs · m media · q back"
                 }
+                Screen::Media => "↑↓ stream · q back",
                 Screen::Stats => "q back",
             }),
         };

@@ -51,9 +51,41 @@ pub(super) fn message_of<'a>(
     calls: &'a [&'a Call],
     arrow: usize,
 ) -> Option<&'a crate::flow::SipMessage> {
-    let a = flow.layout.arrows.get(arrow)?;
+    let a = flow.layout.arrows.get(arrow)?.clone();
     let call = calls.get(*flow.members.get(a.leg)?)?;
+    if !a.is_message() {
+        return None;
+    }
     call.messages.get(a.message)
+}
+
+/// The pane beside a stream, RTCP or DTMF arrow: the stream's figures (`m` opens the media
+/// screen with its graphs).
+fn draw_stream_pane(f: &mut Frame<'_>, area: Rect, flow: &FlowState, calls: &[&Call]) {
+    let Some(a) = flow.layout.arrows.get(flow.selected) else {
+        return;
+    };
+    let stream = flow
+        .members
+        .get(a.leg)
+        .and_then(|&c| calls.get(c))
+        .and_then(|c| a.stream().and_then(|s| c.media.get(s)));
+    let Some(s) = stream else {
+        return;
+    };
+    let lines: Vec<Line> = super::media_screen::stream_lines(s)
+        .into_iter()
+        .map(Line::from)
+        .collect();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" RTP {} → {} · m: graphs ", s.src, s.dst));
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 /// The message's text: kept in its record, else read back from the capture file.
@@ -73,6 +105,7 @@ pub(super) fn draw_pane(
     raw: Option<&dyn RawSource>,
 ) {
     let Some(m) = message_of(flow, calls, flow.selected) else {
+        draw_stream_pane(f, area, flow, calls);
         return;
     };
     let head = format!(
