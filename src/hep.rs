@@ -35,6 +35,10 @@ pub struct HepPacket<'a> {
 }
 
 pub const PAYLOAD_SIP: u8 = 1;
+/// RTCP, carried as JSON (captagent's, heplify's and Homer's convention).
+pub const PAYLOAD_RTCP_JSON: u8 = 5;
+/// A JSON report or log line tied to a call by the correlation id (Homer's "logs").
+pub const PAYLOAD_LOG_JSON: u8 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HepError {
@@ -256,13 +260,39 @@ pub struct SenderIdentity {
     pub node: Option<String>,
 }
 
-/// Encodes a HEP v3 packet. `None` when it would exceed HEP's 64 KiB length field.
+/// Encodes a HEP v3 packet of a SIP message. `None` when it would exceed HEP's 64 KiB length
+/// field.
 #[allow(clippy::too_many_arguments)] // the fields of one packet, each its own chunk
 pub fn encode(
     src: SocketAddr,
     dst: SocketAddr,
     ip_protocol: u8,
     time_ns: i64,
+    payload: &[u8],
+    correlation_id: Option<&[u8]>,
+    me: &SenderIdentity,
+) -> Option<Vec<u8>> {
+    encode_typed(
+        src,
+        dst,
+        ip_protocol,
+        time_ns,
+        PAYLOAD_SIP,
+        payload,
+        correlation_id,
+        me,
+    )
+}
+
+/// [`encode`] with the payload's type ([`PAYLOAD_SIP`], [`PAYLOAD_RTCP_JSON`],
+/// [`PAYLOAD_LOG_JSON`]).
+#[allow(clippy::too_many_arguments)] // the fields of one packet, each its own chunk
+pub fn encode_typed(
+    src: SocketAddr,
+    dst: SocketAddr,
+    ip_protocol: u8,
+    time_ns: i64,
+    payload_type: u8,
     payload: &[u8],
     correlation_id: Option<&[u8]>,
     me: &SenderIdentity,
@@ -296,7 +326,7 @@ pub fn encode(
     let usecs = (time_ns.rem_euclid(1_000_000_000) / 1000) as u32;
     chunk(&mut out, 9, &secs.to_be_bytes())?;
     chunk(&mut out, 10, &usecs.to_be_bytes())?;
-    chunk(&mut out, 11, &[PAYLOAD_SIP])?;
+    chunk(&mut out, 11, &[payload_type])?;
     chunk(&mut out, 12, &me.capture_id.to_be_bytes())?;
     if let Some(k) = &me.auth_key {
         chunk(&mut out, 14, k.as_bytes())?;

@@ -149,9 +149,11 @@ pub fn report(stats: &[InputStats], sender: Option<&super::hep_send::SenderCount
     if let Some(c) = sender {
         let _ = writeln!(
             err,
-            "sipscope: HEP sent: {} messages, {} failed",
+            "sipscope: HEP sent: {} messages, {} failed; {} RTCP compounds, {} call reports",
             c.sent.load(Ordering::Relaxed),
-            c.failed.load(Ordering::Relaxed)
+            c.failed.load(Ordering::Relaxed),
+            c.rtcp.load(Ordering::Relaxed),
+            c.reports.load(Ordering::Relaxed)
         );
     }
 }

@@ -394,7 +394,10 @@ fn ui(args: CallsArgs) -> Result<()> {
         config,
         args.input.thresholds.config(),
         filter,
-        inputs.tap.take(),
+        crate::engine::Hooks {
+            tap: inputs.tap.take(),
+            reporter: inputs.reporter.take(),
+        },
     )
 }
 
@@ -409,8 +412,9 @@ struct Inputs {
     /// compressed).
     #[cfg_attr(not(feature = "tui"), allow(dead_code))]
     indexed: bool,
-    /// The HEP sender's tap, taken by the engine that runs.
+    /// The HEP sender's tap and reporter, taken by the engine that runs.
     tap: Option<crate::engine::Tap>,
+    reporter: Option<Box<dyn crate::engine::Reporter>>,
     sender: Option<std::sync::Arc<hep_send::SenderCounters>>,
 }
 
@@ -450,6 +454,9 @@ fn open_waiting(
     };
     let sender = input.live.sender()?;
     let counters = sender.as_ref().map(|s| std::sync::Arc::clone(&s.counters));
+    let reporter = sender
+        .clone()
+        .map(|s| s.into_reporter(input.thresholds.config()));
     let tap = sender.map(hep_send::HepSender::into_tap);
     let source: Box<dyn FrameSource + Send> = if input.live.any() {
         let stop = if signals {
@@ -475,6 +482,7 @@ fn open_waiting(
         live: input.live.any(),
         indexed,
         tap,
+        reporter,
         sender: counters,
     })
 }
@@ -507,6 +515,9 @@ fn analyse(
     let mut engine = Engine::new(config);
     if let Some(tap) = inputs.tap.take() {
         engine.set_tap(tap);
+    }
+    if let Some(reporter) = inputs.reporter.take() {
+        engine.set_reporter(reporter);
     }
     let engine =
         crate::engine::run_pipelined_with(inputs.source.as_mut(), engine, |engine, done| {

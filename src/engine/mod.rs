@@ -142,6 +142,25 @@ pub struct EngineCounters {
 /// Sees every SIP PDU as the decoder delivers it (the HEP sender forwards them).
 pub type Tap = Box<dyn FnMut(&crate::net::SipPdu<'_>) + Send>;
 
+/// What a front end hangs on an engine: the tap of SIP PDUs and the reporter of RTCP and
+/// finished calls (both the HEP sender's).
+#[derive(Default)]
+pub struct Hooks {
+    pub tap: Option<Tap>,
+    pub reporter: Option<Box<dyn Reporter>>,
+}
+
+/// Told, on the correlating side, of each RTCP compound with the call it is about, and of
+/// each call once it is over with its streams (the HEP sender's RTCP and quality reports).
+pub trait Reporter: Send {
+    /// An RTCP compound (`bytes`) from `d.src` to `d.dst`, with the Call-ID of the call whose
+    /// SDP advertised one of its addresses, when known.
+    fn rtcp(&mut self, d: &crate::net::MediaDatagram, bytes: &[u8], call_id: Option<&str>);
+    /// A call is over (its timers ran out, or the input ended), its streams attached; `now` is
+    /// the capture time it is judged at.
+    fn call_over(&mut self, call: &Call, now: Timestamp);
+}
+
 pub struct Engine {
     ingest: Ingest,
     model: Model,
@@ -180,6 +199,8 @@ impl Engine {
                     .media
                     .then(|| crate::media::Tracker::new(config.media_limits)),
                 untied: Vec::new(),
+                reporter: None,
+                media_call_ids: crate::WireMap::default(),
             },
             now: Timestamp::default(),
         }
@@ -192,6 +213,21 @@ impl Engine {
     /// Shows every SIP PDU to `tap` as it is decoded (before correlation).
     pub fn set_tap(&mut self, tap: Tap) {
         self.ingest.tap = Some(tap);
+    }
+
+    /// Sets the hooks that are there.
+    pub fn set_hooks(&mut self, hooks: Hooks) {
+        if let Some(tap) = hooks.tap {
+            self.set_tap(tap);
+        }
+        if let Some(reporter) = hooks.reporter {
+            self.set_reporter(reporter);
+        }
+    }
+
+    /// Tells `reporter` of RTCP and of calls as they end ([`Reporter`]).
+    pub fn set_reporter(&mut self, reporter: Box<dyn Reporter>) {
+        self.model.reporter = Some(reporter);
     }
 
     pub fn counters(&self) -> EngineCounters {
@@ -270,9 +306,9 @@ impl Engine {
     /// its streams, and the untied streams end.
     fn finish_model(&mut self) {
         if self.model.config.streaming {
-            self.model.hand_out_all();
+            self.model.hand_out_all(self.now);
         } else {
-            self.model.attach_media_to_open_calls();
+            self.model.attach_media_to_open_calls(self.now);
         }
         self.model.finish_media();
     }

@@ -70,6 +70,11 @@ pub(super) struct Model {
     pub(super) media: Option<crate::media::Tracker>,
     /// Streams tied to no call, once the input ended.
     pub(super) untied: Vec<crate::media::Stream>,
+    /// Told of RTCP and of calls as they end (`None` mostly).
+    pub(super) reporter: Option<Box<dyn super::Reporter>>,
+    /// With a reporter: the Call-ID of each call in the table whose SDP the media analysis
+    /// knows, by creation number, to name the call of an RTCP compound.
+    pub(super) media_call_ids: crate::WireMap<u64, Arc<str>>,
 }
 
 /// A TCP connection, either direction: the two addresses in order. Hashed through
@@ -220,6 +225,11 @@ impl Model {
                         &msg,
                         offer.as_deref(),
                     );
+                    if self.reporter.is_some() && offer.is_some() {
+                        self.media_call_ids
+                            .entry(call.seq)
+                            .or_insert_with(|| call.call_id.clone());
+                    }
                 }
                 let before = call.dropped_messages;
                 let bytes = call.footprint();
@@ -250,6 +260,9 @@ impl Model {
                 let out_of_dialog = msg.is_request() && msg.to_tag.is_none();
                 if let Some(tracker) = self.media.as_mut() {
                     note_media(tracker, seq, Some(&msg), &msg, offer.as_deref());
+                    if self.reporter.is_some() && offer.is_some() {
+                        self.media_call_ids.insert(seq, key.clone());
+                    }
                 }
                 call.add(msg, max_messages);
                 let dropped = call.dropped_messages;
@@ -387,6 +400,9 @@ impl Model {
         if let Some(tracker) = self.media.as_mut() {
             attach_media(tracker, &mut call);
         }
+        if self.reporter.is_some() {
+            self.media_call_ids.remove(&call.seq);
+        }
         Some(call)
     }
 
@@ -490,24 +506,33 @@ impl Model {
                 dst: d.dst,
                 rtp: *rtp,
             }),
-            net::MediaPayload::Rtcp(range) => tracker.rtcp(
-                d.time,
-                d.src,
-                d.dst,
-                bytes.get(range.clone()).unwrap_or(&[]),
-            ),
+            net::MediaPayload::Rtcp(range) => {
+                let rtcp = bytes.get(range.clone()).unwrap_or(&[]);
+                tracker.rtcp(d.time, d.src, d.dst, rtcp);
+                if let Some(r) = self.reporter.as_mut() {
+                    let call = tracker
+                        .call_of_rtcp(rtcp)
+                        .and_then(|seq| self.media_call_ids.get(&seq));
+                    r.rtcp(d, rtcp, call.map(|c| &**c));
+                }
+            }
         }
     }
 
-    /// End of input, not streaming: the calls still open get their streams.
-    pub(super) fn attach_media_to_open_calls(&mut self) {
-        let Some(tracker) = self.media.as_mut() else {
-            return;
-        };
-        for call in self.slots.iter_mut().flatten() {
-            let before = call.footprint();
-            attach_media(tracker, call);
-            self.held = (self.held + call.footprint()).saturating_sub(before);
+    /// End of input, not streaming: the calls still open get their streams (and are told to
+    /// the reporter, which heard of the closed ones as they closed).
+    pub(super) fn attach_media_to_open_calls(&mut self, now: Timestamp) {
+        if let Some(tracker) = self.media.as_mut() {
+            for call in self.slots.iter_mut().flatten() {
+                let before = call.footprint();
+                attach_media(tracker, call);
+                self.held = (self.held + call.footprint()).saturating_sub(before);
+            }
+        }
+        if let Some(r) = self.reporter.as_mut() {
+            for call in self.slots.iter().flatten() {
+                r.call_over(call, now);
+            }
         }
     }
 
@@ -561,6 +586,9 @@ impl Model {
             if let Some(mut call) = self.take(slot) {
                 call.closed_at = Some(now);
                 self.scanners.add(&call);
+                if let Some(r) = self.reporter.as_mut() {
+                    r.call_over(&call, now);
+                }
                 if self.config.streaming {
                     self.finished.push(call);
                 } else if self.config.forget_finished {
@@ -594,7 +622,7 @@ impl Model {
     }
 
     /// End of input in streaming mode: every call left is handed out, oldest first.
-    pub(super) fn hand_out_all(&mut self) {
+    pub(super) fn hand_out_all(&mut self, now: Timestamp) {
         let mut rest: Vec<Box<Call>> = self.slots.drain(..).flatten().collect();
         rest.sort_by_key(|c| c.seq);
         if let Some(tracker) = self.media.as_mut() {
@@ -602,6 +630,12 @@ impl Model {
                 attach_media(tracker, call);
             }
         }
+        if let Some(r) = self.reporter.as_mut() {
+            for call in &rest {
+                r.call_over(call, now);
+            }
+        }
+        self.media_call_ids.clear();
         for call in &rest {
             self.scanners.add(call);
         }

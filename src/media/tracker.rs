@@ -620,6 +620,31 @@ impl Tracker {
         }
     }
 
+    /// The call (creation number) an RTCP compound is about: the owner of the first stream
+    /// its sender or report blocks name.
+    pub fn call_of_rtcp(&self, bytes: &[u8]) -> Option<u64> {
+        let owner = |ssrc: u32| {
+            let at = *self.by_ssrc.get(&ssrc)? as usize;
+            *self.owner.get(at)?
+        };
+        for packet in Compound::new(bytes) {
+            let Ok(packet) = packet else { break };
+            let found = match packet {
+                RtcpPacket::SenderReport {
+                    ssrc, mut blocks, ..
+                } => owner(ssrc).or_else(|| blocks.find_map(|b| owner(b.ssrc))),
+                RtcpPacket::ReceiverReport { ssrc, mut blocks } => {
+                    blocks.find_map(|b| owner(b.ssrc)).or_else(|| owner(ssrc))
+                }
+                _ => None,
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
     fn stream_of(&mut self, ssrc: u32) -> Option<&mut Stream> {
         let at = *self.by_ssrc.get(&ssrc)?;
         self.slab.get_mut(at as usize)?.as_mut()

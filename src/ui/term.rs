@@ -73,9 +73,9 @@ pub fn run(
     config: EngineConfig,
     diagnose: crate::diagnose::DiagnoseConfig,
     filter: String,
-    tap: Option<crate::engine::Tap>,
+    hooks: crate::engine::Hooks,
 ) -> Result<()> {
-    match run_ui(source, names, raw_source, config, diagnose, filter, tap) {
+    match run_ui(source, names, raw_source, config, diagnose, filter, hooks) {
         // Writing to a terminal that hung up fails: that is the end of the session, as if
         // SIGHUP had come first, not an error to report (there is nowhere to report it).
         Err(e) if !e.is::<Interrupted>() && hung_up() => {
@@ -111,13 +111,11 @@ fn run_ui(
     config: EngineConfig,
     diagnose: crate::diagnose::DiagnoseConfig,
     filter: String,
-    tap: Option<crate::engine::Tap>,
+    hooks: crate::engine::Hooks,
 ) -> Result<()> {
     let title = names.join(" ");
     let mut engine = Engine::new(config);
-    if let Some(tap) = tap {
-        engine.set_tap(tap);
-    }
+    engine.set_hooks(hooks);
     let shared = Arc::new(Shared {
         engine: Mutex::new(engine),
         progress: Mutex::new(Progress::default()),
