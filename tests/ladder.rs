@@ -364,3 +364,64 @@ fn streams_join_the_ladder_with_their_marks() {
     assert!(flagged.contains('━'), "{flagged}");
     insta::assert_snapshot!("text_media-loss", text);
 }
+
+/// A codec name off the wire (an SDP rtpmap) is drawn on the stream's arrow: made visible and
+/// escaped like every other wire string, in text, SVG and Mermaid.
+#[test]
+fn hostile_codec_names_in_streams_cannot_inject_markup() {
+    // No `/` or space: an rtpmap name ends at them.
+    let evil = "<script>x<\\text>\u{1b}[2J;#%&'\"";
+    let (a, b) = ("203.0.113.1:5060", "203.0.113.2:5060");
+    let sdp = |ip: &str, port: u16| {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 96\r\na=rtpmap:96 {evil}/8000\r\n"
+        )
+    };
+    let msg = |start: &str, to_tag: &str, body: &str| {
+        format!(
+            "{start}\r\nVia: SIP/2.0/UDP 203.0.113.1;branch=z9hG4bKx\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>{to_tag}\r\nCall-ID: evil-codec\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let mut frames = Vec::new();
+    let invite = msg("INVITE sip:bob@x SIP/2.0", "", &sdp("203.0.113.1", 4000));
+    frames.push(common::udp_frame(1, 0, a, b, invite.as_bytes()));
+    let ok = msg("SIP/2.0 200 OK", ";tag=2", &sdp("203.0.113.2", 5000));
+    frames.push(common::udp_frame(2, 100, b, a, ok.as_bytes()));
+    for i in 0..50u16 {
+        let mut rtp = vec![0x80, 96];
+        rtp.extend_from_slice(&i.to_be_bytes());
+        rtp.extend_from_slice(&(u32::from(i) * 160).to_be_bytes());
+        rtp.extend_from_slice(&7u32.to_be_bytes());
+        rtp.extend_from_slice(&[0xd5; 160]);
+        frames.push(common::udp_frame(
+            3 + u64::from(i),
+            200 + i64::from(i) * 20,
+            "203.0.113.2:5000",
+            "203.0.113.1:4000",
+            &rtp,
+        ));
+    }
+    let mut src = sipscope::capture::VecSource::new(frames);
+    let mut engine = Engine::new(EngineConfig::default());
+    engine.run(&mut src);
+    let calls = engine.calls();
+    assert_eq!(calls[0].media.len(), 1, "the stream is tied to the call");
+    let svg = render(&engine, &calls, Format::Svg);
+    roxmltree::Document::parse(&svg).expect("well-formed");
+    assert!(svg.contains("class=\"stream"), "{svg}");
+    assert!(!svg.contains("<script") && !svg.contains('\u{1b}'), "{svg}");
+    let text = render(&engine, &calls, Format::Text);
+    assert!(text.contains("RTP ") && !text.contains('\u{1b}'), "{text}");
+    let mermaid = render(&engine, &calls, Format::Mermaid);
+    let stream = mermaid.lines().find(|l| l.contains("-)")).unwrap();
+    let mut rest = stream.split_once(": ").unwrap().1.to_string();
+    for code in ["#59;", "#35;", "#lt;", "#gt;", "#37;"] {
+        rest = rest.replace(code, "");
+    }
+    assert!(
+        !rest.contains([';', '#', '<', '>', '%', '\u{1b}']),
+        "{stream}"
+    );
+    assert!(text.contains("RTP <script>"), "the codec is named: {text}");
+}
