@@ -17,7 +17,7 @@ pub mod emodel;
 mod stream;
 mod tracker;
 
-pub use stream::{Bucket, Direction, Dtmf, RtcpReport, Stream, Tie, Timeline};
+pub use stream::{Bucket, Direction, Dtmf, MAX_BUCKETS, RtcpReport, Stream, Tie, Timeline};
 pub use tracker::{Detached, MediaConfig, MediaCounters, Offer, OfferLine, Packet, Party, Tracker};
 
 /// What the capture held of media when a call's streams were set: an absence of streams
