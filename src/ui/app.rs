@@ -638,7 +638,12 @@ impl App {
             return;
         };
         if call.media.is_empty() {
+            // Streams join their call when it is over (live, or still loading); until then
+            // its media analysis has not reported (`MediaCapture::Off`).
             self.status = Some(match call.media_capture {
+                _ if call.closed_at.is_none() && !self.progress.finished => {
+                    "the call is in progress: its streams are shown once it is over".into()
+                }
                 crate::media::MediaCapture::Off => "media analysis is off (--no-media)".into(),
                 _ => "no RTP of this call in the capture".into(),
             });
