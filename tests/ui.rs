@@ -477,6 +477,15 @@ fn media_in_the_list_the_ladder_and_the_media_screen() {
         sipscope::export::ladder::ArrowKind::Stream { .. }
     ));
     insta::assert_snapshot!("ladder_media_loss", draw(&mut app, &calls, 170, 30));
+    // A stream is not a message to compare.
+    press(&mut app, &calls, &[KeyCode::Char(' ')]);
+    assert!(app.flow.as_ref().unwrap().mark.is_none());
+    assert!(
+        app.status
+            .as_deref()
+            .unwrap_or("")
+            .contains("only SIP messages")
+    );
     // From the diagnosis, Enter on the loss anomaly selects its stream.
     press(&mut app, &calls, &[KeyCode::Home, KeyCode::Tab]);
     let d = app.flow.as_ref().unwrap().diagnosis.clone().unwrap();

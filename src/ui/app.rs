@@ -759,6 +759,15 @@ impl App {
                     Pane::Sdp
                 }
             }
+            KeyCode::Char(' ')
+                if !f
+                    .layout
+                    .arrows
+                    .get(f.selected)
+                    .is_some_and(ladder::Arrow::is_message) =>
+            {
+                self.status = Some("only SIP messages are compared; m shows the media".into());
+            }
             KeyCode::Char(' ') => match f.mark {
                 Some(m) if m != f.selected => {
                     f.pane = Pane::Diff;
