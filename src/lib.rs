@@ -54,5 +54,6 @@ pub mod sanitize;
 pub mod sip;
 pub mod synth;
 pub mod time;
+pub mod tls;
 #[cfg(feature = "tui")]
 pub mod ui;
