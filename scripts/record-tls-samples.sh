@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Records SIP over TLS from real software on loopback: kamailio's tls module as the TLS server
+# (scripts/kamailio-tls.cfg), relaying to a sipp callee over UDP; the caller is
+# scripts/tls-uac.py over Python's ssl (OpenSSL), which writes the key log. One capture and its
+# key log (.keys) per TLS version and suite family, a pcapng with the key log inside
+# (editcap --inject-secrets), and the same calls in clear over TCP.
+#
+#   scripts/record-tls-samples.sh OUTDIR
+#
+# Needs root (or CAP_NET_RAW for tcpdump), kamailio with kamailio-tls-modules, sipp, tcpdump,
+# python3, openssl and editcap. Traffic stays on 127.0.0.1.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:?usage: record-tls-samples.sh OUTDIR}
+mkdir -p "$out"
+for tool in kamailio sipp tcpdump python3 openssl editcap; do
+    command -v "$tool" >/dev/null || { echo "record-tls-samples: $tool is not installed" >&2; exit 1; }
+done
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    pkill -f "sipp -sn uas -i 127.0.0.1 -p 5070" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout "$work/key.pem" \
+    -out "$work/cert.pem" -subj /CN=sip.example.net 2>/dev/null
+cat >"$work/tls.cfg" <<TLS
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = $work/key.pem
+certificate = $work/cert.pem
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+TLS
+sed "s|@TLS_CFG@|$work/tls.cfg|" "$here/kamailio-tls.cfg" >"$work/kamailio.cfg"
+
+# A fresh kamailio per recording: the calls of every recording carry the same Call-IDs and
+# branches (--seed), which a proxy that saw them would take for retransmissions.
+kamailio_pid=""
+proxy() {
+    if [ -n "$kamailio_pid" ]; then
+        kill "$kamailio_pid" 2>/dev/null || true
+        wait "$kamailio_pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            ss -ltn | grep -q '127.0.0.1:5061 ' || break
+            sleep 0.1
+        done
+    fi
+    kamailio -f "$work/kamailio.cfg" -DD -E -w "$work" -m 32 -M 8 \
+        >"$work/kamailio.log" 2>&1 &
+    kamailio_pid=$!
+    pids+=("$kamailio_pid")
+    for _ in $(seq 50); do
+        ss -ltn | grep -q '127.0.0.1:5061 ' && return
+        sleep 0.1
+    done
+    echo "record-tls-samples: kamailio did not start" >&2
+    tail -20 "$work/kamailio.log" >&2
+    exit 1
+}
+
+# A sipp callee on UDP 5070 for two calls, once the previous one has let the port go.
+callee() {
+    for _ in $(seq 100); do
+        ss -lun | grep -q '127.0.0.1:5070 ' || break
+        sleep 0.1
+    done
+    sipp -sn uas -i 127.0.0.1 -p 5070 -m 2 -bg >/dev/null 2>&1 || true
+    for _ in $(seq 50); do
+        ss -lun | grep -q '127.0.0.1:5070 ' && return
+        sleep 0.1
+    done
+    echo "record-tls-samples: sipp did not start" >&2
+    exit 1
+}
+
+# record NAME ARGS...: a sipp callee, tcpdump, and tls-uac.py with ARGS.
+record() {
+    local name=$1
+    shift
+    local pcap="$out/$name.pcap"
+    proxy
+    callee
+    tcpdump -i lo -s 0 -U -n --immediate-mode -w "$pcap" \
+        "port 5060 or port 5061 or port 5070" >"$work/tcpdump-$name.log" 2>&1 &
+    local tcpdump_pid=$!
+    for _ in $(seq 50); do
+        grep -q "listening on" "$work/tcpdump-$name.log" && break
+        sleep 0.1
+    done
+    rm -f "$out/$name.keys"
+    env "${uac_env[@]}" timeout 30 python3 "$here/tls-uac.py" 127.0.0.1:5061 "$out/$name.keys" \
+        --calls 2 --hold 0.3 --seed 7 "$@"
+    sleep 0.5
+    kill -INT "$tcpdump_pid"
+    wait "$tcpdump_pid" || true
+    pkill -f "sipp -sn uas -i 127.0.0.1 -p 5070" || true
+    echo "recorded $name"
+}
+
+suite_conf() {
+    cat >"$work/$1.cnf" <<CNF
+openssl_conf = init
+[init]
+ssl_conf = ssl
+[ssl]
+system_default = sys
+[sys]
+Ciphersuites = $1
+CNF
+    echo "$work/$1.cnf"
+}
+
+uac_env=(OPENSSL_CONF="$(suite_conf TLS_AES_128_GCM_SHA256)")
+record tls13-aes128-gcm
+uac_env=(OPENSSL_CONF="$(suite_conf TLS_AES_256_GCM_SHA384)")
+record tls13-aes256-gcm
+uac_env=(OPENSSL_CONF="$(suite_conf TLS_CHACHA20_POLY1305_SHA256)")
+record tls13-chacha20
+uac_env=(X=1)
+record tls12-aes256-gcm --tls12 ECDHE-RSA-AES256-GCM-SHA384
+record tls12-chacha20 --tls12 ECDHE-RSA-CHACHA20-POLY1305
+record tls12-aes128-cbc-sha256 --tls12 ECDHE-RSA-AES128-SHA256
+# The key log carried inside the capture (a pcapng Decryption Secrets Block).
+editcap --inject-secrets "tls,$out/tls13-aes128-gcm.keys" "$out/tls13-aes128-gcm.pcap" \
+    "$out/tls13-with-secrets.pcapng"
+# The same calls (same Call-IDs, tags, branches) in clear over TCP: port 5060.
+pcap="$out/tls-twin-clear-tcp.pcap"
+proxy
+callee
+tcpdump -i lo -s 0 -U -n --immediate-mode -w "$pcap" "port 5060 or port 5070" \
+    >"$work/tcpdump-twin.log" 2>&1 &
+tcpdump_pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$work/tcpdump-twin.log" && break; sleep 0.1; done
+timeout 30 python3 "$here/tls-uac.py" 127.0.0.1:5060 /dev/null --plain --calls 2 --hold 0.3 --seed 7
+sleep 0.5
+kill -INT "$tcpdump_pid"
+wait "$tcpdump_pid" || true
+pkill -f "sipp -sn uas -i 127.0.0.1 -p 5070" || true
+echo "recorded tls-twin-clear-tcp"
