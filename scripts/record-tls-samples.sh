@@ -2,18 +2,17 @@
 # Records SIP over TLS from real software on loopback: kamailio's tls module as the TLS server
 # (scripts/kamailio-tls.cfg), relaying to a sipp callee over UDP; the caller is
 # scripts/tls-uac.py over Python's ssl (OpenSSL), which writes the key log. One capture and its
-# key log (.keys) per TLS version and suite family, a pcapng with the key log inside
-# (editcap --inject-secrets), and the same calls in clear over TCP.
+# key log (.keys) per TLS version and suite family, and the same calls in clear over TCP.
 #
 #   scripts/record-tls-samples.sh OUTDIR
 #
 # Needs root (or CAP_NET_RAW for tcpdump), kamailio with kamailio-tls-modules, sipp, tcpdump,
-# python3, openssl and editcap. Traffic stays on 127.0.0.1.
+# python3 and openssl. Traffic stays on 127.0.0.1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: record-tls-samples.sh OUTDIR}
 mkdir -p "$out"
-for tool in kamailio sipp tcpdump python3 openssl editcap; do
+for tool in kamailio sipp tcpdump python3 openssl ss; do
     command -v "$tool" >/dev/null || { echo "record-tls-samples: $tool is not installed" >&2; exit 1; }
 done
 work=$(mktemp -d)
@@ -129,9 +128,6 @@ uac_env=(X=1)
 record tls12-aes256-gcm --tls12 ECDHE-RSA-AES256-GCM-SHA384
 record tls12-chacha20 --tls12 ECDHE-RSA-CHACHA20-POLY1305
 record tls12-aes128-cbc-sha256 --tls12 ECDHE-RSA-AES128-SHA256
-# The key log carried inside the capture (a pcapng Decryption Secrets Block).
-editcap --inject-secrets "tls,$out/tls13-aes128-gcm.keys" "$out/tls13-aes128-gcm.pcap" \
-    "$out/tls13-with-secrets.pcapng"
 # The same calls (same Call-IDs, tags, branches) in clear over TCP: port 5060.
 pcap="$out/tls-twin-clear-tcp.pcap"
 proxy

@@ -65,7 +65,7 @@ for n in range(a.calls):
                 f"To: <sip:bob@{host}>{extra}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
                 f"Contact: <sip:alice@{lhost}:{lport};transport={transport.lower()}>\r\n")
     sdp = (f"v=0\r\no=alice 1 1 IN IP4 {lhost}\r\ns=-\r\nc=IN IP4 {lhost}\r\nt=0 0\r\n"
-           "m=audio 6000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+           "m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
     b1 = f"{random.getrandbits(32):08x}"
     conn.sendall((request("INVITE", 1, b1) + "Content-Type: application/sdp\r\n"
                   f"Content-Length: {len(sdp)}\r\n\r\n{sdp}").encode())

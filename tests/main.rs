@@ -33,6 +33,7 @@ mod robustness;
 mod samples;
 mod scanners;
 mod synthetic;
+mod tls;
 mod tshark_oracle;
 mod tunnels;
 mod ui;

@@ -326,7 +326,11 @@ fn each_media_sample_shows_its_anomaly_and_the_clean_ones_none() {
     );
     // Every other sample (signalling only, filtered to the SIP ports) has no media anomaly.
     for path in common::captures_in(&common::samples()) {
-        let name = path.file_name().unwrap().to_str().unwrap();
+        let name = path
+            .strip_prefix(common::samples())
+            .unwrap()
+            .to_str()
+            .unwrap();
         if !name.starts_with("media-") {
             assert!(
                 media_kinds(name).iter().all(Vec::is_empty),

@@ -79,7 +79,7 @@ impl HepSender {
         use crate::net::Transport;
         let proto = match pdu.transport {
             Transport::Udp => 17,
-            Transport::Tcp | Transport::Ws => 6,
+            Transport::Tcp | Transport::Ws | Transport::Tls | Transport::Wss => 6,
             Transport::Sctp => 132,
         };
         let correlation = pdu.hep.and_then(|h| h.correlation_id);

@@ -120,6 +120,10 @@ struct InputArgs {
     /// and no media anomalies.
     #[arg(long)]
     no_media: bool,
+    /// NSS key log file (SSLKEYLOGFILE) to decrypt SIP over TLS and secure WebSocket with
+    /// (repeatable): TLS 1.2 `CLIENT_RANDOM` and TLS 1.3 traffic secrets.
+    #[arg(long = "tls-keylog", value_name = "FILE")]
+    tls_keylog: Vec<String>,
     #[command(flatten)]
     thresholds: Thresholds,
     #[command(flatten)]
@@ -369,7 +373,9 @@ fn ui(args: CallsArgs) -> Result<()> {
     // Capture files that can be read at an offset: the engine keeps no raw text, the ladder's
     // message pane reads it back when it is shown. Standard input, gzip files and live inputs
     // cannot be read again, so their messages keep their bytes.
-    let read_back = inputs.indexed && !inputs.live;
+    // Messages decrypted from TLS cannot be read again frame by frame (a record needs the
+    // connection's state before it): with a key log, the text is kept instead.
+    let read_back = inputs.indexed && !inputs.live && inputs.tls_keys.is_none();
     let mut config = config(&args.input, !read_back, false);
     config.max_memory.get_or_insert(limits::DEFAULT_LIVE_MEMORY);
     // A long live run keeps memory flat: calls that are over are forgotten after a while.
@@ -397,8 +403,28 @@ fn ui(args: CallsArgs) -> Result<()> {
         crate::engine::Hooks {
             tap: inputs.tap.take(),
             reporter: inputs.reporter.take(),
+            tls_keys: inputs.tls_keys.take(),
         },
     )
+}
+
+/// The key log files given with `--tls-keylog`, read into one key log (`None` without any).
+fn key_logs(files: &[String]) -> Result<Option<std::sync::Arc<crate::tls::KeyLog>>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut keys = crate::tls::KeyLog::default();
+    for f in files {
+        let bytes = std::fs::read(f).with_context(|| format!("cannot read key log {f}"))?;
+        keys.add_text(&String::from_utf8_lossy(&bytes));
+    }
+    if keys.is_empty() {
+        anyhow::bail!(
+            "no TLS secret in {} (an NSS key log has CLIENT_RANDOM or *_TRAFFIC_SECRET lines)",
+            files.join(", ")
+        );
+    }
+    Ok(Some(std::sync::Arc::new(keys)))
 }
 
 /// The opened inputs and their names.
@@ -415,6 +441,8 @@ struct Inputs {
     /// The HEP sender's tap and reporter, taken by the engine that runs.
     tap: Option<crate::engine::Tap>,
     reporter: Option<Box<dyn crate::engine::Reporter>>,
+    /// The key logs given (`--tls-keylog`).
+    tls_keys: Option<std::sync::Arc<crate::tls::KeyLog>>,
     sender: Option<std::sync::Arc<hep_send::SenderCounters>>,
 }
 
@@ -483,6 +511,7 @@ fn open_waiting(
         indexed,
         tap,
         reporter,
+        tls_keys: key_logs(&input.tls_keylog)?,
         sender: counters,
     })
 }
@@ -518,6 +547,9 @@ fn analyse(
     }
     if let Some(reporter) = inputs.reporter.take() {
         engine.set_reporter(reporter);
+    }
+    if let Some(keys) = inputs.tls_keys.take() {
+        engine.set_tls_keys(keys);
     }
     let engine =
         crate::engine::run_pipelined_with(inputs.source.as_mut(), engine, |engine, done| {

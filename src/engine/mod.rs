@@ -148,6 +148,8 @@ pub type Tap = Box<dyn FnMut(&crate::net::SipPdu<'_>) + Send>;
 pub struct Hooks {
     pub tap: Option<Tap>,
     pub reporter: Option<Box<dyn Reporter>>,
+    /// Key logs: TLS connections are decrypted with them.
+    pub tls_keys: Option<std::sync::Arc<crate::tls::KeyLog>>,
 }
 
 /// Told, on the correlating side, of each RTCP compound with the call it is about, and of
@@ -223,6 +225,14 @@ impl Engine {
         if let Some(reporter) = hooks.reporter {
             self.set_reporter(reporter);
         }
+        if let Some(keys) = hooks.tls_keys {
+            self.set_tls_keys(keys);
+        }
+    }
+
+    /// Decrypts TLS connections with these keys (see [`crate::net::Decoder::set_tls_keys`]).
+    pub fn set_tls_keys(&mut self, keys: std::sync::Arc<crate::tls::KeyLog>) {
+        self.ingest.decoder.set_tls_keys(keys);
     }
 
     /// Tells `reporter` of RTCP and of calls as they end ([`Reporter`]).

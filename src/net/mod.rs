@@ -37,6 +37,10 @@ pub enum Transport {
     Tcp,
     Sctp,
     Ws,
+    /// SIP over TLS, decrypted with a key log.
+    Tls,
+    /// WebSocket over TLS, decrypted with a key log.
+    Wss,
 }
 
 impl Transport {
@@ -46,6 +50,8 @@ impl Transport {
             Transport::Tcp => "TCP",
             Transport::Sctp => "SCTP",
             Transport::Ws => "WS",
+            Transport::Tls => "TLS",
+            Transport::Wss => "WSS",
         }
     }
 
@@ -234,6 +240,12 @@ impl Decoder {
     /// [`NetStats::media`]) instead of skipping them as not SIP.
     pub fn set_media(&mut self, on: bool) {
         self.media = on;
+    }
+
+    /// Follows TLS connections over TCP and decrypts them with these keys: SIP inside is
+    /// delivered as over TCP, with the transport TLS (or WSS).
+    pub fn set_tls_keys(&mut self, keys: std::sync::Arc<crate::tls::KeyLog>) {
+        self.tcp.set_tls_keys(keys);
     }
 
     /// The media datagrams of the frames fed since the last call, in order, each with the

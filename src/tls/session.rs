@@ -138,6 +138,18 @@ impl Connection {
         Connection::default()
     }
 
+    /// Bytes of `dir` were lost in the capture: its record boundaries and sequence numbers
+    /// are gone, so it is not read further.
+    pub fn give_up(&mut self, dir: Dir) {
+        if let Some(state) = self.dirs.get_mut(dir.index())
+            && !state.dead
+        {
+            state.dead = true;
+            state.pending = Vec::new();
+            self.counters.damaged += 1;
+        }
+    }
+
     /// Whether the connection is TLS 1.3.
     fn tls13(&self) -> bool {
         self.version == Some(0x0304)

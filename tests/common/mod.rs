@@ -33,7 +33,7 @@ pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
                 stack.push(p);
             } else if !matches!(
                 p.extension().and_then(|e| e.to_str()),
-                Some("md" | "json" | "sh" | "xml" | "cfg" | "txt")
+                Some("md" | "json" | "sh" | "xml" | "cfg" | "txt" | "keys")
             ) {
                 out.push(p);
             }

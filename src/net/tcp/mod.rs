@@ -23,9 +23,11 @@ use crate::WireMap;
 use crate::time::{Interval, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 mod pickup;
 mod stream;
+pub mod tls;
 
 use pickup::{Held, TAIL, may_be_sip, st_settled};
 use stream::{CLOSED_LINGER, REUSE_DISTANCE, Stream};
@@ -175,6 +177,9 @@ pub struct Reassembler {
     /// Bytes lost per connection direction since the decoder last took them
     /// ([`Reassembler::take_losses`]), at most [`MAX_LOSSES`].
     losses: Vec<StreamLoss>,
+    /// With a key log ([`Reassembler::set_tls_keys`]): TLS connections are followed and
+    /// decrypted.
+    tls: Option<Arc<std::sync::Mutex<tls::TlsTable>>>,
 }
 
 /// Bytes of one direction of a connection that the capture did not hold (a hole given up on)
@@ -209,7 +214,13 @@ impl Reassembler {
             replaying: false,
             buffered: 0,
             losses: Vec::new(),
+            tls: None,
         }
+    }
+
+    /// Follows TLS connections and decrypts them with these keys.
+    pub fn set_tls_keys(&mut self, keys: Arc<crate::tls::KeyLog>) {
+        self.tls = Some(Arc::new(std::sync::Mutex::new(tls::TlsTable::new(keys))));
     }
 
     /// The bytes lost since the last take, per connection direction, in the order they were
@@ -254,7 +265,8 @@ impl Reassembler {
     }
 
     /// Adds a stream (its bytes are counted by [`Reassembler::account`]), replacing any other.
-    fn put_stream(&mut self, key: FlowKey, st: Stream) {
+    fn put_stream(&mut self, key: FlowKey, mut st: Stream) {
+        st.tls.clone_from(&self.tls);
         if let Some(old) = self.streams.insert(key, st) {
             self.buffered -= old.accounted;
         }
@@ -390,7 +402,9 @@ impl Reassembler {
                     );
                     may_be_sip(&probe)
                 });
+                let tls_hello = self.tls.is_some() && tls::hello(seg.payload).is_some();
                 if !(may_be_sip(seg.payload)
+                    || tls_hello
                     || joined_is_sip
                     || websocket::is_handshake(seg.payload)
                     || websocket::frame_carries_sip(seg.payload)
@@ -416,7 +430,8 @@ impl Reassembler {
                 && !starts_with_start_line(p.get(leading_crlf(p)..).unwrap_or(&[]))
                 && !websocket::is_handshake(p)
                 && !websocket::frame_carries_sip(p)
-                && !p.starts_with(b"HEP3");
+                && !p.starts_with(b"HEP3")
+                && !(self.tls.is_some() && tls::hello(p).is_some());
             let mut st = Stream::new(start, now, self.limits.max_message, seg.syn);
             st.unanchored = unanchored;
             if unanchored {

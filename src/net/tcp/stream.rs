@@ -10,6 +10,8 @@ pub(super) enum Framer {
     Sip(StreamFramer),
     Ws(WsDeframer),
     Hep(HepDeframer),
+    /// TLS, decrypted with a key log: SIP or WebSocket inside.
+    Tls(super::tls::TlsFramer),
 }
 
 impl Framer {
@@ -18,6 +20,8 @@ impl Framer {
             Framer::Sip(_) => StreamPayload::Sip(Transport::Tcp),
             Framer::Ws(_) => StreamPayload::Sip(Transport::Ws),
             Framer::Hep(_) => StreamPayload::Hep,
+            Framer::Tls(t) if t.websocket() => StreamPayload::Sip(Transport::Wss),
+            Framer::Tls(_) => StreamPayload::Sip(Transport::Tls),
         }
     }
     pub(super) fn held(&self) -> usize {
@@ -25,6 +29,7 @@ impl Framer {
             Framer::Sip(f) => f.held(),
             Framer::Ws(f) => f.held(),
             Framer::Hep(f) => f.held(),
+            Framer::Tls(f) => f.held(),
         }
     }
     pub(super) fn start(&self) -> u64 {
@@ -32,6 +37,7 @@ impl Framer {
             Framer::Sip(f) => f.start(),
             Framer::Ws(f) => f.start(),
             Framer::Hep(f) => f.start(),
+            Framer::Tls(f) => f.start(),
         }
     }
     pub(super) fn gap(&mut self, missing: u64, stats: &mut FramerStats) {
@@ -39,6 +45,7 @@ impl Framer {
             Framer::Sip(f) => f.gap(missing, stats),
             Framer::Ws(f) => f.gap(missing, stats),
             Framer::Hep(f) => f.gap(missing, stats),
+            Framer::Tls(f) => f.gap(missing, stats),
         }
     }
     /// Emits each message with the stream offsets of its first and past-last byte on the wire.
@@ -52,6 +59,7 @@ impl Framer {
             Framer::Sip(f) => f.push(data, stats, &mut |at, m| emit(at, at + m.len() as u64, m)),
             Framer::Ws(f) => f.push(data, stats, emit),
             Framer::Hep(f) => f.push(data, stats, emit),
+            Framer::Tls(f) => f.push(data, stats, emit),
         }
     }
     pub(super) fn finish(
@@ -63,6 +71,7 @@ impl Framer {
             Framer::Sip(f) => f.finish(stats, &mut |at, m| emit(at, at + m.len() as u64, m)),
             Framer::Ws(f) => f.finish(stats),
             Framer::Hep(f) => f.finish(stats),
+            Framer::Tls(f) => f.finish(stats, emit),
         }
     }
 }
@@ -96,6 +105,8 @@ pub(super) struct Stream {
     pub(super) emitted: bool,
     /// What this stream counted in the reassembler's total when last looked at.
     pub(super) accounted: usize,
+    /// With a key log: the TLS connections followed, for a stream that opens with a hello.
+    pub(super) tls: Option<Arc<std::sync::Mutex<super::tls::TlsTable>>>,
 }
 
 /// Absolute offset of a byte in its stream.
@@ -133,6 +144,7 @@ impl Stream {
             unanchored: false,
             emitted: false,
             accounted: 0,
+            tls: None,
         }
     }
 
@@ -161,6 +173,19 @@ impl Stream {
             } else if data.starts_with(b"HEP3") {
                 // HEP over TCP: an agent shipping captured SIP to a collector.
                 self.framer = Framer::Hep(HepDeframer::new());
+            } else if let Some(table) = &self.tls
+                && let Some(dir) = super::tls::hello(data)
+                && let Ok(mut t) = table.lock()
+            {
+                // TLS with a key log: the connection is shared with the other direction.
+                let conn = t.connection(addrs.0, addrs.1);
+                self.framer = Framer::Tls(super::tls::TlsFramer::new(
+                    conn,
+                    dir,
+                    Arc::clone(&t.keys),
+                    self.max_message,
+                    start,
+                ));
             }
         }
         self.delivered += data.len() as u64;

@@ -1,0 +1,190 @@
+//! A TCP stream that carries TLS: its bytes go through the connection's
+//! [`crate::tls::session::Connection`] (shared with the other direction, which holds the other
+//! hello), and the application data that comes out goes to a SIP framer, or a WebSocket
+//! deframer for secure WebSocket. Messages are placed in the stream by the wire bytes of the
+//! records their plaintext came from, so the frames that carried them are still known.
+
+use super::stream::Framer;
+use super::*;
+use crate::tls::KeyLog;
+use crate::tls::session::{Connection, Dir};
+use std::sync::{Arc, Mutex};
+
+/// The TLS connections being followed, by their two addresses in order: each direction's
+/// stream holds the connection; this table lets the second direction find it.
+#[derive(Default)]
+pub struct TlsTable {
+    pub keys: Arc<KeyLog>,
+    conns: WireMap<FlowKey, std::sync::Weak<Mutex<Connection>>>,
+}
+
+impl TlsTable {
+    pub fn new(keys: Arc<KeyLog>) -> TlsTable {
+        TlsTable {
+            keys,
+            conns: WireMap::default(),
+        }
+    }
+
+    /// The connection between these two addresses, new if none is followed.
+    pub(super) fn connection(&mut self, a: SocketAddr, b: SocketAddr) -> Arc<Mutex<Connection>> {
+        let key = if a <= b { FlowKey(a, b) } else { FlowKey(b, a) };
+        if let Some(c) = self.conns.get(&key).and_then(std::sync::Weak::upgrade) {
+            return c;
+        }
+        // Entries whose streams are gone are dropped now and then.
+        if self.conns.len() >= 4096 && self.conns.len().is_power_of_two() {
+            self.conns.retain(|_, w| w.strong_count() > 0);
+        }
+        let c = Arc::new(Mutex::new(Connection::new()));
+        self.conns.insert(key, Arc::downgrade(&c));
+        c
+    }
+}
+
+/// Whether stream bytes begin with a TLS ClientHello (1) or ServerHello (2) record.
+pub(super) fn hello(data: &[u8]) -> Option<Dir> {
+    match data {
+        [22, 3, 0..=4, _, _, 1, ..] => Some(Dir::ClientToServer),
+        [22, 3, 0..=4, _, _, 2, ..] => Some(Dir::ServerToClient),
+        _ => None,
+    }
+}
+
+/// Plaintext bytes from `plain` on came out of the wire bytes `wire_start..wire_end`.
+struct Mark {
+    plain: u64,
+    wire_start: u64,
+    wire_end: u64,
+}
+
+pub(super) struct TlsFramer {
+    conn: Arc<Mutex<Connection>>,
+    dir: Dir,
+    keys: Arc<KeyLog>,
+    /// What the plaintext is: SIP, or WebSocket (decided on its first bytes).
+    inner: Box<Framer>,
+    inner_chosen: bool,
+    max_message: usize,
+    wire: u64,
+    plain: u64,
+    marks: VecDeque<Mark>,
+}
+
+/// Marks kept at most: a message spanning more records than this is placed by its last ones.
+const MAX_MARKS: usize = 4096;
+
+impl TlsFramer {
+    pub(super) fn new(
+        conn: Arc<Mutex<Connection>>,
+        dir: Dir,
+        keys: Arc<KeyLog>,
+        max_message: usize,
+        start: u64,
+    ) -> TlsFramer {
+        TlsFramer {
+            conn,
+            dir,
+            keys,
+            inner: Box::new(Framer::Sip(StreamFramer::new(max_message, true))),
+            inner_chosen: false,
+            max_message,
+            wire: start,
+            plain: 0,
+            marks: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn websocket(&self) -> bool {
+        matches!(*self.inner, Framer::Ws(_))
+    }
+
+    pub(super) fn held(&self) -> usize {
+        self.inner.held()
+    }
+
+    /// The wire offset of the first byte still held: the record the inner framer's oldest
+    /// plaintext came from.
+    pub(super) fn start(&self) -> u64 {
+        let from = self.inner.start();
+        self.wire_of(from).map_or(self.wire, |m| m.0)
+    }
+
+    /// The wire span of the record that plaintext offset `at` came from.
+    fn wire_of(&self, at: u64) -> Option<(u64, u64)> {
+        let i = self
+            .marks
+            .partition_point(|m| m.plain <= at)
+            .checked_sub(1)?;
+        self.marks.get(i).map(|m| (m.wire_start, m.wire_end))
+    }
+
+    /// Bytes were lost: the record boundaries and sequence numbers are gone, so this
+    /// direction cannot be decrypted further.
+    pub(super) fn gap(&mut self, missing: u64, stats: &mut FramerStats) {
+        self.wire += missing;
+        if let Ok(mut c) = self.conn.lock() {
+            c.give_up(self.dir);
+        }
+        stats.skipped_bytes += missing;
+    }
+
+    pub(super) fn push(
+        &mut self,
+        data: &[u8],
+        stats: &mut FramerStats,
+        emit: &mut dyn FnMut(u64, u64, &[u8]),
+    ) {
+        let wire_start = self.wire;
+        self.wire += data.len() as u64;
+        let wire_end = self.wire;
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        if let Ok(mut c) = self.conn.lock() {
+            c.feed(self.dir, data, &self.keys, &mut |d, b| {
+                if d == self.dir {
+                    chunks.push(b.to_vec());
+                }
+            });
+        }
+        for chunk in chunks {
+            if !self.inner_chosen {
+                self.inner_chosen = true;
+                if websocket::is_handshake(&chunk) {
+                    *self.inner = Framer::Ws(WsDeframer::new(self.max_message));
+                }
+            }
+            if self.marks.len() >= MAX_MARKS {
+                self.marks.pop_front();
+            }
+            self.marks.push_back(Mark {
+                plain: self.plain,
+                wire_start,
+                wire_end,
+            });
+            self.plain += chunk.len() as u64;
+            let marks = &self.marks;
+            let place = |at: u64| {
+                let i = marks.partition_point(|m| m.plain <= at).checked_sub(1);
+                i.and_then(|i| marks.get(i))
+                    .map_or((wire_start, wire_end), |m| (m.wire_start, m.wire_end))
+            };
+            self.inner.push(&chunk, stats, &mut |at, end, m| {
+                emit(place(at).0, place(end.saturating_sub(1)).1, m)
+            });
+        }
+        // Marks before the inner framer's oldest byte are no longer needed (the last stays).
+        let kept = self.inner.start();
+        while self.marks.len() > 1 && self.marks.get(1).is_some_and(|m| m.plain <= kept) {
+            self.marks.pop_front();
+        }
+    }
+
+    pub(super) fn finish(
+        &mut self,
+        stats: &mut FramerStats,
+        emit: &mut dyn FnMut(u64, u64, &[u8]),
+    ) {
+        let (ws, we) = (self.start(), self.wire);
+        self.inner.finish(stats, &mut |_, _, m| emit(ws, we, m));
+    }
+}

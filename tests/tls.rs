@@ -1,0 +1,170 @@
+//! SIP over TLS recorded from real software (`scripts/record-tls-samples.sh`: kamailio's tls
+//! module as the server, a Python `ssl` caller writing the key log): with `--tls-keylog`
+//! sipscope reads the same SIP messages as tshark with `-o tls.keylog_file:` on every TLS 1.2
+//! and 1.3 sample, the same calls as in the clear twin apart from the transport, and nothing
+//! of the TLS leg without the keys or with another connection's.
+
+use crate::common;
+
+use sipscope::engine::{Engine, EngineConfig};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn tls_samples() -> Vec<PathBuf> {
+    common::captures_in(&common::samples().join("tls"))
+        .into_iter()
+        .filter(|p| p.with_extension("keys").exists())
+        .collect()
+}
+
+fn keys_of(path: &Path) -> Arc<sipscope::tls::KeyLog> {
+    let mut k = sipscope::tls::KeyLog::default();
+    k.add_text(&std::fs::read_to_string(path.with_extension("keys")).unwrap());
+    Arc::new(k)
+}
+
+fn engine(path: &Path, keys: Option<Arc<sipscope::tls::KeyLog>>) -> Engine {
+    let mut src = sipscope::capture::FileSource::open(path.to_str().unwrap(), 0).unwrap();
+    let mut engine = Engine::new(EngineConfig::default());
+    if let Some(k) = keys {
+        engine.set_tls_keys(k);
+    }
+    engine.run(&mut src);
+    engine
+}
+
+/// Per Call-ID: the messages' labels and transports, in order.
+fn calls(engine: &Engine) -> BTreeMap<String, Vec<(String, &'static str)>> {
+    engine
+        .calls()
+        .iter()
+        .map(|c| {
+            (
+                c.call_id.to_string(),
+                c.messages()
+                    .iter()
+                    .map(|m| (m.label(), m.transport.as_str()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_tls_sample_decrypts_to_the_messages_tshark_decrypts() {
+    if !common::require("tshark") {
+        return;
+    }
+    let samples = tls_samples();
+    assert_eq!(samples.len(), 6, "{samples:?}");
+    for path in &samples {
+        let keys = path.with_extension("keys");
+        let rows = common::tshark_fields(
+            path,
+            &[
+                "-o",
+                &format!("tls.keylog_file:{}", keys.display()),
+                "-Y",
+                "sip",
+            ],
+            &["sip.Call-ID"],
+        );
+        let mut theirs: BTreeMap<String, usize> = BTreeMap::new();
+        for row in rows {
+            for id in &row[0] {
+                *theirs.entry(id.clone()).or_default() += 1;
+            }
+        }
+        let ours = calls(&engine(path, Some(keys_of(path))));
+        let counts: BTreeMap<String, usize> =
+            ours.iter().map(|(id, m)| (id.clone(), m.len())).collect();
+        assert_eq!(counts, theirs, "{}", path.display());
+        // The caller's leg is TLS, the callee's UDP.
+        for messages in ours.values() {
+            let tls = messages.iter().filter(|m| m.1 == "TLS").count();
+            assert_eq!(tls, 7, "{}: {messages:?}", path.display());
+            assert!(messages.iter().all(|m| matches!(m.1, "TLS" | "UDP")));
+        }
+    }
+}
+
+#[test]
+fn the_clear_twin_gives_the_same_calls_apart_from_the_transport() {
+    let twin = calls(&engine(
+        &common::samples().join("tls/tls-twin-clear-tcp.pcap"),
+        None,
+    ));
+    assert_eq!(twin.len(), 2);
+    for path in tls_samples() {
+        let ours = calls(&engine(&path, Some(keys_of(&path))));
+        let as_clear: BTreeMap<String, Vec<(String, &'static str)>> = ours
+            .into_iter()
+            .map(|(id, m)| {
+                let m = m
+                    .into_iter()
+                    .map(|(l, t)| (l, if t == "TLS" { "TCP" } else { t }))
+                    .collect();
+                (id, m)
+            })
+            .collect();
+        assert_eq!(as_clear, twin, "{}", path.display());
+    }
+}
+
+/// Without a key log the TLS leg is not read (only the proxy's UDP leg is); with another
+/// connection's keys, it is not either, and nothing false comes out of it.
+#[test]
+fn without_the_right_keys_the_tls_leg_stays_closed() {
+    let samples = tls_samples();
+    let other = keys_of(samples.last().unwrap());
+    for path in &samples[..samples.len() - 1] {
+        for keys in [None, Some(Arc::clone(&other))] {
+            let ours = calls(&engine(path, keys));
+            assert_eq!(ours.len(), 2, "{}", path.display());
+            for messages in ours.values() {
+                assert_eq!(messages.len(), 6, "{}: {messages:?}", path.display());
+                assert!(messages.iter().all(|m| m.1 == "UDP"));
+            }
+        }
+    }
+}
+
+/// The recording script runs against the real peers (CI): every sample it records decrypts to
+/// both calls, seven messages over TLS each.
+#[test]
+fn recordings_from_kamailio_tls_decrypt() {
+    let _loopback = common::loopback();
+    let tools = ["kamailio", "sipp", "tcpdump", "python3", "openssl"];
+    if !common::is_root() || !tools.iter().all(|t| common::have_path(t)) {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI runs as root with {tools:?} installed (.ci/run)");
+        }
+        eprintln!("skipped: needs root and {tools:?}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("bash")
+        .arg(common::root().join("scripts/record-tls-samples.sh"))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/record-tls-samples.sh failed");
+    let recorded: Vec<PathBuf> = common::captures_in(dir.path())
+        .into_iter()
+        .filter(|p| p.with_extension("keys").exists())
+        .collect();
+    assert_eq!(recorded.len(), 6);
+    for path in recorded {
+        let ours = calls(&engine(&path, Some(keys_of(&path))));
+        assert_eq!(ours.len(), 2, "{}", path.display());
+        for messages in ours.values() {
+            assert_eq!(
+                messages.iter().filter(|m| m.1 == "TLS").count(),
+                7,
+                "{}: {messages:?}",
+                path.display()
+            );
+        }
+    }
+}
