@@ -168,3 +168,51 @@ fn recordings_from_kamailio_tls_decrypt() {
         }
     }
 }
+
+/// The key log inside the capture: a pcapng Decryption Secrets Block (`editcap
+/// --inject-secrets`) is used without `--tls-keylog`; a key log file that holds no secret is
+/// refused in one line.
+#[test]
+fn secrets_inside_a_pcapng_are_used() {
+    if !common::have_path("editcap") {
+        if std::env::var_os("CI").is_some() {
+            panic!("editcap (with tshark) is required in CI");
+        }
+        eprintln!("skipped: editcap is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::samples().join("tls/tls13-chacha20.pcap");
+    let with = dir.path().join("with-secrets.pcapng");
+    let status = std::process::Command::new("editcap")
+        .arg("--inject-secrets")
+        .arg(format!("tls,{}", sample.with_extension("keys").display()))
+        .arg(&sample)
+        .arg(&with)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+        .args(["calls", "--format", "csv"])
+        .arg(&with)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows.iter().all(|r| r.contains(",13,")), "{text}");
+    let empty = dir.path().join("empty.keys");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+        .arg("calls")
+        .arg(&sample)
+        .arg("--tls-keylog")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no TLS secret"), "{err}");
+}

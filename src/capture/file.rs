@@ -491,6 +491,63 @@ enum Step {
     Damaged,
 }
 
+/// Key log text a pcapng file carries at most (a million connections' secrets).
+const MAX_SECRETS: usize = 256 << 20;
+
+/// The TLS key log a pcapng file carries in Decryption Secrets Blocks before its first packet
+/// (as `editcap --inject-secrets tls,KEYS` writes them), the blocks' texts one after the
+/// other; empty for a pcap file, standard input, a file without secrets or one that cannot be
+/// read (opening it for the analysis reports why).
+pub fn tls_secrets(path: &str) -> Vec<u8> {
+    use pcap_parser::pcapng::SecretsType;
+    let mut out = Vec::new();
+    if path == "-" {
+        return out;
+    }
+    let Ok(file) = std::fs::File::open(Path::new(path)) else {
+        return out;
+    };
+    let mut buffered = BufReader::with_capacity(1 << 16, file);
+    let gzip = buffered
+        .fill_buf()
+        .is_ok_and(|b| b.starts_with(&[0x1f, 0x8b]));
+    let raw: Box<dyn Read + Send> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+    let Ok(mut reader) = pcap_parser::create_reader(INITIAL_BUFFER, raw) else {
+        return out;
+    };
+    // Only the blocks before the first packet are looked at: the secrets come first.
+    for _ in 0..100_000 {
+        let stop = match reader.next() {
+            Ok((n, block)) => {
+                let stop = match block {
+                    PcapBlockOwned::NG(Block::DecryptionSecrets(d))
+                        if d.secrets_type == SecretsType::TlsKeyLog =>
+                    {
+                        out.extend_from_slice(d.data);
+                        out.push(b'\n');
+                        out.len() > MAX_SECRETS
+                    }
+                    PcapBlockOwned::NG(Block::EnhancedPacket(_) | Block::SimplePacket(_))
+                    | PcapBlockOwned::Legacy(_) => true,
+                    _ => false,
+                };
+                reader.consume(n);
+                stop
+            }
+            Err(PcapError::Incomplete(_)) => reader.refill().is_err(),
+            Err(_) => true,
+        };
+        if stop {
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

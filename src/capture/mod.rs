@@ -15,7 +15,7 @@ mod merge;
 pub mod privilege;
 pub mod writer;
 
-pub use file::{FileSource, OpenError};
+pub use file::{FileSource, OpenError, tls_secrets};
 pub use index::{FrameIndex, IndexedFrame, ReadBackError};
 pub use live::{InputStats, LiveSource};
 pub use merge::{ChainSource, MergedSource};

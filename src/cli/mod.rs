@@ -408,12 +408,19 @@ fn ui(args: CallsArgs) -> Result<()> {
     )
 }
 
-/// The key log files given with `--tls-keylog`, read into one key log (`None` without any).
-fn key_logs(files: &[String]) -> Result<Option<std::sync::Arc<crate::tls::KeyLog>>> {
-    if files.is_empty() {
-        return Ok(None);
-    }
+/// The key log files given with `--tls-keylog` and the secrets the capture files carry
+/// (pcapng Decryption Secrets Blocks), read into one key log (`None` without any).
+fn key_logs(
+    files: &[String],
+    captures: &[String],
+) -> Result<Option<std::sync::Arc<crate::tls::KeyLog>>> {
     let mut keys = crate::tls::KeyLog::default();
+    for c in captures {
+        keys.add_text(&String::from_utf8_lossy(&crate::capture::tls_secrets(c)));
+    }
+    if files.is_empty() {
+        return Ok((!keys.is_empty()).then(|| std::sync::Arc::new(keys)));
+    }
     for f in files {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read key log {f}"))?;
         keys.add_text(&String::from_utf8_lossy(&bytes));
@@ -511,7 +518,7 @@ fn open_waiting(
         indexed,
         tap,
         reporter,
-        tls_keys: key_logs(&input.tls_keylog)?,
+        tls_keys: key_logs(&input.tls_keylog, &input.files)?,
         sender: counters,
     })
 }
