@@ -110,6 +110,31 @@ fn export_json_matches_the_schema_on_shared_captures() {
     }
 }
 
+/// Decrypted SIP over TLS exports with the transport `TLS`, and the document matches the
+/// schema.
+#[test]
+fn export_json_of_sip_over_tls_matches_the_schema() {
+    let validator = schema_for("document");
+    let pcap = sample("tls/tls12-aes256-gcm.pcap");
+    let keys = sample("tls/tls12-aes256-gcm.keys");
+    let doc = json_out(&["export", "--raw", &pcap, "--tls-keylog", &keys]);
+    assert_valid(&validator, &doc, &pcap);
+    let transports: Vec<&str> = doc["calls"][0]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["transport"].as_str().unwrap())
+        .collect();
+    assert_eq!(transports.iter().filter(|t| **t == "TLS").count(), 7);
+    // The decrypted text is kept with --raw (it cannot be read again from the frames).
+    assert!(
+        doc["calls"][0]["messages"][0]["raw"]
+            .as_str()
+            .unwrap()
+            .starts_with("INVITE ")
+    );
+}
+
 #[test]
 fn ndjson_streams_one_valid_call_per_line() {
     let out = sipscope()
