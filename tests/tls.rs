@@ -216,3 +216,61 @@ fn secrets_inside_a_pcapng_are_used() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no TLS secret"), "{err}");
 }
+
+/// The summary says which connections could not be opened and why: no secret for the
+/// connection in the key log (naming the server and the name the client asked for), or
+/// secrets that do not authenticate its records. Key material never reaches the output.
+#[test]
+fn connections_that_stay_closed_are_reported() {
+    let sample = common::samples().join("tls/tls13-aes128-gcm.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |keys: &Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+            .args(["calls", "--format", "json"])
+            .arg(&sample)
+            .arg("--tls-keylog")
+            .arg(keys)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let other = common::samples().join("tls/tls12-chacha20.keys");
+    let (_, err) = run(&other);
+    assert!(
+        err.contains(
+            "1 TLS connection without keys in the key log, to sip.example.net (127.0.0.1:5061)"
+        ),
+        "{err}"
+    );
+    // The right randoms with made-up secrets.
+    let right = std::fs::read_to_string(sample.with_extension("keys")).unwrap();
+    let wrong: String = right
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {} {}\n", w[0], w[1], "ab".repeat(w[2].len() / 2))
+        })
+        .collect();
+    let wrong_path = dir.path().join("wrong.keys");
+    std::fs::write(&wrong_path, &wrong).unwrap();
+    let (out, err) = run(&wrong_path);
+    assert!(
+        err.contains("did not authenticate their first record"),
+        "{err}"
+    );
+    // No secret of either key log is printed anywhere.
+    for log in [&right, &wrong] {
+        for secret in log
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_whitespace().nth(2))
+        {
+            assert!(!out.contains(secret) && !err.contains(secret));
+        }
+    }
+}

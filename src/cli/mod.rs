@@ -448,8 +448,10 @@ struct Inputs {
     /// The HEP sender's tap and reporter, taken by the engine that runs.
     tap: Option<crate::engine::Tap>,
     reporter: Option<Box<dyn crate::engine::Reporter>>,
-    /// The key logs given (`--tls-keylog`).
+    /// The key logs given (`--tls-keylog`, and pcapng secrets), until the engine takes them.
     tls_keys: Option<std::sync::Arc<crate::tls::KeyLog>>,
+    /// TLS is decrypted (a key log was given or found).
+    decrypting: bool,
     sender: Option<std::sync::Arc<hep_send::SenderCounters>>,
 }
 
@@ -492,6 +494,7 @@ fn open_waiting(
     let reporter = sender
         .clone()
         .map(|s| s.into_reporter(input.thresholds.config()));
+    let tls_keys = key_logs(&input.tls_keylog, &input.files)?;
     let tap = sender.map(hep_send::HepSender::into_tap);
     let source: Box<dyn FrameSource + Send> = if input.live.any() {
         let stop = if signals {
@@ -518,7 +521,8 @@ fn open_waiting(
         indexed,
         tap,
         reporter,
-        tls_keys: key_logs(&input.tls_keylog, &input.files)?,
+        decrypting: tls_keys.is_some(),
+        tls_keys,
         sender: counters,
     })
 }
@@ -667,6 +671,89 @@ fn report(stats: &[SourceStats], engine: &Engine, inputs: &Inputs) {
             "sipscope: limits reached: {line} (see the Limits flags in --help)"
         );
     }
+    for line in tls_lines(stats, engine.tls_summary(), inputs.decrypting) {
+        let _ = writeln!(err, "sipscope: {line}");
+    }
+}
+
+/// What the summary says of TLS: packets not read without a key log; with one, the
+/// connections it could not open and why.
+fn tls_lines(
+    stats: &[SourceStats],
+    summary: Option<crate::net::tcp::tls::TlsSummary>,
+    decrypting: bool,
+) -> Vec<String> {
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let mut out = Vec::new();
+    if !decrypting {
+        let skipped: u64 = stats
+            .iter()
+            .map(|s| s.skipped.get(crate::net::SkipReason::Tls))
+            .sum();
+        if skipped > 0 {
+            out.push(format!(
+                "{} not read: SIP over TLS is decrypted with --tls-keylog FILE",
+                plural(skipped, "TLS packet", "TLS packets")
+            ));
+        }
+        return out;
+    }
+    let Some(s) = summary else {
+        return out;
+    };
+    if s.without_keys > 0 {
+        let to: Vec<String> = s
+            .without_keys_to
+            .iter()
+            .map(|(addr, sni)| match sni {
+                Some(name) => format!("{} ({addr})", crate::sanitize::terminal(name)),
+                None => addr.to_string(),
+            })
+            .collect();
+        out.push(format!(
+            "{} without keys in the key log, to {}: not read",
+            plural(s.without_keys, "TLS connection", "TLS connections"),
+            to.join(", ")
+        ));
+    }
+    if s.wrong_keys > 0 {
+        out.push(format!(
+            "{} whose key log secrets did not authenticate their first record (a key log of other connections?): not read",
+            plural(s.wrong_keys, "TLS connection", "TLS connections")
+        ));
+    }
+    if s.unsupported > 0 {
+        out.push(format!(
+            "{} in a TLS version or cipher suite sipscope does not decrypt",
+            plural(s.unsupported, "TLS connection", "TLS connections")
+        ));
+    }
+    if s.no_handshake > 0 {
+        out.push(format!(
+            "{} begun before the capture (no hellos to find their keys by): not read",
+            plural(s.no_handshake, "TLS connection", "TLS connections")
+        ));
+    }
+    if s.damaged_records > 0 {
+        out.push(format!(
+            "{} failed authentication after others of their connection had passed (damaged capture)",
+            plural(s.damaged_records, "TLS record", "TLS records")
+        ));
+    }
+    if s.unreported > 0 {
+        out.push(format!(
+            "{} TLS connections past the first {} are not in this summary",
+            s.unreported,
+            crate::net::tcp::tls::MAX_REPORTED
+        ));
+    }
+    out
 }
 
 fn stdout_writer() -> io::BufWriter<io::StdoutLock<'static>> {

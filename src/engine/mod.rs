@@ -230,6 +230,11 @@ impl Engine {
         }
     }
 
+    /// What became of the TLS connections followed (`None` without a key log).
+    pub fn tls_summary(&self) -> Option<crate::net::tcp::tls::TlsSummary> {
+        self.ingest.decoder.tls_summary()
+    }
+
     /// Decrypts TLS connections with these keys (see [`crate::net::Decoder::set_tls_keys`]).
     pub fn set_tls_keys(&mut self, keys: std::sync::Arc<crate::tls::KeyLog>) {
         self.ingest.decoder.set_tls_keys(keys);

@@ -242,6 +242,11 @@ impl Decoder {
         self.media = on;
     }
 
+    /// What became of the TLS connections followed (`None` without a key log).
+    pub fn tls_summary(&self) -> Option<tcp::tls::TlsSummary> {
+        self.tcp.tls_summary()
+    }
+
     /// Follows TLS connections over TCP and decrypts them with these keys: SIP inside is
     /// delivered as over TCP, with the transport TLS (or WSS).
     pub fn set_tls_keys(&mut self, keys: std::sync::Arc<crate::tls::KeyLog>) {

@@ -101,6 +101,8 @@ pub struct Connection {
     encrypt_then_mac: bool,
     pub counters: TlsCounters,
     pub keys: Option<KeyState>,
+    /// The server's address (where the ClientHello went), when the capture showed it.
+    pub server: Option<std::net::SocketAddr>,
     dirs: [Direction; 2],
 }
 

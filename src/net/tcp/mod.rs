@@ -218,6 +218,12 @@ impl Reassembler {
         }
     }
 
+    /// What became of the TLS connections followed (`None` without a key log).
+    pub fn tls_summary(&self) -> Option<tls::TlsSummary> {
+        let table = self.tls.as_ref()?;
+        table.lock().ok().map(|t| t.summary())
+    }
+
     /// Follows TLS connections and decrypts them with these keys.
     pub fn set_tls_keys(&mut self, keys: Arc<crate::tls::KeyLog>) {
         self.tls = Some(Arc::new(std::sync::Mutex::new(tls::TlsTable::new(keys))));

@@ -179,6 +179,12 @@ impl Stream {
             {
                 // TLS with a key log: the connection is shared with the other direction.
                 let conn = t.connection(addrs.0, addrs.1);
+                if let Ok(mut c) = conn.lock() {
+                    c.server.get_or_insert(match dir {
+                        crate::tls::session::Dir::ClientToServer => addrs.1,
+                        crate::tls::session::Dir::ServerToClient => addrs.0,
+                    });
+                }
                 self.framer = Framer::Tls(super::tls::TlsFramer::new(
                     conn,
                     dir,

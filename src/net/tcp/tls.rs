@@ -16,13 +16,40 @@ use std::sync::{Arc, Mutex};
 pub struct TlsTable {
     pub keys: Arc<KeyLog>,
     conns: WireMap<FlowKey, std::sync::Weak<Mutex<Connection>>>,
+    /// Every connection followed, for the summary (at most [`MAX_REPORTED`]).
+    seen: Vec<Arc<Mutex<Connection>>>,
+    /// Connections past [`MAX_REPORTED`], counted only.
+    unreported: u64,
+}
+
+/// Connections kept for the summary at most.
+pub const MAX_REPORTED: usize = 65_536;
+
+/// What became of the TLS connections followed ([`TlsTable::summary`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSummary {
+    pub connections: u64,
+    pub decrypted: u64,
+    /// The key log had no secret for them.
+    pub without_keys: u64,
+    /// Their keys did not authenticate the first record: another connection's key log.
+    pub wrong_keys: u64,
+    /// A version or suite sipscope does not decrypt.
+    pub unsupported: u64,
+    /// The capture began after their hellos.
+    pub no_handshake: u64,
+    /// Records that failed authentication after others had passed (damaged bytes).
+    pub damaged_records: u64,
+    /// Servers (address and name the client asked for) of connections without keys, first few.
+    pub without_keys_to: Vec<(std::net::SocketAddr, Option<String>)>,
+    pub unreported: u64,
 }
 
 impl TlsTable {
     pub fn new(keys: Arc<KeyLog>) -> TlsTable {
         TlsTable {
             keys,
-            conns: WireMap::default(),
+            ..TlsTable::default()
         }
     }
 
@@ -38,7 +65,45 @@ impl TlsTable {
         }
         let c = Arc::new(Mutex::new(Connection::new()));
         self.conns.insert(key, Arc::downgrade(&c));
+        if self.seen.len() < MAX_REPORTED {
+            self.seen.push(Arc::clone(&c));
+        } else {
+            self.unreported += 1;
+        }
         c
+    }
+
+    /// What became of the connections followed so far.
+    pub fn summary(&self) -> TlsSummary {
+        use crate::tls::session::KeyState;
+        let mut s = TlsSummary {
+            unreported: self.unreported,
+            ..TlsSummary::default()
+        };
+        for c in &self.seen {
+            let Ok(c) = c.lock() else { continue };
+            s.connections += 1;
+            match c.keys {
+                Some(KeyState::Decrypting) => {
+                    s.decrypted += 1;
+                    s.damaged_records += c.counters.auth_failures;
+                }
+                Some(KeyState::NoKeys) => {
+                    s.without_keys += 1;
+                    if let Some(server) = c.server
+                        && s.without_keys_to.len() < 5
+                        && !s.without_keys_to.iter().any(|(a, _)| *a == server)
+                    {
+                        s.without_keys_to.push((server, c.sni.clone()));
+                    }
+                }
+                Some(KeyState::WrongKeys) => s.wrong_keys += 1,
+                Some(KeyState::Unsupported) => s.unsupported += 1,
+                Some(KeyState::NoHandshake) => s.no_handshake += 1,
+                Some(KeyState::Pending) | None => {}
+            }
+        }
+        s
     }
 }
 
