@@ -140,6 +140,18 @@ impl Connection {
         Connection::default()
     }
 
+    /// The stream of `dir` is gone (closed, evicted): its buffers and keys are let go, so that
+    /// a connection kept for the summary holds only its figures.
+    pub fn release(&mut self, dir: Dir) {
+        if let Some(state) = self.dirs.get_mut(dir.index()) {
+            *state = Direction {
+                dead: true,
+                opened: state.opened,
+                ..Direction::default()
+            };
+        }
+    }
+
     /// Bytes of `dir` were lost in the capture: its record boundaries and sequence numbers
     /// are gone, so it is not read further.
     pub fn give_up(&mut self, dir: Dir) {

@@ -253,3 +253,13 @@ impl TlsFramer {
         self.inner.finish(stats, &mut |_, _, m| emit(ws, we, m));
     }
 }
+
+// A stream that goes (closed, evicted, shed) lets its direction's buffers and keys go: the
+// connection stays in the summary with its figures only.
+impl Drop for TlsFramer {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.conn.lock() {
+            c.release(self.dir);
+        }
+    }
+}
