@@ -154,6 +154,19 @@ pub struct Layout {
     /// Endpoints beyond [`MAX_COLUMNS`], drawn in the last column with its own (a hostile or
     /// broken call can have thousands: a ladder that wide is unreadable and unbounded).
     pub folded: usize,
+    /// The positions of the stream arrows ([`ArrowKind::Stream`]) in `arrows`, so that drawing
+    /// a line looks at the streams only, not every arrow before it.
+    pub bands: Vec<usize>,
+}
+
+/// The positions of the stream arrows among `arrows`.
+fn bands_of(arrows: &[Arrow]) -> Vec<usize> {
+    arrows
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| matches!(a.kind, ArrowKind::Stream { .. }))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Columns a ladder draws at most; further endpoints share the last one ([`Layout::folded`]).
@@ -245,6 +258,7 @@ pub fn layout(call: &Call) -> Layout {
         media_arrows(call, &mut arrows, |a| col(a, &mut columns));
     }
     Layout {
+        bands: bands_of(&arrows),
         columns,
         arrows,
         folded: extra.len(),
@@ -322,7 +336,8 @@ impl Layout {
             return Vec::new();
         };
         let mut cols = Vec::new();
-        for a in self.arrows.iter().take(i) {
+        let before = self.bands.iter().take_while(|&&k| k < i);
+        for a in before.filter_map(|&k| self.arrows.get(k)) {
             if let ArrowKind::Stream { end, .. } = a.kind
                 && end >= at.time
             {
@@ -375,6 +390,7 @@ pub fn merge_legs(legs: &[&Call]) -> Layout {
         prev = Some(a.time);
     }
     Layout {
+        bands: bands_of(&arrows),
         columns,
         arrows,
         folded,
@@ -972,6 +988,7 @@ mod tests {
                 arrow(3, 900, 0, 1, "INVITE"),
             ],
             folded: 0,
+            bands: Vec::new(),
         };
         let anomalies = [
             anomaly(AnomalyKind::MissingAck, vec![1, 2]),
@@ -1026,6 +1043,7 @@ mod tests {
                 arrow(1, 0, 1, 2, "e\u{301}té"),
             ],
             folded: 0,
+            bands: Vec::new(),
         };
         let plain = lane_line(&l, &arrow(2, 0, 0, 1, "486 Busy"), 26);
         for a in &l.arrows {
