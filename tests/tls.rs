@@ -19,7 +19,7 @@ fn tls_samples() -> Vec<PathBuf> {
 }
 
 fn keys_of(path: &Path) -> Arc<sipscope::tls::KeyLog> {
-    let mut k = sipscope::tls::KeyLog::default();
+    let k = sipscope::tls::KeyLog::default();
     k.add_text(&std::fs::read_to_string(path.with_extension("keys")).unwrap());
     Arc::new(k)
 }

@@ -8,7 +8,7 @@ use sipscope::tls::KeyLog;
 use sipscope::tls::session::{Connection, Dir};
 
 fuzz_target!(|data: &[u8]| {
-    let mut keys = KeyLog::default();
+    let keys = KeyLog::default();
     keys.add_text(&String::from_utf8_lossy(data));
     // Secrets for the client random of all zeros and of all 0x01: both versions.
     for r in ["00", "01"] {

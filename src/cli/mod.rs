@@ -409,29 +409,88 @@ fn ui(args: CallsArgs) -> Result<()> {
 }
 
 /// The key log files given with `--tls-keylog` and the secrets the capture files carry
-/// (pcapng Decryption Secrets Blocks), read into one key log (`None` without any).
+/// (pcapng Decryption Secrets Blocks), read into one key log (`None` without any). The files
+/// are followed as they grow (read again when a connection's secrets are not there yet), so
+/// a live capture can use the key log an SBC is still writing; only then may they be empty.
 fn key_logs(
     files: &[String],
     captures: &[String],
+    live: bool,
 ) -> Result<Option<std::sync::Arc<crate::tls::KeyLog>>> {
-    let mut keys = crate::tls::KeyLog::default();
+    let keys = crate::tls::KeyLog::default();
     for c in captures {
         keys.add_text(&String::from_utf8_lossy(&crate::capture::tls_secrets(c)));
     }
     if files.is_empty() {
         return Ok((!keys.is_empty()).then(|| std::sync::Arc::new(keys)));
     }
+    let mut followed = KeyLogFiles::default();
     for f in files {
-        let bytes = std::fs::read(f).with_context(|| format!("cannot read key log {f}"))?;
-        keys.add_text(&String::from_utf8_lossy(&bytes));
+        let mut file =
+            std::fs::File::open(f).with_context(|| format!("cannot read key log {f}"))?;
+        keys.add_text(&followed.read_from(f.into(), &mut file, 0));
     }
-    if keys.is_empty() {
+    if keys.is_empty() && !live {
         anyhow::bail!(
             "no TLS secret in {} (an NSS key log has CLIENT_RANDOM or *_TRAFFIC_SECRET lines)",
             files.join(", ")
         );
     }
+    keys.follow(Box::new(move || followed.appended()));
     Ok(Some(std::sync::Arc::new(keys)))
+}
+
+/// Key log files read up to their last whole line, and what they gained since.
+#[derive(Default)]
+struct KeyLogFiles {
+    read: Vec<(std::path::PathBuf, u64)>,
+}
+
+/// Bytes read from a key log at once at most (a million connections' lines fit).
+const MAX_KEY_LOG_READ: u64 = 1 << 28;
+
+impl KeyLogFiles {
+    /// The whole lines of `file` from `offset` on; remembers where they end.
+    fn read_from(
+        &mut self,
+        path: std::path::PathBuf,
+        file: &mut std::fs::File,
+        offset: u64,
+    ) -> String {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut bytes = Vec::new();
+        if file.seek(SeekFrom::Start(offset)).is_ok() {
+            let _ = file.take(MAX_KEY_LOG_READ).read_to_end(&mut bytes);
+        }
+        // A line still being written is left for the next read.
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(whole);
+        let end = offset + whole as u64;
+        match self.read.iter_mut().find(|(p, _)| *p == path) {
+            Some(entry) => entry.1 = end,
+            None => self.read.push((path, end)),
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// What the files gained since they were last read (a file that shrank was rewritten:
+    /// read from its start).
+    fn appended(&mut self) -> String {
+        let mut text = String::new();
+        let files: Vec<(std::path::PathBuf, u64)> = self.read.clone();
+        for (path, offset) in files {
+            let Ok(mut file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            let len = file.metadata().map_or(0, |m| m.len());
+            let from = if len < offset { 0 } else { offset };
+            if len == from {
+                continue;
+            }
+            text.push_str(&self.read_from(path, &mut file, from));
+        }
+        text
+    }
 }
 
 /// The opened inputs and their names.
@@ -494,7 +553,7 @@ fn open_waiting(
     let reporter = sender
         .clone()
         .map(|s| s.into_reporter(input.thresholds.config()));
-    let tls_keys = key_logs(&input.tls_keylog, &input.files)?;
+    let tls_keys = key_logs(&input.tls_keylog, &input.files, input.live.any())?;
     let tap = sender.map(hep_send::HepSender::into_tap);
     let source: Box<dyn FrameSource + Send> = if input.live.any() {
         let stop = if signals {
@@ -1174,4 +1233,39 @@ fn stats(args: StatsArgs) -> Result<()> {
     out.flush()?;
     report(&stats, &engine, &inputs);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key log being written: each read takes the whole lines added, never half a line, and
+    /// a file rewritten from its start is read again from there.
+    #[test]
+    fn key_log_files_are_followed_by_whole_lines() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.log");
+        let line = |n: u8| {
+            format!(
+                "CLIENT_RANDOM {} {}\n",
+                format!("{n:02x}").repeat(32),
+                "11".repeat(48)
+            )
+        };
+        let mut w = std::fs::File::create(&path).unwrap();
+        let first = line(1);
+        write!(w, "{first}{}", &line(2)[..20]).unwrap();
+        w.flush().unwrap();
+        let mut files = KeyLogFiles::default();
+        let mut f = std::fs::File::open(&path).unwrap();
+        assert_eq!(files.read_from(path.clone(), &mut f, 0), first);
+        assert_eq!(files.appended(), "", "half a line waits");
+        write!(w, "{}", &line(2)[20..]).unwrap();
+        w.flush().unwrap();
+        assert_eq!(files.appended(), line(2));
+        assert_eq!(files.appended(), "");
+        std::fs::write(&path, line(3)).unwrap();
+        assert_eq!(files.appended(), line(3), "rewritten: read from the start");
+    }
 }

@@ -2,8 +2,22 @@
 //! rustls and Python's `ssl` write them: one secret per line, `LABEL <client random> <secret>`
 //! in hex, `#` for comments. Lines that are not that are counted, never fatal. The secrets stay
 //! in memory only; nothing here prints them.
+//!
+//! A key log may still be growing (an SBC writing it while it is captured live): the front end
+//! hangs a [`Refresh`] on it, asked for the lines appended whenever a connection's secrets are
+//! not found, at most once per [`REFRESH_EVERY`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Gives the lines appended to the key log files since its last call (empty when none).
+pub type Refresh = Box<dyn FnMut() -> String + Send>;
+
+/// A miss asks the [`Refresh`] at most this often, so connections without keys do not turn
+/// every record into a file read.
+pub const REFRESH_EVERY: Duration = Duration::from_millis(20);
 
 /// The secrets a key log holds for one connection (found by its ClientHello's random).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -32,14 +46,31 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Key logs read so far, by client random.
-#[derive(Debug, Default, Clone)]
+/// Key logs read so far, by client random. Shared by the threads that decrypt; lines may be
+/// added while they do.
+#[derive(Default)]
 pub struct KeyLog {
-    secrets: HashMap<[u8; 32], Secrets>,
+    secrets: RwLock<HashMap<[u8; 32], Secrets>>,
     /// Lines that were neither a comment, blank, nor a secret sipscope reads.
-    pub junk_lines: u64,
+    junk_lines: AtomicU64,
     /// Lines with a label sipscope does not use (`EXPORTER_SECRET`, early data, `RSA`).
-    pub unused_lines: u64,
+    unused_lines: AtomicU64,
+    follow: Mutex<Option<Follow>>,
+}
+
+struct Follow {
+    refresh: Refresh,
+    last: Option<Instant>,
+}
+
+impl std::fmt::Debug for KeyLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyLog")
+            .field("connections", &self.len())
+            .field("junk_lines", &self.junk_lines())
+            .field("unused_lines", &self.unused_lines())
+            .finish()
+    }
 }
 
 /// Connections a key log may hold at most; further lines are counted as junk.
@@ -57,95 +88,141 @@ fn hex(s: &str) -> Option<Vec<u8>> {
 
 impl KeyLog {
     /// Reads key log text (a whole file, or the lines appended since the last read).
-    pub fn add_text(&mut self, text: &str) {
+    pub fn add_text(&self, text: &str) {
+        let Ok(mut secrets) = self.secrets.write() else {
+            return;
+        };
         for line in text.lines() {
-            self.add_line(line);
+            match add_line(&mut secrets, line) {
+                Line::Read => {}
+                Line::Junk => {
+                    self.junk_lines.fetch_add(1, Ordering::Relaxed);
+                }
+                Line::Unused => {
+                    self.unused_lines.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
     }
 
-    fn add_line(&mut self, line: &str) {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            return;
-        }
-        let mut words = line.split_ascii_whitespace();
-        let (Some(label), Some(random), Some(secret), None) =
-            (words.next(), words.next(), words.next(), words.next())
-        else {
-            self.junk_lines += 1;
-            return;
-        };
-        let (Some(random), Some(secret)) = (hex(random), hex(secret)) else {
-            self.junk_lines += 1;
-            return;
-        };
-        let Ok(random) = <[u8; 32]>::try_from(random.as_slice()) else {
-            self.junk_lines += 1;
-            return;
-        };
-        if !self.secrets.contains_key(&random) && self.secrets.len() >= MAX_CONNECTIONS {
-            self.junk_lines += 1;
-            return;
-        }
-        let known = matches!(
-            label,
-            "CLIENT_RANDOM"
-                | "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
-                | "SERVER_HANDSHAKE_TRAFFIC_SECRET"
-                | "CLIENT_TRAFFIC_SECRET_0"
-                | "SERVER_TRAFFIC_SECRET_0"
-        );
-        if !known {
-            self.unused_lines += 1;
-            return;
-        }
-        if label == "CLIENT_RANDOM" && secret.len() != 48 {
-            self.junk_lines += 1;
-            return;
-        }
-        let entry = self.secrets.entry(random).or_default();
-        let slot = match label {
-            "CLIENT_RANDOM" => &mut entry.master,
-            "CLIENT_HANDSHAKE_TRAFFIC_SECRET" => &mut entry.client_handshake,
-            "SERVER_HANDSHAKE_TRAFFIC_SECRET" => &mut entry.server_handshake,
-            "CLIENT_TRAFFIC_SECRET_0" => &mut entry.client_traffic,
-            _ => &mut entry.server_traffic,
-        };
-        *slot = Some(secret);
+    /// Lines that were neither a comment, blank, nor a secret sipscope reads.
+    pub fn junk_lines(&self) -> u64 {
+        self.junk_lines.load(Ordering::Relaxed)
     }
 
-    /// The secrets of the connection whose ClientHello carried `client_random`.
-    pub fn get(&self, client_random: &[u8; 32]) -> Option<&Secrets> {
-        self.secrets.get(client_random)
+    /// Lines with a label sipscope does not use (`EXPORTER_SECRET`, early data, `RSA`).
+    pub fn unused_lines(&self) -> u64 {
+        self.unused_lines.load(Ordering::Relaxed)
+    }
+
+    /// Follows key log files that are still being written: `refresh` gives what they gained.
+    pub fn follow(&self, refresh: Refresh) {
+        if let Ok(mut f) = self.follow.lock() {
+            *f = Some(Follow {
+                refresh,
+                last: None,
+            });
+        }
+    }
+
+    /// Reads what the followed files gained, unless that was done within [`REFRESH_EVERY`].
+    fn refresh(&self) -> bool {
+        let text = {
+            let Ok(mut guard) = self.follow.lock() else {
+                return false;
+            };
+            let Some(f) = guard.as_mut() else {
+                return false;
+            };
+            let now = Instant::now();
+            if f.last
+                .is_some_and(|t| now.duration_since(t) < REFRESH_EVERY)
+            {
+                return false;
+            }
+            f.last = Some(now);
+            (f.refresh)()
+        };
+        if text.is_empty() {
+            return false;
+        }
+        self.add_text(&text);
+        true
+    }
+}
+
+enum Line {
+    Read,
+    Junk,
+    Unused,
+}
+
+fn add_line(secrets: &mut HashMap<[u8; 32], Secrets>, line: &str) -> Line {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Line::Read;
+    }
+    let mut words = line.split_ascii_whitespace();
+    let (Some(label), Some(random), Some(secret), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Line::Junk;
+    };
+    let (Some(random), Some(secret)) = (hex(random), hex(secret)) else {
+        return Line::Junk;
+    };
+    let Ok(random) = <[u8; 32]>::try_from(random.as_slice()) else {
+        return Line::Junk;
+    };
+    if !secrets.contains_key(&random) && secrets.len() >= MAX_CONNECTIONS {
+        return Line::Junk;
+    }
+    let known = matches!(
+        label,
+        "CLIENT_RANDOM"
+            | "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
+            | "SERVER_HANDSHAKE_TRAFFIC_SECRET"
+            | "CLIENT_TRAFFIC_SECRET_0"
+            | "SERVER_TRAFFIC_SECRET_0"
+    );
+    if !known {
+        return Line::Unused;
+    }
+    if label == "CLIENT_RANDOM" && secret.len() != 48 {
+        return Line::Junk;
+    }
+    let entry = secrets.entry(random).or_default();
+    let slot = match label {
+        "CLIENT_RANDOM" => &mut entry.master,
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET" => &mut entry.client_handshake,
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET" => &mut entry.server_handshake,
+        "CLIENT_TRAFFIC_SECRET_0" => &mut entry.client_traffic,
+        _ => &mut entry.server_traffic,
+    };
+    *slot = Some(secret);
+    Line::Read
+}
+
+impl KeyLog {
+    /// The secrets of the connection whose ClientHello carried `client_random`; a key log
+    /// still being written is read again first if they are not there yet.
+    pub fn get(&self, client_random: &[u8; 32]) -> Option<Secrets> {
+        let found = |k: &KeyLog| {
+            k.secrets
+                .read()
+                .ok()
+                .and_then(|s| s.get(client_random).cloned())
+        };
+        found(self).or_else(|| self.refresh().then(|| found(self)).flatten())
     }
 
     /// Connections with at least one secret.
     pub fn len(&self) -> usize {
-        self.secrets.len()
+        self.secrets.read().map_or(0, |s| s.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
-    }
-
-    /// Adds what another key log holds (pcapng Decryption Secrets Blocks, several files).
-    pub fn merge(&mut self, other: &KeyLog) {
-        for (random, s) in &other.secrets {
-            let e = self.secrets.entry(*random).or_default();
-            for (mine, theirs) in [
-                (&mut e.master, &s.master),
-                (&mut e.client_handshake, &s.client_handshake),
-                (&mut e.server_handshake, &s.server_handshake),
-                (&mut e.client_traffic, &s.client_traffic),
-                (&mut e.server_traffic, &s.server_traffic),
-            ] {
-                if mine.is_none() {
-                    mine.clone_from(theirs);
-                }
-            }
-        }
-        self.junk_lines += other.junk_lines;
-        self.unused_lines += other.unused_lines;
+        self.len() == 0
     }
 }
 
@@ -156,7 +233,7 @@ mod tests {
     #[test]
     fn lines_of_every_kind() {
         let r = "ab".repeat(32);
-        let mut k = KeyLog::default();
+        let k = KeyLog::default();
         k.add_text(&format!(
             "# comment\n\nCLIENT_RANDOM {r} {}\nSERVER_TRAFFIC_SECRET_0 {r} {}\n\
              EXPORTER_SECRET {r} 00\nCLIENT_RANDOM {r}\nCLIENT_RANDOM zz {}\n\
@@ -169,8 +246,38 @@ mod tests {
         assert_eq!(s.master.as_deref(), Some(&[0x11; 48][..]));
         assert_eq!(s.server_traffic.as_deref(), Some(&[0x22; 32][..]));
         assert!(s.client_handshake.is_none());
-        assert_eq!((k.junk_lines, k.unused_lines), (4, 1));
+        assert_eq!((k.junk_lines(), k.unused_lines()), (4, 1));
         // The secrets never reach debug output.
         assert!(!format!("{k:?}").contains("11"));
+    }
+
+    /// A key log still being written: a miss reads what it gained, at most once per
+    /// [`REFRESH_EVERY`].
+    #[test]
+    fn a_growing_key_log_is_read_again_on_a_miss() {
+        let k = KeyLog::default();
+        let lines = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+        let feed = std::sync::Arc::clone(&lines);
+        let calls = std::sync::Arc::new(AtomicU64::new(0));
+        let counted = std::sync::Arc::clone(&calls);
+        k.follow(Box::new(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            feed.lock().unwrap().drain(..).collect()
+        }));
+        assert!(k.get(&[1; 32]).is_none());
+        lines.lock().unwrap().push(format!(
+            "CLIENT_RANDOM {} {}\n",
+            "01".repeat(32),
+            "11".repeat(48)
+        ));
+        // Within REFRESH_EVERY of the first miss the file is not read again.
+        assert!(k.get(&[1; 32]).is_none());
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        std::thread::sleep(REFRESH_EVERY);
+        assert!(k.get(&[1; 32]).is_some_and(|s| s.master.is_some()));
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        // A hit reads nothing.
+        assert!(k.get(&[1; 32]).is_some());
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
     }
 }
