@@ -242,7 +242,7 @@ fn connections_that_stay_closed_are_reported() {
     let (_, err) = run(&other);
     assert!(
         err.contains(
-            "1 TLS connection without keys in the key log, to sip.example.net (127.0.0.1:5061)"
+            "1 TLS connection without keys in the key log, 1 to sip.example.net (127.0.0.1:5061): not read"
         ),
         "{err}"
     );
@@ -272,5 +272,80 @@ fn connections_that_stay_closed_are_reported() {
         {
             assert!(!out.contains(secret) && !err.contains(secret));
         }
+    }
+}
+
+/// Without a key log, every TLS sample's connection is still followed from its hellos and
+/// reported: on standard error with the server, its name and the flag to pass; in the JSON
+/// `sources[].tls` with the version and suite tshark names for it; in `stats`.
+#[test]
+fn connections_without_a_key_log_are_listed_with_their_servers() {
+    for sample in tls_samples() {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+            .args(["export", "--format", "json"])
+            .arg(&sample)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "1 TLS connection without keys, 1 to sip.example.net (127.0.0.1:5061): not read \u{2014} pass --tls-keylog FILE"
+            ),
+            "{}: {err}",
+            sample.display()
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let tls = &doc["sources"][0]["tls"];
+        assert_eq!(tls["connections"], 1);
+        assert_eq!(tls["without_keys"], 1);
+        let server = &tls["servers"][0];
+        assert_eq!(server["address"], "127.0.0.1:5061");
+        assert_eq!(server["sni"], "sip.example.net");
+        assert_eq!(server["keys"], "without_keys");
+        let name = sample.file_stem().unwrap().to_str().unwrap();
+        let version = if name.starts_with("tls13") {
+            "TLS 1.3"
+        } else {
+            "TLS 1.2"
+        };
+        assert_eq!(server["version"], version, "{name}");
+        // The suite as tshark reads it from the ServerHello.
+        if common::require("tshark") {
+            let t = std::process::Command::new("tshark")
+                .args(["-r"])
+                .arg(&sample)
+                .args([
+                    "-Y",
+                    "tls.handshake.type == 2",
+                    "-T",
+                    "fields",
+                    "-e",
+                    "tls.handshake.ciphersuite",
+                ])
+                .output()
+                .unwrap();
+            let id = String::from_utf8_lossy(&t.stdout).trim().to_string();
+            let id = u16::from_str_radix(id.trim_start_matches("0x"), 16).unwrap();
+            assert_eq!(
+                server["suite"],
+                sipscope::tls::suite_name(id).unwrap(),
+                "{name}"
+            );
+        }
+        // With its key log it is decrypted, and said so.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+            .arg("stats")
+            .arg(&sample)
+            .arg("--tls-keylog")
+            .arg(sample.with_extension("keys"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("tls connections       1 (1 decrypted)"),
+            "{name}: {text}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("TLS"));
     }
 }

@@ -382,6 +382,60 @@ fn limits_reached_show_in_the_title_and_the_stats() {
     );
 }
 
+/// TLS connections that could not be read are never silent: the title bar says how many and
+/// what to pass, the statistics screen lists them by server; decrypted, the title is quiet.
+#[test]
+fn tls_without_keys_shows_in_the_title_and_the_stats() {
+    let engine = engine_of(&["tls/tls13-aes128-gcm.pcap"]);
+    let calls = engine.calls();
+    let mut blind = app(&engine);
+    blind.set_tls(&engine);
+    let screen = draw(&mut blind, &calls, 140, 10);
+    let title = screen.lines().next().unwrap();
+    assert!(
+        title.contains("TLS: 1 of 1 connection without keys (--tls-keylog)"),
+        "{title}"
+    );
+    blind.handle_key(key(KeyCode::Char('i')), &calls);
+    let stats = draw(&mut blind, &calls, 120, 60);
+    assert!(
+        stats.contains("tls connections       1 (0 decrypted, 1 without keys)"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains(
+            "127.0.0.1:5061 sip.example.net (TLS 1.3, TLS_AES_128_GCM_SHA256): 1 without keys"
+        ),
+        "{stats}"
+    );
+
+    let mut engine = Engine::new({
+        let mut built = EngineConfig::default();
+        built.keep_raw = true;
+        built
+    });
+    let keys = sipscope::tls::KeyLog::default();
+    keys.add_text(
+        &std::fs::read_to_string(common::samples().join("tls/tls13-aes128-gcm.keys")).unwrap(),
+    );
+    engine.set_tls_keys(std::sync::Arc::new(keys));
+    let mut src = FileSource::open(
+        common::samples()
+            .join("tls/tls13-aes128-gcm.pcap")
+            .to_str()
+            .unwrap(),
+        0,
+    )
+    .unwrap();
+    engine.run(&mut src);
+    let calls = engine.calls();
+    let mut quiet = app(&engine);
+    quiet.set_tls(&engine);
+    assert_eq!(quiet.tls, None);
+    let screen = draw(&mut quiet, &calls, 140, 10);
+    assert!(!screen.lines().next().unwrap().contains("TLS"), "{screen}");
+}
+
 /// The UI on capture files keeps no raw text and reads it back when a pane shows it: the
 /// message and diff panes are the same screens as with the text kept.
 #[test]

@@ -735,13 +735,14 @@ fn report(stats: &[SourceStats], engine: &Engine, inputs: &Inputs) {
     }
 }
 
-/// What the summary says of TLS: packets not read without a key log; with one, the
-/// connections it could not open and why.
+/// What the summary says of TLS: the connections not read and why (without keys: to which
+/// servers, with the flag that reads them), and TLS packets of connections not followed.
 fn tls_lines(
     stats: &[SourceStats],
-    summary: Option<crate::net::tcp::tls::TlsSummary>,
+    s: crate::net::tcp::tls::TlsSummary,
     decrypting: bool,
 ) -> Vec<String> {
+    use crate::net::tcp::tls::TlsKeys;
     let plural = |n: u64, one: &str, many: &str| {
         if n == 1 {
             format!("1 {one}")
@@ -750,47 +751,31 @@ fn tls_lines(
         }
     };
     let mut out = Vec::new();
-    if !decrypting {
-        let skipped: u64 = stats
-            .iter()
-            .map(|s| s.skipped.get(crate::net::SkipReason::Tls))
-            .sum();
-        if skipped > 0 {
-            out.push(format!(
-                "{} not read: SIP over TLS is decrypted with --tls-keylog FILE",
-                plural(skipped, "TLS packet", "TLS packets")
-            ));
-        }
-        return out;
-    }
-    let Some(s) = summary else {
-        return out;
-    };
     if s.without_keys > 0 {
-        let to: Vec<String> = s
-            .without_keys_to
-            .iter()
-            .map(|(addr, sni)| match sni {
-                Some(name) => format!("{} ({addr})", crate::sanitize::terminal(name)),
-                None => addr.to_string(),
-            })
-            .collect();
         out.push(format!(
-            "{} without keys in the key log, to {}: not read",
+            "{} without keys{}{}: not read{}",
             plural(s.without_keys, "TLS connection", "TLS connections"),
-            to.join(", ")
+            if decrypting { " in the key log" } else { "" },
+            tls_servers(&s, TlsKeys::WithoutKeys),
+            if decrypting {
+                ""
+            } else {
+                " \u{2014} pass --tls-keylog FILE"
+            }
         ));
     }
     if s.wrong_keys > 0 {
         out.push(format!(
-            "{} whose key log secrets did not authenticate their first record (a key log of other connections?): not read",
-            plural(s.wrong_keys, "TLS connection", "TLS connections")
+            "{} whose key log secrets did not authenticate their first record (a key log of other connections?){}: not read",
+            plural(s.wrong_keys, "TLS connection", "TLS connections"),
+            tls_servers(&s, TlsKeys::WrongKeys)
         ));
     }
     if s.unsupported > 0 {
         out.push(format!(
-            "{} in a TLS version or cipher suite sipscope does not decrypt",
-            plural(s.unsupported, "TLS connection", "TLS connections")
+            "{} in a TLS version or cipher suite sipscope does not decrypt{}",
+            plural(s.unsupported, "TLS connection", "TLS connections"),
+            tls_servers(&s, TlsKeys::Unsupported)
         ));
     }
     if s.no_handshake > 0 {
@@ -812,7 +797,45 @@ fn tls_lines(
             crate::net::tcp::tls::MAX_REPORTED
         ));
     }
+    // TLS records outside any connection followed: the capture holds no hello for them.
+    let skipped: u64 = stats
+        .iter()
+        .map(|st| st.skipped.get(crate::net::SkipReason::Tls))
+        .sum();
+    if skipped > 0 {
+        out.push(format!(
+            "{} of connections whose TLS hellos the capture does not hold: not read",
+            plural(skipped, "TLS packet", "TLS packets")
+        ));
+    }
     out
+}
+
+/// ", 12 to sip.example.net (192.0.2.1:5061), 2 to 192.0.2.7:5061": the servers of the
+/// connections with this outcome, the first three.
+fn tls_servers(
+    s: &crate::net::tcp::tls::TlsSummary,
+    keys: crate::net::tcp::tls::TlsKeys,
+) -> String {
+    let rows: Vec<String> = s
+        .servers
+        .iter()
+        .filter(|r| r.keys == keys)
+        .take(3)
+        .map(|r| {
+            let addr = r.address.map_or_else(|| "?".to_string(), |a| a.to_string());
+            let to = match &r.sni {
+                Some(name) => format!("{} ({addr})", crate::sanitize::terminal(name)),
+                None => addr,
+            };
+            format!("{} to {to}", r.connections)
+        })
+        .collect();
+    if rows.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", rows.join(", "))
+    }
 }
 
 fn stdout_writer() -> io::BufWriter<io::StdoutLock<'static>> {
@@ -1210,12 +1233,14 @@ fn stats(args: StatsArgs) -> Result<()> {
         ReportFormat::Text => {
             crate::export::diagnosis::write_stats(&totals.report(), &mut out)?;
             crate::export::diagnosis::write_scanners(&scanners.scanners(), &mut out)?;
+            crate::export::diagnosis::write_tls(&engine.tls_summary(), &mut out)?;
         }
         // For a ticket: the text in a block that keeps its columns.
         ReportFormat::Markdown => {
             let mut text = Vec::new();
             crate::export::diagnosis::write_stats(&totals.report(), &mut text)?;
             crate::export::diagnosis::write_scanners(&scanners.scanners(), &mut text)?;
+            crate::export::diagnosis::write_tls(&engine.tls_summary(), &mut text)?;
             writeln!(out, "```text\n{}```", String::from_utf8_lossy(&text))?;
         }
         ReportFormat::Json => {

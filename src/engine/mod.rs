@@ -118,6 +118,9 @@ pub struct SourceStats {
     pub malformed: u64,
     pub skipped: net::SkipCounts,
     pub damage: CaptureDamage,
+    /// The TLS connections first seen in this source, and what became of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::net::tcp::tls::TlsSummary>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -230,9 +233,29 @@ impl Engine {
         }
     }
 
-    /// What became of the TLS connections followed (`None` without a key log).
-    pub fn tls_summary(&self) -> Option<crate::net::tcp::tls::TlsSummary> {
-        self.ingest.decoder.tls_summary()
+    /// What became of the TLS connections followed (decrypted, or why not), in every source.
+    pub fn tls_summary(&self) -> crate::net::tcp::tls::TlsSummary {
+        self.ingest.decoder.tls_summary(None)
+    }
+
+    /// The title bar's word on TLS: connections not read (`None` when every one was, or
+    /// there was none).
+    pub fn tls_line(&self) -> Option<String> {
+        let s = self.tls_summary();
+        let not_read = s.not_read();
+        (not_read > 0).then(|| {
+            let plural = if s.connections == 1 { "" } else { "s" };
+            match s.without_keys {
+                n if n == not_read => format!(
+                    "TLS: {n} of {} connection{plural} without keys (--tls-keylog)",
+                    s.connections
+                ),
+                _ => format!(
+                    "TLS: {not_read} of {} connection{plural} not read",
+                    s.connections
+                ),
+            }
+        })
     }
 
     /// Decrypts TLS connections with these keys (see [`crate::net::Decoder::set_tls_keys`]).
@@ -444,6 +467,7 @@ impl Engine {
             skipped,
         } = self.ingest.decoder.stats(source);
         let (sip_messages, malformed) = self.model.counts.get(&source).copied().unwrap_or_default();
+        let tls = Some(self.ingest.decoder.tls_summary(Some(source))).filter(|t| t.connections > 0);
         SourceStats {
             name: name.to_string(),
             packets,
@@ -454,6 +478,7 @@ impl Engine {
             malformed,
             skipped,
             damage,
+            tls,
         }
     }
 }

@@ -305,6 +305,70 @@ pub fn write_stats(r: &StatsReport<'_>, out: &mut dyn Write) -> io::Result<()> {
 
 /// The scanning sources ([`crate::flow::scanner`]), one line each, after the statistics:
 /// requests, their methods, how many were refused and how many went unanswered.
+/// The `stats` report's TLS lines: the connections followed, what became of them, and per
+/// server (name asked for, version, suite) how many; nothing when the capture had no TLS.
+pub fn write_tls(s: &crate::net::tcp::tls::TlsSummary, out: &mut dyn Write) -> io::Result<()> {
+    if s.connections == 0 {
+        return Ok(());
+    }
+    let mut parts = vec![format!("{} decrypted", s.decrypted)];
+    for (n, what) in [
+        (s.without_keys, "without keys"),
+        (s.wrong_keys, "with keys that did not authenticate"),
+        (s.unsupported, "in a version or suite not decrypted"),
+        (s.no_handshake, "begun before the capture"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    writeln!(
+        out,
+        "tls connections       {} ({})",
+        crate::diagnose::thousands(s.connections),
+        parts.join(", ")
+    )?;
+    for row in &s.servers {
+        let addr = row
+            .address
+            .map_or_else(|| "?".to_string(), |a| a.to_string());
+        let name = row
+            .sni
+            .as_deref()
+            .map(|n| format!(" {}", terminal(&clip(n, 40))))
+            .unwrap_or_default();
+        let how: Vec<&str> = [row.version.as_deref(), row.suite.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        writeln!(
+            out,
+            "  {addr}{name}{}: {} {}",
+            if how.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", how.join(", "))
+            },
+            crate::diagnose::thousands(row.connections),
+            row.keys.describe()
+        )?;
+    }
+    if s.servers_unlisted > 0 {
+        writeln!(
+            out,
+            "  and {} more connections",
+            crate::diagnose::thousands(s.servers_unlisted)
+        )?;
+    }
+    if s.without_keys > 0 {
+        writeln!(
+            out,
+            "  connections without keys are read with --tls-keylog FILE (an SSLKEYLOGFILE of one of their ends)"
+        )?;
+    }
+    Ok(())
+}
+
 pub fn write_scanners(
     scanners: &[crate::flow::scanner::Scanner],
     out: &mut dyn Write,

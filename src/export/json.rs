@@ -12,7 +12,7 @@ use serde::ser::{SerializeMap, Serializer};
 pub const VERSION: u32 = 1;
 /// The revision of version 1: fields are only added within a version, and each revision that
 /// adds some is named here (1.1: media).
-pub const SCHEMA_VERSION: &str = "1.2";
+pub const SCHEMA_VERSION: &str = "1.3";
 
 /// The top-level `scanners` array: the sources found scanning ([`crate::flow::scanner`]), most
 /// requests first.

@@ -242,9 +242,10 @@ impl Decoder {
         self.media = on;
     }
 
-    /// What became of the TLS connections followed (`None` without a key log).
-    pub fn tls_summary(&self) -> Option<tcp::tls::TlsSummary> {
-        self.tcp.tls_summary()
+    /// What became of the TLS connections followed: all, or those first seen in one capture
+    /// source.
+    pub fn tls_summary(&self, source: Option<usize>) -> tcp::tls::TlsSummary {
+        self.tcp.tls_summary(source)
     }
 
     /// Follows TLS connections over TCP and decrypts them with these keys: SIP inside is

@@ -343,6 +343,13 @@ pub fn suite(id: u16) -> Option<Suite> {
     SUITES.iter().find(|s| s.id == id).copied()
 }
 
+/// The IANA name of a cipher suite, decrypted or not (tls-parser's table).
+pub fn suite_name(id: u16) -> Option<&'static str> {
+    suite(id)
+        .map(|s| s.name)
+        .or_else(|| tls_parser::TlsCipherSuite::from_id(id).map(|s| s.name))
+}
+
 fn hmac(hash: MacHash, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     macro_rules! run {
         ($h:ty) => {{

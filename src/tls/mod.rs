@@ -12,5 +12,5 @@ pub mod cipher;
 pub mod keylog;
 pub mod session;
 
-pub use cipher::{DecryptError, RecordCipher, Side, Suite, suite};
+pub use cipher::{DecryptError, RecordCipher, Side, Suite, suite, suite_name};
 pub use keylog::{KeyLog, Secrets};

@@ -106,6 +106,8 @@ pub struct Connection {
     pub keys: Option<KeyState>,
     /// The server's address (where the ClientHello went), when the capture showed it.
     pub server: Option<std::net::SocketAddr>,
+    /// The capture source the connection was first seen in.
+    pub source: usize,
     dirs: [Direction; 2],
 }
 

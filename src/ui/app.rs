@@ -284,6 +284,10 @@ pub struct App {
     /// The limits reached so far ([`crate::engine::Engine::limits_line`]): in the title bar
     /// and on the statistics screen, never silent.
     pub limits: Option<String>,
+    /// TLS connections not read ([`crate::engine::Engine::tls_line`]): in the title bar.
+    pub tls: Option<String>,
+    /// The TLS lines of the statistics screen ([`crate::export::diagnosis::write_tls`]).
+    pub tls_report: String,
     pub prompt: Option<Prompt>,
     pub status: Option<String>,
     pub progress: Progress,
@@ -302,6 +306,15 @@ pub struct App {
 }
 
 impl App {
+    /// The title bar's and statistics screen's word on the TLS connections the engine
+    /// followed (those not read, and why).
+    pub fn set_tls(&mut self, engine: &crate::engine::Engine) {
+        self.tls = engine.tls_line();
+        let mut report = Vec::new();
+        let _ = crate::export::diagnosis::write_tls(&engine.tls_summary(), &mut report);
+        self.tls_report = String::from_utf8_lossy(&report).into_owned();
+    }
+
     pub fn new(title: String, config: DiagnoseConfig) -> App {
         App {
             list: CallList::default(),
@@ -314,6 +327,8 @@ impl App {
             help: false,
             stats: None,
             limits: None,
+            tls: None,
+            tls_report: String::new(),
             prompt: None,
             status: None,
             progress: Progress::default(),
@@ -585,6 +600,7 @@ impl App {
             }
             KeyCode::Char('i') => {
                 let mut text = stats_text(calls, self.now, &self.config);
+                text.push_str(&self.tls_report);
                 if let Some(limits) = &self.limits {
                     text.push_str(&format!(
                         "\nLimits reached (see the Limits flags in --help): {limits}\n"

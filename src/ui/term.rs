@@ -198,6 +198,7 @@ fn run_ui(
                     .set_scanners(engine.scanning_sources(progress.finished));
                 app.sync(&calls, engine.now(), progress);
                 app.limits = engine.limits_line();
+                app.set_tls(&engine);
                 last_sync = Instant::now();
                 sync_cost = started.elapsed();
             }
@@ -245,6 +246,7 @@ fn run_ui(
     app.list.set_scanners(engine.scanning_sources(true));
     app.sync(&calls, engine.now(), progress);
     app.limits = engine.limits_line();
+    app.set_tls(&engine);
     loop {
         interrupted()?;
         terminal.draw(|f| app.draw(f, &calls))?;

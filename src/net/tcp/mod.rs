@@ -177,8 +177,8 @@ pub struct Reassembler {
     /// Bytes lost per connection direction since the decoder last took them
     /// ([`Reassembler::take_losses`]), at most [`MAX_LOSSES`].
     losses: Vec<StreamLoss>,
-    /// With a key log ([`Reassembler::set_tls_keys`]): TLS connections are followed and
-    /// decrypted.
+    /// TLS connections are followed from their hellos: to report them, and with a key log
+    /// ([`Reassembler::set_tls_keys`]) to decrypt them.
     tls: Option<Arc<std::sync::Mutex<tls::TlsTable>>>,
 }
 
@@ -214,14 +214,17 @@ impl Reassembler {
             replaying: false,
             buffered: 0,
             losses: Vec::new(),
-            tls: None,
+            tls: Some(Arc::default()),
         }
     }
 
-    /// What became of the TLS connections followed (`None` without a key log).
-    pub fn tls_summary(&self) -> Option<tls::TlsSummary> {
-        let table = self.tls.as_ref()?;
-        table.lock().ok().map(|t| t.summary())
+    /// What became of the TLS connections followed: all, or those first seen in one capture
+    /// source.
+    pub fn tls_summary(&self, source: Option<usize>) -> tls::TlsSummary {
+        self.tls
+            .as_ref()
+            .and_then(|t| t.lock().ok().map(|t| t.summary(source)))
+            .unwrap_or_default()
     }
 
     /// Follows TLS connections and decrypts them with these keys.

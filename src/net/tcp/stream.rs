@@ -178,7 +178,7 @@ impl Stream {
                 && let Ok(mut t) = table.lock()
             {
                 // TLS with a key log: the connection is shared with the other direction.
-                let conn = t.connection(addrs.0, addrs.1);
+                let conn = t.connection(addrs.0, addrs.1, meta.source);
                 if let Ok(mut c) = conn.lock() {
                     c.server.get_or_insert(match dir {
                         crate::tls::session::Dir::ClientToServer => addrs.1,

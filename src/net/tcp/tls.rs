@@ -8,6 +8,8 @@ use super::stream::Framer;
 use super::*;
 use crate::tls::KeyLog;
 use crate::tls::session::{Connection, Dir};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// The TLS connections being followed, by their two addresses in order: each direction's
@@ -24,13 +26,16 @@ pub struct TlsTable {
 
 /// Connections kept for the summary at most.
 pub const MAX_REPORTED: usize = 65_536;
+/// Rows of [`TlsSummary::servers`] at most.
+pub const MAX_SERVERS: usize = 32;
 
-/// What became of the TLS connections followed ([`TlsTable::summary`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What became of the TLS connections followed ([`TlsTable::summary`]): in the JSON
+/// `sources[].tls`, the `stats` report, the summary on standard error and the UI's title.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TlsSummary {
     pub connections: u64,
     pub decrypted: u64,
-    /// The key log had no secret for them.
+    /// The key log had no secret for them (or no key log was given).
     pub without_keys: u64,
     /// Their keys did not authenticate the first record: another connection's key log.
     pub wrong_keys: u64,
@@ -40,9 +45,89 @@ pub struct TlsSummary {
     pub no_handshake: u64,
     /// Records that failed authentication after others had passed (damaged bytes).
     pub damaged_records: u64,
-    /// Servers (address and name the client asked for) of connections without keys, first few.
-    pub without_keys_to: Vec<(std::net::SocketAddr, Option<String>)>,
+    /// The connections by server, name asked for, version, suite and outcome (those not
+    /// read first), at most [`MAX_SERVERS`] rows.
+    pub servers: Vec<TlsServer>,
+    /// Connections not in `servers` (past its rows).
+    #[serde(skip_serializing_if = "super::super::is_zero")]
+    pub servers_unlisted: u64,
+    /// Connections past [`MAX_REPORTED`], counted nowhere else.
+    #[serde(skip_serializing_if = "super::super::is_zero")]
     pub unreported: u64,
+}
+
+impl TlsSummary {
+    /// Connections not decrypted, for whatever reason.
+    pub fn not_read(&self) -> u64 {
+        self.without_keys + self.wrong_keys + self.unsupported + self.no_handshake
+    }
+}
+
+/// Connections to one server with one name, version, suite and outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsServer {
+    /// Where the ClientHello went (`null` when the capture showed neither hello).
+    pub address: Option<std::net::SocketAddr>,
+    /// The server name the client asked for (SNI), as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// `TLS 1.2`, `TLS 1.3`, or the version number in hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The cipher suite's IANA name, or its number in hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    pub keys: TlsKeys,
+    pub connections: u64,
+}
+
+/// What became of a connection's decryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsKeys {
+    WithoutKeys,
+    WrongKeys,
+    Unsupported,
+    NoHandshake,
+    /// No encrypted record was seen (a connection that ended in its handshake).
+    Pending,
+    Decrypted,
+}
+
+impl TlsKeys {
+    fn of(state: Option<crate::tls::session::KeyState>) -> TlsKeys {
+        use crate::tls::session::KeyState;
+        match state {
+            Some(KeyState::Decrypting) => TlsKeys::Decrypted,
+            Some(KeyState::NoKeys) => TlsKeys::WithoutKeys,
+            Some(KeyState::WrongKeys) => TlsKeys::WrongKeys,
+            Some(KeyState::Unsupported) => TlsKeys::Unsupported,
+            Some(KeyState::NoHandshake) => TlsKeys::NoHandshake,
+            Some(KeyState::Pending) | None => TlsKeys::Pending,
+        }
+    }
+
+    /// As the summary and the stats report say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TlsKeys::WithoutKeys => "without keys",
+            TlsKeys::WrongKeys => "keys did not authenticate",
+            TlsKeys::Unsupported => "not decrypted (version or suite)",
+            TlsKeys::NoHandshake => "begun before the capture",
+            TlsKeys::Pending => "no encrypted record",
+            TlsKeys::Decrypted => "decrypted",
+        }
+    }
+}
+
+fn version_name(v: u16) -> String {
+    match v {
+        0x0301 => "TLS 1.0".to_string(),
+        0x0302 => "TLS 1.1".to_string(),
+        0x0303 => "TLS 1.2".to_string(),
+        0x0304 => "TLS 1.3".to_string(),
+        _ => format!("0x{v:04x}"),
+    }
 }
 
 impl TlsTable {
@@ -53,8 +138,14 @@ impl TlsTable {
         }
     }
 
-    /// The connection between these two addresses, new if none is followed.
-    pub(super) fn connection(&mut self, a: SocketAddr, b: SocketAddr) -> Arc<Mutex<Connection>> {
+    /// The connection between these two addresses, new if none is followed (seen first in
+    /// capture source `source`).
+    pub(super) fn connection(
+        &mut self,
+        a: SocketAddr,
+        b: SocketAddr,
+        source: usize,
+    ) -> Arc<Mutex<Connection>> {
         let key = if a <= b { FlowKey(a, b) } else { FlowKey(b, a) };
         if let Some(c) = self.conns.get(&key).and_then(std::sync::Weak::upgrade) {
             return c;
@@ -63,7 +154,9 @@ impl TlsTable {
         if self.conns.len() >= 4096 && self.conns.len().is_power_of_two() {
             self.conns.retain(|_, w| w.strong_count() > 0);
         }
-        let c = Arc::new(Mutex::new(Connection::new()));
+        let mut conn = Connection::new();
+        conn.source = source;
+        let c = Arc::new(Mutex::new(conn));
         self.conns.insert(key, Arc::downgrade(&c));
         if self.seen.len() < MAX_REPORTED {
             self.seen.push(Arc::clone(&c));
@@ -73,34 +166,61 @@ impl TlsTable {
         c
     }
 
-    /// What became of the connections followed so far.
-    pub fn summary(&self) -> TlsSummary {
-        use crate::tls::session::KeyState;
+    /// What became of the connections followed so far: of all, or of those first seen in
+    /// capture source `source`.
+    pub fn summary(&self, source: Option<usize>) -> TlsSummary {
         let mut s = TlsSummary {
-            unreported: self.unreported,
+            unreported: if source.is_none() { self.unreported } else { 0 },
             ..TlsSummary::default()
         };
+        let mut rows: BTreeMap<TlsKeys, Vec<TlsServer>> = BTreeMap::new();
         for c in &self.seen {
             let Ok(c) = c.lock() else { continue };
+            if source.is_some_and(|src| src != c.source) {
+                continue;
+            }
             s.connections += 1;
-            match c.keys {
-                Some(KeyState::Decrypting) => {
+            let keys = TlsKeys::of(c.keys);
+            match keys {
+                TlsKeys::Decrypted => {
                     s.decrypted += 1;
                     s.damaged_records += c.counters.auth_failures;
                 }
-                Some(KeyState::NoKeys) => {
-                    s.without_keys += 1;
-                    if let Some(server) = c.server
-                        && s.without_keys_to.len() < 5
-                        && !s.without_keys_to.iter().any(|(a, _)| *a == server)
-                    {
-                        s.without_keys_to.push((server, c.sni.clone()));
-                    }
+                TlsKeys::WithoutKeys => s.without_keys += 1,
+                TlsKeys::WrongKeys => s.wrong_keys += 1,
+                TlsKeys::Unsupported => s.unsupported += 1,
+                TlsKeys::NoHandshake => s.no_handshake += 1,
+                TlsKeys::Pending => {}
+            }
+            let row = TlsServer {
+                address: c.server,
+                sni: c.sni.clone(),
+                version: c.version.map(version_name),
+                suite: c.suite_id.map(|id| {
+                    crate::tls::suite_name(id).map_or_else(|| format!("0x{id:04x}"), str::to_string)
+                }),
+                keys,
+                connections: 1,
+            };
+            let same = rows.entry(keys).or_default();
+            let listed: usize = same.len();
+            match same.iter_mut().find(|r| {
+                (&r.address, &r.sni, &r.version, &r.suite)
+                    == (&row.address, &row.sni, &row.version, &row.suite)
+            }) {
+                Some(r) => r.connections += 1,
+                // Rows are bounded per outcome; the summary takes those not read first.
+                None if listed < MAX_SERVERS => same.push(row),
+                None => s.servers_unlisted += 1,
+            }
+        }
+        for (_, same) in rows {
+            for row in same {
+                if s.servers.len() < MAX_SERVERS {
+                    s.servers.push(row);
+                } else {
+                    s.servers_unlisted += row.connections;
                 }
-                Some(KeyState::WrongKeys) => s.wrong_keys += 1,
-                Some(KeyState::Unsupported) => s.unsupported += 1,
-                Some(KeyState::NoHandshake) => s.no_handshake += 1,
-                Some(KeyState::Pending) | None => {}
             }
         }
         s

@@ -105,6 +105,12 @@ impl App {
                 self.style(Color::Red),
             ));
         }
+        if let Some(tls) = &self.tls {
+            spans.push(Span::styled(
+                format!("  {}", clip(tls, 60)),
+                self.style(Color::Yellow),
+            ));
+        }
         if let Some(live) = self.progress.live.filter(|_| !self.progress.finished) {
             let drops = live.dropped_kernel + live.dropped_internal;
             spans.push(Span::styled(
