@@ -308,6 +308,39 @@ media media-hold "$s/uas-media-hold.xml" "$s/uac-media-hold.xml"
 # The callee answers PCMU only; the caller sends its PCMA recording anyway.
 media media-codec-mismatch "$(media_uas codec-mismatch "$audio" 0 PCMU)" \
     "$(media_uac codec-mismatch "$audio" 7500)"
+# SRTP keyed in the SDP (SDES, RFC 4568): each side offers or answers RTP/SAVP with an
+# a=crypto key of its own and plays sipp's recording protected with that key by libsrtp
+# (scripts/srtp-protect.py; Debian: libsrtp2-1). One call with 80-bit tags, one with 32-bit
+# (on media ports 2 higher, so that no two streams share addresses and SSRC), recorded one
+# after the other and merged.
+if wanted media-srtp; then
+    srtp_scenario() { # SCENARIO SUITE KEY -> the scenario with its SDP made SRTP with this key
+        local dst="${1%.xml}-srtp.xml"
+        sed -e 's|RTP/AVP|RTP/SAVP|' \
+            -e "s|^\( *\)a=sendrecv|\1a=crypto:1 $2 inline:$3\n\1a=sendrecv|" "$1" >"$dst"
+        echo "$dst"
+    }
+    asked=("${only[@]}")
+    only=()
+    caller_key=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd
+    callee_key=ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CB
+    for bits in 80 32; do
+        suite=AES_CM_128_HMAC_SHA1_$bits
+        off=$([ "$bits" = 80 ] && echo 0 || echo 2)
+        python3 "$here/srtp-protect.py" "$audio" "$work/caller-$bits.pcap" --suite "$suite" \
+            --key "$caller_key"
+        python3 "$here/srtp-protect.py" "$audio" "$work/callee-$bits.pcap" --suite "$suite" \
+            --key "$callee_key"
+        filter=$media_filter uas_opts="-mp $((6100 + off))" timeout=60 \
+            record "media-srtp-$bits" 127.0.0.1 \
+            "$(srtp_scenario "$(media_uas "srtp-$bits" "$work/callee-$bits.pcap")" "$suite" "$callee_key")" \
+            "$(srtp_scenario "$(media_uac "srtp-$bits" "$work/caller-$bits.pcap" 7500)" "$suite" "$caller_key")" \
+            127.0.0.1:5060 1 -mp $((6000 + off))
+    done
+    mergecap -F pcap -w "$out/media-srtp.pcap" "$out/media-srtp-80.pcap" "$out/media-srtp-32.pcap"
+    rm -f "$out/media-srtp-80.pcap" "$out/media-srtp-32.pcap"
+    only=("${asked[@]}")
+fi
 # No media, in a capture that holds another call's RTP between the same hosts (two calls
 # recorded one after the other, merged in time order).
 if wanted media-none; then

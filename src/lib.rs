@@ -52,6 +52,7 @@ pub mod readback;
 pub mod rtp;
 pub mod sanitize;
 pub mod sip;
+pub mod srtp;
 pub mod synth;
 pub mod time;
 pub mod tls;

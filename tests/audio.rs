@@ -155,3 +155,120 @@ fn audio_needs_a_call_and_names_what_it_cannot_decode() {
         "{err}"
     );
 }
+
+/// The payloads of a pcap of RTP over Ethernet and IPv4 (sipp's recordings), in order.
+fn rtp_payloads(path: &Path) -> Vec<Vec<u8>> {
+    let d = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= d.len() {
+        let incl = u32::from_le_bytes(d[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &d[at + 16..at + 16 + incl];
+        at += 16 + incl;
+        let ip = &frame[14..];
+        let rtp = &ip[(ip[0] & 0x0f) as usize * 4 + 8..];
+        let header = 12 + 4 * usize::from(rtp[0] & 0x0f);
+        out.push(rtp[header..].to_vec());
+    }
+    out
+}
+
+/// SRTP keyed in the SDP (`media-srtp.pcap`: libsrtp protected sipp's `g711a.pcap` with each
+/// side's `a=crypto` key, 80-bit tags in one call and 32-bit in the other): both channels of
+/// both calls decrypt to exactly the samples of the clear recording, decoded here apart from
+/// sipscope. With the keys changed in the SDP, nothing is decoded and stderr says why.
+#[test]
+fn srtp_with_sdes_keys_decrypts_to_the_recording() {
+    let recording = Path::new("/usr/share/sip-tester/g711a.pcap");
+    if !recording.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sip-tester is required in CI"
+        );
+        eprintln!(
+            "skipped: {} is absent (Debian sip-tester)",
+            recording.display()
+        );
+        return;
+    }
+    let reference: Vec<i16> = rtp_payloads(recording)
+        .iter()
+        .flatten()
+        .map(|b| alaw2linear(*b))
+        .collect();
+    let sample = common::samples().join("media-srtp.pcap");
+    let (engine, _) = common::analyse(&sample);
+    let calls = engine.calls();
+    assert_eq!(calls.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    for call in &calls {
+        assert!(call.media.iter().all(|s| s.srtp.is_some()));
+        let wav = dir.path().join("srtp.wav");
+        let out = assert_cmd::Command::cargo_bin("sipscope")
+            .unwrap()
+            .args([
+                "audio",
+                sample.to_str().unwrap(),
+                "--call",
+                &call.call_id,
+                "-o",
+            ])
+            .arg(&wav)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && err.contains("2 streams decoded"),
+            "{err}"
+        );
+        assert!(!err.contains("SRTP"), "{err}");
+        let b = std::fs::read(&wav).unwrap();
+        let frames = (b.len() - 44) / 4;
+        for c in 0..2 {
+            let channel: Vec<i16> = (0..frames)
+                .map(|i| i16::from_le_bytes([b[44 + i * 4 + c * 2], b[45 + i * 4 + c * 2]]))
+                .collect();
+            // Each stream starts at its first packet: compare from the first sound on.
+            let first = channel.iter().position(|s| *s != 0).unwrap();
+            let skip = reference.iter().position(|s| *s != 0).unwrap();
+            let want = &reference[skip..];
+            let got = &channel[first..first + want.len()];
+            let differ = got.iter().zip(want).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "{} channel {c}", call.call_id);
+        }
+    }
+
+    // The same capture with every a=crypto key changed (same length, so the frames stay valid).
+    let mut bytes = std::fs::read(&sample).unwrap();
+    for key in [
+        &b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"[..],
+        &b"ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CB"[..],
+    ] {
+        let mut i = 0;
+        while let Some(at) = bytes[i..].windows(key.len()).position(|w| w == key) {
+            let at = i + at;
+            bytes[at] = if bytes[at] == b'B' { b'C' } else { b'B' };
+            i = at + key.len();
+        }
+    }
+    let wrong = dir.path().join("wrong-keys.pcap");
+    std::fs::write(&wrong, &bytes).unwrap();
+    let out = assert_cmd::Command::cargo_bin("sipscope")
+        .unwrap()
+        .args([
+            "audio",
+            wrong.to_str().unwrap(),
+            "--call",
+            &calls[0].call_id,
+            "-o",
+        ])
+        .arg(dir.path().join("wrong.wav"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no a=crypto key of the call's SDP authenticates its packets: not decoded"),
+        "{err}"
+    );
+    assert!(err.contains("0 streams decoded"), "{err}");
+}

@@ -306,6 +306,11 @@ fn each_media_sample_shows_its_anomaly_and_the_clean_ones_none() {
     let none: Vec<&str> = Vec::new();
     assert_eq!(media_kinds("media-two-way.pcap"), vec![none.clone()]);
     assert_eq!(media_kinds("media-dtmf.pcap"), vec![none.clone()]);
+    // SRTP: its headers are RTP's, measured alike; clean.
+    assert_eq!(
+        media_kinds("media-srtp.pcap"),
+        vec![none.clone(), none.clone()]
+    );
     // On hold for the last 12 s: no RTP, and no media_timeout.
     assert_eq!(media_kinds("media-hold.pcap"), vec![none.clone()]);
     assert_eq!(media_kinds("media-one-way.pcap"), [["one_way_media"]]);
@@ -592,4 +597,58 @@ fn a_markdown_report_holds_the_verdict_the_ladder_and_the_media() {
     assert!(md.contains("```mermaid\nsequenceDiagram\n"));
     assert!(md.contains("| callee_to_caller | 127.0.0.1:6100 → 127.0.0.1:6000 | 0xDEE0EE8F | PCMA | 217 | 19 (8.1%) |"));
     assert_eq!(md.matches("```").count() % 2, 0, "every fence closed");
+}
+
+/// SRTP keyed by SDES is told from RTP in the JSON: each stream's `srtp` names the keying
+/// and suite its SDP gave, the SDP summary lists the `a=crypto` suites, and no key is written.
+#[test]
+fn srtp_streams_say_how_they_are_keyed_and_never_the_key() {
+    let sample = common::samples().join("media-srtp.pcap");
+    let out = assert_cmd::Command::cargo_bin("sipscope")
+        .unwrap()
+        .args(["export", "--format", "json", sample.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("inline:") && !text.contains("AAECAwQFBgcICQoLDA0ODxAR"));
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let calls = doc["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    for (call, suite) in calls
+        .iter()
+        .zip(["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"])
+    {
+        let streams = call["media"].as_array().unwrap();
+        assert_eq!(streams.len(), 2);
+        for s in streams {
+            assert_eq!(
+                s["srtp"],
+                serde_json::json!({"keying": "sdes", "suite": suite})
+            );
+        }
+        let sdp = call["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|m| m.get("sdp").filter(|s| !s.is_null()))
+            .unwrap();
+        assert_eq!(sdp["media"][0]["protocol"], "RTP/SAVP");
+        assert_eq!(sdp["media"][0]["crypto"], serde_json::json!([suite]));
+    }
+    // Plain RTP has no srtp.
+    let plain = common::samples().join("media-two-way.pcap");
+    let out = assert_cmd::Command::cargo_bin("sipscope")
+        .unwrap()
+        .args(["export", "--format", "json", plain.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["calls"][0]["media"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["srtp"].is_null())
+    );
 }

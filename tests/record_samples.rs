@@ -77,6 +77,7 @@ fn recordings_from_real_peers_read_as_expected() {
         ("media-nat.pcap", 1, Outcome::Answered, Some(200)),
         ("media-codec-mismatch.pcap", 1, Outcome::Answered, Some(200)),
         ("media-hold.pcap", 1, Outcome::Answered, Some(200)),
+        ("media-srtp.pcap", 2, Outcome::Answered, Some(200)),
     ];
     for (file, calls, outcome, status) in expect {
         let (engine, _) = common::analyse(&dir.path().join(file));

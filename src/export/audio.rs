@@ -4,6 +4,10 @@
 //! packets are heard as silence. [`decode_call`] reads a call's payloads again from its
 //! capture files (the model keeps no payload); the command line (`cli::audio`) and the
 //! terminal UI's save to `.wav` both use it.
+//!
+//! SRTP streams are decrypted with the SDES keys (`a=crypto`) of the call's own SDP
+//! ([`crate::srtp`]): each stream takes the key that authenticates its first packet; streams
+//! keyed by DTLS-SRTP, or whose keys are not in the capture, are named as not decoded.
 
 use crate::flow::Call;
 use crate::media::{Direction, Stream};
@@ -153,17 +157,75 @@ impl CallAudio {
     }
 }
 
+/// The SDES master keys the call's SDP bodies carry, each once, in the order they came.
+fn sdes_keys(call: &Call) -> Vec<crate::srtp::MasterKey> {
+    let mut keys: Vec<crate::srtp::MasterKey> = Vec::new();
+    for m in call.messages() {
+        let Some(body) = m.extra.as_ref().and_then(|e| e.sdp_body.as_deref()) else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(body).lines() {
+            if let Some(value) = line.trim_end().strip_prefix("a=crypto:")
+                && let Some(key) = crate::srtp::Crypto::parse(value).and_then(|c| c.key)
+                && !keys.contains(&key)
+                && keys.len() < 64
+            {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
+/// An SRTP stream being decrypted: the keys it may use until one authenticates a packet.
+struct SrtpStream {
+    candidates: Vec<crate::srtp::MasterKey>,
+    context: Option<crate::srtp::Context>,
+    opened: u64,
+    failed: u64,
+}
+
+impl SrtpStream {
+    /// The payload of an SRTP packet (`header_len` bytes of RTP header), decrypted, its RTP
+    /// padding taken off.
+    fn open(&mut self, packet: &[u8], header_len: usize) -> Option<Vec<u8>> {
+        let mut plain = match &mut self.context {
+            Some(c) => c.unprotect(packet, header_len).ok(),
+            None => self.candidates.iter().find_map(|k| {
+                let mut c = crate::srtp::Context::new(k);
+                let plain = c.unprotect(packet, header_len).ok()?;
+                self.context = Some(c);
+                Some(plain)
+            }),
+        };
+        match &plain {
+            Some(_) => self.opened += 1,
+            None => self.failed += 1,
+        }
+        if let Some(p) = &mut plain
+            && packet.first().is_some_and(|b| b & 0x20 != 0)
+        {
+            let pad = usize::from(p.last().copied().unwrap_or(0));
+            p.truncate(p.len().saturating_sub(pad));
+        }
+        plain
+    }
+}
+
 /// Decodes the call's G.711 streams from its capture files (`names`, read again in order):
 /// one channel per direction, each stream placed by its RTP timestamps from its first packet's
-/// capture time. Streams in other codecs are named in [`CallAudio::undecoded`].
+/// capture time; SRTP decrypted with the call's SDES keys. Streams in other codecs, and SRTP
+/// without keys, are named in [`CallAudio::undecoded`].
 pub fn decode_call(
     call: &Call,
     names: &[String],
     net: crate::net::NetLimits,
 ) -> Result<CallAudio, super::pcap::SaveError> {
     let mut audio = CallAudio::default();
+    let keys = sdes_keys(call);
     // The streams to decode, with their channel and decoder; the others named.
     let mut plan: Vec<(&Stream, usize, Decoder)> = Vec::new();
+    let mut srtp: Vec<Option<SrtpStream>> = Vec::new();
     for s in &call.media {
         let codec = s.codec.as_deref().unwrap_or("");
         let channel = match s.direction {
@@ -172,7 +234,31 @@ pub fn decode_call(
             Direction::Unknown => continue,
         };
         match Decoder::for_codec(codec) {
-            Some(d) => plan.push((s, channel, d)),
+            Some(_)
+                if s.srtp
+                    .as_ref()
+                    .is_some_and(|x| x.keying == crate::media::Keying::Dtls) =>
+            {
+                audio.undecoded.push(format!(
+                    "SRTP {} → {} is keyed by DTLS-SRTP (its keys are never in a capture): not decoded",
+                    s.src, s.dst
+                ));
+            }
+            Some(_) if s.srtp.is_some() && keys.is_empty() => {
+                audio.undecoded.push(format!(
+                    "SRTP {} → {}: the call's SDP carries no a=crypto key sipscope reads (AES_CM with HMAC-SHA1): not decoded",
+                    s.src, s.dst
+                ));
+            }
+            Some(d) => {
+                plan.push((s, channel, d));
+                srtp.push(s.srtp.as_ref().map(|_| SrtpStream {
+                    candidates: keys.clone(),
+                    context: None,
+                    opened: 0,
+                    failed: 0,
+                }));
+            }
             None if s.events_only() => {}
             None => audio.undecoded.push(format!(
                 "RTP {} → {} carries {}: not decoded (its channel is silent for it)",
@@ -239,14 +325,45 @@ pub fn decode_call(
                 return;
             };
             let start = usize::from(h.payload_offset);
-            let payload = d
+            let packet = d
                 .rtp_bytes
                 .as_ref()
                 .and_then(|r| bytes.get(r.clone()))
-                .and_then(|b| b.get(start..start + usize::from(h.payload_len)))
                 .unwrap_or(&[]);
-            mixer.put(*channel, at, *dec, payload);
+            match srtp.get_mut(i) {
+                Some(Some(secure)) => {
+                    if let Some(plain) = secure.open(packet, start) {
+                        mixer.put(*channel, at, *dec, &plain);
+                    }
+                }
+                _ => {
+                    let payload = packet
+                        .get(start..start + usize::from(h.payload_len))
+                        .unwrap_or(&[]);
+                    mixer.put(*channel, at, *dec, payload);
+                }
+            }
         });
+    }
+    for ((s, _, _), secure) in plan.iter().zip(&srtp) {
+        if let Some(secure) = secure
+            && secure.failed > 0
+        {
+            audio.undecoded.push(if secure.opened == 0 {
+                format!(
+                    "SRTP {} → {}: no a=crypto key of the call's SDP authenticates its packets: not decoded",
+                    s.src, s.dst
+                )
+            } else {
+                format!(
+                    "SRTP {} → {}: {} packets failed authentication (silent)",
+                    s.src, s.dst, secure.failed
+                )
+            });
+            if secure.opened == 0 {
+                audio.decoded = audio.decoded.saturating_sub(1);
+            }
+        }
     }
     Ok(audio)
 }

@@ -52,6 +52,10 @@ pub fn stream_json(s: &Stream) -> Value {
         "advertised": s.advertised.map(|a| a.to_string()),
         "payload_type": s.payload_type,
         "codec": s.codec.as_ref().map(|c| crate::sanitize::terminal(c).into_owned()),
+        "srtp": s.srtp.as_ref().map(|x| json!({
+            "keying": x.keying,
+            "suite": x.suite.as_ref().map(|c| crate::sanitize::terminal(c).into_owned()),
+        })),
         "clock_rate": s.clock_rate,
         "payload_types": s.payload_types.as_slice(),
         "packets": s.packets,
@@ -102,10 +106,13 @@ pub struct StreamRow {
 impl StreamRow {
     /// `problems`: the anomaly kinds that name the stream as evidence.
     pub fn new(call_id: Option<&str>, s: &Stream, problems: Vec<&str>) -> StreamRow {
-        let codec = match &s.codec {
+        let mut codec = match &s.codec {
             Some(c) => crate::sanitize::terminal(c).into_owned(),
             None => format!("pt {}", s.payload_type),
         };
+        if s.srtp.is_some() {
+            codec.push_str(" SRTP");
+        }
         StreamRow {
             call_id: call_id.map(|c| crate::sanitize::terminal(c).into_owned()),
             direction: match s.direction {

@@ -18,7 +18,9 @@ mod stream;
 mod tracker;
 
 pub use stream::{Bucket, Direction, Dtmf, MAX_BUCKETS, RtcpReport, Stream, Tie, Timeline};
-pub use tracker::{Detached, MediaConfig, MediaCounters, Offer, OfferLine, Packet, Party, Tracker};
+pub use tracker::{
+    Detached, Keying, MediaConfig, MediaCounters, Offer, OfferLine, Packet, Party, Srtp, Tracker,
+};
 
 /// What the capture held of media when a call's streams were set: an absence of streams
 /// means something only when the capture carried RTP at all (a capture filtered to port 5060

@@ -212,6 +212,8 @@ pub struct Stream {
     /// first seen), with its codec when SDP or the static table names it.
     pub payload_type: u8,
     pub codec: Option<CompactString>,
+    /// SRTP, as its SDP's profile said (`None`: plain RTP, or no SDP).
+    pub srtp: Option<super::Srtp>,
     pub clock_rate: u32,
     /// Every payload type seen (up to eight).
     pub payload_types: SmallVec<[u8; 4]>,
@@ -315,6 +317,7 @@ impl Stream {
             first_frame: first.frame,
             payload_type: first.rtp.payload_type,
             codec: None,
+            srtp: None,
             clock_rate: 0,
             payload_types: SmallVec::new(),
             packets: 0,

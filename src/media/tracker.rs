@@ -62,6 +62,10 @@ impl Default for MediaConfig {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What the media tables did: the JSON `media_stats` and the limits reached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MediaCounters {
@@ -74,6 +78,10 @@ pub struct MediaCounters {
     pub rtcp_damaged: u64,
     /// RTCP reports about no stream this capture holds.
     pub rtcp_unmatched: u64,
+    /// RTCP compounds of SRTP streams (SRTCP): their reports are encrypted, so they are
+    /// counted and not read (left out of the JSON when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub srtcp_packets: u64,
     pub streams: u64,
     pub untied_streams: u64,
     /// Limits (docs/security.md).
@@ -109,6 +117,46 @@ pub struct OfferLine {
     pub rtp: SocketAddr,
     pub rtcp: Option<SocketAddr>,
     pub codecs: Arc<[Codec]>,
+    /// The media line's profile is SRTP: how its keys are exchanged.
+    pub srtp: Option<Srtp>,
+}
+
+/// A stream is SRTP (RFC 3711): its headers are RTP's in the clear, so every figure is
+/// measured alike; its payloads are encrypted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Srtp {
+    pub keying: Keying,
+    /// The first `a=crypto` suite of the SDP (SDES).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suite: Option<compact_str::CompactString>,
+}
+
+/// How an SRTP stream's keys were exchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keying {
+    /// In the SDP (`a=crypto`, RFC 4568): readable from the capture when the SIP is.
+    Sdes,
+    /// By a DTLS handshake on the media path (`a=fingerprint`, RFC 5764): never in a capture.
+    Dtls,
+    /// Neither named.
+    Unknown,
+}
+
+impl Srtp {
+    /// The SRTP facts of an SDP media line (`None` for plain RTP).
+    pub fn of(m: &crate::sip::sdp::SdpMedia) -> Option<Srtp> {
+        m.is_srtp().then(|| Srtp {
+            keying: if !m.crypto.is_empty() {
+                Keying::Sdes
+            } else if m.fingerprint || m.protocol.starts_with("UDP/TLS") {
+                Keying::Dtls
+            } else {
+                Keying::Unknown
+            },
+            suite: m.crypto.first().cloned(),
+        })
+    }
 }
 
 impl Offer {
@@ -133,6 +181,7 @@ impl Offer {
                 rtp: SocketAddr::new(ip, m.port),
                 rtcp: (!m.rtcp_mux && rtcp_port != m.port).then(|| SocketAddr::new(ip, rtcp_port)),
                 codecs: codec::of_media(&m.formats, &m.rtpmap).into(),
+                srtp: Srtp::of(m),
             });
         }
         (!lines.is_empty()).then_some(Offer { lines })
@@ -151,7 +200,14 @@ struct Endpoint {
     party: Party,
     /// RTP (`false`) or the RTCP port (`true`).
     rtcp: bool,
+    media: EndpointMedia,
+}
+
+/// What an SDP media line says of the streams to an endpoint.
+#[derive(Debug, Clone)]
+struct EndpointMedia {
     codecs: Arc<[Codec]>,
+    srtp: Option<Srtp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -258,9 +314,13 @@ impl Tracker {
     /// Remembers the media endpoints of an SDP that `party` of call `call` sent ([`Offer`]).
     pub fn advertise(&mut self, call: u64, party: Party, offer: &Offer) {
         for line in &offer.lines {
-            self.endpoint(line.rtp, call, party, false, line.codecs.clone());
+            let media = EndpointMedia {
+                codecs: line.codecs.clone(),
+                srtp: line.srtp.clone(),
+            };
+            self.endpoint(line.rtp, call, party, false, media.clone());
             if let Some(rtcp) = line.rtcp {
-                self.endpoint(rtcp, call, party, true, line.codecs.clone());
+                self.endpoint(rtcp, call, party, true, media);
             }
         }
     }
@@ -271,7 +331,7 @@ impl Tracker {
         call: u64,
         party: Party,
         rtcp: bool,
-        codecs: Arc<[Codec]>,
+        media: EndpointMedia,
     ) {
         if self.endpoints.len() >= self.config.max_endpoints && !self.endpoints.contains_key(&at) {
             // Rare (400,000 endpoints at once): start over rather than search for the oldest.
@@ -292,7 +352,7 @@ impl Tracker {
             call,
             party,
             rtcp,
-            codecs,
+            media,
         };
         if let Some(old) = self.endpoints.insert(at, entry) {
             if old.call == call {
@@ -391,7 +451,8 @@ impl Tracker {
             self.counters.streams_refused += 1;
             return;
         }
-        let mut stream = Stream::new(p, direction, tie, advertised, endpoint.codecs);
+        let mut stream = Stream::new(p, direction, tie, advertised, endpoint.media.codecs);
+        stream.srtp = endpoint.media.srtp;
         stream.meter.bye = media.bye;
         if let Some(at) = self.insert(key, stream, Some(call)) {
             if let Some(m) = self.calls.get_mut(&call) {
@@ -503,6 +564,27 @@ impl Tracker {
     /// it names.
     pub fn rtcp(&mut self, time: Timestamp, src: SocketAddr, dst: SocketAddr, bytes: &[u8]) {
         self.counters.rtcp_packets += 1;
+        // SRTCP: past its first header and SSRC the compound is encrypted (RFC 3711 §3.4);
+        // read as RTCP it would give made-up loss, jitter and round trips.
+        let srtp_endpoint = |at: &SocketAddr| {
+            self.endpoints
+                .get(at)
+                .is_some_and(|e| e.media.srtp.is_some())
+        };
+        let sender = bytes
+            .get(4..8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes);
+        let srtp_sender = sender.is_some_and(|ssrc| {
+            self.by_ssrc
+                .get(&ssrc)
+                .and_then(|&i| self.slab.get(i as usize))
+                .is_some_and(|s| s.as_ref().is_some_and(|s| s.srtp.is_some()))
+        });
+        if srtp_endpoint(&dst) || srtp_endpoint(&src) || srtp_sender {
+            self.counters.srtcp_packets += 1;
+            return;
+        }
         for packet in Compound::new(bytes) {
             let packet = match packet {
                 Ok(p) => p,
@@ -781,6 +863,30 @@ impl Tracker {
 mod tests {
     use super::*;
 
+    /// The offer tells SRTP from RTP and how its keys are exchanged: SDES, DTLS, or unnamed.
+    #[test]
+    fn offers_tell_srtp_and_its_keying() {
+        let offer = Offer::parse(
+            b"v=0\r\nc=IN IP4 10.0.0.1\r\n\
+              m=audio 4000 RTP/AVP 0\r\n\
+              m=audio 4002 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n\
+              m=audio 4004 UDP/TLS/RTP/SAVPF 0\r\na=fingerprint:sha-256 AB\r\n\
+              m=audio 4006 RTP/SAVP 0\r\n",
+        )
+        .unwrap();
+        let srtp: Vec<Option<Srtp>> = offer.lines.iter().map(|l| l.srtp.clone()).collect();
+        assert_eq!(srtp[0], None);
+        assert_eq!(
+            srtp[1],
+            Some(Srtp {
+                keying: Keying::Sdes,
+                suite: Some("AES_CM_128_HMAC_SHA1_80".into())
+            })
+        );
+        assert_eq!(srtp[2].as_ref().map(|s| s.keying), Some(Keying::Dtls));
+        assert_eq!(srtp[3].as_ref().map(|s| s.keying), Some(Keying::Unknown));
+    }
+
     fn packet(src: &str, dst: &str, seq: u16, ms: i64) -> Packet {
         Packet {
             source: 0,
@@ -819,6 +925,44 @@ mod tests {
         assert_eq!(streams[0].direction, Direction::CallerToCallee);
         assert_eq!(streams[0].tie, Tie::Destination);
         assert_eq!(streams[0].codec.as_deref(), Some("PCMA"));
+    }
+
+    /// SRTCP (RTCP of an SRTP stream) is encrypted past its first SSRC: counted, never read
+    /// as reports (its bytes would make up loss and jitter); plain RTCP is read.
+    #[test]
+    fn srtcp_is_counted_not_read() {
+        let srtp = |port: u16| {
+            Offer::parse(
+                format!("v=0\r\nc=IN IP4 10.0.0.2\r\nm=audio {port} RTP/SAVP 8\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n")
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        // An RR from SSRC 7 with one block about SSRC 42: fraction 0x80 (50%), as encrypted
+        // bytes might read.
+        let rr: Vec<u8> = [
+            &[0x81, 201, 0, 7][..],
+            &7u32.to_be_bytes(),
+            &42u32.to_be_bytes(),
+            &[0x80, 0, 0, 9],
+            &[0; 16],
+        ]
+        .concat();
+        for (offer, read) in [(srtp(4000), false), (sdp("10.0.0.2", 4000), true)] {
+            let mut t = Tracker::new(MediaConfig::default());
+            t.advertise(1, Party::Callee, &offer);
+            t.rtp(&packet("10.0.0.1:6000", "10.0.0.2:4000", 1, 0));
+            t.rtcp(
+                Timestamp::from_millis(10),
+                "10.0.0.2:4001".parse().unwrap(),
+                "10.0.0.1:6001".parse().unwrap(),
+                &rr,
+            );
+            let streams = t.detach(1).streams;
+            assert_eq!(streams[0].srtp.is_some(), !read);
+            assert_eq!(streams[0].rtcp.len(), usize::from(read));
+            assert_eq!(t.counters.srtcp_packets, u64::from(!read));
+        }
     }
 
     /// The classic NAT: the SDP names a private address, the media goes to the public one

@@ -32,6 +32,65 @@ pub struct SdpMedia {
     /// `a=rtcp-mux` (RFC 5761): RTCP on the RTP port.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rtcp_mux: bool,
+    /// The suites of the `a=crypto` lines (SDES, RFC 4568), as written, in order; never
+    /// their keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub crypto: Vec<CompactString>,
+    /// An `a=fingerprint` (RFC 8122) at the session or media level: keys by DTLS-SRTP.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fingerprint: bool,
+}
+
+impl SdpMedia {
+    /// SRTP (`RTP/SAVP`, `RTP/SAVPF`, `UDP/TLS/RTP/SAVP(F)`), rather than plain RTP.
+    pub fn is_srtp(&self) -> bool {
+        self.protocol.contains("SAVP")
+    }
+}
+
+/// `a=crypto` lines kept per media line at most.
+const MAX_CRYPTO: usize = 8;
+
+/// Reads one `a=` attribute into the media line it follows (or the session's defaults).
+fn attribute(
+    value: &str,
+    media: Option<&mut SdpMedia>,
+    session_direction: &mut &'static str,
+    session_fingerprint: &mut bool,
+) {
+    if let Some(d) = direction(value.trim()) {
+        match media {
+            Some(m) => m.direction = d,
+            None => *session_direction = d,
+        }
+        return;
+    }
+    if value.starts_with("fingerprint:") {
+        match media {
+            Some(m) => m.fingerprint = true,
+            None => *session_fingerprint = true,
+        }
+        return;
+    }
+    let Some(m) = media else {
+        return;
+    };
+    if let Some(map) = value.strip_prefix("rtpmap:") {
+        if m.rtpmap.len() < MAX_FORMATS {
+            m.rtpmap.push(clip(map.trim()));
+        }
+    } else if value.trim() == "rtcp-mux" {
+        m.rtcp_mux = true;
+    } else if let Some(port) = value.strip_prefix("rtcp:") {
+        m.rtcp_port = port.split_whitespace().next().and_then(|p| p.parse().ok());
+    } else if let Some(crypto) = value.strip_prefix("crypto:") {
+        // "1 AES_CM_128_HMAC_SHA1_80 inline:…": the suite only.
+        if let Some(suite) = crypto.split_whitespace().nth(1)
+            && m.crypto.len() < MAX_CRYPTO
+        {
+            m.crypto.push(clip(suite));
+        }
+    }
 }
 
 /// Limits so that a hostile body cannot make the summary large.
@@ -71,6 +130,7 @@ impl SdpSummary {
         };
         let mut summary = SdpSummary::default();
         let mut session_direction = "sendrecv";
+        let mut session_fingerprint = false;
         let mut seen_sdp = false;
         let mut rest: &str = &text;
         while !rest.is_empty() {
@@ -123,29 +183,16 @@ impl SdpSummary {
                         direction: session_direction,
                         rtcp_port: None,
                         rtcp_mux: false,
+                        crypto: Vec::new(),
+                        fingerprint: session_fingerprint,
                     });
                 }
-                "a" => {
-                    if let Some(d) = direction(value.trim()) {
-                        match summary.media.last_mut() {
-                            Some(m) => m.direction = d,
-                            None => session_direction = d,
-                        }
-                    } else if let Some(map) = value.strip_prefix("rtpmap:")
-                        && let Some(m) = summary.media.last_mut()
-                        && m.rtpmap.len() < MAX_FORMATS
-                    {
-                        m.rtpmap.push(clip(map.trim()));
-                    } else if value.trim() == "rtcp-mux"
-                        && let Some(m) = summary.media.last_mut()
-                    {
-                        m.rtcp_mux = true;
-                    } else if let Some(port) = value.strip_prefix("rtcp:")
-                        && let Some(m) = summary.media.last_mut()
-                    {
-                        m.rtcp_port = port.split_whitespace().next().and_then(|p| p.parse().ok());
-                    }
-                }
+                "a" => attribute(
+                    value,
+                    summary.media.last_mut(),
+                    &mut session_direction,
+                    &mut session_fingerprint,
+                ),
                 _ => {}
             }
         }
@@ -164,6 +211,7 @@ mod tests {
             let text = String::from_utf8_lossy(body);
             let mut summary = SdpSummary::default();
             let mut session_direction = "sendrecv";
+            let mut session_fingerprint = false;
             let mut seen_sdp = false;
             for line in text.lines() {
                 let line = line.trim_end_matches('\r');
@@ -204,30 +252,16 @@ mod tests {
                             direction: session_direction,
                             rtcp_port: None,
                             rtcp_mux: false,
+                            crypto: Vec::new(),
+                            fingerprint: session_fingerprint,
                         });
                     }
-                    "a" => {
-                        if let Some(d) = direction(value.trim()) {
-                            match summary.media.last_mut() {
-                                Some(m) => m.direction = d,
-                                None => session_direction = d,
-                            }
-                        } else if let Some(map) = value.strip_prefix("rtpmap:")
-                            && let Some(m) = summary.media.last_mut()
-                            && m.rtpmap.len() < MAX_FORMATS
-                        {
-                            m.rtpmap.push(clip(map.trim()));
-                        } else if value.trim() == "rtcp-mux"
-                            && let Some(m) = summary.media.last_mut()
-                        {
-                            m.rtcp_mux = true;
-                        } else if let Some(port) = value.strip_prefix("rtcp:")
-                            && let Some(m) = summary.media.last_mut()
-                        {
-                            m.rtcp_port =
-                                port.split_whitespace().next().and_then(|p| p.parse().ok());
-                        }
-                    }
+                    "a" => attribute(
+                        value,
+                        summary.media.last_mut(),
+                        &mut session_direction,
+                        &mut session_fingerprint,
+                    ),
                     _ => {}
                 }
             }
@@ -285,6 +319,33 @@ m=video 0 RTP/AVP 31\r\nc=IN IP4 10.0.0.2\r\n";
         assert_eq!(s.media[0].rtpmap, vec!["0 PCMU/8000"]);
         assert_eq!(s.media[1].direction, "sendrecv");
         assert_eq!(s.media[1].connection.as_deref(), Some("10.0.0.2"));
+    }
+
+    /// SRTP media lines: SDES suites kept (never their keys), a session-level fingerprint
+    /// applying to every media line after it.
+    #[test]
+    fn srtp_attributes() {
+        let body = b"v=0\r\nc=IN IP4 10.0.0.1\r\na=fingerprint:sha-256 AB:CD\r\n\
+            m=audio 4000 UDP/TLS/RTP/SAVPF 111\r\n\
+            m=audio 4002 RTP/SAVP 0\r\n\
+            a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20\r\n\
+            a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
+        let s = SdpSummary::parse(body).unwrap();
+        let (dtls, sdes) = (&s.media[0], &s.media[1]);
+        assert!(dtls.is_srtp() && dtls.fingerprint && dtls.crypto.is_empty());
+        assert!(sdes.is_srtp());
+        assert_eq!(
+            sdes.crypto,
+            ["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"]
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("inline") && !json.contains("WVNf"), "{json}");
+        assert!(
+            !SdpSummary::parse(b"v=0\r\nm=audio 1 RTP/AVP 0\r\n")
+                .unwrap()
+                .media[0]
+                .is_srtp()
+        );
     }
 
     #[test]
