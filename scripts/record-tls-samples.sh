@@ -2,12 +2,13 @@
 # Records SIP over TLS from real software on loopback: kamailio's tls module as the TLS server
 # (scripts/kamailio-tls.cfg), relaying to a sipp callee over UDP; the caller is
 # scripts/tls-uac.py over Python's ssl (OpenSSL), which writes the key log. One capture and its
-# key log (.keys) per TLS version and suite family, and the same calls in clear over TCP.
+# key log (.keys) per TLS version and suite family, one of SIP over secure WebSocket (kamailio's
+# websocket module on 7443), and the same calls in clear over TCP.
 #
 #   scripts/record-tls-samples.sh OUTDIR
 #
-# Needs root (or CAP_NET_RAW for tcpdump), kamailio with kamailio-tls-modules, sipp, tcpdump,
-# python3 and openssl. Traffic stays on 127.0.0.1.
+# Needs root (or CAP_NET_RAW for tcpdump), kamailio with kamailio-tls-modules and
+# kamailio-websocket-modules, sipp, tcpdump, python3 and openssl. Traffic stays on 127.0.0.1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: record-tls-samples.sh OUTDIR}
@@ -89,15 +90,15 @@ record() {
     proxy
     callee
     tcpdump -i lo -s 0 -U -n --immediate-mode -w "$pcap" \
-        "port 5060 or port 5061 or port 5070" >"$work/tcpdump-$name.log" 2>&1 &
+        "port 5060 or port 5061 or port 5070 or port 7443" >"$work/tcpdump-$name.log" 2>&1 &
     local tcpdump_pid=$!
     for _ in $(seq 50); do
         grep -q "listening on" "$work/tcpdump-$name.log" && break
         sleep 0.1
     done
     rm -f "$out/$name.keys"
-    env "${uac_env[@]}" timeout 30 python3 "$here/tls-uac.py" 127.0.0.1:5061 "$out/$name.keys" \
-        --calls 2 --hold 0.3 --seed 7 "$@"
+    env "${uac_env[@]}" timeout 30 python3 "$here/tls-uac.py" "${target:-127.0.0.1:5061}" \
+        "$out/$name.keys" --calls 2 --hold 0.3 --seed 7 "$@"
     sleep 0.5
     kill -INT "$tcpdump_pid"
     wait "$tcpdump_pid" || true
@@ -128,6 +129,8 @@ uac_env=(X=1)
 record tls12-aes256-gcm --tls12 ECDHE-RSA-AES256-GCM-SHA384
 record tls12-chacha20 --tls12 ECDHE-RSA-CHACHA20-POLY1305
 record tls12-aes128-cbc-sha256 --tls12 ECDHE-RSA-AES128-SHA256
+# SIP over secure WebSocket, TLS 1.3 with OpenSSL's default suite.
+target=127.0.0.1:7443 record wss-tls13 --ws
 # The same calls (same Call-IDs, tags, branches) in clear over TCP: port 5060.
 pcap="$out/tls-twin-clear-tcp.pcap"
 proxy

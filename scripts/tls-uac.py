@@ -2,10 +2,12 @@
 """A SIP caller over TLS for recording samples (Debian's sipp has no TLS): INVITE to PROXY
 (host:port) over TLS, ACK on the 200, BYE after HOLD seconds, N calls on one connection; the
 client's TLS secrets written to KEYLOG in the SSLKEYLOGFILE format. --plain sends the same
-calls over plain TCP (the clear twin of a TLS sample); --seed makes Call-IDs, tags and branches
-the same from run to run.
+calls over plain TCP (the clear twin of a TLS sample); --ws speaks SIP over secure WebSocket
+(RFC 7118: an HTTP upgrade with the `sip` subprotocol, then one masked text frame per message,
+as a browser's SIP stack does); --seed makes Call-IDs, tags and branches the same from run to
+run.
 
-    tls-uac.py PROXY KEYLOG [--tls12 CIPHER] [--plain] [--seed N] [--hold SECONDS] [--calls N]
+    tls-uac.py PROXY KEYLOG [--tls12 CIPHER] [--plain] [--ws] [--seed N] [--hold SECONDS] [--calls N]
 
 TLS 1.3 suites are chosen with OPENSSL_CONF (Ciphersuites =), as for any OpenSSL client.
 """
@@ -18,6 +20,7 @@ p.add_argument("--tls12")
 p.add_argument("--hold", type=float, default=1.0)
 p.add_argument("--calls", type=int, default=1)
 p.add_argument("--plain", action="store_true")
+p.add_argument("--ws", action="store_true")
 p.add_argument("--seed", type=int)
 a = p.parse_args()
 if a.seed is not None:
@@ -31,7 +34,31 @@ if a.tls12:
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(a.tls12)
 
+def read_frame(conn, buf):
+    """One WebSocket frame from the server (unmasked, unfragmented): its payload, and the rest."""
+    def need(n):
+        nonlocal buf
+        while len(buf) < n:
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise SystemExit("tls-uac: connection closed")
+            buf += chunk
+    need(2)
+    length, at = buf[1] & 0x7F, 2
+    if length == 126:
+        need(4)
+        length, at = int.from_bytes(buf[2:4], "big"), 4
+    elif length == 127:
+        need(10)
+        length, at = int.from_bytes(buf[2:10], "big"), 10
+    need(at + length)
+    return buf[at : at + length], buf[at + length :]
+
 def read_message(conn, buf):
+    if a.ws:
+        payload, buf = read_frame(conn, buf)
+        head = payload.split(b"\r\n\r\n", 1)[0]
+        return head.decode(), buf
     while b"\r\n\r\n" not in buf:
         chunk = conn.recv(65536)
         if not chunk:
@@ -52,9 +79,37 @@ def headers(head, name):
 
 raw = socket.create_connection((host, int(port)))
 conn = raw if a.plain else ctx.wrap_socket(raw, server_hostname="sip.example.net")
-transport = "TCP" if a.plain else "TLS"
+transport = "TCP" if a.plain else "WSS" if a.ws else "TLS"
 lhost, lport = conn.getsockname()[:2]
 buf = b""
+if a.ws:
+    conn.sendall((f"GET / HTTP/1.1\r\nHost: sip.example.net:{port}\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Origin: https://sip.example.net\r\n\r\n").encode())
+    while b"\r\n\r\n" not in buf:
+        buf += conn.recv(65536)
+    answer, buf = buf.split(b"\r\n\r\n", 1)
+    if b" 101 " not in answer.split(b"\r\n")[0]:
+        raise SystemExit("tls-uac: no WebSocket upgrade: " + answer.decode(errors="replace"))
+
+masks = random.Random(0)
+
+def send(text):
+    data = text.encode()
+    if not a.ws:
+        conn.sendall(data)
+        return
+    # Masks from a generator of their own, so that --seed gives the same Call-IDs and tags
+    # over WebSocket as over TLS and in clear.
+    mask = bytes(masks.getrandbits(8) for _ in range(4))
+    head = bytes([0x81])
+    if len(data) < 126:
+        head += bytes([0x80 | len(data)])
+    else:
+        head += bytes([0x80 | 126]) + len(data).to_bytes(2, "big")
+    conn.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
 for n in range(a.calls):
     call_id = f"tls-{random.getrandbits(48):012x}@{lhost}"
     tag = f"{random.getrandbits(32):08x}"
@@ -67,8 +122,8 @@ for n in range(a.calls):
     sdp = (f"v=0\r\no=alice 1 1 IN IP4 {lhost}\r\ns=-\r\nc=IN IP4 {lhost}\r\nt=0 0\r\n"
            "m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
     b1 = f"{random.getrandbits(32):08x}"
-    conn.sendall((request("INVITE", 1, b1) + "Content-Type: application/sdp\r\n"
-                  f"Content-Length: {len(sdp)}\r\n\r\n{sdp}").encode())
+    send(request("INVITE", 1, b1) + "Content-Type: application/sdp\r\n"
+         f"Content-Length: {len(sdp)}\r\n\r\n{sdp}")
     while True:
         head, buf = read_message(conn, buf)
         code = int(head.split(" ", 2)[1])
@@ -81,11 +136,11 @@ for n in range(a.calls):
     contact = headers(head, "contact")[0].strip("<>").split(">")[0]
     if code >= 300:
         raise SystemExit(f"tls-uac: INVITE answered {code}")
-    conn.sendall((request("ACK", 1, f"{random.getrandbits(32):08x}", to_tag, contact) + route
-                  + "Content-Length: 0\r\n\r\n").encode())
+    send(request("ACK", 1, f"{random.getrandbits(32):08x}", to_tag, contact) + route
+         + "Content-Length: 0\r\n\r\n")
     time.sleep(a.hold)
-    conn.sendall((request("BYE", 2, f"{random.getrandbits(32):08x}", to_tag, contact) + route
-                  + "Content-Length: 0\r\n\r\n").encode())
+    send(request("BYE", 2, f"{random.getrandbits(32):08x}", to_tag, contact) + route
+         + "Content-Length: 0\r\n\r\n")
     while True:
         head, buf = read_message(conn, buf)
         if "BYE" in headers(head, "cseq")[0] and int(head.split(" ", 2)[1]) >= 200:

@@ -1,7 +1,7 @@
 //! SIP over TLS recorded from real software (`scripts/record-tls-samples.sh`: kamailio's tls
 //! module as the server, a Python `ssl` caller writing the key log): with `--tls-keylog`
 //! sipscope reads the same SIP messages as tshark with `-o tls.keylog_file:` on every TLS 1.2
-//! and 1.3 sample, the same calls as in the clear twin apart from the transport, and nothing
+//! and 1.3 sample (and the secure WebSocket one), the same calls as in the clear twin apart from the transport, and nothing
 //! of the TLS leg without the keys or with another connection's.
 
 use crate::common;
@@ -57,7 +57,7 @@ fn every_tls_sample_decrypts_to_the_messages_tshark_decrypts() {
         return;
     }
     let samples = tls_samples();
-    assert_eq!(samples.len(), 6, "{samples:?}");
+    assert_eq!(samples.len(), 7, "{samples:?}");
     for path in &samples {
         let keys = path.with_extension("keys");
         let rows = common::tshark_fields(
@@ -80,11 +80,16 @@ fn every_tls_sample_decrypts_to_the_messages_tshark_decrypts() {
         let counts: BTreeMap<String, usize> =
             ours.iter().map(|(id, m)| (id.clone(), m.len())).collect();
         assert_eq!(counts, theirs, "{}", path.display());
-        // The caller's leg is TLS, the callee's UDP.
+        // The caller's leg is TLS (secure WebSocket in the wss sample), the callee's UDP.
+        let secure = if path.to_string_lossy().contains("wss") {
+            "WSS"
+        } else {
+            "TLS"
+        };
         for messages in ours.values() {
-            let tls = messages.iter().filter(|m| m.1 == "TLS").count();
+            let tls = messages.iter().filter(|m| m.1 == secure).count();
             assert_eq!(tls, 7, "{}: {messages:?}", path.display());
-            assert!(messages.iter().all(|m| matches!(m.1, "TLS" | "UDP")));
+            assert!(messages.iter().all(|m| m.1 == secure || m.1 == "UDP"));
         }
     }
 }
@@ -103,7 +108,7 @@ fn the_clear_twin_gives_the_same_calls_apart_from_the_transport() {
             .map(|(id, m)| {
                 let m = m
                     .into_iter()
-                    .map(|(l, t)| (l, if t == "TLS" { "TCP" } else { t }))
+                    .map(|(l, t)| (l, if t == "TLS" || t == "WSS" { "TCP" } else { t }))
                     .collect();
                 (id, m)
             })
@@ -136,6 +141,7 @@ fn without_the_right_keys_the_tls_leg_stays_closed() {
 fn recordings_from_kamailio_tls_decrypt() {
     let _loopback = common::loopback();
     let tools = ["kamailio", "sipp", "tcpdump", "python3", "openssl"];
+    let websocket = std::path::Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so");
     if !common::is_root() || !tools.iter().all(|t| common::have_path(t)) {
         if std::env::var_os("CI").is_some() {
             panic!("CI runs as root with {tools:?} installed (.ci/run)");
@@ -154,13 +160,20 @@ fn recordings_from_kamailio_tls_decrypt() {
         .into_iter()
         .filter(|p| p.with_extension("keys").exists())
         .collect();
-    assert_eq!(recorded.len(), 6);
+    assert!(websocket.exists() || std::env::var_os("CI").is_none());
+    assert_eq!(recorded.len(), if websocket.exists() { 7 } else { 6 });
     for path in recorded {
         let ours = calls(&engine(&path, Some(keys_of(&path))));
         assert_eq!(ours.len(), 2, "{}", path.display());
+        // The caller's leg: TLS, or secure WebSocket for the wss sample.
+        let transport = if path.to_string_lossy().contains("wss") {
+            "WSS"
+        } else {
+            "TLS"
+        };
         for messages in ours.values() {
             assert_eq!(
-                messages.iter().filter(|m| m.1 == "TLS").count(),
+                messages.iter().filter(|m| m.1 == transport).count(),
                 7,
                 "{}: {messages:?}",
                 path.display()
@@ -288,10 +301,12 @@ fn connections_without_a_key_log_are_listed_with_their_servers() {
             .unwrap();
         assert!(out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
+        let name = sample.file_stem().unwrap().to_str().unwrap().to_string();
+        let port = if name.starts_with("wss") { 7443 } else { 5061 };
         assert!(
-            err.contains(
-                "1 TLS connection without keys, 1 to sip.example.net (127.0.0.1:5061): not read \u{2014} pass --tls-keylog FILE"
-            ),
+            err.contains(&format!(
+                "1 TLS connection without keys, 1 to sip.example.net (127.0.0.1:{port}): not read \u{2014} pass --tls-keylog FILE"
+            )),
             "{}: {err}",
             sample.display()
         );
@@ -300,11 +315,10 @@ fn connections_without_a_key_log_are_listed_with_their_servers() {
         assert_eq!(tls["connections"], 1);
         assert_eq!(tls["without_keys"], 1);
         let server = &tls["servers"][0];
-        assert_eq!(server["address"], "127.0.0.1:5061");
+        assert_eq!(server["address"], format!("127.0.0.1:{port}"));
         assert_eq!(server["sni"], "sip.example.net");
         assert_eq!(server["keys"], "without_keys");
-        let name = sample.file_stem().unwrap().to_str().unwrap();
-        let version = if name.starts_with("tls13") {
+        let version = if name.starts_with("tls13") || name.starts_with("wss") {
             "TLS 1.3"
         } else {
             "TLS 1.2"

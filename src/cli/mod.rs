@@ -784,6 +784,12 @@ fn tls_lines(
             plural(s.no_handshake, "TLS connection", "TLS connections")
         ));
     }
+    if s.renegotiated > 0 {
+        out.push(format!(
+            "{} renegotiated (TLS 1.2): read up to the renegotiation, not after it",
+            plural(s.renegotiated, "TLS connection", "TLS connections")
+        ));
+    }
     if s.damaged_records > 0 {
         out.push(format!(
             "{} failed authentication after others of their connection had passed (damaged capture)",

@@ -51,6 +51,9 @@ pub struct TlsCounters {
     /// is given up.
     pub damaged: u64,
     pub alerts: u64,
+    /// TLS 1.2 renegotiations: a ChangeCipherSpec after keys were in use. The new keys come
+    /// from a handshake under the old ones; that direction is read up to it.
+    pub renegotiations: u64,
     /// Bytes of application data handed on.
     pub plaintext_bytes: u64,
 }
@@ -223,6 +226,13 @@ impl Connection {
             if !self.tls13()
                 && let Some(state) = self.dirs.get_mut(d)
             {
+                if state.cipher.is_some() {
+                    // A renegotiation: not followed; its records are not damage.
+                    self.counters.renegotiations += 1;
+                    state.dead = true;
+                    state.pending = Vec::new();
+                    return;
+                }
                 state.encrypted = true;
             }
             return;
@@ -617,6 +627,50 @@ mod tests {
             assert_eq!(c.keys, Some(KeyState::Decrypting), "{name}");
             assert_eq!(c.counters.auth_failures, 0, "{name}");
         }
+    }
+
+    /// A TLS 1.2 renegotiation (a ChangeCipherSpec once keys are in use) is told as such:
+    /// the direction is read up to it, and the records under keys it cannot know are not
+    /// counted as damage.
+    #[test]
+    fn a_renegotiation_is_not_damage() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/tls-vectors.json"
+        ))
+        .unwrap();
+        let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let v = &vectors[3];
+        assert!(v["name"].as_str().unwrap().starts_with("ECDHE"));
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let keys = KeyLog::default();
+        keys.add_text(v["keylog"].as_str().unwrap());
+        let mut c = Connection::new();
+        for f in v["flights"].as_array().unwrap() {
+            let dir = if f[0] == "c" {
+                Dir::ClientToServer
+            } else {
+                Dir::ServerToClient
+            };
+            c.feed(dir, &hex(f[1].as_str().unwrap()), &keys, &mut |_, _| {});
+        }
+        assert_eq!(c.keys, Some(KeyState::Decrypting));
+        let mut after = vec![20, 3, 3, 0, 1, 1];
+        after.extend_from_slice(&[23, 3, 3, 0, 40]);
+        after.extend_from_slice(&[0xab; 40]);
+        let mut out = 0;
+        c.feed(Dir::ClientToServer, &after, &keys, &mut |_, b| {
+            out += b.len()
+        });
+        assert_eq!(out, 0);
+        assert_eq!(c.counters.renegotiations, 1);
+        assert_eq!(c.counters.auth_failures, 0);
+        assert_eq!(c.keys, Some(KeyState::Decrypting));
     }
 
     /// Damage: a lying record length ends that direction, never a panic; garbage is counted.

@@ -45,6 +45,9 @@ pub struct TlsSummary {
     pub no_handshake: u64,
     /// Records that failed authentication after others had passed (damaged bytes).
     pub damaged_records: u64,
+    /// Decrypted connections that renegotiated (TLS 1.2): read up to the renegotiation.
+    #[serde(skip_serializing_if = "super::super::is_zero")]
+    pub renegotiated: u64,
     /// The connections by server, name asked for, version, suite and outcome (those not
     /// read first), at most [`MAX_SERVERS`] rows.
     pub servers: Vec<TlsServer>,
@@ -185,6 +188,7 @@ impl TlsTable {
                 TlsKeys::Decrypted => {
                     s.decrypted += 1;
                     s.damaged_records += c.counters.auth_failures;
+                    s.renegotiated += u64::from(c.counters.renegotiations > 0);
                 }
                 TlsKeys::WithoutKeys => s.without_keys += 1,
                 TlsKeys::WrongKeys => s.wrong_keys += 1,
