@@ -131,6 +131,42 @@ record tls12-chacha20 --tls12 ECDHE-RSA-CHACHA20-POLY1305
 record tls12-aes128-cbc-sha256 --tls12 ECDHE-RSA-AES128-SHA256
 # SIP over secure WebSocket, TLS 1.3 with OpenSSL's default suite.
 target=127.0.0.1:7443 record wss-tls13 --ws
+# TLS 1.3 KeyUpdate (RFC 8446 §4.6.3), which kamailio never sends: openssl s_client sends three
+# OPTIONS to openssl s_server on 5063 (which answers nothing), asking for a key update both ways
+# (`K`) after the first and updating its own keys (`k`) after the second (s_client's commands,
+# read only without -ign_eof; the server's input stays open so that it does not hang up).
+keyupdate() {
+    local pcap="$out/tls13-keyupdate.pcap" keys="$out/tls13-keyupdate.keys"
+    rm -f "$keys"
+    sleep 20 | openssl s_server -accept 127.0.0.1:5063 -cert "$work/cert.pem" \
+        -key "$work/key.pem" -tls1_3 >"$work/s_server.log" 2>&1 &
+    local server_pid=$!
+    pids+=("$server_pid")
+    for _ in $(seq 50); do
+        ss -ltn | grep -q '127.0.0.1:5063 ' && break
+        sleep 0.1
+    done
+    tcpdump -i lo -s 0 -U -n --immediate-mode -w "$pcap" "port 5063" \
+        >"$work/tcpdump-keyupdate.log" 2>&1 &
+    local tcpdump_pid=$!
+    for _ in $(seq 50); do
+        grep -q "listening on" "$work/tcpdump-keyupdate.log" && break
+        sleep 0.1
+    done
+    options() {
+        printf 'OPTIONS sip:bob@127.0.0.1:5063 SIP/2.0\nVia: SIP/2.0/TLS 127.0.0.1:5090;branch=z9hG4bK-ku%s\nFrom: <sip:alice@127.0.0.1>;tag=ku%s\nTo: <sip:bob@127.0.0.1>\nCall-ID: keyupdate-%s@127.0.0.1\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n' "$1" "$1" "$1"
+    }
+    (sleep 0.5; options 1; sleep 0.3; echo K; sleep 0.3; options 2; sleep 0.3; echo k; sleep 0.3
+        options 3; sleep 0.5) |
+        timeout 10 openssl s_client -connect 127.0.0.1:5063 -tls1_3 -crlf \
+            -servername sip.example.net -keylogfile "$keys" >"$work/s_client.log" 2>&1 || true
+    sleep 0.3
+    kill -INT "$tcpdump_pid"
+    wait "$tcpdump_pid" || true
+    kill "$server_pid" 2>/dev/null || true
+    echo "recorded tls13-keyupdate"
+}
+keyupdate
 # The same calls (same Call-IDs, tags, branches) in clear over TCP: port 5060.
 pcap="$out/tls-twin-clear-tcp.pcap"
 proxy

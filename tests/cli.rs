@@ -81,7 +81,8 @@ fn export_json_matches_the_schema_for_every_sample() {
         assert_valid(&validator, &doc, &path);
         assert_eq!(doc["version"], 1);
         let calls = doc["calls"].as_array().unwrap();
-        assert!(!calls.is_empty(), "{path}");
+        // The KeyUpdate sample is TLS alone: without its key log, no call.
+        assert!(!calls.is_empty() || path.contains("keyupdate"), "{path}");
         for call in calls {
             for m in call["messages"].as_array().unwrap() {
                 assert!(

@@ -11,10 +11,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The TLS samples of calls through kamailio (the KeyUpdate one, of lone OPTIONS to openssl,
+/// has a test of its own).
 fn tls_samples() -> Vec<PathBuf> {
     common::captures_in(&common::samples().join("tls"))
         .into_iter()
         .filter(|p| p.with_extension("keys").exists())
+        .filter(|p| !p.to_string_lossy().contains("keyupdate"))
         .collect()
 }
 
@@ -159,7 +162,9 @@ fn recordings_from_kamailio_tls_decrypt() {
     let recorded: Vec<PathBuf> = common::captures_in(dir.path())
         .into_iter()
         .filter(|p| p.with_extension("keys").exists())
+        .filter(|p| !p.to_string_lossy().contains("keyupdate"))
         .collect();
+    keyupdates_are_followed(&dir.path().join("tls13-keyupdate.pcap"));
     assert!(websocket.exists() || std::env::var_os("CI").is_none());
     assert_eq!(recorded.len(), if websocket.exists() { 7 } else { 6 });
     for path in recorded {
@@ -362,4 +367,62 @@ fn connections_without_a_key_log_are_listed_with_their_servers() {
         );
         assert!(!String::from_utf8_lossy(&out.stderr).contains("TLS"));
     }
+}
+
+/// TLS 1.3 KeyUpdate (RFC 8446 §4.6.3), from OpenSSL (`scripts/record-tls-samples.sh`:
+/// s_client asks for an update both ways after its first OPTIONS and updates its own keys
+/// after the second): the three OPTIONS read, the last under keys updated twice on its side,
+/// the updates counted, as tshark reads them.
+fn keyupdates_are_followed(path: &Path) {
+    let keys = path.with_extension("keys");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+        .args(["export", "--format", "json"])
+        .arg(path)
+        .arg("--tls-keylog")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = doc["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "keyupdate-1@127.0.0.1",
+            "keyupdate-2@127.0.0.1",
+            "keyupdate-3@127.0.0.1"
+        ]
+    );
+    let tls = &doc["sources"][0]["tls"];
+    assert_eq!(tls["decrypted"], 1);
+    assert!(tls["key_updates"].as_u64().unwrap() >= 3, "{tls}");
+    assert_eq!(tls["damaged_records"], 0);
+    if common::require("tshark") {
+        let rows = common::tshark_fields(
+            path,
+            &[
+                "-o",
+                &format!("tls.keylog_file:{}", keys.display()),
+                "-d",
+                "tcp.port==5063,tls",
+                "-d",
+                "tls.port==5063,sip",
+                "-Y",
+                "sip.Method",
+            ],
+            &["sip.Call-ID"],
+        );
+        let theirs: Vec<&str> = rows.iter().map(|r| r[0][0].as_str()).collect();
+        assert_eq!(theirs, ids);
+    }
+}
+
+#[test]
+fn the_keyupdate_sample_is_followed() {
+    keyupdates_are_followed(&common::samples().join("tls/tls13-keyupdate.pcap"));
 }

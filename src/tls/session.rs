@@ -54,6 +54,8 @@ pub struct TlsCounters {
     /// TLS 1.2 renegotiations: a ChangeCipherSpec after keys were in use. The new keys come
     /// from a handshake under the old ones; that direction is read up to it.
     pub renegotiations: u64,
+    /// TLS 1.3 KeyUpdate messages followed (each side's next traffic secret).
+    pub key_updates: u64,
     /// Bytes of application data handed on.
     pub plaintext_bytes: u64,
 }
@@ -417,6 +419,7 @@ impl Connection {
                 {
                     state.cipher = RecordCipher::tls13(suite, &next);
                     state.secret = Some(next);
+                    self.counters.key_updates += 1;
                 }
             }
             _ => {}

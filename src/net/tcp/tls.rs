@@ -48,6 +48,9 @@ pub struct TlsSummary {
     /// Decrypted connections that renegotiated (TLS 1.2): read up to the renegotiation.
     #[serde(skip_serializing_if = "super::super::is_zero")]
     pub renegotiated: u64,
+    /// TLS 1.3 KeyUpdates followed in decrypted connections.
+    #[serde(skip_serializing_if = "super::super::is_zero")]
+    pub key_updates: u64,
     /// The connections by server, name asked for, version, suite and outcome (those not
     /// read first), at most [`MAX_SERVERS`] rows.
     pub servers: Vec<TlsServer>,
@@ -189,6 +192,7 @@ impl TlsTable {
                     s.decrypted += 1;
                     s.damaged_records += c.counters.auth_failures;
                     s.renegotiated += u64::from(c.counters.renegotiations > 0);
+                    s.key_updates += c.counters.key_updates;
                 }
                 TlsKeys::WithoutKeys => s.without_keys += 1,
                 TlsKeys::WrongKeys => s.wrong_keys += 1,
