@@ -426,3 +426,61 @@ fn keyupdates_are_followed(path: &Path) {
 fn the_keyupdate_sample_is_followed() {
     keyupdates_are_followed(&common::samples().join("tls/tls13-keyupdate.pcap"));
 }
+
+/// A call over TLS saved as pcap brings its connection from the handshake on, so that the
+/// saved file decrypts with the same key log: here the second call of the connection, whose
+/// records follow the first call's, reads whole from the export in sipscope and in tshark.
+#[test]
+fn a_tls_call_saved_as_pcap_decrypts_with_its_key_log() {
+    for sample in tls_samples() {
+        let keys = sample.with_extension("keys");
+        let analysed = engine(&sample, Some(keys_of(&sample)));
+        let all = calls(&analysed);
+        // The later call of the two on the connection.
+        let id = &analysed
+            .calls()
+            .iter()
+            .max_by_key(|c| c.start())
+            .unwrap()
+            .call_id
+            .to_string();
+        let messages = &all[id];
+        let second = all.keys().find(|k| *k != id).unwrap().clone();
+        let dir = tempfile::tempdir().unwrap();
+        let saved = dir.path().join("call.pcap");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+            .args(["export", "--format", "pcap", "--call", id, "-o"])
+            .arg(&saved)
+            .arg(&sample)
+            .arg("--tls-keylog")
+            .arg(&keys)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let again = calls(&engine(&saved, Some(keys_of(&sample))));
+        assert_eq!(again.get(id), Some(messages), "{}", sample.display());
+        // The other call's UDP leg is not in the file; its TLS records are, read or not.
+        assert!(
+            again
+                .get(&second)
+                .is_none_or(|m| m.iter().all(|(_, t)| *t != "UDP"))
+        );
+        if common::require("tshark") {
+            let rows = common::tshark_fields(
+                &saved,
+                &[
+                    "-o",
+                    &format!("tls.keylog_file:{}", keys.display()),
+                    "-Y",
+                    &format!("sip.Call-ID == \"{id}\""),
+                ],
+                &["frame.number"],
+            );
+            assert_eq!(rows.len(), messages.len(), "{}", sample.display());
+        }
+    }
+}

@@ -5,6 +5,12 @@
 //! number) the matching calls' messages came in; the second ([`crate::export::pcap`]) reads the
 //! files again and copies those frames unchanged. Memory holds the frame numbers only, never the
 //! frames. Standard input cannot be read twice, so it is refused with a clear error.
+//!
+//! A call signalled over TLS (or secure WebSocket) brings every frame of its TCP connection
+//! from the connection's start to the call's last message on it: the handshake and every
+//! record before, which a reader with the key log (Wireshark, sipscope) needs to decrypt the
+//! call's own records (keys from the hellos, sequence numbers from the records' count). The
+//! other calls on that connection stay encrypted there without the key log.
 
 use super::{InputArgs, open, report, sources, stream_matching};
 use crate::capture::{CaptureDamage, CaptureFormat, Frame, FrameSource, FrameTraits};
@@ -71,9 +77,11 @@ pub(super) fn export(input: &InputArgs, path: Option<&str>) -> Result<()> {
     });
     let mut wanted: HashSet<(usize, u64)> = HashSet::new();
     let mut media = MediaFrames::default();
+    let mut tls = pcap_export::TlsConnections::default();
     let engine = stream_matching(input, &mut inputs, &matcher, false, |call, _| {
         pcap_export::add_call(&mut wanted, &call);
         media.add(&call);
+        tls.add(&call);
         Ok(())
     })?;
     let stats = sources(&engine, &inputs);
@@ -87,12 +95,14 @@ pub(super) fn export(input: &InputArgs, path: Option<&str>) -> Result<()> {
         )),
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
-    if media.flows.is_empty() {
+    if media.flows.is_empty() && tls.until.is_empty() {
         pcap_export::write_frames(&inputs.names, &wanted, Some(traits), format, out)?;
     } else {
         let mut decoder = crate::net::Decoder::new(engine.config().net);
         decoder.set_media(true);
-        let mut also = |frame: &Frame<'_>| media.carries(&mut decoder, frame);
+        let mut also = |frame: &Frame<'_>| {
+            tls.carries(frame) || (!media.flows.is_empty() && media.carries(&mut decoder, frame))
+        };
         pcap_export::write_frames_with(
             &inputs.names,
             &wanted,

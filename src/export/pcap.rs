@@ -51,6 +51,68 @@ pub fn add_call(wanted: &mut HashSet<(usize, u64)>, call: &Call) {
     }
 }
 
+/// The TCP connections that carried the chosen calls over TLS or WSS, each with the time of
+/// the last message of a chosen call on it: every frame of such a connection up to then is
+/// saved with the call (the handshake and the records before its own, which a reader with the
+/// key log needs to decrypt them).
+#[derive(Default)]
+pub struct TlsConnections {
+    /// (source, the two addresses in order) → the last message's time.
+    pub until: std::collections::HashMap<
+        (usize, std::net::SocketAddr, std::net::SocketAddr),
+        crate::time::Timestamp,
+    >,
+}
+
+impl TlsConnections {
+    fn key(
+        source: usize,
+        a: std::net::SocketAddr,
+        b: std::net::SocketAddr,
+    ) -> (usize, std::net::SocketAddr, std::net::SocketAddr) {
+        if a <= b {
+            (source, a, b)
+        } else {
+            (source, b, a)
+        }
+    }
+
+    pub fn add(&mut self, call: &crate::flow::Call) {
+        for m in call.messages() {
+            if matches!(
+                m.transport,
+                crate::net::Transport::Tls | crate::net::Transport::Wss
+            ) {
+                let until = self
+                    .until
+                    .entry(Self::key(m.source, m.src, m.dst))
+                    .or_default();
+                *until = (*until).max(m.time);
+            }
+        }
+    }
+
+    /// Whether the frame is a TCP segment of one of the connections, up to its time.
+    pub fn carries(&self, frame: &crate::capture::Frame<'_>) -> bool {
+        if self.until.is_empty() {
+            return false;
+        }
+        let Some(facts) = crate::net::link::filter_facts(frame.link, frame.data) else {
+            return false;
+        };
+        let Some((sp, dp)) = facts.ports.filter(|_| facts.proto == 6) else {
+            return false;
+        };
+        let (src, dst) = (
+            std::net::SocketAddr::new(facts.src, sp),
+            std::net::SocketAddr::new(facts.dst, dp),
+        );
+        self.until
+            .get(&Self::key(frame.source, src, dst))
+            .is_some_and(|until| frame.time <= *until)
+    }
+}
+
 /// Opens the input files again, merged in time order as on the first read (standard input
 /// refused: it cannot be read twice).
 pub fn reopen(names: &[String]) -> Result<Box<dyn FrameSource + Send>> {

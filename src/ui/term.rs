@@ -431,12 +431,20 @@ pub fn save(
             let traits = crate::export::pcap::scan_traits(names, &wanted)?;
             let file =
                 std::fs::File::create(path).with_context(|| format!("cannot write {path}"))?;
-            crate::export::pcap::write_frames(
+            // Calls over TLS bring their connection's handshake and earlier records.
+            let mut tls = crate::export::pcap::TlsConnections::default();
+            for call in &picked {
+                tls.add(call);
+            }
+            let mut also = |frame: &crate::capture::Frame<'_>| tls.carries(frame);
+            crate::export::pcap::write_frames_with(
                 names,
                 &wanted,
                 Some(traits),
                 crate::capture::CaptureFormat::for_path(path),
                 io::BufWriter::new(file),
+                (!tls.until.is_empty())
+                    .then_some(&mut also as &mut dyn FnMut(&crate::capture::Frame<'_>) -> bool),
             )?;
             return Ok(());
         }
