@@ -257,7 +257,16 @@ fn connections_that_stay_closed_are_reported() {
         )
     };
     let other = common::samples().join("tls/tls12-chacha20.keys");
+    // A key log of another connection, with lines that are no key log's among them.
+    let mut junk = std::fs::read_to_string(&other).unwrap();
+    junk.push_str("not a key log line\nCLIENT_RANDOM zz\n");
+    let other = dir.path().join("other.keys");
+    std::fs::write(&other, junk).unwrap();
     let (_, err) = run(&other);
+    assert!(
+        err.contains("2 lines that are not NSS key log lines were skipped"),
+        "{err}"
+    );
     assert!(
         err.contains(
             "1 TLS connection without keys in the key log, 1 to sip.example.net (127.0.0.1:5061): not read"

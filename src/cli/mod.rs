@@ -436,6 +436,14 @@ fn key_logs(
             files.join(", ")
         );
     }
+    // Lines that are not key log lines are skipped, and said once.
+    if keys.junk_lines() > 0 {
+        eprintln!(
+            "sipscope: {}: {} lines that are not NSS key log lines were skipped",
+            crate::sanitize::terminal(&files.join(", ")),
+            keys.junk_lines()
+        );
+    }
     keys.follow(Box::new(move || followed.appended()));
     Ok(Some(std::sync::Arc::new(keys)))
 }
