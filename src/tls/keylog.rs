@@ -125,6 +125,11 @@ impl KeyLog {
         }
     }
 
+    /// Whether secrets may still be added (files followed as they grow).
+    pub fn can_grow(&self) -> bool {
+        self.follow.lock().is_ok_and(|f| f.is_some())
+    }
+
     /// Reads what the followed files gained, unless that was done within [`REFRESH_EVERY`].
     fn refresh(&self) -> bool {
         let text = {

@@ -266,6 +266,17 @@ impl Connection {
                 None => {
                     self.counters.undecrypted += 1;
                     state.missed += 1;
+                    // Keys that can never come (no key log that may still grow, a suite not
+                    // decrypted, no hellos): the rest of this direction is not kept at all.
+                    let hopeless = match self.keys {
+                        Some(KeyState::NoKeys) => !keys.can_grow(),
+                        Some(KeyState::Unsupported | KeyState::NoHandshake) => true,
+                        _ => false,
+                    };
+                    if hopeless {
+                        state.dead = true;
+                        state.pending = Vec::new();
+                    }
                     return;
                 }
                 Some(Ok(opened)) => {
@@ -554,6 +565,11 @@ mod tests {
             let (c, got) = run(v, &KeyLog::default(), 100_000);
             assert!(got.iter().all(Vec::is_empty));
             assert_eq!(c.keys, Some(KeyState::NoKeys), "{name}");
+            // No key log that could grow: nothing more of the connection is kept.
+            assert!(
+                c.dirs.iter().all(|d| d.dead && d.pending.is_empty()),
+                "{name}"
+            );
             assert!(c.counters.undecrypted > 0 && c.counters.decrypted == 0);
         }
         // Another connection's key log: its keys fail the first record.
@@ -606,6 +622,8 @@ mod tests {
         for v in vectors.as_array().unwrap() {
             let name = v["name"].as_str().unwrap();
             let keys = KeyLog::default();
+            // A key log that may grow (files followed): a miss is not the end.
+            keys.follow(Box::new(String::new));
             let mut c = Connection::new();
             let mut got = [Vec::new(), Vec::new()];
             for (i, f) in v["flights"].as_array().unwrap().iter().enumerate() {
