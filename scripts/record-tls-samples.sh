@@ -6,6 +6,11 @@
 # websocket module on 7443), and the same calls in clear over TCP.
 #
 #   scripts/record-tls-samples.sh OUTDIR
+#   LIVE_SIPSCOPE=target/debug/sipscope scripts/record-tls-samples.sh OUTDIR
+#
+# With LIVE_SIPSCOPE, two more calls over TLS are captured live by that sipscope (`-i lo`) with
+# a key log that is empty when it starts and written by the caller as the calls go: the result
+# is OUTDIR/live.json (and live.log, its standard error).
 #
 # Needs root (or CAP_NET_RAW for tcpdump), kamailio with kamailio-tls-modules and
 # kamailio-websocket-modules, sipp, tcpdump, python3 and openssl. Traffic stays on 127.0.0.1.
@@ -131,6 +136,24 @@ record tls12-chacha20 --tls12 ECDHE-RSA-CHACHA20-POLY1305
 record tls12-aes128-cbc-sha256 --tls12 ECDHE-RSA-AES128-SHA256
 # SIP over secure WebSocket, TLS 1.3 with OpenSSL's default suite.
 target=127.0.0.1:7443 record wss-tls13 --ws
+# A live capture following a key log as it is written (LIVE_SIPSCOPE).
+if [ -n "${LIVE_SIPSCOPE:-}" ]; then
+    proxy
+    callee
+    # sipscope drops root once its capture socket is open: its output must stay writable. The
+    # key log it opened before that.
+    chmod a+rwx "$out"
+    : >"$out/live.keys"
+    "$LIVE_SIPSCOPE" export -i lo --capture-filter "port 5060 or port 5061 or port 5070" \
+        --duration 8 --tls-keylog "$out/live.keys" -o "$out/live.json" 2>"$out/live.log" &
+    live_pid=$!
+    sleep 2 # the capture socket is open
+    timeout 30 python3 "$here/tls-uac.py" 127.0.0.1:5061 "$out/live.keys" --calls 2 --hold 0.3 \
+        --seed 11
+    wait "$live_pid" || true
+    pkill -f "sipp -sn uas -i 127.0.0.1 -p 5070" || true
+    echo "recorded live"
+fi
 # TLS 1.3 KeyUpdate (RFC 8446 §4.6.3), which kamailio never sends: openssl s_client sends three
 # OPTIONS to openssl s_server on 5063 (which answers nothing), asking for a key update both ways
 # (`K`) after the first and updating its own keys (`k`) after the second (s_client's commands,

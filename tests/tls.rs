@@ -156,11 +156,31 @@ fn recordings_from_kamailio_tls_decrypt() {
     let status = std::process::Command::new("bash")
         .arg(common::root().join("scripts/record-tls-samples.sh"))
         .arg(dir.path())
+        .env("LIVE_SIPSCOPE", env!("CARGO_BIN_EXE_sipscope"))
         .status()
         .unwrap();
     assert!(status.success(), "scripts/record-tls-samples.sh failed");
+    // Live, with a key log empty at the start and written as the calls went: both calls read
+    // whole, their TLS leg decrypted.
+    let live = std::fs::read(dir.path().join("live.json")).unwrap_or_else(|e| {
+        let log = std::fs::read_to_string(dir.path().join("live.log")).unwrap_or_default();
+        panic!("no live.json ({e}): {log}")
+    });
+    let live: serde_json::Value = serde_json::from_slice(&live).unwrap();
+    let live_calls = live["calls"].as_array().unwrap();
+    assert_eq!(live_calls.len(), 2, "{live}");
+    for c in live_calls {
+        let tls = c["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["transport"] == "TLS")
+            .count();
+        assert_eq!(tls, 7, "{c}");
+    }
     let recorded: Vec<PathBuf> = common::captures_in(dir.path())
         .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
         .filter(|p| p.with_extension("keys").exists())
         .filter(|p| !p.to_string_lossy().contains("keyupdate"))
         .collect();

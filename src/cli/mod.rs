@@ -426,9 +426,8 @@ fn key_logs(
     }
     let mut followed = KeyLogFiles::default();
     for f in files {
-        let mut file =
-            std::fs::File::open(f).with_context(|| format!("cannot read key log {f}"))?;
-        keys.add_text(&followed.read_from(f.into(), &mut file, 0));
+        let file = std::fs::File::open(f).with_context(|| format!("cannot read key log {f}"))?;
+        keys.add_text(&followed.add(file));
     }
     if keys.is_empty() && !live {
         anyhow::bail!(
@@ -448,54 +447,55 @@ fn key_logs(
     Ok(Some(std::sync::Arc::new(keys)))
 }
 
-/// Key log files read up to their last whole line, and what they gained since.
+/// Key log files read up to their last whole line, and what they gained since. The files stay
+/// open: a live capture run as root drops its privileges once its sockets are open, and a key
+/// log is usually readable by root alone.
 #[derive(Default)]
 struct KeyLogFiles {
-    read: Vec<(std::path::PathBuf, u64)>,
+    /// Each file, and the offset its whole lines were read to.
+    open: Vec<(std::fs::File, u64)>,
 }
 
 /// Bytes read from a key log at once at most (a million connections' lines fit).
 const MAX_KEY_LOG_READ: u64 = 1 << 28;
 
+/// The whole lines of `file` from `offset` on, and the offset they end at.
+fn whole_lines(file: &mut std::fs::File, offset: u64) -> (String, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(offset)).is_ok() {
+        let _ = Read::take(&mut *file, MAX_KEY_LOG_READ).read_to_end(&mut bytes);
+    }
+    // A line still being written is left for the next read.
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.truncate(whole);
+    (
+        String::from_utf8_lossy(&bytes).into_owned(),
+        offset + whole as u64,
+    )
+}
+
 impl KeyLogFiles {
-    /// The whole lines of `file` from `offset` on; remembers where they end.
-    fn read_from(
-        &mut self,
-        path: std::path::PathBuf,
-        file: &mut std::fs::File,
-        offset: u64,
-    ) -> String {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut bytes = Vec::new();
-        if file.seek(SeekFrom::Start(offset)).is_ok() {
-            let _ = file.take(MAX_KEY_LOG_READ).read_to_end(&mut bytes);
-        }
-        // A line still being written is left for the next read.
-        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        bytes.truncate(whole);
-        let end = offset + whole as u64;
-        match self.read.iter_mut().find(|(p, _)| *p == path) {
-            Some(entry) => entry.1 = end,
-            None => self.read.push((path, end)),
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
+    /// Reads a key log file's whole lines and keeps it open to follow.
+    fn add(&mut self, mut file: std::fs::File) -> String {
+        let (text, end) = whole_lines(&mut file, 0);
+        self.open.push((file, end));
+        text
     }
 
     /// What the files gained since they were last read (a file that shrank was rewritten:
     /// read from its start).
     fn appended(&mut self) -> String {
         let mut text = String::new();
-        let files: Vec<(std::path::PathBuf, u64)> = self.read.clone();
-        for (path, offset) in files {
-            let Ok(mut file) = std::fs::File::open(&path) else {
-                continue;
-            };
+        for (file, offset) in &mut self.open {
             let len = file.metadata().map_or(0, |m| m.len());
-            let from = if len < offset { 0 } else { offset };
+            let from = if len < *offset { 0 } else { *offset };
             if len == from {
                 continue;
             }
-            text.push_str(&self.read_from(path, &mut file, from));
+            let (more, end) = whole_lines(file, from);
+            *offset = end;
+            text.push_str(&more);
         }
         text
     }
@@ -1297,8 +1297,7 @@ mod tests {
         write!(w, "{first}{}", &line(2)[..20]).unwrap();
         w.flush().unwrap();
         let mut files = KeyLogFiles::default();
-        let mut f = std::fs::File::open(&path).unwrap();
-        assert_eq!(files.read_from(path.clone(), &mut f, 0), first);
+        assert_eq!(files.add(std::fs::File::open(&path).unwrap()), first);
         assert_eq!(files.appended(), "", "half a line waits");
         write!(w, "{}", &line(2)[20..]).unwrap();
         w.flush().unwrap();

@@ -34,6 +34,8 @@ impl Dir {
 pub const MAX_RECORD: usize = (1 << 14) + 2048;
 /// The largest handshake message kept for reassembly (a certificate chain fits).
 const MAX_HANDSHAKE: usize = 1 << 16;
+/// Encrypted records kept per direction while waiting for keys from a growing key log.
+const MAX_HELD: usize = 64;
 
 /// What a connection's records came to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,6 +95,10 @@ struct Direction {
     /// Encrypted records of the current keys that went by before the key log had them: the
     /// sequence number keys found later start from.
     missed: u64,
+    /// Encrypted records kept while a key log that is still being written may yet bring their
+    /// keys (a live capture sees a handshake about when the end writes its key log), decrypted
+    /// in order once it does; at most [`MAX_HELD`] records.
+    held: std::collections::VecDeque<Vec<u8>>,
     dead: bool,
 }
 
@@ -243,6 +249,22 @@ impl Connection {
         let (kind, plain) = if encrypted {
             if self.dirs.get(d).is_some_and(|s| s.cipher.is_none()) {
                 self.install(dir, keys);
+                // Keys have come: the records kept for them first, in order.
+                if self.dirs.get(d).is_some_and(|s| s.cipher.is_some()) {
+                    let held = self
+                        .dirs
+                        .get_mut(d)
+                        .map(|s| std::mem::take(&mut s.held))
+                        .unwrap_or_default();
+                    for earlier in held {
+                        if self.dirs.get(d).is_none_or(|s| s.dead) {
+                            break;
+                        }
+                        // Counted when it came.
+                        self.counters.records = self.counters.records.saturating_sub(1);
+                        self.record(dir, &earlier, keys, out);
+                    }
+                }
             }
             let mut opened = self.open(d, header, fragment);
             if matches!(opened, Some(Err(_)))
@@ -263,9 +285,19 @@ impl Connection {
                 return;
             };
             match opened {
+                None if keys.can_grow()
+                    && self.keys == Some(KeyState::NoKeys)
+                    && state.held.len() < MAX_HELD
+                    && state.missed == 0 =>
+                {
+                    state.held.push_back(record.to_vec());
+                    return;
+                }
                 None => {
-                    self.counters.undecrypted += 1;
-                    state.missed += 1;
+                    // Records kept are given up once they are too many: not read.
+                    self.counters.undecrypted += 1 + state.held.len() as u64;
+                    state.missed += 1 + state.held.len() as u64;
+                    state.held.clear();
                     // Keys that can never come (no key log that may still grow, a suite not
                     // decrypted, no hellos): the rest of this direction is not kept at all.
                     let hopeless = match self.keys {
@@ -602,9 +634,8 @@ mod tests {
     }
 
     /// A key log still being written: the secrets arrive after the handshake went by (live
-    /// capture). The application data after that is read, TLS 1.3 with its application keys
-    /// (the Finished that switched to them was not seen), TLS 1.2 from the sequence number the
-    /// records missed reached.
+    /// capture). The records that came before were kept and are read once the keys come, in
+    /// order, so the whole connection reads as with the keys from the start.
     #[test]
     fn keys_that_arrive_late_open_what_follows() {
         let text = std::fs::read_to_string(concat!(
@@ -639,10 +670,17 @@ mod tests {
                     got[d.index()].extend_from_slice(b)
                 });
             }
+            // The records that came before the keys were kept and read once they came:
+            // everything is read, as with the keys from the start.
             let client = String::from_utf8_lossy(&got[0]);
-            assert!(!client.is_empty(), "{name} {c:?}");
-            assert!(
-                v["client_plaintext"].as_str().unwrap().ends_with(&*client),
+            assert_eq!(
+                client,
+                v["client_plaintext"].as_str().unwrap(),
+                "{name} {c:?}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&got[1]),
+                v["server_plaintext"].as_str().unwrap(),
                 "{name}"
             );
             assert_eq!(c.keys, Some(KeyState::Decrypting), "{name}");
