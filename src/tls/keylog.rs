@@ -32,6 +32,19 @@ pub struct Secrets {
     pub server_traffic: Option<Vec<u8>>,
 }
 
+impl Secrets {
+    /// Whether every secret of the connection is there: the master secret (TLS 1.2), or the
+    /// four traffic secrets (TLS 1.3). Writers log a connection's lines one by one as its
+    /// handshake goes, so a key log read while it grows may hold some of them only.
+    fn complete(&self) -> bool {
+        self.master.is_some()
+            || (self.client_handshake.is_some()
+                && self.server_handshake.is_some()
+                && self.client_traffic.is_some()
+                && self.server_traffic.is_some())
+    }
+}
+
 // Secrets are never shown, not even in debug output.
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -210,7 +223,7 @@ fn add_line(secrets: &mut HashMap<[u8; 32], Secrets>, line: &str) -> Line {
 
 impl KeyLog {
     /// The secrets of the connection whose ClientHello carried `client_random`; a key log
-    /// still being written is read again first if they are not there yet.
+    /// still being written is read again first if they are not all there yet.
     pub fn get(&self, client_random: &[u8; 32]) -> Option<Secrets> {
         let found = |k: &KeyLog| {
             k.secrets
@@ -218,7 +231,16 @@ impl KeyLog {
                 .ok()
                 .and_then(|s| s.get(client_random).cloned())
         };
-        found(self).or_else(|| self.refresh().then(|| found(self)).flatten())
+        match found(self) {
+            Some(secrets) if secrets.complete() => Some(secrets),
+            partial => {
+                if self.refresh() {
+                    found(self)
+                } else {
+                    partial
+                }
+            }
+        }
     }
 
     /// Connections with at least one secret.
@@ -284,5 +306,30 @@ mod tests {
         // A hit reads nothing.
         assert!(k.get(&[1; 32]).is_some());
         assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
+
+    /// Regression: a TLS 1.3 client logs its own application secret after its Finished, so a
+    /// live read may find the connection with three secrets of four; the missing one is
+    /// looked for again (it was not, and the client's direction stayed unread).
+    #[test]
+    fn a_connection_with_some_of_its_secrets_is_read_again() {
+        let k = KeyLog::default();
+        let r = "02".repeat(32);
+        let lines = std::sync::Arc::new(Mutex::new(vec![format!(
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET {r} {0}\nSERVER_TRAFFIC_SECRET_0 {r} {0}\n\
+             CLIENT_HANDSHAKE_TRAFFIC_SECRET {r} {0}\n",
+            "33".repeat(32)
+        )]));
+        let feed = std::sync::Arc::clone(&lines);
+        k.follow(Box::new(move || feed.lock().unwrap().drain(..).collect()));
+        let partial = k.get(&[2; 32]).unwrap();
+        assert!(partial.client_handshake.is_some() && partial.client_traffic.is_none());
+        lines
+            .lock()
+            .unwrap()
+            .push(format!("CLIENT_TRAFFIC_SECRET_0 {r} {}\n", "44".repeat(32)));
+        std::thread::sleep(REFRESH_EVERY);
+        let whole = k.get(&[2; 32]).unwrap();
+        assert_eq!(whole.client_traffic.as_deref(), Some(&[0x44; 32][..]));
     }
 }
