@@ -45,6 +45,7 @@ pub mod diagnose;
 pub mod engine;
 pub mod export;
 pub mod flow;
+pub mod group;
 pub mod hep;
 pub mod media;
 pub mod net;

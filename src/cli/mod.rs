@@ -127,6 +127,8 @@ struct InputArgs {
     #[command(flatten)]
     thresholds: Thresholds,
     #[command(flatten)]
+    grouping: GroupArgs,
+    #[command(flatten)]
     limits: limits::LimitArgs,
     #[command(flatten)]
     live: live::LiveArgs,
@@ -172,6 +174,30 @@ impl Thresholds {
     }
 }
 
+/// How the legs of one call are grouped across B2BUAs (see docs/grouping.md).
+#[derive(Args, Debug, Clone)]
+struct GroupArgs {
+    /// Score from which two legs are linked without a header naming one from the other
+    /// (explicit evidence scores 100; addresses, numbers and timing add at most 40).
+    #[arg(long, value_name = "SCORE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    group_threshold: u32,
+    /// Kamailio topoh `mask_key` to unmask Call-IDs with (repeatable; Kamailio's default key
+    /// is always tried).
+    #[arg(long = "topoh-key", value_name = "KEY")]
+    topoh_keys: Vec<String>,
+}
+
+impl GroupArgs {
+    fn config(&self) -> crate::group::GroupConfig {
+        let mut c = crate::group::GroupConfig {
+            threshold: self.group_threshold,
+            ..Default::default()
+        };
+        c.topoh_keys.extend(self.topoh_keys.iter().cloned());
+        c
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 struct DiagnoseArgs {
     #[command(flatten)]
@@ -191,6 +217,9 @@ struct StatsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
+    /// Count call groups too (the legs of one call across B2BUAs counted once).
+    #[arg(long)]
+    by_group: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +241,10 @@ struct CallsArgs {
     /// Without a subcommand: print the call table even when stdout is a terminal.
     #[arg(long)]
     no_ui: bool,
+    /// Group the legs of each call across B2BUAs, SBCs and transfers: each row gets its group,
+    /// and the groups follow the table with their evidence and verdict (docs/grouping.md).
+    #[arg(long)]
+    by_group: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -246,8 +279,9 @@ struct FlowArgs {
     /// Output format: text, a standalone SVG file, or Mermaid sequence diagrams.
     #[arg(long, value_enum, default_value_t = FlowFormat::Text)]
     format: FlowFormat,
-    /// Draw each call with the legs linked to it by X-Call-ID / X-CID (a B2BUA's other side),
-    /// merged in time order. Keeps every call of the input until the end.
+    /// Draw each call with its other legs (its group across B2BUAs, SBCs and transfers: see
+    /// docs/grouping.md), merged in time order, one diagram per group. Keeps every call of the
+    /// input until the end.
     #[arg(long)]
     legs: bool,
     /// Write to this file instead of standard output.
@@ -874,27 +908,52 @@ fn calls(args: CallsArgs) -> Result<()> {
     let mut rows = table::CallRows::default();
     // The table reads only each call's summary: lean records (`EngineConfig::keep_detail`).
     let mut config = config(&args.input, false, true);
-    config.keep_detail = false;
+    // Grouping reads the SDP origin, which lean records do not keep.
+    config.keep_detail = args.by_group;
+    let mut legs: Vec<(u64, crate::group::Leg)> = Vec::new();
     let engine = stream_calls(&args.input, &mut inputs, &matcher, config, |call, now| {
         rows.push(call.seq, table::CallRow::new(0, &call, now));
+        if args.by_group {
+            legs.push((call.seq, crate::group::Leg::of(&call, now)));
+        }
         Ok(())
     })?;
     let mut rows = rows.into_rows();
+    // In the rows' order (by `seq`), so that leg i is row i.
+    legs.sort_by_key(|(seq, _)| *seq);
+    let legs: Vec<crate::group::Leg> = legs.into_iter().map(|(_, l)| l).collect();
+    let grouping = args
+        .by_group
+        .then(|| crate::group::correlate(&legs, &args.input.grouping.config()));
+    if let Some(g) = &grouping {
+        for (row, group) in rows.iter_mut().zip(&g.group_of) {
+            row.group = *group;
+        }
+    }
     let scanners = engine.scanners();
     table::CallRow::mark_scanners(&mut rows, &scanners);
     let stats = sources(&engine, &inputs);
     let mut out = stdout_writer();
     match args.format {
-        TableFormat::Table => table::write_text(&rows, &mut out)?,
-        TableFormat::Csv => table::write_csv(&rows, &mut out)?,
+        TableFormat::Table => {
+            table::write_text(&rows, &mut out)?;
+            if let Some(g) = &grouping {
+                table::write_groups(&rows, &legs, g, &mut out)?;
+            }
+        }
+        TableFormat::Csv => table::write_csv(&rows, args.by_group, &mut out)?,
         TableFormat::Json => {
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "version": json::VERSION,
                 "generator": json::generator(),
                 "sources": stats,
                 "scanners": json::scanners(&scanners),
                 "calls": rows,
             });
+            if let (Some(g), Some(map)) = (&grouping, doc.as_object_mut()) {
+                map.insert("groups".into(), json::groups_json(&legs, g));
+                map.insert("grouping".into(), json::grouping_json(g));
+            }
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
@@ -1021,19 +1080,22 @@ fn flow(args: FlowArgs) -> Result<()> {
     })?;
     kept.sort_by_key(|c| c.0.seq);
     let all: Vec<&crate::flow::Call> = kept.iter().map(|c| &c.0).collect();
+    let grouping = args.legs.then(|| {
+        crate::export::ladder::group_calls(&all, engine.now(), &args.input.grouping.config()).1
+    });
     let mut groups: Vec<Vec<&crate::flow::Call>> = Vec::new();
     let mut nows = Vec::new();
+    let mut drawn = std::collections::HashSet::new();
     for (i, (call, now, wanted)) in kept.iter().enumerate() {
-        if !wanted {
+        // A group is drawn once, from its first matching leg.
+        if !wanted || drawn.contains(&i) {
             continue;
         }
         let mut group = vec![call];
-        if args.legs {
-            group.extend(
-                crate::export::ladder::linked_legs(&all, i)
-                    .into_iter()
-                    .filter_map(|j| all.get(j).copied()),
-            );
+        if let Some(grouping) = &grouping {
+            let others = grouping.others(i);
+            drawn.extend(others.iter().copied());
+            group.extend(others.into_iter().filter_map(|j| all.get(j).copied()));
         }
         groups.push(group);
         nows.push(*now);
@@ -1061,10 +1123,12 @@ fn export(args: ExportArgs) -> Result<()> {
     let matcher = args.input.filters.compile()?;
     let mut inputs = open(&args.input)?;
     let mut out = output(args.output.as_deref())?;
+    let grouping = args.input.grouping.config();
     let opts = json::JsonOptions {
         raw_source: None,
         raw: args.raw,
         diagnose: args.input.thresholds.config(),
+        grouping: Some(&grouping),
     };
     match args.format {
         ExportFormat::Json => {
@@ -1105,6 +1169,7 @@ fn export(args: ExportArgs) -> Result<()> {
                             now,
                             opts,
                             scanner: scanners.marks(&call),
+                            group: None,
                         },
                     )?;
                     writeln!(out)?;
@@ -1234,11 +1299,21 @@ fn stats(args: StatsArgs) -> Result<()> {
     let mut inputs = open(&args.input)?;
     let rules = args.input.thresholds.config();
     let mut totals = crate::diagnose::stats::Stats::default();
+    let mut legs: Vec<(u64, crate::group::Leg)> = Vec::new();
     let engine = stream_matching(&args.input, &mut inputs, &matcher, false, |call, now| {
         let d = crate::diagnose::diagnose(&call, now, &rules);
         totals.add(&call, &d);
+        if args.by_group {
+            legs.push((call.seq, crate::group::Leg::of(&call, now)));
+        }
         Ok(())
     })?;
+    legs.sort_by_key(|(seq, _)| *seq);
+    let legs: Vec<crate::group::Leg> = legs.into_iter().map(|(_, l)| l).collect();
+    let groups = args.by_group.then(|| {
+        let grouping = crate::group::correlate(&legs, &args.input.grouping.config());
+        crate::diagnose::group::group_stats(&legs, &grouping)
+    });
     totals.add_untied(engine.untied_media());
     let stats = sources(&engine, &inputs);
     let scanners = engine.scanners();
@@ -1246,6 +1321,9 @@ fn stats(args: StatsArgs) -> Result<()> {
     match args.format {
         ReportFormat::Text => {
             crate::export::diagnosis::write_stats(&totals.report(), &mut out)?;
+            if let Some(g) = &groups {
+                crate::export::diagnosis::write_group_stats(g, &mut out)?;
+            }
             crate::export::diagnosis::write_scanners(&scanners.scanners(), &mut out)?;
             crate::export::diagnosis::write_tls(&engine.tls_summary(), &mut out)?;
         }
@@ -1253,18 +1331,24 @@ fn stats(args: StatsArgs) -> Result<()> {
         ReportFormat::Markdown => {
             let mut text = Vec::new();
             crate::export::diagnosis::write_stats(&totals.report(), &mut text)?;
+            if let Some(g) = &groups {
+                crate::export::diagnosis::write_group_stats(g, &mut text)?;
+            }
             crate::export::diagnosis::write_scanners(&scanners.scanners(), &mut text)?;
             crate::export::diagnosis::write_tls(&engine.tls_summary(), &mut text)?;
             writeln!(out, "```text\n{}```", String::from_utf8_lossy(&text))?;
         }
         ReportFormat::Json => {
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "version": json::VERSION,
                 "generator": json::generator(),
                 "sources": stats,
                 "stats": totals.report(),
                 "scanners": json::scanners(&scanners),
             });
+            if let (Some(g), Some(map)) = (&groups, doc.as_object_mut()) {
+                map.insert("groups".into(), serde_json::to_value(g)?);
+            }
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }

@@ -7,6 +7,7 @@
 //! ([`DiagnoseConfig`]). Rules speak of what was *seen at this capture point*: a message the
 //! capture missed is not proof that it was never sent.
 
+pub mod group;
 pub mod hops;
 pub mod media;
 pub mod rules;

@@ -553,6 +553,7 @@ Content-Length: 0\r\n\r\n"
             raw_source: None,
             raw: true,
             diagnose: Default::default(),
+            grouping: None,
         };
         let sources = [engine.source_stats(0, "synth", Default::default())];
         serde_json::to_string(&crate::export::json::Document::of(

@@ -202,6 +202,45 @@ fn dist(d: &Option<crate::diagnose::stats::Distribution>) -> String {
 }
 
 /// `sipscope stats` as text.
+/// The call groups' figures (`stats --by-group`).
+pub fn write_group_stats(
+    g: &crate::diagnose::group::GroupStats,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "call groups           {} ({} of two legs or more, holding {} calls)",
+        g.groups, g.multi_leg_groups, g.grouped_calls
+    )?;
+    let statuses: Vec<String> = g
+        .first_failure_status
+        .iter()
+        .map(|(s, n)| format!("{s}: {n}"))
+        .collect();
+    writeln!(
+        out,
+        "failed groups         {}{}",
+        g.failed,
+        if statuses.is_empty() {
+            String::new()
+        } else {
+            format!(" (first failure {})", statuses.join(", "))
+        }
+    )?;
+    if !g.links.is_empty() {
+        let links: Vec<String> = g.links.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        writeln!(out, "links by evidence     {}", links.join(", "))?;
+    }
+    if g.ambiguous > 0 || g.crowded > 0 {
+        writeln!(
+            out,
+            "not linked            {} ambiguous, {} crowded",
+            g.ambiguous, g.crowded
+        )?;
+    }
+    Ok(())
+}
+
 pub fn write_stats(r: &StatsReport<'_>, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "calls                 {}", r.calls)?;
     writeln!(

@@ -12,7 +12,7 @@ use serde::ser::{SerializeMap, Serializer};
 pub const VERSION: u32 = 1;
 /// The revision of version 1: fields are only added within a version, and each revision that
 /// adds some is named here (1.1: media).
-pub const SCHEMA_VERSION: &str = "1.3";
+pub const SCHEMA_VERSION: &str = "1.4";
 
 /// The top-level `scanners` array: the sources found scanning ([`crate::flow::scanner`]), most
 /// requests first.
@@ -54,6 +54,8 @@ pub struct JsonOptions<'r> {
     pub raw_source: Option<&'r dyn crate::flow::message::RawSource>,
     /// Thresholds of the anomaly rules.
     pub diagnose: crate::diagnose::DiagnoseConfig,
+    /// How legs are grouped (the defaults when `None`).
+    pub grouping: Option<&'r crate::group::GroupConfig>,
 }
 
 #[derive(Serialize)]
@@ -194,6 +196,9 @@ pub struct CallView<'a> {
     pub opts: JsonOptions<'a>,
     /// Begun by a source found scanning ([`crate::flow::scanner`]).
     pub scanner: bool,
+    /// The call's group in the document's `groups` (`Some(None)`: a call of one leg); `None`
+    /// where calls are not grouped (NDJSON, written as each call ends).
+    pub group: Option<Option<usize>>,
 }
 
 impl Serialize for CallView<'_> {
@@ -208,6 +213,9 @@ impl Serialize for CallView<'_> {
         map.serialize_entry("from", &party(&c.from))?;
         map.serialize_entry("to", &party(&c.to))?;
         map.serialize_entry("linked_call_id", &c.linked_call_id)?;
+        if let Some(group) = self.group {
+            map.serialize_entry("group", &group)?;
+        }
         map.serialize_entry("start", &c.start().to_rfc3339())?;
         map.serialize_entry("end", &c.end().to_rfc3339())?;
         map.serialize_entry("outcome", &sum.outcome)?;
@@ -313,6 +321,52 @@ pub struct Document<'a> {
     /// Streams tied to no call.
     pub untied_media: &'a [crate::media::Stream],
     pub media_counters: Option<crate::media::MediaCounters>,
+    /// What grouping read of each call, and the groups of `calls`.
+    pub legs: Vec<crate::group::Leg>,
+    pub grouping: crate::group::Grouping,
+}
+
+/// The top-level `groups` array: each group of two legs or more with its legs (positions in
+/// `calls`), links (score, evidence) and verdict.
+pub fn groups_json(
+    legs: &[crate::group::Leg],
+    grouping: &crate::group::Grouping,
+) -> serde_json::Value {
+    grouping
+        .groups
+        .iter()
+        .map(|g| {
+            let call_ids: Vec<String> = g
+                .legs
+                .iter()
+                .filter_map(|&i| legs.get(i))
+                .map(|l| crate::sanitize::terminal(&l.call_id).into_owned())
+                .collect();
+            serde_json::json!({
+                "id": g.id,
+                "legs": g.legs,
+                "call_ids": call_ids,
+                "links": g.links,
+                "verdict": crate::diagnose::group::group_verdict(legs, g),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The top-level `grouping` object: the threshold, the legs with candidates too close to
+/// choose between, and the legs not scored for crowding.
+pub fn grouping_json(grouping: &crate::group::Grouping) -> serde_json::Value {
+    serde_json::json!({
+        "threshold": grouping.threshold,
+        "groups": grouping.groups.len(),
+        "grouped_calls": grouping.group_of.iter().filter(|g| g.is_some()).count(),
+        "ambiguous": grouping.ambiguous.iter().map(|a| serde_json::json!({
+            "call": a.leg,
+            "candidates": a.candidates,
+        })).collect::<Vec<_>>(),
+        "crowded": grouping.crowded,
+    })
 }
 
 impl<'a> Document<'a> {
@@ -324,7 +378,16 @@ impl<'a> Document<'a> {
         calls: &'a [&'a Call],
         opts: JsonOptions<'a>,
     ) -> Self {
+        let now = engine.now();
+        let legs: Vec<crate::group::Leg> = calls
+            .iter()
+            .map(|c| crate::group::Leg::of(c, c.as_of(now)))
+            .collect();
+        let default = crate::group::GroupConfig::default();
+        let grouping = crate::group::correlate(&legs, opts.grouping.unwrap_or(&default));
         Document {
+            legs,
+            grouping,
             sources,
             scanners: engine.scanners(),
             calls,
@@ -347,17 +410,21 @@ impl Serialize for Document<'_> {
         map.serialize_entry("sources", self.sources)?;
         map.serialize_entry("scanners", &scanners(&self.scanners))?;
         let (now, opts, table) = (self.now, self.opts, &self.scanners);
+        let group_of = &self.grouping.group_of;
         map.serialize_entry(
             "calls",
             &SeqOf(|| {
-                self.calls.iter().map(move |c| CallView {
+                self.calls.iter().enumerate().map(move |(i, c)| CallView {
                     call: c,
                     now,
                     opts,
                     scanner: table.marks(c),
+                    group: Some(group_of.get(i).copied().flatten()),
                 })
             }),
         )?;
+        map.serialize_entry("groups", &groups_json(&self.legs, &self.grouping))?;
+        map.serialize_entry("grouping", &grouping_json(&self.grouping))?;
         map.serialize_entry(
             "malformed",
             &SeqOf(|| {

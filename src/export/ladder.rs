@@ -610,23 +610,27 @@ impl Ladder {
     }
 }
 
-/// The calls linked to `calls[own]` by X-Call-ID / X-CID, in either direction (a B2BUA's
-/// other legs), by position; at most eight.
-pub fn linked_legs(calls: &[&Call], own: usize) -> Vec<usize> {
-    let Some(call) = calls.get(own) else {
-        return Vec::new();
-    };
-    let id: &str = &call.call_id;
-    let theirs = call.linked_call_id.as_deref();
-    calls
+/// The groups of `calls` ([`crate::group::correlate`]), judged as of `now`.
+pub fn group_calls(
+    calls: &[&Call],
+    now: Timestamp,
+    config: &crate::group::GroupConfig,
+) -> (Vec<crate::group::Leg>, crate::group::Grouping) {
+    let legs: Vec<crate::group::Leg> = calls
         .iter()
-        .enumerate()
-        .filter(|&(i, c)| {
-            i != own && (c.linked_call_id.as_deref() == Some(id) || theirs == Some(&*c.call_id))
-        })
-        .map(|(i, _)| i)
-        .take(8)
-        .collect()
+        .map(|c| crate::group::Leg::of(c, c.as_of(now)))
+        .collect();
+    let grouping = crate::group::correlate(&legs, config);
+    (legs, grouping)
+}
+
+/// The other legs of `calls[own]`'s call group (a B2BUA's other side, a transfer), by
+/// position, in the order they began; at most eight.
+pub fn linked_legs(calls: &[&Call], own: usize, now: Timestamp) -> Vec<usize> {
+    let (_, grouping) = group_calls(calls, now, &crate::group::GroupConfig::default());
+    let mut others = grouping.others(own);
+    others.truncate(8);
+    others
 }
 
 /// Width of one lane in characters.

@@ -35,6 +35,10 @@ pub struct CallRow {
     pub originator: Option<std::net::IpAddr>,
     /// The call's RTP at a glance ([`media_cell`]); empty without streams.
     pub media: CompactString,
+    /// With `--by-group`: the call's group among the document's `groups` (left out for a
+    /// call of one leg).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<usize>,
 }
 
 /// A call's streams in a few characters: `2↔ 0.3%` (streams, both directions, the worst
@@ -93,6 +97,7 @@ impl CallRow {
             scanner: false,
             originator: call.originator(),
             media: media_cell(call),
+            group: None,
         }
     }
 
@@ -380,10 +385,74 @@ fn push_millis(out: &mut String, v: f64) {
     }
 }
 
-pub fn write_csv(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
+/// The groups of two legs or more under the call table (`calls --by-group`): the rows of
+/// each, the links' scores and evidence, the group's verdict, then the legs left unlinked
+/// because two candidates were as likely.
+pub fn write_groups(
+    rows: &[CallRow],
+    legs: &[crate::group::Leg],
+    grouping: &crate::group::Grouping,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let row = |i: usize| rows.get(i).map_or(i + 1, |r| r.index);
     writeln!(
         out,
-        "index,start,call_id,from,to,first_method,messages,outcome,final_status,final_reason,setup_time,duration,scanner,media"
+        "\n{} call group{} of two legs or more ({} calls; link threshold {})",
+        grouping.groups.len(),
+        if grouping.groups.len() == 1 { "" } else { "s" },
+        grouping.group_of.iter().filter(|g| g.is_some()).count(),
+        grouping.threshold
+    )?;
+    for g in &grouping.groups {
+        let members: Vec<String> = g.legs.iter().map(|&i| row(i).to_string()).collect();
+        writeln!(out, "  group {}: calls {}", g.id + 1, members.join(", "))?;
+        for l in &g.links {
+            let kinds: Vec<&str> = l.evidence.iter().map(|e| e.kind.as_str()).collect();
+            writeln!(
+                out,
+                "    {} – {}  score {}: {}",
+                row(l.from),
+                row(l.to),
+                l.score,
+                kinds.join(", ")
+            )?;
+        }
+        let v = crate::diagnose::group::group_verdict(legs, g);
+        writeln!(out, "    {}", sanitize::terminal(&v.summary))?;
+    }
+    for a in &grouping.ambiguous {
+        let c: Vec<String> = a
+            .candidates
+            .iter()
+            .map(|l| {
+                let other = if l.from == a.leg { l.to } else { l.from };
+                format!("{} (score {})", row(other), l.score)
+            })
+            .collect();
+        writeln!(
+            out,
+            "  call {}: not linked, candidates as likely as each other: {}",
+            row(a.leg),
+            c.join(", ")
+        )?;
+    }
+    if grouping.crowded > 0 {
+        writeln!(
+            out,
+            "  {} calls not scored: more INVITEs around them than can be told apart",
+            grouping.crowded
+        )?;
+    }
+    Ok(())
+}
+
+/// The rows as CSV; `group_column` adds each call's group (1-based, empty for one leg), as
+/// `calls --by-group` writes it.
+pub fn write_csv(rows: &[CallRow], group_column: bool, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "index,start,call_id,from,to,first_method,messages,outcome,final_status,final_reason,setup_time,duration,scanner,media{}",
+        if group_column { ",group" } else { "" }
     )?;
     for r in rows {
         let fields = [
@@ -402,7 +471,12 @@ pub fn write_csv(rows: &[CallRow], out: &mut dyn Write) -> io::Result<()> {
             r.scanner.to_string(),
             sanitize::csv_cell(&r.media),
         ];
-        writeln!(out, "{}", fields.join(","))?;
+        if group_column {
+            let group = r.group.map(|g| (g + 1).to_string()).unwrap_or_default();
+            writeln!(out, "{},{group}", fields.join(","))?;
+        } else {
+            writeln!(out, "{}", fields.join(","))?;
+        }
     }
     Ok(())
 }
@@ -523,6 +597,7 @@ mod tests {
             scanner: false,
             originator: None,
             media: Default::default(),
+            group: None,
         }
     }
 

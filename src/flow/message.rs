@@ -124,6 +124,86 @@ pub struct Rare {
     /// The first digest challenge of a 401/407, or the credentials of a request (boxed: rarer
     /// still than the rest).
     pub auth: Option<Box<Auth>>,
+    /// What ties this leg of a call to the others across a B2BUA (boxed: most messages carry
+    /// none of it).
+    pub leg: Option<Box<LegHeaders>>,
+}
+
+/// The headers and SDP origin that tie the legs of one call across B2BUAs, SBCs and
+/// transfers, read from a message that carries any of them (what the grouping stage reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegHeaders {
+    /// RFC 7989 Session-ID: this side's UUID and the `remote` one, lower-cased; the null UUID
+    /// is not kept.
+    pub session_id: Option<CompactString>,
+    pub session_remote: Option<CompactString>,
+    /// The `icid-value` of P-Charging-Vector (RFC 7315 §4.6).
+    pub icid: Option<CompactString>,
+    /// The Call-ID a Replaces header names (RFC 3891), or the Replaces embedded in a REFER's
+    /// Refer-To URI (an attended transfer, RFC 5589).
+    pub replaces: Option<CompactString>,
+    /// The user of a REFER's Refer-To URI (the transfer target).
+    pub refer_to_user: Option<CompactString>,
+    /// The user of Referred-By (RFC 3892): who transferred this call.
+    pub referred_by_user: Option<CompactString>,
+    /// The user of the first P-Asserted-Identity (RFC 3325).
+    pub asserted_user: Option<CompactString>,
+    /// The user of the first Diversion (RFC 5806).
+    pub diversion_user: Option<CompactString>,
+}
+
+impl LegHeaders {
+    fn is_empty(&self) -> bool {
+        *self == LegHeaders::default()
+    }
+}
+
+/// `%40` and the like in a URI header value, decoded; bytes that do not decode are kept.
+fn percent_decoded(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while let Some(&b) = v.get(i) {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if b == b'%'
+            && let (Some(&h), Some(&l)) = (v.get(i + 1), v.get(i + 2))
+            && let (Some(h), Some(l)) = (hex(h), hex(l))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The value of parameter `name` in `a=1;b=2` (case-insensitive name, quotes stripped).
+fn param_value<'v>(v: &'v [u8], name: &[u8]) -> Option<&'v [u8]> {
+    v.split(|b| *b == b';').find_map(|p| {
+        let eq = memchr::memchr(b'=', p)?;
+        let (n, value) = (sip::header::trim(p.get(..eq)?), p.get(eq + 1..)?);
+        n.eq_ignore_ascii_case(name).then(|| {
+            let value = sip::header::trim(value);
+            value
+                .strip_prefix(b"\"")
+                .and_then(|x| x.strip_suffix(b"\""))
+                .unwrap_or(value)
+        })
+    })
+}
+
+/// An RFC 7989 UUID: 32 hex digits, not all zero (the null UUID of a side that does not know
+/// the other yet).
+fn session_uuid(v: &[u8], text: &dyn Fn(&[u8]) -> CompactString) -> Option<CompactString> {
+    let v = sip::header::trim(v);
+    (v.len() == 32 && v.iter().all(u8::is_ascii_hexdigit) && v.iter().any(|b| *b != b'0')).then(
+        || {
+            let mut s = text(v);
+            s.make_ascii_lowercase();
+            s
+        },
+    )
 }
 
 /// A digest challenge or the credentials answering one (RFC 3261 §22), as far as telling
@@ -333,6 +413,11 @@ impl SipMessage {
         let (mut contact_ip, mut requires_100rel, mut rseq, mut rack) = (None, false, None, None);
         let (mut session_expires, mut min_se, mut retry_after) = (None, None, None);
         let mut linked_call_id = None;
+        let mut leg = LegHeaders::default();
+        let user_of = |v: &[u8]| {
+            let first = sip::header::split_commas(v).next().unwrap_or(v);
+            sip::NameAddr::parse(first).user().map(text)
+        };
         let mut digest: Option<sip::header::Digest<'_>> = None;
         let mut contact_recorded = false;
         let mut scanner_agent = false;
@@ -442,6 +527,50 @@ impl SipMessage {
                 sip::HeaderKind::XCallId if linked_call_id.is_none() => {
                     linked_call_id = Some(h.value)
                 }
+                sip::HeaderKind::SessionId if leg.session_id.is_none() => {
+                    let semi = memchr::memchr(b';', h.value).unwrap_or(h.value.len());
+                    leg.session_id = session_uuid(h.value.get(..semi).unwrap_or(&[]), &text);
+                    leg.session_remote = param_value(h.value.get(semi..).unwrap_or(&[]), b"remote")
+                        .and_then(|r| session_uuid(r, &text));
+                }
+                sip::HeaderKind::ChargingVector if leg.icid.is_none() => {
+                    leg.icid = param_value(h.value, b"icid-value")
+                        .filter(|v| !v.is_empty())
+                        .map(text)
+                }
+                sip::HeaderKind::Replaces if leg.replaces.is_none() => {
+                    let semi = memchr::memchr(b';', h.value).unwrap_or(h.value.len());
+                    let id = sip::header::trim(h.value.get(..semi).unwrap_or(&[]));
+                    leg.replaces = (!id.is_empty()).then(|| text(id));
+                }
+                sip::HeaderKind::ReferTo if leg.refer_to_user.is_none() => {
+                    let to = sip::NameAddr::parse(h.value);
+                    leg.refer_to_user = to.user().map(text);
+                    // `sip:dave@host?Replaces=12345%40host%3Bto-tag%3D1%3Bfrom-tag%3D2`
+                    if leg.replaces.is_none()
+                        && let Some(q) = memchr::memchr(b'?', to.uri)
+                    {
+                        let headers = to.uri.get(q + 1..).unwrap_or(&[]);
+                        leg.replaces = headers.split(|b| *b == b'&').find_map(|h| {
+                            let eq = memchr::memchr(b'=', h)?;
+                            if !h.get(..eq)?.eq_ignore_ascii_case(b"replaces") {
+                                return None;
+                            }
+                            let value = percent_decoded(h.get(eq + 1..)?);
+                            let id = value.split(|b| *b == b';').next()?;
+                            (!id.is_empty()).then(|| text(id))
+                        });
+                    }
+                }
+                sip::HeaderKind::ReferredBy if leg.referred_by_user.is_none() => {
+                    leg.referred_by_user = user_of(h.value)
+                }
+                sip::HeaderKind::AssertedIdentity if leg.asserted_user.is_none() => {
+                    leg.asserted_user = user_of(h.value)
+                }
+                sip::HeaderKind::Diversion if leg.diversion_user.is_none() => {
+                    leg.diversion_user = user_of(h.value)
+                }
                 sip::HeaderKind::MinSe if min_se.is_none() => min_se = number(h.value),
                 sip::HeaderKind::RetryAfter if retry_after.is_none() => {
                     retry_after = number(h.value)
@@ -449,6 +578,7 @@ impl SipMessage {
                 _ => {}
             }
         }
+        let leg = (!leg.is_empty()).then(|| Box::new(leg));
         // Bounded: a hostile body is not kept whole just because it claims to be SDP.
         let sdp_body = (keep.detail && msg.has_sdp()).then(|| {
             msg.body
@@ -513,6 +643,7 @@ impl SipMessage {
                     || min_se.is_some()
                     || retry_after.is_some()
                     || digest.is_some()
+                    || leg.is_some()
                     || record_route_private.is_some();
                 let rare = rare.then(|| {
                     Box::new(Rare {
@@ -526,6 +657,7 @@ impl SipMessage {
                         retry_after,
                         hep,
                         record_route_private,
+                        leg,
                         auth: digest.map(|d| {
                             Box::new(Auth {
                                 realm: d.realm.map(text),
@@ -562,6 +694,11 @@ impl SipMessage {
     /// The digest challenge (401/407) or credentials (request) the message carried.
     pub fn auth(&self) -> Option<&Auth> {
         self.rare().and_then(|x| x.auth.as_deref())
+    }
+
+    /// The headers that tie this leg to the call's other legs ([`LegHeaders`]), if any.
+    pub fn leg_headers(&self) -> Option<&LegHeaders> {
+        self.rare().and_then(|x| x.leg.as_deref())
     }
 
     /// The HEP agent that shipped the message, if it came in HEP.
@@ -601,6 +738,26 @@ impl SipMessage {
     }
 
     /// The SDP summary of the body, if it carries SDP (computed on demand).
+    /// The SDP `o=` line's username and session id (RFC 4566 §5.2), when the SDP body is kept:
+    /// a B2BUA that passes the SDP through keeps it on both legs.
+    pub fn sdp_origin(&self) -> Option<String> {
+        let body = self.extra.as_ref()?.sdp_body.as_deref()?;
+        let line = body
+            .split(|b| *b == b'\n')
+            .map(sip::header::trim)
+            .find(|l| l.starts_with(b"o="))?;
+        let mut words = line
+            .get(2..)?
+            .split(|b| *b == b' ')
+            .filter(|w| !w.is_empty());
+        let (user, id) = (words.next()?, words.next()?);
+        Some(format!(
+            "{} {}",
+            String::from_utf8_lossy(user),
+            String::from_utf8_lossy(id)
+        ))
+    }
+
     pub fn sdp(&self) -> Option<SdpSummary> {
         self.extra
             .as_ref()?

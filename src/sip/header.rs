@@ -37,6 +37,16 @@ pub enum HeaderKind {
     RetryAfter,
     /// Read only to recognise the tools of SIP scanners ([`scanner_agent`]).
     UserAgent,
+    /// What ties the legs of one call across B2BUAs: RFC 7989 Session-ID, the 3GPP charging
+    /// vector (RFC 7315), transfers (RFC 3891 Replaces, RFC 3515 Refer-To, RFC 3892
+    /// Referred-By), the asserted caller (RFC 3325) and the diverting party (RFC 5806).
+    SessionId,
+    ChargingVector,
+    Replaces,
+    ReferTo,
+    ReferredBy,
+    AssertedIdentity,
+    Diversion,
     Other,
 }
 
@@ -57,8 +67,10 @@ impl HeaderKind {
                 b'l' => ContentLength,
                 b'c' => ContentType,
                 b'x' => SessionExpires,
-                // k Supported, s Subject, e Content-Encoding, o Event, r Refer-To,
-                // u Allow-Events, y Identity, b Referred-By,
+                b'r' => ReferTo,
+                b'b' => ReferredBy,
+                // k Supported, s Subject, e Content-Encoding, o Event,
+                // u Allow-Events, y Identity,
                 // a Accept-Contact, j Reject-Contact, d Request-Disposition.
                 _ => Other,
             };
@@ -81,9 +93,14 @@ impl HeaderKind {
             7 if is(name, b"contact") => Contact,
             7 if is(name, b"warning") => Warning,
             7 if is(name, b"require") => Require,
+            8 if is(name, b"replaces") => Replaces,
+            8 if is(name, b"refer-to") => ReferTo,
+            9 if is(name, b"diversion") => Diversion,
             9 if is(name, b"x-call-id") => XCallId,
             10 if is(name, b"user-agent") => UserAgent,
+            10 if is(name, b"session-id") => SessionId,
             11 if is(name, b"retry-after") => RetryAfter,
+            11 if is(name, b"referred-by") => ReferredBy,
             12 if is(name, b"max-forwards") => MaxForwards,
             12 if is(name, b"record-route") => RecordRoute,
             12 if is(name, b"content-type") => ContentType,
@@ -93,6 +110,8 @@ impl HeaderKind {
             16 if is(name, b"www-authenticate") => WwwAuthenticate,
             18 if is(name, b"proxy-authenticate") => ProxyAuthenticate,
             19 if is(name, b"proxy-authorization") => ProxyAuthorization,
+            17 if is(name, b"p-charging-vector") => ChargingVector,
+            19 if is(name, b"p-asserted-identity") => AssertedIdentity,
             _ => Other,
         }
     }
@@ -723,6 +742,21 @@ mod tests {
         assert_eq!(HeaderKind::of(b"RSeq"), HeaderKind::RSeq);
         assert_eq!(HeaderKind::of(b"RAck"), HeaderKind::RAck);
         assert_eq!(HeaderKind::of(b"Min-SE"), HeaderKind::MinSe);
+        assert_eq!(HeaderKind::of(b"Session-ID"), HeaderKind::SessionId);
+        assert_eq!(
+            HeaderKind::of(b"P-Charging-Vector"),
+            HeaderKind::ChargingVector
+        );
+        assert_eq!(HeaderKind::of(b"replaces"), HeaderKind::Replaces);
+        assert_eq!(HeaderKind::of(b"r"), HeaderKind::ReferTo);
+        assert_eq!(HeaderKind::of(b"Refer-To"), HeaderKind::ReferTo);
+        assert_eq!(HeaderKind::of(b"b"), HeaderKind::ReferredBy);
+        assert_eq!(HeaderKind::of(b"Referred-By"), HeaderKind::ReferredBy);
+        assert_eq!(
+            HeaderKind::of(b"P-Asserted-Identity"),
+            HeaderKind::AssertedIdentity
+        );
+        assert_eq!(HeaderKind::of(b"Diversion"), HeaderKind::Diversion);
     }
 
     /// Every long name in every case is found, and no name one byte away from it is: a byte

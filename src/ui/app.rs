@@ -131,7 +131,7 @@ pub const KEYS: &[KeyHelp] = &[
     KeyHelp {
         screen: "ladder",
         keys: "x",
-        does: "extended flow: add the legs linked by X-Call-ID / X-CID",
+        does: "extended flow: add the call's other legs (its group across B2BUAs)",
     },
     KeyHelp {
         screen: "ladder",
@@ -817,7 +817,8 @@ impl App {
                 f.extended = !f.extended;
                 rebuild_flow(f, calls, now, &config);
                 if f.extended && f.members.len() == 1 {
-                    self.status = Some("no linked leg (X-Call-ID / X-CID) found".into());
+                    self.status =
+                        Some("no other leg of this call found (see docs/grouping.md)".into());
                 }
             }
             KeyCode::Tab | KeyCode::Char('D') => {
@@ -903,7 +904,7 @@ pub(crate) fn rebuild_flow(
     };
     f.members = vec![f.call];
     if f.extended {
-        f.members.extend(ladder::linked_legs(calls, f.call));
+        f.members.extend(ladder::linked_legs(calls, f.call, now));
     }
     let legs: Vec<&Call> = f
         .members

@@ -496,6 +496,7 @@ pub fn save(
                 raw_source: app.raw_source.as_deref(),
                 raw: true,
                 diagnose: app.config,
+                grouping: None,
             };
             let doc = json::Document::of(engine, &stats, &picked, opts);
             serde_json::to_writer_pretty(&mut out, &doc)?;

@@ -117,6 +117,7 @@ pub fn exercise(engine: &Engine, damage: sipscope::capture::CaptureDamage) {
         raw_source: None,
         raw: true,
         diagnose: Default::default(),
+        grouping: None,
     };
     let doc = sipscope::export::json::Document::of(engine, &sources, &calls, opts);
     let text = serde_json::to_vec(&doc).unwrap();
