@@ -42,6 +42,9 @@ pub struct SynthConfig {
     /// With `rtp`: the share of answered calls given one media fault (one-way, no media, NAT,
     /// loss, jitter, RTP after BYE, media timeout; [`MediaTruth`] counts them).
     pub media_fault_share: f64,
+    /// Dialled numbers and callers drawn from this many each (0: a spread of thousands), so
+    /// that unrelated calls dial the same numbers from the same callers at the same moments.
+    pub numbers: usize,
 }
 
 impl Default for SynthConfig {
@@ -58,6 +61,7 @@ impl Default for SynthConfig {
             scanner_rate: 2000.0,
             rtp: false,
             media_fault_share: 0.0,
+            numbers: 0,
         }
     }
 }
@@ -277,13 +281,17 @@ fn plan(id: usize, rng: &mut Rng, cfg: &SynthConfig) -> CallPlan {
         _ => Outcome::Timeout,
     };
     let a_proto = if tcp { "TCP" } else { "UDP" };
+    let (dialled, callers) = match cfg.numbers {
+        0 => (8000, 9000),
+        n => (n, n),
+    };
     let n = Names {
         call_id: format!("{:016x}-{id}@{caller}", rng.next_u64()),
         from_tag: format!("{:08x}", rng.next_u64() as u32),
         to_tag: format!("{:08x}", rng.next_u64() as u32),
-        ruri: format!("sip:{}@{PROXY}", 2000 + id % 8000),
-        caller_uri: format!("sip:{}@{caller}", 1000 + id % 9000),
-        callee_uri: format!("sip:{}@{PROXY}", 2000 + id % 8000),
+        ruri: format!("sip:{}@{PROXY}", 2000 + id % dialled),
+        caller_uri: format!("sip:{}@{caller}", 1000 + id % callers),
+        callee_uri: format!("sip:{}@{PROXY}", 2000 + id % dialled),
         via_a: format!(
             "SIP/2.0/{a_proto} {caller}:{caller_port};branch=z9hG4bKa{id}x{:x};rport",
             rng.next_u64() as u32

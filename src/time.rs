@@ -107,6 +107,10 @@ impl Interval {
         Interval(ms.saturating_mul(1_000_000))
     }
 
+    pub const fn from_nanos(nanos: i64) -> Interval {
+        Interval(nanos)
+    }
+
     pub const fn from_secs(secs: i64) -> Interval {
         Interval(secs.saturating_mul(Timestamp::NANOS_PER_SEC))
     }

@@ -12,10 +12,12 @@
 mod common;
 
 mod audio;
+mod capture_points;
 mod cli;
 mod consistency;
 mod diagnose;
 mod export_pcap;
+mod groups;
 mod hep;
 mod hostile;
 mod known_cases;

@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
         raw: true,
         raw_source: None,
         diagnose: rules,
+        grouping: None,
     };
     let doc = sipscope::export::json::Document::of(&engine, &sources, &calls, opts);
     let _ = serde_json::to_vec(&doc);

@@ -77,6 +77,8 @@ pub struct FileSource {
     seekable: Option<String>,
     /// Where each frame's bytes lie, when asked ([`FileSource::index_into`]).
     recorder: Option<Recorder>,
+    /// Added to every frame's time ([`FileSource::shift`]).
+    shift: crate::time::Interval,
 }
 
 /// What turns blocks into frames; kept apart from the reader so that a block borrowed from
@@ -137,6 +139,12 @@ impl FileSource {
             source.seekable = Some(path.to_string());
         }
         Ok(source)
+    }
+
+    /// Moves every frame of this file by `by` (a clock that was off at this capture point,
+    /// `--time-offset`).
+    pub fn shift(&mut self, by: crate::time::Interval) {
+        self.shift = by;
     }
 
     /// Records where each frame lies in `index`, so that frames can be read again
@@ -231,6 +239,7 @@ impl FileSource {
             consumed: 0,
             seekable: None,
             recorder: None,
+            shift: crate::time::Interval::default(),
             gzip,
         })
     }
@@ -468,7 +477,7 @@ impl FrameSource for FileSource {
         Some(Frame {
             source: self.state.index,
             number: m.number,
-            time: m.time,
+            time: m.time.saturating_add(self.shift),
             link: m.link,
             data,
             orig_len: m.orig_len,

@@ -126,6 +126,11 @@ struct InputArgs {
     tls_keylog: Vec<String>,
     #[command(flatten)]
     thresholds: Thresholds,
+    /// Moves the times of one input file by SECONDS (negative: earlier), for a capture point
+    /// whose clock was off (repeatable). sipscope estimates the offset between files that saw
+    /// the same messages and reports it.
+    #[arg(long = "time-offset", value_name = "FILE=SECONDS", value_parser = parse_time_offset)]
+    time_offsets: Vec<(String, f64)>,
     #[command(flatten)]
     grouping: GroupArgs,
     #[command(flatten)]
@@ -172,6 +177,20 @@ impl Thresholds {
             ..Default::default()
         }
     }
+}
+
+fn parse_time_offset(s: &str) -> std::result::Result<(String, f64), String> {
+    let (file, secs) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("`{s}` is not FILE=SECONDS"))?;
+    let secs: f64 = secs
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{secs}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs.abs() > 86_400.0 * 366.0 {
+        return Err(format!("`{secs}` seconds is out of range"));
+    }
+    Ok((file.to_string(), secs))
 }
 
 /// How the legs of one call are grouped across B2BUAs (see docs/grouping.md).
@@ -577,8 +596,18 @@ fn open_waiting(
     }
     let mut sources: Vec<Box<dyn FrameSource + Send>> = Vec::new();
     let mut indexed = index.is_some();
+    for (name, _) in &input.time_offsets {
+        if !input.files.iter().any(|f| f == name) {
+            anyhow::bail!("--time-offset names {name}, which is not an input file");
+        }
+    }
     for (i, f) in input.files.iter().enumerate() {
         let mut file = FileSource::open(f, i)?;
+        if let Some((_, secs)) = input.time_offsets.iter().rev().find(|(name, _)| name == f) {
+            file.shift(crate::time::Interval::from_nanos(
+                (secs * 1e9).round() as i64
+            ));
+        }
         if let Some(index) = index {
             indexed &= file.index_into(index);
         }
@@ -775,6 +804,54 @@ fn report(stats: &[SourceStats], engine: &Engine, inputs: &Inputs) {
     for line in tls_lines(stats, engine.tls_summary(), inputs.decrypting) {
         let _ = writeln!(err, "sipscope: {line}");
     }
+    for line in capture_point_lines(&engine.capture_points(), &inputs.names) {
+        let _ = writeln!(err, "sipscope: {line}");
+    }
+}
+
+/// "b.pcap is 2.500 s ahead of a.pcap (21 messages seen at both, 0.009 ms apart in transit);
+/// --time-offset b.pcap=-2.500 aligns it": one line per pair of capture points that saw the
+/// same messages.
+fn capture_point_lines(
+    estimates: &[crate::flow::points::OffsetEstimate],
+    names: &[String],
+) -> Vec<String> {
+    let name = |p: crate::flow::points::Point| {
+        let file = names.get(p.source).map_or_else(
+            || format!("input {}", p.source),
+            |n| crate::sanitize::terminal(n).into_owned(),
+        );
+        match p.capture_id {
+            Some(id) => format!("{file} (HEP capture id {id})"),
+            None => file,
+        }
+    };
+    estimates
+        .iter()
+        .map(|e| {
+            let transit = match e.one_way_delay {
+                Some(d) => format!("{:.3} ms apart in transit", d * 1e3),
+                None => "one way only: the offset includes the transit".to_string(),
+            };
+            let fix = if e.offset.abs() >= 0.001 && e.b.capture_id.is_none() {
+                format!("; --time-offset {}={:.3} aligns it", name(e.b), -e.offset)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} is {:.3} s {} {} ({} messages seen at both, {transit}){fix}",
+                name(e.b),
+                e.offset.abs(),
+                if e.offset >= 0.0 {
+                    "ahead of"
+                } else {
+                    "behind"
+                },
+                name(e.a),
+                e.sightings
+            )
+        })
+        .collect()
 }
 
 /// What the summary says of TLS: the connections not read and why (without keys: to which

@@ -38,8 +38,15 @@ pub struct GroupVerdict {
 }
 
 /// How an address is named in the story: the B2BUA when the group's legs both reach and
-/// leave its IP address, else the address itself.
+/// leave its IP address (on a capture of several hosts), else the address itself.
 fn name(legs: &[&Leg], addr: std::net::SocketAddr) -> String {
+    let single_host = legs
+        .iter()
+        .flat_map(|l| l.hops.iter())
+        .all(|h| h.src.ip() == addr.ip() && h.dst.ip() == addr.ip());
+    if single_host {
+        return addr.to_string();
+    }
     let reached = legs
         .iter()
         .any(|l| l.hops.iter().any(|h| h.dst.ip() == addr.ip()));

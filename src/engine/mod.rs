@@ -199,6 +199,7 @@ impl Engine {
                 creation: VecDeque::new(),
                 connections: crate::WireMap::default(),
                 scanners: crate::flow::scanner::ScannerTable::default(),
+                points: crate::flow::points::CapturePoints::default(),
                 counters: EngineCounters::default(),
                 media: config
                     .media
@@ -450,6 +451,12 @@ impl Engine {
 
     /// The sources tallied so far ([`crate::flow::scanner`]): every call that ended, and the
     /// calls still open as they are now.
+    /// The clock offsets between capture points that saw the same messages (several files of
+    /// one incident, several interfaces, several HEP agents).
+    pub fn capture_points(&self) -> Vec<crate::flow::points::OffsetEstimate> {
+        self.model.points.estimates()
+    }
+
     pub fn scanners(&self) -> crate::flow::scanner::ScannerTable {
         let mut table = self.model.scanners.clone();
         for call in self.model.slots.iter().flatten() {

@@ -65,6 +65,8 @@ pub(super) struct Model {
     /// Every call that ended (closed, handed out or evicted), tallied by the source that
     /// began it, to tell scanners.
     pub(super) scanners: crate::flow::scanner::ScannerTable,
+    /// The capture points messages came from, and the delays between their copies.
+    pub(super) points: crate::flow::points::CapturePoints,
     pub(super) counters: EngineCounters,
     /// The media analysis (`None` when it is off).
     pub(super) media: Option<crate::media::Tracker>,
@@ -233,7 +235,7 @@ impl Model {
                 }
                 let before = call.dropped_messages;
                 let bytes = call.footprint();
-                call.add(msg, max_messages);
+                call.add_seen(msg, max_messages, &mut self.points);
                 self.held = (self.held + call.footprint()).saturating_sub(bytes);
                 // Nearly always the call's timer already runs out sooner; only a message after
                 // the call went quiet (the BYE of an answered call) brings it forward.
@@ -264,7 +266,7 @@ impl Model {
                         self.media_call_ids.insert(seq, key.clone());
                     }
                 }
-                call.add(msg, max_messages);
+                call.add_seen(msg, max_messages, &mut self.points);
                 let dropped = call.dropped_messages;
                 let at = match self.free.pop() {
                     Some(at) => at,

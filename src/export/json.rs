@@ -118,6 +118,22 @@ impl Serialize for MessageView<'_> {
         if let Some(r) = m.reason_header() {
             map.serialize_entry("reason_header", r)?;
         }
+        if !m.sightings().is_empty() {
+            let sightings: Vec<serde_json::Value> = m
+                .sightings()
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "source": s.point.source,
+                        "capture_id": s.point.capture_id,
+                        "packet": s.packet,
+                        "time": s.time.to_rfc3339(),
+                        "delay": s.time.seconds_since(m.time),
+                    })
+                })
+                .collect();
+            map.serialize_entry("sightings", &sightings)?;
+        }
         if let Some(w) = m.warning() {
             map.serialize_entry("warning", w)?;
         }
@@ -321,6 +337,8 @@ pub struct Document<'a> {
     /// Streams tied to no call.
     pub untied_media: &'a [crate::media::Stream],
     pub media_counters: Option<crate::media::MediaCounters>,
+    /// The clock offsets between capture points that saw the same messages.
+    pub capture_points: Vec<crate::flow::points::OffsetEstimate>,
     /// What grouping read of each call, and the groups of `calls`.
     pub legs: Vec<crate::group::Leg>,
     pub grouping: crate::group::Grouping,
@@ -386,6 +404,7 @@ impl<'a> Document<'a> {
         let default = crate::group::GroupConfig::default();
         let grouping = crate::group::correlate(&legs, opts.grouping.unwrap_or(&default));
         Document {
+            capture_points: engine.capture_points(),
             legs,
             grouping,
             sources,
@@ -424,6 +443,7 @@ impl Serialize for Document<'_> {
             }),
         )?;
         map.serialize_entry("groups", &groups_json(&self.legs, &self.grouping))?;
+        map.serialize_entry("capture_points", &self.capture_points)?;
         map.serialize_entry("grouping", &grouping_json(&self.grouping))?;
         map.serialize_entry(
             "malformed",

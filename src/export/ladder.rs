@@ -35,6 +35,9 @@ pub struct Arrow {
     pub retransmission: bool,
     pub transport: &'static str,
     pub kind: ArrowKind,
+    /// A message seen at other capture points too: how many, and the seconds from this copy
+    /// to the last of them (drawn beside the arrow).
+    pub seen_elsewhere: Option<(usize, f64)>,
 }
 
 /// What an arrow draws. For media, [`Arrow::message`] is the stream's index in the call's
@@ -251,6 +254,10 @@ pub fn layout(call: &Call) -> Layout {
             retransmission: m.retransmission,
             transport: m.transport.as_str(),
             kind: ArrowKind::Message,
+            seen_elsewhere: m
+                .sightings()
+                .last()
+                .map(|s| (m.sightings().len(), s.time.seconds_since(m.time))),
         });
         prev = Some(m.time);
     }
@@ -287,6 +294,7 @@ fn media_arrows(call: &Call, arrows: &mut Vec<Arrow>, mut col: impl FnMut(Socket
             to,
             label: stream_label(s),
             retransmission: false,
+            seen_elsewhere: None,
             transport: "RTP",
             kind: ArrowKind::Stream {
                 end: s.end,
@@ -668,11 +676,15 @@ pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Resu
                 let lane = lane_line_at(l, i, LANE);
                 let stamp = format!("{} +{:.6}", time_of_day(a.time), a.delta);
                 let flags = ladder.notes.flags_of(i);
-                if flags.is_empty() {
+                let mut notes: Vec<String> =
+                    flags.iter().map(|f| f.0.as_str().to_string()).collect();
+                if let Some((n, delay)) = a.seen_elsewhere {
+                    notes.push(format!("seen at {} points, +{:.3} ms", n + 1, delay * 1e3));
+                }
+                if notes.is_empty() {
                     writeln!(out, "{stamp:<TIME_WIDTH$}{}", lane.trim_end())?;
                 } else {
-                    let kinds: Vec<&str> = flags.iter().map(|f| f.0.as_str()).collect();
-                    writeln!(out, "{stamp:<TIME_WIDTH$}{lane}  {}", kinds.join(","))?;
+                    writeln!(out, "{stamp:<TIME_WIDTH$}{lane}  {}", notes.join(","))?;
                 }
             }
             Row::Missing { marker, .. } => {
@@ -687,6 +699,13 @@ pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Resu
     }
     if l.arrows.iter().any(|a| a.retransmission) {
         writeln!(out, "{}═ retransmission", " ".repeat(TIME_WIDTH))?;
+    }
+    if l.arrows.iter().any(|a| a.seen_elsewhere.is_some()) {
+        writeln!(
+            out,
+            "{}seen at N points: captured at the other inputs too, this long after the copy drawn",
+            " ".repeat(TIME_WIDTH)
+        )?;
     }
     if l.arrows.iter().any(|a| !a.is_message()) {
         writeln!(
@@ -864,6 +883,7 @@ mod tests {
             retransmission: false,
             transport: "UDP",
             kind: ArrowKind::Message,
+            seen_elsewhere: None,
         }
     }
 

@@ -123,6 +123,8 @@ pub struct Call {
     /// The engine's streaming timer for this call (`engine::Model`); nothing in `flow` reads
     /// it.
     pub(crate) clock: Clock,
+    /// The call has messages from more than one capture point ([`Call::add_seen`]).
+    multi_point: bool,
     /// The capture time at which the engine found the call over ([`Call::is_over`]) and closed
     /// it: a later message with the same Call-ID begins a new call. The call is judged as of
     /// then ([`Call::as_of`]), in every output mode. `None` while it is open.
@@ -291,6 +293,9 @@ fn dialog_hash(a: &str, b: &str) -> u64 {
 }
 
 /// The retransmission test of §17.1.1.2 between two messages of one transaction.
+/// How many of a call's latest messages a copy from another capture point is compared with.
+const SIGHTING_SEARCH: usize = 256;
+
 fn same_message(m: &SipMessage, msg: &SipMessage) -> bool {
     m.src == msg.src
         && m.dst == msg.dst
@@ -366,6 +371,7 @@ impl Call {
             signatures: Vec::new(),
             retransmission_index: None,
             clock: Clock::default(),
+            multi_point: false,
             closed_at: None,
             lost_bytes: 0,
             bytes: 0,
@@ -482,6 +488,65 @@ impl Call {
             .first()
             .and_then(|m| m.method().or(m.cseq_method()))
             .unwrap_or("")
+    }
+
+    /// Adds a message seen at capture point `Point::of(&msg)`: a copy of a message of this
+    /// call seen at another point that captured at the same time (same addresses, start line,
+    /// branch, CSeq, tags and size, within [`super::points::MAX_APART`]) becomes a sighting of
+    /// it rather than a message of its own (and never a retransmission); anything else is
+    /// added as [`Call::add`] does.
+    pub fn add_seen(
+        &mut self,
+        msg: SipMessage,
+        max_messages: usize,
+        points: &mut super::points::CapturePoints,
+    ) {
+        use super::points::{MAX_APART, Point};
+        let here = Point::of(&msg);
+        points.note(here, msg.time);
+        // One point only, as nearly every capture: nothing to look for.
+        if !self.multi_point && self.messages.first().is_none_or(|f| Point::of(f) == here) {
+            self.add(msg, max_messages);
+            return;
+        }
+        self.multi_point = true;
+        // The earliest copy not yet seen here: a retransmission seen at both points pairs
+        // with its own copy, not with the original's.
+        let window = self
+            .messages
+            .get(self.messages.len().saturating_sub(SIGHTING_SEARCH)..)
+            .unwrap_or(&[]);
+        let found = window
+            .iter()
+            .find(|m| {
+                let there = Point::of(m);
+                there != here
+                    && same_message(m, &msg)
+                    && m.branch == msg.branch
+                    && m.cseq == msg.cseq
+                    && m.from_tag == msg.from_tag
+                    && m.size == msg.size
+                    && m.time.since(msg.time).max(msg.time.since(m.time)) <= MAX_APART
+                    && !m.sightings().iter().any(|s| s.point == here)
+                    && points.overlap(there, here)
+            })
+            .map(|m| m.index);
+        let Some(i) = found else {
+            self.add(msg, max_messages);
+            return;
+        };
+        let Some(m) = self.messages.get_mut(i) else {
+            return;
+        };
+        points.sighting(m, Point::of(m), here, msg.time.since(m.time));
+        let extra = m.extra.get_or_insert_with(Box::default);
+        let rare = extra.rare.get_or_insert_with(Box::default);
+        rare.sightings.push(super::message::Sighting {
+            point: here,
+            time: msg.time,
+            packet: msg.packet,
+        });
+        self.bytes += std::mem::size_of::<super::message::Sighting>();
     }
 
     /// Adds a message (in capture order) and correlates it.

@@ -127,6 +127,16 @@ pub struct Rare {
     /// What ties this leg of a call to the others across a B2BUA (boxed: most messages carry
     /// none of it).
     pub leg: Option<Box<LegHeaders>>,
+    /// The same message seen at other capture points ([`super::points`]).
+    pub sightings: Vec<Sighting>,
+}
+
+/// A message seen again at another capture point: where, when, in which frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    pub point: super::points::Point,
+    pub time: Timestamp,
+    pub packet: u64,
 }
 
 /// The headers and SDP origin that tie the legs of one call across B2BUAs, SBCs and
@@ -142,8 +152,10 @@ pub struct LegHeaders {
     /// The Call-ID a Replaces header names (RFC 3891), or the Replaces embedded in a REFER's
     /// Refer-To URI (an attended transfer, RFC 5589).
     pub replaces: Option<CompactString>,
-    /// The user of a REFER's Refer-To URI (the transfer target).
+    /// The user of a REFER's Refer-To URI (the transfer target), and of its From (who
+    /// transfers).
     pub refer_to_user: Option<CompactString>,
+    pub referrer_user: Option<CompactString>,
     /// The user of Referred-By (RFC 3892): who transferred this call.
     pub referred_by_user: Option<CompactString>,
     /// The user of the first P-Asserted-Identity (RFC 3325).
@@ -578,6 +590,11 @@ impl SipMessage {
                 _ => {}
             }
         }
+        if leg.refer_to_user.is_some()
+            && matches!(msg.start, StartLine::Request { method, .. } if method.eq_ignore_ascii_case(b"REFER"))
+        {
+            leg.referrer_user = from.as_ref().and_then(|f| f.user()).map(text);
+        }
         let leg = (!leg.is_empty()).then(|| Box::new(leg));
         // Bounded: a hostile body is not kept whole just because it claims to be SDP.
         let sdp_body = (keep.detail && msg.has_sdp()).then(|| {
@@ -658,6 +675,7 @@ impl SipMessage {
                         hep,
                         record_route_private,
                         leg,
+                        sightings: Vec::new(),
                         auth: digest.map(|d| {
                             Box::new(Auth {
                                 realm: d.realm.map(text),
@@ -694,6 +712,11 @@ impl SipMessage {
     /// The digest challenge (401/407) or credentials (request) the message carried.
     pub fn auth(&self) -> Option<&Auth> {
         self.rare().and_then(|x| x.auth.as_deref())
+    }
+
+    /// Where else the message was seen ([`Sighting`]), in the order the copies came.
+    pub fn sightings(&self) -> &[Sighting] {
+        self.rare().map_or(&[], |x| x.sightings.as_slice())
     }
 
     /// The headers that tie this leg to the call's other legs ([`LegHeaders`]), if any.
@@ -842,6 +865,76 @@ mod tests {
     /// Taking a value from the block checked once gives what checking the value alone gives:
     /// for every slice of a valid block, of a block with bytes that are not UTF-8 (the value
     /// itself valid or not), and for slices from outside the block.
+    #[test]
+    fn leg_headers_are_read() {
+        use crate::synth::script::{Script, sip};
+        let invite = sip(
+            "INVITE sip:+4930123456@x SIP/2.0",
+            &[
+                ("Call-ID", "leg"),
+                ("CSeq", "1 INVITE"),
+                ("From", "<sip:alice@x>;tag=1"),
+                ("To", "<sip:+4930123456@x>"),
+                (
+                    "Session-ID",
+                    "AB30317F1A784DC48FF824D0D3715D86;remote=00000000000000000000000000000000",
+                ),
+                (
+                    "P-Charging-Vector",
+                    "icid-value=\"1234bc9876e\";icid-generated-at=192.0.6.8",
+                ),
+                ("P-Asserted-Identity", "\"A\" <tel:+4930111>, <sip:a@x>"),
+                ("Diversion", "<sip:+4930999@x>;reason=unconditional"),
+                ("b", "<sip:bob@x>"),
+                (
+                    "Replaces",
+                    "425928@bobster.example.org;to-tag=7743;from-tag=6472",
+                ),
+            ],
+            "",
+        );
+        let refer = sip(
+            "REFER sip:bob@x SIP/2.0",
+            &[
+                ("Call-ID", "leg"),
+                ("CSeq", "2 REFER"),
+                ("From", "<sip:alice@x>;tag=1"),
+                ("To", "<sip:bob@x>;tag=2"),
+                (
+                    "Refer-To",
+                    "<sip:dave@denver.example.org?Replaces=12345%40192.168.118.3%3Bto-tag%3D12345%3Bfrom-tag%3D5FFE-3994>",
+                ),
+            ],
+            "",
+        );
+        let mut s = Script::new();
+        s.udp(0, "10.0.0.1:5060", "10.0.0.2:5060", &invite);
+        s.udp(1, "10.0.0.1:5060", "10.0.0.2:5060", &refer);
+        let mut engine = crate::engine::Engine::new(crate::engine::EngineConfig::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let m = calls[0].messages();
+        let h = m[0].leg_headers().unwrap();
+        assert_eq!(
+            h.session_id.as_deref(),
+            Some("ab30317f1a784dc48ff824d0d3715d86")
+        );
+        // The null UUID of a side that does not know the other yet is not kept.
+        assert_eq!(h.session_remote, None);
+        assert_eq!(h.icid.as_deref(), Some("1234bc9876e"));
+        assert_eq!(h.asserted_user.as_deref(), Some("+4930111"));
+        assert_eq!(h.diversion_user.as_deref(), Some("+4930999"));
+        assert_eq!(h.referred_by_user.as_deref(), Some("bob"));
+        assert_eq!(h.replaces.as_deref(), Some("425928@bobster.example.org"));
+        let r = m[1].leg_headers().unwrap();
+        assert_eq!(r.refer_to_user.as_deref(), Some("dave"));
+        assert_eq!(r.referrer_user.as_deref(), Some("alice"));
+        assert_eq!(r.replaces.as_deref(), Some("12345@192.168.118.3"));
+    }
+
     #[test]
     fn values_from_a_checked_block_are_the_same_text() {
         let blocks: [&[u8]; 3] = [

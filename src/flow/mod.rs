@@ -5,6 +5,7 @@
 pub mod call;
 pub mod dialog;
 pub mod message;
+pub mod points;
 pub mod scanner;
 pub mod transaction;
 

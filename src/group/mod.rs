@@ -37,7 +37,7 @@ const MAX_SHARED: usize = 6;
 /// element: no guess would be sound).
 pub const MAX_CANDIDATES: usize = 4096;
 /// Responses mirror each other when the outer one follows within this.
-const MIRROR: Interval = Interval::from_millis(1000);
+const MIRROR: Interval = Interval::from_millis(500);
 
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -245,7 +245,7 @@ impl Leg {
             {
                 leg.refer = Some((
                     m.time,
-                    call.from.user.as_ref().map(|u| u.to_string()),
+                    h.referrer_user.as_ref().map(|u| u.to_string()),
                     target.to_string(),
                 ));
             }
@@ -459,21 +459,28 @@ fn ms(i: Interval) -> i64 {
     i.as_millis()
 }
 
+/// How many legs carry each SDP origin and RTP SSRC: a value many legs share (a test tool's
+/// constant, a replayed recording) is no evidence.
+#[derive(Default)]
+struct Common<'l> {
+    origins: HashMap<&'l str, usize>,
+    ssrcs: HashMap<u32, usize>,
+}
+
 /// Evidence for `b` being the leg that `a` became at the next element (`a` began first).
-fn score(
-    a: &Leg,
-    b: &Leg,
-    config: &GroupConfig,
-    shared_origin: &HashMap<&str, usize>,
-) -> Option<Link> {
+fn score(a: &Leg, b: &Leg, config: &GroupConfig, common: &Common<'_>) -> Option<Link> {
     let b_hop = b.hops.first()?;
+    // A transfer: `b` carries Referred-By and began after a REFER of `a`. The transferee
+    // places it from its own address, once `a` was answered.
+    let transfer =
+        b.referred_by.is_some() && a.refer.as_ref().is_some_and(|(at, _, _)| b_hop.time >= *at);
     // A B2BUA places the next leg while the first waits for its answer: a leg that began
     // after the first was answered or refused is another call.
     let settled = [a.answered, a.failure.as_ref().map(|f| f.time)]
         .into_iter()
         .flatten()
         .min();
-    if settled.is_some_and(|s| s < b_hop.time) {
+    if !transfer && settled.is_some_and(|s| s < b_hop.time) {
         return None;
     }
     // The INVITE of `b` left an address that one of `a`'s hops reached, shortly after: the
@@ -496,15 +503,27 @@ fn score(
             }
         })
         .max();
+    // Leg `b` leaves from where `a`'s caller sent it (the same socket, or the caller's host on
+    // a capture of several hosts): the same party calling again, not an element going on.
+    let a_first = a.hops.first()?;
+    let single_host = a_first.src.ip() == a_first.dst.ip();
+    if !transfer
+        && (b_hop.src == a_first.src || (!single_host && b_hop.src.ip() == a_first.src.ip()))
+    {
+        return None;
+    }
     let dialled = match (&a.dialled, &b.dialled) {
         (Some(x), Some(y)) => same_party(x, y),
         _ => false,
     };
-    let transfer = a.refer.is_some() && b.referred_by.is_some();
     // Neither the element nor the number nor a transfer: not a candidate at all.
     if arrival.is_none() && !dialled && !transfer {
         return None;
     }
+    // On a capture of several hosts, a leg that leaves from no address the first one reached
+    // is tied to it only by what an element passes through (its RTP, its SDP origin) or by
+    // a transfer: numbers and timing are shared by unrelated calls.
+    let elsewhere = arrival.is_none() && !single_host && !transfer;
     let a_start = a.start()?;
     let since = b_hop.time.since(arrival.map_or(a_start, |(t, _)| t));
     if b_hop.time < a_start || (since > config.window && !transfer) {
@@ -572,7 +591,8 @@ fn score(
     if let (Some(x), Some(y)) = (&a.origin, &b.origin)
         && x == y
         && x.rsplit(' ').next().is_some_and(|id| id.len() >= 6)
-        && shared_origin
+        && common
+            .origins
             .get(x.as_str())
             .is_some_and(|&n| n <= MAX_SHARED)
     {
@@ -583,9 +603,10 @@ fn score(
         });
     }
     if let Some((ssrc, _)) = a.ssrcs.iter().find(|(s, t)| {
-        b.ssrcs.iter().any(|(s2, t2)| {
-            s == s2 && t.since(*t2).max(t2.since(*t)) <= Interval::from_millis(2000)
-        })
+        common.ssrcs.get(s).is_some_and(|&n| n <= MAX_SHARED)
+            && b.ssrcs.iter().any(|(s2, t2)| {
+                s == s2 && t.since(*t2).max(t2.since(*t)) <= Interval::from_millis(2000)
+            })
     }) {
         evidence.push(Evidence {
             kind: EvidenceKind::RtpSsrc,
@@ -656,6 +677,13 @@ fn score(
                 clean(Some(target))
             ),
         });
+    }
+    if elsewhere
+        && !evidence
+            .iter()
+            .any(|e| matches!(e.kind, EvidenceKind::RtpSsrc | EvidenceKind::SdpOrigin))
+    {
+        return None;
     }
     let weak: u32 = evidence
         .iter()
@@ -802,10 +830,16 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
     }
     // Heuristic candidates: for each leg, the legs whose INVITE began within the window
     // before it (or since a REFER of theirs).
-    let mut origins: HashMap<&str, usize> = HashMap::new();
+    let mut common = Common::default();
     for l in legs {
         if let Some(o) = &l.origin {
-            *origins.entry(o.as_str()).or_default() += 1;
+            *common.origins.entry(o.as_str()).or_default() += 1;
+        }
+        let mut seen: Vec<u32> = l.ssrcs.iter().map(|(s, _)| *s).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for s in seen {
+            *common.ssrcs.entry(s).or_default() += 1;
         }
     }
     let mut order: Vec<usize> = (0..n)
@@ -843,8 +877,10 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
             if links.iter().any(|l| l.from == a && l.to == b) {
                 continue;
             }
-            if let Some(mut link) = score(leg_a, leg_b, config, &origins)
-                && link.score >= config.threshold
+            // Candidates a little under the threshold are kept too: they make a link that
+            // reaches it ambiguous when they come close.
+            if let Some(mut link) = score(leg_a, leg_b, config, &common)
+                && link.score + MARGIN > config.threshold
             {
                 link.from = a;
                 link.to = b;
@@ -872,7 +908,7 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
     };
     let mut ambiguous: Vec<Ambiguity> = Vec::new();
     for (k, c) in candidates.iter().enumerate() {
-        if clear(outs.get(&c.from), k) && clear(ins.get(&c.to), k) {
+        if c.score >= config.threshold && clear(outs.get(&c.from), k) && clear(ins.get(&c.to), k) {
             links.push(c.clone());
         }
     }
@@ -880,7 +916,8 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
         .iter()
         .chain(ins.iter())
         .filter(|(_, v)| {
-            matches!((v.first(), v.get(1)), (Some(f), Some(s)) if score_of(s) + MARGIN > score_of(f))
+            matches!((v.first(), v.get(1)), (Some(f), Some(s))
+                if score_of(f) >= config.threshold && score_of(s) + MARGIN > score_of(f))
         })
         .map(|(leg, v)| (*leg, v))
         .collect();

@@ -147,6 +147,7 @@ fn a_relayed_ssrc_links() {
 fn a_transfer_links_by_referred_by() {
     let mut a = leg("first", 0, "10.0.0.1:5060", "10.0.0.2:5060", "bob", "alice");
     a.refer = Some((t(10_000), Some("bob".into()), "carol".into()));
+    a.answered = Some(t(500));
     let mut b = leg(
         "second",
         10_050,

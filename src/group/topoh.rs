@@ -112,6 +112,26 @@ mod tests {
         assert_eq!(crcitt(b"123456789"), 0x906e);
     }
 
+    /// Call-IDs kamailio 5.6's topoh masked with `mask_key` "sipscope-sample-key"
+    /// (samples/groups/sbc-topoh.pcap) read back exactly; with another key they do not.
+    #[test]
+    fn kamailios_masked_call_ids_read_back() {
+        let m = Mask::new("sipscope-sample-key").unwrap();
+        assert_eq!(
+            m.unmask("!!:FNCtFSFtyuGkFoV3FPTMsof*").as_deref(),
+            Some("1-30339@127.0.0.1")
+        );
+        assert_eq!(
+            m.unmask("!!:FgCtFSFtyuGkFoV3FPTMsof*").as_deref(),
+            Some("2-30339@127.0.0.1")
+        );
+        let other = Mask::new(DEFAULT_KEY).unwrap();
+        assert_ne!(
+            other.unmask("!!:FNCtFSFtyuGkFoV3FPTMsof*").as_deref(),
+            Some("1-30339@127.0.0.1")
+        );
+    }
+
     #[test]
     fn what_is_not_masked_is_not_read() {
         let m = Mask::new(DEFAULT_KEY).unwrap();

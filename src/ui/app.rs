@@ -131,7 +131,7 @@ pub const KEYS: &[KeyHelp] = &[
     KeyHelp {
         screen: "ladder",
         keys: "x",
-        does: "extended flow: add the call's other legs (its group across B2BUAs)",
+        does: "extended flow: add the call's other legs (B2BUA, transfer)",
     },
     KeyHelp {
         screen: "ladder",
