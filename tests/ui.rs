@@ -630,3 +630,21 @@ fn save_writes_markdown_and_audio() {
         }
     }
 }
+
+/// `x` on a call through a B2BUA: its other leg merged into the ladder, and the group's
+/// verdict (the callee's 503 passed on as 480) above the call's in the diagnosis pane.
+#[test]
+fn extended_flow_shows_the_group() {
+    let engine = engine_of(&["groups/b2bua-3pcc.pcap"]);
+    let calls = engine.calls();
+    let mut app = app(&engine);
+    open(&mut app, &calls, "status:480");
+    press(&mut app, &calls, &[KeyCode::Char('x')]);
+    let screen = draw(&mut app, &calls, 220, 40);
+    assert!(
+        screen.contains("Group: 127.0.0.1:5103 answered 503 Service Unavailable"),
+        "{screen}"
+    );
+    assert!(screen.contains("127.0.0.1:5103"), "{screen}");
+    insta::assert_snapshot!("ladder_group", screen);
+}

@@ -594,6 +594,8 @@ pub struct Ladder {
     pub notes: Annotations,
     /// The Call-IDs of the legs drawn after the call ([`Arrow::leg`] 1, 2, …).
     pub legs: Vec<String>,
+    /// With legs: the verdict of the call group they make ([`crate::diagnose::group`]).
+    pub group_verdict: Option<String>,
 }
 
 impl Ladder {
@@ -609,13 +611,39 @@ impl Ladder {
         let notes = annotate(&layout, anomalies, now, |a| {
             (a.leg == 0).then_some(a.message)
         });
+        let group_verdict = group_verdict(legs, now);
         let legs = legs.iter().skip(1).map(|c| c.call_id.to_string()).collect();
         Ladder {
             layout,
             notes,
             legs,
+            group_verdict,
         }
     }
+}
+
+/// The verdict of the call group that `legs` make (two legs or more), the legs taken in the
+/// order their INVITEs began.
+pub fn group_verdict(legs: &[&Call], now: Timestamp) -> Option<String> {
+    if legs.len() < 2 {
+        return None;
+    }
+    let summed: Vec<crate::group::Leg> = legs
+        .iter()
+        .map(|c| crate::group::Leg::of(c, c.as_of(now)))
+        .collect();
+    let mut order: Vec<usize> = (0..summed.len()).collect();
+    order.sort_by_key(|&i| {
+        summed
+            .get(i)
+            .map(|l| (l.start().is_none(), l.start(), l.seq))
+    });
+    let group = crate::group::Group {
+        id: 0,
+        legs: order,
+        links: Vec::new(),
+    };
+    Some(crate::diagnose::group::group_verdict(&summed, &group).summary)
 }
 
 /// The groups of `calls` ([`crate::group::correlate`]), judged as of `now`.
@@ -663,6 +691,9 @@ pub fn write_text(call: &Call, ladder: &Ladder, out: &mut dyn Write) -> io::Resu
             .map(|id| sanitize::terminal(id))
             .collect();
         writeln!(out, "Linked legs (drawn with them): {}", legs.join(", "))?;
+    }
+    if let Some(v) = &ladder.group_verdict {
+        writeln!(out, "Group verdict: {}", sanitize::terminal(v))?;
     }
     let header = header_line(l, LANE, TIME_WIDTH, |c| c.to_string());
     writeln!(out, "{}", header.trim_end())?;

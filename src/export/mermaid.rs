@@ -41,6 +41,9 @@ pub fn write_mermaid(calls: &[(&Call, Ladder)], out: &mut dyn Write) -> io::Resu
         for leg in &ladder.legs {
             writeln!(out, "    %% Linked leg: {}", text(leg))?;
         }
+        if let Some(v) = &ladder.group_verdict {
+            writeln!(out, "    %% Group verdict: {}", text(v))?;
+        }
         if let Some(note) = l.folded_note() {
             writeln!(out, "    %% {note}")?;
         }

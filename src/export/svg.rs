@@ -150,9 +150,13 @@ fn draw_call(s: &mut String, call: &Call, ladder: &Ladder, top: f64) {
                 call.call_id.to_string()
             } else {
                 format!(
-                    "{} with linked legs {}",
+                    "{} with linked legs {}{}",
                     call.call_id,
-                    ladder.legs.join(", ")
+                    ladder.legs.join(", "),
+                    ladder
+                        .group_verdict
+                        .as_ref()
+                        .map_or_else(String::new, |v| format!(" — {v}"))
                 )
             },
             TIME_W + LANE * l.columns.len().max(1) as f64

@@ -215,6 +215,8 @@ pub struct FlowState {
     /// Cached: rebuilt when the call grows.
     pub layout: Layout,
     pub diagnosis: Option<Diagnosis>,
+    /// Extended with other legs: the verdict of the call group they make.
+    pub group_verdict: Option<String>,
     pub messages: usize,
     /// Calls drawn in this ladder (the call, then linked legs when extended), by position.
     pub members: Vec<usize>,
@@ -639,6 +641,7 @@ impl App {
             diagnosis_selected: 0,
             layout: Layout::default(),
             diagnosis: None,
+            group_verdict: None,
             messages: 0,
             members: vec![pos],
             notes: ladder::Annotations::default(),
@@ -911,6 +914,7 @@ pub(crate) fn rebuild_flow(
         .iter()
         .filter_map(|&i| calls.get(i).copied())
         .collect();
+    f.group_verdict = ladder::group_verdict(&legs, now);
     let mut layout = ladder::merge_legs(&legs);
     if f.compressed {
         ladder::per_host(&mut layout);

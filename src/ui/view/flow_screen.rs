@@ -216,14 +216,21 @@ pub(super) fn draw_diagnosis(f: &mut Frame<'_>, area: Rect, flow: &FlowState, co
             Style::default()
         }
     };
-    let mut lines = vec![Line::from(Span::styled(
+    let mut lines = Vec::new();
+    if let Some(g) = &flow.group_verdict {
+        lines.push(Line::from(Span::styled(
+            format!("Group: {}", terminal(g)),
+            st(Color::Cyan),
+        )));
+    }
+    lines.push(Line::from(Span::styled(
         terminal(&d.verdict.summary).into_owned(),
         if d.verdict.failed {
             st(Color::Red).add_modifier(Modifier::BOLD)
         } else {
             st(Color::Green)
         },
-    ))];
+    )));
     if let Some(c) = &d.verdict.cause {
         let mut parts = Vec::new();
         if let Some(r) = &c.reason {
