@@ -126,3 +126,70 @@ fn the_ladder_shows_the_delay_between_points() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.matches("seen at 2 points, +0.0").count(), 21, "{text}");
 }
+
+/// HEP from two agents (capture ids 101 and 202) that saw the same calls, the second's clock
+/// 1.5 s ahead: the agents are two capture points of one listener.
+#[test]
+fn hep_agents_are_capture_points() {
+    use sipscope::hep::{SenderIdentity, encode};
+    let mut config = sipscope::engine::EngineConfig::default();
+    config.keep_raw = true;
+    let (engine, _) = common::analyse_with(
+        &common::samples().join("groups").join("two-point-a.pcap"),
+        config,
+    );
+    let calls = engine.calls();
+    let first = calls[0].messages()[0].time.0;
+    let mut frames = Vec::new();
+    for c in &calls {
+        for m in c.messages() {
+            for (agent, ahead_ns, late_ms) in [(101u32, 0i64, 0i64), (202, 1_500_000_000, 1)] {
+                let me = SenderIdentity {
+                    capture_id: agent,
+                    ..Default::default()
+                };
+                let packet = encode(
+                    m.src,
+                    m.dst,
+                    17,
+                    m.time.0 + ahead_ns,
+                    m.raw().unwrap(),
+                    None,
+                    &me,
+                )
+                .unwrap();
+                let at = (m.time.0 - first) / 1_000_000 + late_ms;
+                let from = format!("192.0.2.{}:40000", agent % 250);
+                frames.push((at, from, packet));
+            }
+        }
+    }
+    frames.sort_by_key(|f| f.0);
+    let mut hep = sipscope::engine::Engine::new(sipscope::engine::EngineConfig::default());
+    for (i, (at, from, packet)) in frames.iter().enumerate() {
+        let f = common::udp_frame(i as u64 + 1, *at, from, "192.0.2.9:9060", packet);
+        hep.feed(&f.as_frame());
+    }
+    hep.finish();
+    let merged = hep.calls();
+    assert_eq!(merged.len(), 3);
+    for c in &merged {
+        assert_eq!(c.messages().len(), 7);
+        for m in c.messages() {
+            assert!(!m.retransmission);
+            assert_eq!(m.sightings().len(), 1, "{m:?}");
+            assert_ne!(
+                m.sightings()[0].point.capture_id,
+                m.hep().and_then(|h| h.capture_id)
+            );
+        }
+    }
+    let e = hep.capture_points();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].sightings, 21);
+    assert_eq!(
+        (e[0].a.capture_id, e[0].b.capture_id),
+        (Some(101), Some(202))
+    );
+    assert!((e[0].offset - 1.5).abs() < 1e-6, "{e:?}");
+}
