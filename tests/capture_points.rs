@@ -4,28 +4,11 @@
 
 use crate::common;
 
-fn sample(name: &str) -> String {
-    common::samples()
-        .join("groups")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
+use common::groups_sample as sample;
 
 fn run(args: &[&str]) -> (serde_json::Value, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        serde_json::from_slice(&out.stdout).unwrap_or_default(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (_, json, stderr) = common::sipscope_out(args);
+    (json, stderr)
 }
 
 #[test]
@@ -115,15 +98,11 @@ fn a_clock_offset_is_estimated_and_set() {
 /// The text ladder says where else a message was seen.
 #[test]
 fn the_ladder_shows_the_delay_between_points() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
-        .args([
-            "flow",
-            &sample("two-point-a.pcap"),
-            &sample("two-point-b.pcap"),
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (text, _, _) = common::sipscope_out(&[
+        "flow",
+        &sample("two-point-a.pcap"),
+        &sample("two-point-b.pcap"),
+    ]);
     assert_eq!(text.matches("seen at 2 points, +0.0").count(), 21, "{text}");
 }
 

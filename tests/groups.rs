@@ -6,25 +6,14 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use common::groups_sample;
+
 fn sipscope(args: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::sipscope_out(args).1
 }
 
-fn groups_sample(name: &str) -> String {
-    common::samples()
-        .join("groups")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
+fn text_of(args: &[&str]) -> String {
+    common::sipscope_out(args).0
 }
 
 /// The groups of an export as sets of Call-IDs, with the evidence kinds of their links.
@@ -234,38 +223,22 @@ fn calls_and_stats_count_per_group() {
     assert_eq!(g["multi_leg_groups"], 9);
     assert_eq!(g["failed"], 3);
     assert_eq!(g["first_failure_status"]["503"], 3);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
-        .args(["calls", "--by-group", &path])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = text_of(&["calls", "--by-group", &path]);
     assert!(
         text.contains("9 call groups of two legs or more (18 calls"),
         "{text}"
     );
     assert!(text.contains("group 9: calls 17, 18"), "{text}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
-        .args(["calls", "--by-group", "--format", "csv", &path])
-        .output()
-        .unwrap();
-    let csv = String::from_utf8_lossy(&out.stdout);
+    let csv = text_of(&["calls", "--by-group", "--format", "csv", &path]);
     assert!(csv.lines().next().unwrap().ends_with(",group"));
     assert!(csv.lines().nth(1).unwrap().ends_with(",1"), "{csv}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
-        .args(["stats", "--by-group", &path])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = text_of(&["stats", "--by-group", &path]);
     assert!(
         text.contains("call groups           9 (9 of two legs or more, holding 18 calls)"),
         "{text}"
     );
     // The merged ladder: one diagram per group, its legs' messages together.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
-        .args(["flow", "--legs", &path])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = text_of(&["flow", "--legs", &path]);
     assert_eq!(text.matches("Call-ID: ").count(), 9, "{text}");
     assert!(text.contains("127.0.0.1:5101") && text.contains("127.0.0.1:5103"));
 }

@@ -619,19 +619,52 @@ fn score(a: &Leg, b: &Leg, config: &GroupConfig, common: &Common<'_>) -> Option<
         (Some(o), Some(i)) if o >= i && o.since(i) <= MIRROR => Some(ms(o.since(i))),
         _ => None,
     };
-    if let Some(d) = mirror(a.ringing, b.ringing) {
-        evidence.push(Evidence {
-            kind: EvidenceKind::MirroredRinging,
-            points: 15,
-            detail: format!("ringing relayed {d} ms later"),
-        });
-    }
-    if let Some(d) = mirror(a.answered, b.answered) {
-        evidence.push(Evidence {
-            kind: EvidenceKind::MirroredAnswer,
-            points: 25,
-            detail: format!("answer relayed {d} ms later"),
-        });
+    // A BYE or CANCEL may go either way: the two legs' come within the mirror time.
+    let near = |x: Option<Timestamp>, y: Option<Timestamp>| match (x, y) {
+        (Some(x), Some(y)) if x.since(y).max(y.since(x)) <= MIRROR => {
+            Some(ms(x.since(y).max(y.since(x))))
+        }
+        _ => None,
+    };
+    // Responses relayed one way ("… ms later"); BYEs and CANCELs either way ("… ms apart").
+    let relayed = [
+        (
+            EvidenceKind::MirroredRinging,
+            15,
+            mirror(a.ringing, b.ringing),
+            "ringing relayed",
+            "later",
+        ),
+        (
+            EvidenceKind::MirroredAnswer,
+            25,
+            mirror(a.answered, b.answered),
+            "answer relayed",
+            "later",
+        ),
+        (
+            EvidenceKind::MirroredBye,
+            15,
+            near(a.bye, b.bye),
+            "BYEs",
+            "apart",
+        ),
+        (
+            EvidenceKind::MirroredCancel,
+            15,
+            near(a.cancel, b.cancel),
+            "CANCELs",
+            "apart",
+        ),
+    ];
+    for (kind, points, d, what, how) in relayed {
+        if let Some(d) = d {
+            evidence.push(Evidence {
+                kind,
+                points,
+                detail: format!("{what} {d} ms {how}"),
+            });
+        }
     }
     if let (Some(fa), Some(fb)) = (&a.failure, &b.failure)
         && let Some(d) = mirror(Some(fa.time), Some(fb.time))
@@ -640,27 +673,6 @@ fn score(a: &Leg, b: &Leg, config: &GroupConfig, common: &Common<'_>) -> Option<
             kind: EvidenceKind::MirroredFailure,
             points: 25,
             detail: format!("{} answered {} ms after {}", fa.status, d, fb.status),
-        });
-    }
-    // A BYE or CANCEL may go either way: the two legs' come within the mirror time.
-    let near = |x: Option<Timestamp>, y: Option<Timestamp>| match (x, y) {
-        (Some(x), Some(y)) if x.since(y).max(y.since(x)) <= MIRROR => {
-            Some(ms(x.since(y).max(y.since(x))))
-        }
-        _ => None,
-    };
-    if let Some(d) = near(a.bye, b.bye) {
-        evidence.push(Evidence {
-            kind: EvidenceKind::MirroredBye,
-            points: 15,
-            detail: format!("BYEs {d} ms apart"),
-        });
-    }
-    if let Some(d) = near(a.cancel, b.cancel) {
-        evidence.push(Evidence {
-            kind: EvidenceKind::MirroredCancel,
-            points: 15,
-            detail: format!("CANCELs {d} ms apart"),
         });
     }
     if let (Some((at, from, target)), Some(by)) = (&a.refer, &b.referred_by)

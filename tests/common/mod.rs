@@ -43,6 +43,31 @@ pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A sample of samples/groups (the call-group and capture-point recordings), as a path.
+pub fn groups_sample(name: &str) -> String {
+    samples()
+        .join("groups")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Runs the sipscope binary, which must succeed: its standard output (as text, and as JSON
+/// when it is JSON, else null) and its standard error.
+pub fn sipscope_out(args: &[&str]) -> (String, serde_json::Value, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipscope"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        serde_json::from_slice(&out.stdout).unwrap_or_default(),
+        stderr,
+    )
+}
+
 /// Runs the engine over one file with the default configuration.
 pub fn analyse(path: &Path) -> (Engine, Box<dyn FrameSource + Send>) {
     analyse_with(path, EngineConfig::default())
