@@ -123,7 +123,7 @@ kamailio -f "$here/kamailio-sbc.cfg" -DD -E -w "$work" -P "$work/kamailio.pid" -
 pids+=($!)
 wait_port udp 127.0.0.1:5064 || { tail -20 "$work/kamailio.log" >&2; exit 1; }
 audio=/usr/share/sip-tester/g711a.pcap
-sed -e "s|@PLAY@|$audio|" -e "s|@HOLD@|3000|" -e "s|@DTMF_AFTER@|0|" -e "s|@DTMF1@|-|" \
+sed -e "s|@PLAY@|$audio|" -e "s|@HOLD@|5000|" -e "s|@DTMF_AFTER@|0|" -e "s|@DTMF1@|-|" \
     -e "s|@DTMF2@|-|" -e "s|@DTMF3@|-|" -e '/@REASON@/d' -e "s|@AFTER_BYE@|0|" \
     -e "s|@MEDIA_IP@|[media_ip]|" -e '/play_pcap_audio="-"/d' "$s/uac-media.xml" >"$work/uac.xml"
 sed -e "s|@PLAY@|$audio|" -e "s|@PT@|8|g" -e "s|@CODEC@|PCMA|g" -e '/play_pcap_audio="-"/d' \
@@ -135,7 +135,7 @@ capture "$out/sbc-topoh.pcap" \
 pids+=($!)
 wait_port udp 127.0.0.1:5074
 (cd "$work" && timeout 50 sipp -sf "$work/uac.xml" -i 127.0.0.1 -p 5065 -mp 6000 \
-    127.0.0.1:5064 -m 2 -l 1 -nostdin -timeout 40 -trace_err >"$work/uac.log" 2>&1) || {
+    127.0.0.1:5064 -m 2 -l 1 -r 1 -rp 8000 -nostdin -timeout 40 -trace_err >"$work/uac.log" 2>&1) || {
     tail -20 "$work/kamailio.log" >&2
     echo "record-group-samples: the SBC caller failed" >&2
     exit 1

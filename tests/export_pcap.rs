@@ -95,7 +95,7 @@ fn exporting_all_calls_round_trips_samples_and_reassembly() {
         assert_eq!(calls_csv(input), calls_csv(&out), "{name}: calls differ");
         let wanted = frames_of(input, &[]);
         // The media samples hold nothing but their calls' SIP and RTP: every frame goes.
-        let media = name.starts_with("media-");
+        let media = name.starts_with("media-") || name == "sbc-topoh.pcap";
         let original: Vec<OwnedFrame> = read_frames(input)
             .into_iter()
             .filter(|f| media || wanted.contains(&f.number))

@@ -48,6 +48,10 @@ pub fn wanted_frames<'a>(calls: impl IntoIterator<Item = &'a Call>) -> HashSet<(
 pub fn add_call(wanted: &mut HashSet<(usize, u64)>, call: &Call) {
     for m in &call.messages {
         wanted.extend(m.frames().iter().map(|&f| (m.source, f)));
+        // Its copies at the other capture points, so that the file holds what each saw.
+        for s in m.sightings() {
+            wanted.extend(s.frames.iter().map(|&f| (s.point.source, f)));
+        }
     }
 }
 

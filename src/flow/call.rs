@@ -541,12 +541,14 @@ impl Call {
         points.sighting(m, Point::of(m), here, msg.time.since(m.time));
         let extra = m.extra.get_or_insert_with(Box::default);
         let rare = extra.rare.get_or_insert_with(Box::default);
+        let frames: Box<[u64]> = msg.frames().into();
+        self.bytes += std::mem::size_of::<super::message::Sighting>() + 8 * frames.len();
         rare.sightings.push(super::message::Sighting {
             point: here,
             time: msg.time,
             packet: msg.packet,
+            frames,
         });
-        self.bytes += std::mem::size_of::<super::message::Sighting>();
     }
 
     /// Adds a message (in capture order) and correlates it.

@@ -131,12 +131,14 @@ pub struct Rare {
     pub sightings: Vec<Sighting>,
 }
 
-/// A message seen again at another capture point: where, when, in which frame.
+/// A message seen again at another capture point: where, when, in which frames there (the
+/// last completed it, as [`SipMessage::packet`] does).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sighting {
     pub point: super::points::Point,
     pub time: Timestamp,
     pub packet: u64,
+    pub frames: Box<[u64]>,
 }
 
 /// The headers and SDP origin that tie the legs of one call across B2BUAs, SBCs and

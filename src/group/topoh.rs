@@ -118,17 +118,17 @@ mod tests {
     fn kamailios_masked_call_ids_read_back() {
         let m = Mask::new("sipscope-sample-key").unwrap();
         assert_eq!(
-            m.unmask("!!:FNCtFSFtyuGkFoV3FPTMsof*").as_deref(),
-            Some("1-30339@127.0.0.1")
+            m.unmask("!!:FNCtFSGCb.GkFoV3FPTMsof*").as_deref(),
+            Some("1-30046@127.0.0.1")
         );
         assert_eq!(
-            m.unmask("!!:FgCtFSFtyuGkFoV3FPTMsof*").as_deref(),
-            Some("2-30339@127.0.0.1")
+            m.unmask("!!:FgCtFSGCb.GkFoV3FPTMsof*").as_deref(),
+            Some("2-30046@127.0.0.1")
         );
         let other = Mask::new(DEFAULT_KEY).unwrap();
         assert_ne!(
-            other.unmask("!!:FNCtFSFtyuGkFoV3FPTMsof*").as_deref(),
-            Some("1-30339@127.0.0.1")
+            other.unmask("!!:FNCtFSGCb.GkFoV3FPTMsof*").as_deref(),
+            Some("1-30046@127.0.0.1")
         );
     }
 
