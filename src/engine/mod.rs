@@ -242,21 +242,7 @@ impl Engine {
     /// The title bar's word on TLS: connections not read (`None` when every one was, or
     /// there was none).
     pub fn tls_line(&self) -> Option<String> {
-        let s = self.tls_summary();
-        let not_read = s.not_read();
-        (not_read > 0).then(|| {
-            let plural = if s.connections == 1 { "" } else { "s" };
-            match s.without_keys {
-                n if n == not_read => format!(
-                    "TLS: {n} of {} connection{plural} without keys (--tls-keylog)",
-                    s.connections
-                ),
-                _ => format!(
-                    "TLS: {not_read} of {} connection{plural} not read",
-                    s.connections
-                ),
-            }
-        })
+        self.tls_summary().title_line()
     }
 
     /// Decrypts TLS connections with these keys (see [`crate::net::Decoder::set_tls_keys`]).

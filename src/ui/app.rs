@@ -311,9 +311,11 @@ impl App {
     /// The title bar's and statistics screen's word on the TLS connections the engine
     /// followed (those not read, and why).
     pub fn set_tls(&mut self, engine: &crate::engine::Engine) {
-        self.tls = engine.tls_line();
+        // One summary for both: it walks every connection followed.
+        let summary = engine.tls_summary();
+        self.tls = summary.title_line();
         let mut report = Vec::new();
-        let _ = crate::export::diagnosis::write_tls(&engine.tls_summary(), &mut report);
+        let _ = crate::export::diagnosis::write_tls(&summary, &mut report);
         self.tls_report = String::from_utf8_lossy(&report).into_owned();
     }
 

@@ -63,6 +63,25 @@ pub struct TlsSummary {
 }
 
 impl TlsSummary {
+    /// The title bar's word on TLS: connections not read (`None` when every one was, or
+    /// there was none).
+    pub fn title_line(&self) -> Option<String> {
+        let not_read = self.not_read();
+        (not_read > 0).then(|| {
+            let plural = if self.connections == 1 { "" } else { "s" };
+            match self.without_keys {
+                n if n == not_read => format!(
+                    "TLS: {n} of {} connection{plural} without keys (--tls-keylog)",
+                    self.connections
+                ),
+                _ => format!(
+                    "TLS: {not_read} of {} connection{plural} not read",
+                    self.connections
+                ),
+            }
+        })
+    }
+
     /// Connections not decrypted, for whatever reason.
     pub fn not_read(&self) -> u64 {
         self.without_keys + self.wrong_keys + self.unsupported + self.no_handshake
