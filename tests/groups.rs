@@ -249,11 +249,7 @@ fn calls_and_stats_count_per_group() {
 fn recordings_from_real_b2buas_group() {
     let _loopback = common::loopback();
     let tools = ["sipp", "kamailio", "rtpengine", "tcpdump", "ip"];
-    if !common::is_root() || !tools.iter().all(|t| common::have_path(t)) {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI runs as root with {tools:?} installed (.ci/run)");
-        }
-        eprintln!("skipped: needs root and {tools:?}");
+    if !common::root_with(&tools) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

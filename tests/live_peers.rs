@@ -66,11 +66,7 @@ fn from_capture(path: &Path) -> Calls {
 fn live_capture_and_hep_agree_with_tcpdump() {
     let _loopback = common::loopback();
     let tools = ["sipp", "kamailio", "tcpdump", "sngrep"];
-    if !common::is_root() || !tools.iter().all(|t| common::have_path(t)) {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI runs as root with {tools:?} installed (.ci/run)");
-        }
-        eprintln!("skipped: needs root and {tools:?}");
+    if !common::root_with(&tools) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

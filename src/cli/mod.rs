@@ -1442,6 +1442,30 @@ mod tests {
     /// A key log being written: each read takes the whole lines added, never half a line, and
     /// a file rewritten from its start is read again from there.
     #[test]
+    fn time_offsets_are_parsed_or_refused_in_one_line() {
+        assert_eq!(
+            parse_time_offset("b.pcap=-2.5"),
+            Ok(("b.pcap".to_string(), -2.5))
+        );
+        // The last `=` splits: a file name may hold one.
+        assert_eq!(
+            parse_time_offset("a=b.pcap=1"),
+            Ok(("a=b.pcap".to_string(), 1.0))
+        );
+        for bad in [
+            "b.pcap",
+            "b.pcap=",
+            "b.pcap=x",
+            "b.pcap=NaN",
+            "b.pcap=inf",
+            "b.pcap=1e12",
+        ] {
+            let err = parse_time_offset(bad).unwrap_err();
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
     fn key_log_files_are_followed_by_whole_lines() {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();

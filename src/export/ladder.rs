@@ -663,10 +663,36 @@ pub fn group_calls(
 /// The other legs of `calls[own]`'s call group (a B2BUA's other side, a transfer), by
 /// position, in the order they began; at most eight.
 pub fn linked_legs(calls: &[&Call], own: usize, now: Timestamp) -> Vec<usize> {
-    let (_, grouping) = group_calls(calls, now, &crate::group::GroupConfig::default());
-    let mut others = grouping.others(own);
-    others.truncate(8);
-    others
+    let Some(call) = calls.get(own) else {
+        return Vec::new();
+    };
+    // Only the calls that began around this one can be its legs (a B2BUA's within seconds, a
+    // transfer's within 32 s of a REFER while it lasted): the UI asks again as messages come,
+    // and a live table may hold a million calls.
+    let margin = crate::time::Interval::from_secs(40);
+    let (from, until) = (
+        call.start()
+            .saturating_add(crate::time::Interval::from_nanos(-margin.as_nanos())),
+        call.end().saturating_add(margin),
+    );
+    let near: Vec<usize> = (0..calls.len())
+        .filter(|&i| {
+            calls
+                .get(i)
+                .is_some_and(|c| c.start() >= from && c.start() <= until)
+        })
+        .collect();
+    let subset: Vec<&Call> = near.iter().filter_map(|&i| calls.get(i).copied()).collect();
+    let Some(me) = near.iter().position(|&i| i == own) else {
+        return Vec::new();
+    };
+    let (_, grouping) = group_calls(&subset, now, &crate::group::GroupConfig::default());
+    grouping
+        .others(me)
+        .into_iter()
+        .filter_map(|k| near.get(k).copied())
+        .take(8)
+        .collect()
 }
 
 /// Width of one lane in characters.

@@ -937,6 +937,51 @@ mod tests {
         assert_eq!(r.replaces.as_deref(), Some("12345@192.168.118.3"));
     }
 
+    /// Hostile values of the leg headers: a Session-ID that is not a UUID, broken percent
+    /// escapes, an empty Replaces, a Refer-To without a URI: nothing read, nothing panics.
+    #[test]
+    fn hostile_leg_headers_read_as_nothing() {
+        assert_eq!(percent_decoded(b"a%4"), b"a%4");
+        assert_eq!(percent_decoded(b"%zz%41%"), b"%zzA%");
+        assert_eq!(param_value(b";icid-value=", b"icid-value"), Some(&b""[..]));
+        assert_eq!(param_value(b"\"", b"x"), None);
+        use crate::synth::script::{Script, sip};
+        let invite = sip(
+            "INVITE sip:b@x SIP/2.0",
+            &[
+                ("Call-ID", "bad"),
+                ("CSeq", "1 INVITE"),
+                (
+                    "Session-ID",
+                    "not-a-uuid;remote=ZZ30317F1A784DC48FF824D0D3715D86",
+                ),
+                ("P-Charging-Vector", "icid-value=;orig-ioi=x"),
+                ("Replaces", ";to-tag=1"),
+                ("Refer-To", "<sip:x?Replaces=%zz%4>"),
+                ("Referred-By", "\""),
+                ("Diversion", ""),
+            ],
+            "",
+        );
+        let mut s = Script::new();
+        s.udp(0, "10.0.0.1:5060", "10.0.0.2:5060", &invite);
+        let mut engine = crate::engine::Engine::new(crate::engine::EngineConfig::default());
+        for f in s.frames() {
+            engine.feed(&f.as_frame());
+        }
+        engine.finish();
+        let calls = engine.calls();
+        let h = calls[0].messages()[0].leg_headers();
+        let h = h.cloned().unwrap_or_default();
+        assert_eq!(h.session_id, None);
+        assert_eq!(h.session_remote, None);
+        assert_eq!(h.icid, None);
+        // `%zz%4` is kept as it was, up to its `;`: not a Call-ID of this capture, harmless.
+        assert_eq!(h.replaces.as_deref(), Some("%zz%4"));
+        assert_eq!(h.referred_by_user, None);
+        assert_eq!(h.diversion_user, None);
+    }
+
     #[test]
     fn values_from_a_checked_block_are_the_same_text() {
         let blocks: [&[u8]; 3] = [

@@ -19,6 +19,7 @@ pub mod topoh;
 
 use crate::flow::{Call, Outcome};
 use crate::time::{Interval, Timestamp};
+use compact_str::CompactString;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -224,20 +225,19 @@ impl Leg {
             let Some(h) = m.leg_headers() else {
                 continue;
             };
-            let lower = |s: &str| s.to_string();
             for id in [&h.session_id, &h.session_remote].into_iter().flatten() {
                 if leg.session_ids.len() < 4 && !leg.session_ids.iter().any(|s| s == id.as_str()) {
-                    leg.session_ids.push(lower(id));
+                    leg.session_ids.push(id.to_string());
                 }
             }
             if leg.icid.is_none() {
-                leg.icid = h.icid.as_ref().map(|s| lower(s));
+                leg.icid = h.icid.as_ref().map(|s| s.to_string());
             }
             if let Some(r) = &h.replaces
                 && leg.replaces.len() < 4
                 && !leg.replaces.iter().any(|x| x == r.as_str())
             {
-                leg.replaces.push(lower(r));
+                leg.replaces.push(r.to_string());
             }
             if m.method().is_some_and(|x| x.eq_ignore_ascii_case("REFER"))
                 && leg.refer.is_none()
@@ -249,19 +249,16 @@ impl Leg {
                     target.to_string(),
                 ));
             }
+            // The first INVITE that names them (a re-INVITE may too).
             if m.method().is_some_and(is_invite) {
-                leg.referred_by = leg
-                    .referred_by
-                    .take()
-                    .or_else(|| h.referred_by_user.as_ref().map(|s| lower(s)));
-                leg.asserted = leg
-                    .asserted
-                    .take()
-                    .or_else(|| h.asserted_user.as_ref().map(|s| lower(s)));
-                leg.diversion = leg
-                    .diversion
-                    .take()
-                    .or_else(|| h.diversion_user.as_ref().map(|s| lower(s)));
+                let first = |kept: &mut Option<String>, seen: &Option<CompactString>| {
+                    if kept.is_none() {
+                        *kept = seen.as_ref().map(|s| s.to_string());
+                    }
+                };
+                first(&mut leg.referred_by, &h.referred_by_user);
+                first(&mut leg.asserted, &h.asserted_user);
+                first(&mut leg.diversion, &h.diversion_user);
             }
         }
         for s in call.media.iter().take(8) {
@@ -288,22 +285,77 @@ fn digits(user: &str) -> Option<String> {
     (d.len() >= 3 && d.chars().all(|c| c.is_ascii_digit())).then_some(d)
 }
 
+/// A user part made ready for comparison once ([`same_party`]): its digits when it is a
+/// number (leading zeros aside), else its text lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PartyKey {
+    number: Option<String>,
+    text: String,
+}
+
+impl PartyKey {
+    fn of(user: &str) -> PartyKey {
+        PartyKey {
+            number: digits(user).map(|d| d.trim_start_matches('0').to_string()),
+            text: user.trim().to_ascii_lowercase(),
+        }
+    }
+
+    fn same(&self, other: &PartyKey) -> bool {
+        match (&self.number, &other.number) {
+            (Some(x), Some(y)) => {
+                let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+                if short.len() < 6 {
+                    return short == long;
+                }
+                long.ends_with(short.as_str()) && long.len() - short.len() <= 5
+            }
+            _ => !self.text.is_empty() && self.text == other.text,
+        }
+    }
+}
+
 /// Two user parts name the same party: equal text, or numbers equal once international
 /// and national prefixes are set aside (`+4930123456`, `004930123456` and `030123456` are
 /// one number: the shorter, of at least six digits, ends the longer, which has at most four
 /// more).
 pub fn same_party(a: &str, b: &str) -> bool {
-    match (digits(a), digits(b)) {
-        (Some(x), Some(y)) => {
-            let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
-            let short = short.trim_start_matches('0');
-            if short.len() < 6 {
-                return short == long.trim_start_matches('0');
-            }
-            long.ends_with(short) && long.len() - short.len() <= 5
+    PartyKey::of(a).same(&PartyKey::of(b))
+}
+
+/// A leg's parties made ready for comparison once, before the pairs are scored.
+#[derive(Debug, Default)]
+struct PartyKeys {
+    dialled: Option<PartyKey>,
+    callers: Vec<PartyKey>,
+    diversion: Option<PartyKey>,
+    referred_by: Option<PartyKey>,
+    /// A REFER's sender and target.
+    referrer: Option<PartyKey>,
+    target: Option<PartyKey>,
+}
+
+impl PartyKeys {
+    fn of(l: &Leg) -> PartyKeys {
+        let key = |s: &Option<String>| s.as_deref().map(PartyKey::of);
+        PartyKeys {
+            dialled: key(&l.dialled),
+            callers: [&l.caller, &l.asserted]
+                .into_iter()
+                .flatten()
+                .map(|s| PartyKey::of(s))
+                .collect(),
+            diversion: key(&l.diversion),
+            referred_by: key(&l.referred_by),
+            referrer: l.refer.as_ref().and_then(|(_, from, _)| key(from)),
+            target: l.refer.as_ref().map(|(_, _, t)| PartyKey::of(t)),
         }
-        _ => !a.trim().is_empty() && a.trim().eq_ignore_ascii_case(b.trim()),
     }
+}
+
+/// Whether two optional parties are known and the same.
+fn both_same(a: &Option<PartyKey>, b: &Option<PartyKey>) -> bool {
+    matches!((a, b), (Some(x), Some(y)) if x.same(y))
 }
 
 /// Kinds of evidence, as the JSON names them.
@@ -468,7 +520,12 @@ struct Common<'l> {
 }
 
 /// Evidence for `b` being the leg that `a` became at the next element (`a` began first).
-fn score(a: &Leg, b: &Leg, config: &GroupConfig, common: &Common<'_>) -> Option<Link> {
+fn score(
+    (a, ka): (&Leg, &PartyKeys),
+    (b, kb): (&Leg, &PartyKeys),
+    config: &GroupConfig,
+    common: &Common<'_>,
+) -> Option<Link> {
     let b_hop = b.hops.first()?;
     // A transfer: `b` carries Referred-By and began after a REFER of `a`. The transferee
     // places it from its own address, once `a` was answered.
@@ -513,7 +570,7 @@ fn score(a: &Leg, b: &Leg, config: &GroupConfig, common: &Common<'_>) -> Option<
         return None;
     }
     let dialled = match (&a.dialled, &b.dialled) {
-        (Some(x), Some(y)) => same_party(x, y),
+        (Some(_), Some(_)) => both_same(&ka.dialled, &kb.dialled),
         _ => false,
     };
     // Neither the element nor the number nor a transfer: not a candidate at all.
@@ -556,11 +613,10 @@ fn score(a: &Leg, b: &Leg, config: &GroupConfig, common: &Common<'_>) -> Option<
             ),
         });
     }
-    let callers = |l: &Leg| [l.caller.clone(), l.asserted.clone()];
-    if callers(a)
+    if ka
+        .callers
         .iter()
-        .flatten()
-        .any(|x| callers(b).iter().flatten().any(|y| same_party(x, y)))
+        .any(|x| kb.callers.iter().any(|y| x.same(y)))
     {
         evidence.push(Evidence {
             kind: EvidenceKind::Caller,
@@ -568,8 +624,8 @@ fn score(a: &Leg, b: &Leg, config: &GroupConfig, common: &Common<'_>) -> Option<
             detail: format!("same caller ({})", clean(a.caller.as_deref())),
         });
     }
-    if let (Some(d), Some(x)) = (&b.diversion, &a.dialled)
-        && same_party(d, x)
+    if let Some(d) = &b.diversion
+        && both_same(&kb.diversion, &ka.dialled)
     {
         evidence.push(Evidence {
             kind: EvidenceKind::Diversion,
@@ -675,10 +731,10 @@ fn score(a: &Leg, b: &Leg, config: &GroupConfig, common: &Common<'_>) -> Option<
             detail: format!("{} answered {} ms after {}", fa.status, d, fb.status),
         });
     }
-    if let (Some((at, from, target)), Some(by)) = (&a.refer, &b.referred_by)
+    if let (Some((at, _, target)), Some(by)) = (&a.refer, &b.referred_by)
         && b_hop.time >= *at
-        && from.as_deref().is_some_and(|f| same_party(f, by))
-        && b.dialled.as_deref().is_some_and(|d| same_party(d, target))
+        && both_same(&ka.referrer, &kb.referred_by)
+        && both_same(&kb.dialled, &ka.target)
     {
         evidence.push(Evidence {
             kind: EvidenceKind::ReferredBy,
@@ -736,6 +792,9 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
         let key = |i: usize| legs.get(i).map(|l| (l.start(), l.seq));
         if key(a) <= key(b) { (a, b) } else { (b, a) }
     };
+    // Where each pair's link is in `links`: a capture whose every call names its other leg
+    // has as many links as calls.
+    let mut linked: HashMap<(usize, usize), usize> = HashMap::new();
     let mut explicit = |a: usize, b: usize, kind: EvidenceKind, detail: String| {
         if a == b {
             return;
@@ -746,18 +805,21 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
             points: EXPLICIT,
             detail,
         };
-        match links.iter_mut().find(|l| l.from == from && l.to == to) {
+        match linked.get(&(from, to)).and_then(|&k| links.get_mut(k)) {
             Some(l) => {
                 if !l.evidence.iter().any(|e| e.kind == kind) {
                     l.evidence.push(evidence);
                 }
             }
-            None => links.push(Link {
-                from,
-                to,
-                score: EXPLICIT,
-                evidence: vec![evidence],
-            }),
+            None => {
+                linked.insert((from, to), links.len());
+                links.push(Link {
+                    from,
+                    to,
+                    score: EXPLICIT,
+                    evidence: vec![evidence],
+                });
+            }
         }
     };
     let masks: Vec<topoh::Mask> = config
@@ -842,6 +904,7 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
     }
     // Heuristic candidates: for each leg, the legs whose INVITE began within the window
     // before it (or since a REFER of theirs).
+    let keys: Vec<PartyKeys> = legs.iter().map(PartyKeys::of).collect();
     let mut common = Common::default();
     for l in legs {
         if let Some(o) = &l.origin {
@@ -886,12 +949,15 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
         }
         for a in near {
             let Some(leg_a) = legs.get(a) else { continue };
-            if links.iter().any(|l| l.from == a && l.to == b) {
+            if linked.contains_key(&(a, b)) {
                 continue;
             }
             // Candidates a little under the threshold are kept too: they make a link that
             // reaches it ambiguous when they come close.
-            if let Some(mut link) = score(leg_a, leg_b, config, &common)
+            let (Some(ka), Some(kb)) = (keys.get(a), keys.get(b)) else {
+                continue;
+            };
+            if let Some(mut link) = score((leg_a, ka), (leg_b, kb), config, &common)
                 && link.score + MARGIN > config.threshold
             {
                 link.from = a;
@@ -966,18 +1032,22 @@ pub fn correlate(legs: &[Leg], config: &GroupConfig) -> Grouping {
             .map(|l| (l.start(), l.seq))
     });
     let mut group_of = vec![None; n];
-    let mut out = Vec::with_capacity(groups.len());
-    for (id, legs_of) in groups.into_iter().enumerate() {
-        for &l in &legs_of {
+    for (id, legs_of) in groups.iter().enumerate() {
+        for &l in legs_of {
             if let Some(slot) = group_of.get_mut(l) {
                 *slot = Some(id);
             }
         }
-        let mut own: Vec<Link> = links
-            .iter()
-            .filter(|l| legs_of.contains(&l.from))
-            .cloned()
-            .collect();
+    }
+    let mut links_of: HashMap<usize, Vec<Link>> = HashMap::new();
+    for l in links {
+        if let Some(g) = group_of.get(l.from).copied().flatten() {
+            links_of.entry(g).or_default().push(l);
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (id, legs_of) in groups.into_iter().enumerate() {
+        let mut own = links_of.remove(&id).unwrap_or_default();
         own.sort_by_key(|l| (l.from, l.to));
         out.push(Group {
             id,

@@ -167,3 +167,36 @@ fn a_transfer_links_by_referred_by() {
             .any(|e| e.kind == EvidenceKind::ReferredBy)
     );
 }
+
+/// A capture whose every call names its other leg (a B2BUA setting X-Call-ID on all): as many
+/// explicit links as pairs, found through an index (they were looked for in the list of
+/// links, which made this quadratic).
+#[test]
+fn many_explicit_links_are_grouped_pair_by_pair() {
+    let n = 20_000;
+    let legs: Vec<Leg> = (0..n)
+        .map(|i| {
+            let at = i as i64 * 10;
+            let mut l = leg(
+                &format!("c{i}"),
+                at,
+                "10.0.0.1:5060",
+                "10.0.0.2:5060",
+                &format!("{}", 100_000 + i),
+                "1",
+            );
+            if i % 2 == 1 {
+                l.x_call_id = Some(format!("c{}", i - 1));
+            }
+            l
+        })
+        .collect();
+    let g = correlate(&legs, &GroupConfig::default());
+    assert_eq!(g.groups.len(), n / 2);
+    assert!(
+        g.groups
+            .iter()
+            .all(|g| g.legs.len() == 2 && g.links.len() == 1)
+    );
+    assert_eq!(g.groups[7].legs, vec![14, 15]);
+}

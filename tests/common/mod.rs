@@ -43,6 +43,20 @@ pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Whether the tests that record from real peers can run: root, with every tool on the
+/// PATH. In CI they must (`.ci/run` installs them): a missing one fails the test there;
+/// elsewhere the test is skipped, saying so.
+pub fn root_with(tools: &[&str]) -> bool {
+    if is_root() && tools.iter().all(|t| have_path(t)) {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI runs as root with {tools:?} installed (.ci/run)");
+    }
+    eprintln!("skipped: needs root and {tools:?}");
+    false
+}
+
 /// A sample of samples/groups (the call-group and capture-point recordings), as a path.
 pub fn groups_sample(name: &str) -> String {
     samples()
